@@ -1,0 +1,107 @@
+# backprop -- build, test, run, install.
+#
+#   make                 the library (static + shared) and the examples
+#   make test            every cmocka suite (installs or names libcmocka-dev when missing)
+#   make run             build and run the first example (the chain rule on one neuron)
+#   make sanitize        the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make install PREFIX=/usr/local   headers, both libraries and backprop.pc for pkg-config
+#   make clean
+#
+# Variables: CC (cc, gcc or clang), CFLAGS (optimisation/debug), BUILD (output directory).
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+PREFIX  ?= /usr/local
+BUILD   ?= build
+VERSION := 0.1.0
+
+STD      := -std=c11 -Wall -Wextra -Wpedantic
+INCLUDES := -I. -Iautograd -Inn
+ALL_CFLAGS = $(STD) $(INCLUDES) -fPIC -fvisibility=hidden -MMD -MP $(CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS   := -lm -lpthread
+
+LIB_SRC  := $(sort $(wildcard autograd/*.c nn/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+HEADERS  := backprop.h autograd/autograd.h $(wildcard nn/nn.h)
+STATIC   := $(BUILD)/libbackprop.a
+SHARED   := $(BUILD)/libbackprop.so
+
+# Examples: each examples/NAME.c is a program $(EXDIR)/NAME (examples/NAME by default);
+# examples/common/*.c are shared by them.
+EXDIR     ?= examples
+EX_SRC    := $(sort $(wildcard examples/*.c))
+EX_BIN    := $(EX_SRC:examples/%.c=$(EXDIR)/%)
+EX_COMMON := $(sort $(wildcard examples/common/*.c))
+EX_COBJ   := $(EX_COMMON:%.c=$(BUILD)/%.o)
+
+# Tests: each tests/test_NAME.c is one cmocka suite; tests/support/*.c are shared helpers.
+TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_COMMON := $(sort $(wildcard tests/support/*.c))
+TEST_COBJ := $(TEST_COMMON:%.c=$(BUILD)/%.o)
+
+.PHONY: all lib examples test run sanitize install uninstall clean check-cmocka
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: lib examples
+
+lib: $(STATIC) $(SHARED)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libbackprop.so.0 $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+examples: $(EX_BIN)
+
+$(EXDIR)/%: $(BUILD)/examples/%.o $(EX_COBJ) $(STATIC)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(EX_COBJ) $(STATIC) $(LDLIBS)
+
+run: examples/chain_rule
+	./examples/chain_rule
+
+# ---- tests ----------------------------------------------------------------------------------
+
+check-cmocka:
+	@sh scripts/ensure-cmocka.sh "$(CC)"
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COBJ) $(STATIC)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(TEST_COBJ) $(STATIC) -lcmocka $(LDLIBS)
+
+test: check-cmocka
+	@$(MAKE) --no-print-directory $(TEST_BIN) examples
+	@BACKPROP_EXAMPLES=$(EXDIR) sh scripts/run-tests.sh $(TEST_BIN)
+
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+sanitize: check-cmocka
+	@$(MAKE) --no-print-directory BUILD=build-sanitize EXDIR=build-sanitize/examples \
+		CFLAGS="$(SAN_FLAGS)" test
+
+# ---- install ---------------------------------------------------------------------------------
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include/backprop $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/backprop/
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/libbackprop.so.$(VERSION)
+	ln -sf libbackprop.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libbackprop.so.0
+	ln -sf libbackprop.so.0 $(DESTDIR)$(PREFIX)/lib/libbackprop.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' backprop.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/backprop.pc
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/include/backprop
+	rm -f $(DESTDIR)$(PREFIX)/lib/libbackprop.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/backprop.pc
+
+clean:
+	rm -rf build build-* $(EX_SRC:%.c=%)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

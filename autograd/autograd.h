@@ -1,0 +1,314 @@
+/*
+ * autograd.h -- reverse-mode automatic differentiation on a tape (prefix ag_).
+ *
+ * This header is the manual for the autograd half of backprop. Read it top to bottom once:
+ *
+ *   ag_tape *t = ag_tape_new();
+ *   ag_tensor *w = ag_scalar_param(0.5);                 // a parameter: you own it
+ *   ag_tensor *y = ag_sigmoid(t, ag_mul(t, w, ag_scalar(t, 2.0)));
+ *   ag_backward(t, y);                                   // the reverse sweep
+ *   printf("dy/dw = %g\n", ag_grad_item(w));             // = y (1 - y) * 2
+ *   ag_tape_free(t); ag_tensor_free(w);
+ *
+ * THE MODEL. Every op takes the tape as its first argument, computes its result at once
+ * (define-by-run) and appends one node to the tape: the op, its inputs and its output.
+ * ag_backward walks the tape from the last node to the first and calls each node's
+ * vector-Jacobian product, which ADDS into its inputs' gradients. A tensor used twice therefore
+ * receives the sum of both gradients.
+ *
+ * LIFETIMES. There are exactly two kinds of tensor:
+ *   - user-owned tensors (ag_tensor_new, ag_scalar_param, ...): parameters and data. You free
+ *     them with ag_tensor_free. They survive ag_tape_reset.
+ *   - tape tensors: every op result, plus constants made with ag_tape_tensor / ag_scalar. They
+ *     live in the tape's arena and are ALL invalid after ag_tape_reset or ag_tape_free. Never
+ *     free them, never keep them across a reset.
+ * Pointers you pass in (index arrays, label arrays, seed values) are copied; you keep ownership.
+ *
+ * ERRORS (sticky, per tape). No user error aborts the process. The first error on a tape (NULL
+ * argument, mismatched shapes, bad axis or index, absurd size, out of memory) is recorded with
+ * the op's name and the shapes involved, e.g. "matmul: (2,3) @ (4,5): inner dimensions differ".
+ * After that every op on the tape records nothing and returns the tape's poisoned tensor (one
+ * element holding NaN), ag_backward changes no gradient, and ag_tape_error returns the message.
+ * Check once per step. ag_tape_reset clears the error along with the tape.
+ * Functions that have no tape (tensor creation) return NULL on failure and leave the reason in
+ * ag_last_error(); passing that NULL to an op then fails the op's tape with a clear message.
+ *
+ * SHAPES. float32, contiguous, row-major, 1 to AG_MAX_DIMS dimensions, every dimension >= 1.
+ * In 2-D the rows are the batch. Element counts above AG_MAX_NUMEL are refused.
+ *
+ * THREADS. A tape, and the tensors recorded on it, belong to one thread at a time. Different
+ * threads may use different tapes and different parameters freely: the library keeps no hidden
+ * mutable global state (the allocator hook and the thread count are set once, at start-up).
+ */
+#ifndef BACKPROP_AUTOGRAD_H
+#define BACKPROP_AUTOGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library is built with hidden symbols; what this header declares is its public face. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+#define AG_MAX_DIMS 4
+#define AG_MAX_NUMEL 2147483647 /* at most 2^31 - 1 elements per tensor */
+
+/* ---------------------------------------------------------------------------------------------
+ * Types
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct ag_tape ag_tape; /* opaque: the Wengert list and its arena */
+typedef struct ag_node ag_node; /* opaque: one recorded op */
+
+/* Flags of a tensor (the `flags` field). */
+#define AG_REQUIRES_GRAD 1u /* gradients flow into this tensor */
+#define AG_POISONED 2u      /* the poisoned result of an op on a failed tape */
+#define AG_USER_OWNED 4u    /* made by ag_tensor_new & co; free with ag_tensor_free */
+
+/* A tensor. Read any field; write only the VALUES of user-owned tensors (data[i] = ...)
+ * and, between steps, their gradients. Everything else is managed by the library. */
+typedef struct ag_tensor {
+    float *data;              /* numel values, row-major */
+    float *grad;              /* numel gradients; NULL until a gradient is needed */
+    int ndim;                 /* 1..AG_MAX_DIMS */
+    int shape[AG_MAX_DIMS];   /* shape[0..ndim-1]; unused entries are 1 */
+    int numel;                /* product of the shape */
+    unsigned flags;           /* AG_REQUIRES_GRAD | AG_POISONED | AG_USER_OWNED */
+    const char *name;         /* optional label (ag_tensor_set_name), or NULL */
+    ag_node *node;            /* the op that produced it, NULL for leaves */
+    ag_tape *tape;            /* the tape that owns it, NULL when user-owned */
+} ag_tensor;
+
+/* ---------------------------------------------------------------------------------------------
+ * Memory
+ * ------------------------------------------------------------------------------------------- */
+
+/* Replace the allocator every byte of the library goes through. alloc(size, ctx) returns NULL
+ * on failure; release(ptr, size, ctx) gets the size that was asked for. Pass NULLs to restore
+ * malloc/free. Call it before creating any tape or tensor, and free everything made with one
+ * allocator before switching to another. Not thread-safe: set it once at start-up. */
+void ag_set_allocator(void *(*alloc)(size_t size, void *ctx),
+                      void (*release)(void *ptr, size_t size, void *ctx), void *ctx);
+
+/* The reason the last tape-less call on this thread failed (tensor creation), or "" if none. */
+const char *ag_last_error(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * The tape
+ * ------------------------------------------------------------------------------------------- */
+
+/* A new empty tape, or NULL when out of memory. Free it with ag_tape_free. */
+ag_tape *ag_tape_new(void);
+
+/* Free the tape, its arena and every tape tensor. NULL is a no-op. */
+void ag_tape_free(ag_tape *t);
+
+/* Forget every node and tape tensor in O(1) and clear the error; the arena is kept, so a step
+ * that records the same graph again allocates nothing. User-owned tensors are untouched. */
+void ag_tape_reset(ag_tape *t);
+
+/* The first error recorded on the tape, or NULL when all is well (also "no tape" for NULL). */
+const char *ag_tape_error(const ag_tape *t);
+
+/* Record an error of your own (printf-style) unless the tape already holds one. For layers and
+ * user code built on the ops: "dense: input has 5 columns, layer expects 6". */
+void ag_tape_fail(ag_tape *t, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Number of nodes recorded since the last reset. */
+int ag_tape_nodes(const ag_tape *t);
+
+/* Bytes the tape's arena holds (in use or kept for reuse). */
+size_t ag_tape_bytes(const ag_tape *t);
+
+/* ---------------------------------------------------------------------------------------------
+ * User-owned tensors: parameters and data. NULL on failure (see ag_last_error).
+ * ------------------------------------------------------------------------------------------- */
+
+/* A zero-filled tensor of the given shape. With requires_grad, a zeroed gradient is allocated
+ * too. Free with ag_tensor_free. */
+ag_tensor *ag_tensor_new(int ndim, const int *shape, bool requires_grad);
+
+/* The same for the common 2-D case: (rows, cols). */
+ag_tensor *ag_tensor_2d(int rows, int cols, bool requires_grad);
+
+/* A tensor holding a copy of values[0..numel-1]. */
+ag_tensor *ag_tensor_from(int ndim, const int *shape, const float *values, bool requires_grad);
+
+/* A one-element parameter holding v, with a gradient: micrograd's Value. */
+ag_tensor *ag_scalar_param(double v);
+
+/* Free a user-owned tensor (and its gradient and name). NULL and tape tensors are ignored. */
+void ag_tensor_free(ag_tensor *x);
+
+/* Turn gradients on or off for a user-owned tensor (allocating or freeing its gradient).
+ * Returns 0, or -1 when out of memory or x is not user-owned (see ag_last_error). */
+int ag_set_requires_grad(ag_tensor *x, bool requires_grad);
+
+/* Give a tensor a label for error messages and pictures; the string is copied (user-owned
+ * tensors) or referenced (tape tensors: it must outlive the step). Returns 0 or -1. */
+int ag_tensor_set_name(ag_tensor *x, const char *name);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tape constants: data that lives until the next reset. Never require gradients.
+ * ------------------------------------------------------------------------------------------- */
+
+/* A constant on the tape, a copy of values (or zeros when values is NULL). */
+ag_tensor *ag_tape_tensor(ag_tape *t, int ndim, const int *shape, const float *values);
+
+/* A one-element constant on the tape. */
+ag_tensor *ag_scalar(ag_tape *t, double v);
+
+/* ---------------------------------------------------------------------------------------------
+ * Reading tensors
+ * ------------------------------------------------------------------------------------------- */
+
+/* The value of a one-element tensor; NaN for NULL, poisoned or larger tensors. */
+double ag_item(const ag_tensor *x);
+
+/* The gradient of a one-element tensor; 0 when it has none; NaN for NULL or larger tensors. */
+double ag_grad_item(const ag_tensor *x);
+
+/* Write the shape as "(2,3)" into buf (always terminated); returns buf. "(null)" for NULL. */
+char *ag_shape_str(const ag_tensor *x, char *buf, size_t size);
+
+/* The name of the op that produced x ("mul", "sigmoid", ...), or "leaf" for tensors no op
+ * made (parameters, data, tape constants); "" for NULL. */
+const char *ag_op_name(const ag_tensor *x);
+
+/* Set a tensor's gradient to zero (if it has one). NULL is a no-op. */
+void ag_zero_grad(ag_tensor *x);
+
+/* ---------------------------------------------------------------------------------------------
+ * The reverse sweep
+ * ------------------------------------------------------------------------------------------- */
+
+/* Back-propagate from a one-element loss: seed dloss/dloss = 1, then walk the tape from the
+ * loss's node to the first node, each node adding its vector-Jacobian product into its inputs'
+ * gradients. Parameters ACCUMULATE: call ag_zero_grad (or nn_zero_grad) between steps.
+ * Returns 0, or -1 with the tape's error set (a failed tape changes no gradient). */
+int ag_backward(ag_tape *t, ag_tensor *loss);
+
+/* The same from any output, with seed[0..numel-1] as d(something)/d(out). */
+int ag_backward_seed(ag_tape *t, ag_tensor *out, const float *seed);
+
+/* ---------------------------------------------------------------------------------------------
+ * Ops. Each returns a new tape tensor, or the poisoned tensor on error. Shapes in comments:
+ * B rows (the batch), N columns. "Broadcast" means numpy's rule: shapes are aligned on the
+ * right and a dimension of 1 stretches, so a scalar or a row vector (N) / (1,N) combines with
+ * a (B,N) matrix. Gradients of a broadcast operand are summed over the stretched dimensions.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Elementwise arithmetic with broadcasting. */
+ag_tensor *ag_add(ag_tape *t, ag_tensor *a, ag_tensor *b); /* a + b */
+ag_tensor *ag_sub(ag_tape *t, ag_tensor *a, ag_tensor *b); /* a - b */
+ag_tensor *ag_mul(ag_tape *t, ag_tensor *a, ag_tensor *b); /* a * b */
+ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b); /* a / b */
+
+/* Elementwise, any shape, output shape = input shape. */
+ag_tensor *ag_neg(ag_tape *t, ag_tensor *a);               /* -a */
+ag_tensor *ag_scale(ag_tape *t, ag_tensor *a, double c);   /* c * a */
+ag_tensor *ag_add_const(ag_tape *t, ag_tensor *a, double c); /* a + c */
+ag_tensor *ag_pow(ag_tape *t, ag_tensor *a, double p);     /* a^p, p a constant */
+ag_tensor *ag_square(ag_tape *t, ag_tensor *a);            /* a^2 */
+ag_tensor *ag_sqrt(ag_tape *t, ag_tensor *a);              /* sqrt(a) */
+ag_tensor *ag_exp(ag_tape *t, ag_tensor *a);               /* e^a */
+ag_tensor *ag_log(ag_tape *t, ag_tensor *a);               /* natural log */
+ag_tensor *ag_abs(ag_tape *t, ag_tensor *a);               /* |a|, gradient 0 at 0 */
+
+/* Activations, elementwise. */
+ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *a);  /* 1 / (1 + e^-a): the paper's squashing */
+ag_tensor *ag_tanh(ag_tape *t, ag_tensor *a);     /* tanh(a) */
+ag_tensor *ag_relu(ag_tape *t, ag_tensor *a);     /* max(a, 0), gradient 0 at 0 */
+ag_tensor *ag_softplus(ag_tape *t, ag_tensor *a); /* log(1 + e^a), computed stably */
+
+/* Matrix product (M,K) @ (K,N) -> (M,N). */
+ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b);
+
+/* op(a) @ op(b) where op transposes when asked: a^T is used as (M,K) when a is (K,M), and b^T
+ * as (K,N) when b is (N,K). No transpose is materialised. */
+ag_tensor *ag_matmul_ex(ag_tape *t, ag_tensor *a, ag_tensor *b, bool transpose_a,
+                        bool transpose_b);
+
+/* Reductions. The whole-tensor forms return one element, shape (1). The axis forms keep the
+ * reduced axis with size 1, so the result broadcasts back: (B,N) along axis 1 -> (B,1), along
+ * axis 0 -> (1,N). A negative axis counts from the end (-1 is the last). */
+ag_tensor *ag_sum(ag_tape *t, ag_tensor *a);
+ag_tensor *ag_mean(ag_tape *t, ag_tensor *a);
+ag_tensor *ag_sum_axis(ag_tape *t, ag_tensor *a, int axis);
+ag_tensor *ag_mean_axis(ag_tape *t, ag_tensor *a, int axis);
+ag_tensor *ag_max_axis(ag_tape *t, ag_tensor *a, int axis); /* gradient goes to the first max */
+
+/* Shape ops. */
+/* Same values, new shape (same element count). One entry of shape may be -1: inferred. */
+ag_tensor *ag_reshape(ag_tape *t, ag_tensor *a, int ndim, const int *shape);
+/* Swap the last two dimensions: (M,N) -> (N,M), (B,M,N) -> (B,N,M). */
+ag_tensor *ag_transpose(ag_tape *t, ag_tensor *a);
+/* Join n tensors along axis; all other dimensions must agree. */
+ag_tensor *ag_concat(ag_tape *t, ag_tensor *const *parts, int n, int axis);
+/* Rows start .. start+count-1 of a: (B,...) -> (count,...). */
+ag_tensor *ag_slice_rows(ag_tape *t, ag_tensor *a, int start, int count);
+/* Rows idx[0..n-1] of table: (V,...) -> (n,...). An embedding or one-hot lookup; repeated
+ * indices receive the sum of their gradients. idx is copied. */
+ag_tensor *ag_gather_rows(ag_tape *t, ag_tensor *table, const int *idx, int n);
+
+/* Along the last axis (each row of a (B,N) matrix), computed stably. */
+ag_tensor *ag_softmax(ag_tape *t, ag_tensor *a);
+ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *a);
+
+/* Losses: one-element results. y and the target d must have the same shape; gradients flow
+ * into both when they require them. */
+ag_tensor *ag_sse(ag_tape *t, ag_tensor *y, ag_tensor *d); /* 1/2 sum (y - d)^2: the paper's E */
+ag_tensor *ag_mse(ag_tape *t, ag_tensor *y, ag_tensor *d); /* mean (y - d)^2 */
+/* Binary cross-entropy on probabilities p in [0,1]: -mean(d log p + (1-d) log(1-p)), each log
+ * clamped at -100 so that p = 0 or 1 stays finite. */
+ag_tensor *ag_bce(ag_tape *t, ag_tensor *p, ag_tensor *d);
+/* The same on logits z, p = sigmoid(z), computed stably for any z. */
+ag_tensor *ag_bce_logits(ag_tape *t, ag_tensor *z, ag_tensor *d);
+/* Softmax cross-entropy: logits (B,C), labels[0..B-1] in [0,C); -mean_b log softmax(z_b)[label_b].
+ * labels is copied. */
+ag_tensor *ag_softmax_xent(ag_tape *t, ag_tensor *logits, const int *labels);
+
+/* ---------------------------------------------------------------------------------------------
+ * Gradient checking
+ * ------------------------------------------------------------------------------------------- */
+
+/* Builds a one-element loss on tape t from the parameters (and whatever ctx holds). */
+typedef ag_tensor *(*ag_loss_fn)(ag_tape *t, void *ctx);
+
+typedef struct ag_gradcheck_report {
+    double worst_error;   /* largest |analytic - numeric| / max(|analytic|, |numeric|, floor) */
+    int worst_param;      /* which parameter (index into params), -1 if none checked */
+    int worst_index;      /* which element of it */
+    double analytic;      /* the two gradients at the worst element */
+    double numeric;
+    int checked;          /* elements compared */
+    char error[256];      /* why the check could not run, "" when it ran */
+} ag_gradcheck_report;
+
+/* Compare every analytic gradient of f's loss with respect to params[0..n-1] against central
+ * finite differences (f(w+h) - f(w-h)) / 2h with h = eps * max(1, |w|). floor (e.g. 1e-2) keeps
+ * tiny gradients from inflating the relative error. Parameter values are restored exactly and
+ * their gradients are left as they were. Uses its own tape. Returns 0 when the check ran
+ * (read report->worst_error), -1 when it could not (report->error says why). */
+int ag_gradcheck(ag_loss_fn f, void *ctx, ag_tensor *const *params, int n, double eps,
+                 double floor, ag_gradcheck_report *report);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BACKPROP_AUTOGRAD_H */

@@ -1,0 +1,108 @@
+/*
+ * internal.h -- what the autograd sources share and users never see: the node, the op entry,
+ * the arena, the error helpers and the kernels' signatures.
+ */
+#ifndef BACKPROP_AUTOGRAD_INTERNAL_H
+#define BACKPROP_AUTOGRAD_INTERNAL_H
+
+#include "autograd.h"
+
+#include <stdint.h>
+
+/* One entry of the op table: a name, the forward that fills node->out from the inputs, and the
+ * vector-Jacobian product that adds J^T * out.grad into the inputs' gradients. The vjp of an
+ * input whose grad is NULL is skipped (that input does not require a gradient). */
+typedef struct ag_op {
+    const char *name;
+    void (*forward)(ag_node *n);
+    void (*vjp)(ag_node *n);
+} ag_op;
+
+/* One recorded op. The output tensor lives inside the node. */
+struct ag_node {
+    const ag_op *op;
+    ag_node *prev;      /* the node recorded before this one (NULL for the first) */
+    int index;          /* position on the tape, 0-based */
+    int nin;            /* number of inputs */
+    ag_tensor **in;     /* inputs: points at in2 unless there are more than 2 (concat) */
+    ag_tensor *in2[2];
+    union {
+        float f;        /* scale, add_const, pow */
+        int i[2];       /* axis; start/count; n */
+    } arg;
+    void *aux;          /* what the backward needs besides inputs and output (arena memory) */
+    ag_tensor out;
+};
+
+/* The tape: the node list and its arena. */
+typedef struct ag_chunk ag_chunk;
+struct ag_tape {
+    ag_chunk *first, *cur;  /* arena chunks; cur is the one being filled */
+    size_t reserved;        /* bytes held by all chunks */
+    ag_node *last;          /* most recent node */
+    int nnodes;
+    int sweeps;             /* backward sweeps since the last reset */
+    bool failed;
+    char error[256];
+    ag_tensor poison;       /* returned by every op once the tape has failed */
+    float poison_value;
+};
+
+/* ---- memory (autograd/memory.c) ------------------------------------------------------------ */
+void *ag_alloc(size_t size); /* 64-byte aligned, NULL on failure; goes through the user hook */
+void ag_free(void *p);
+
+/* Bump-allocate size bytes with the given alignment (a power of two <= 64) from the tape's
+ * arena. NULL (and the tape's error set, naming op) when out of memory. */
+void *ag_arena_alloc(ag_tape *t, size_t size, size_t align, const char *op);
+void ag_arena_rewind(ag_tape *t);
+void ag_arena_free(ag_tape *t);
+
+/* ---- errors (autograd/tape.c) -------------------------------------------------------------- */
+void ag_set_last_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/* ---- recording (autograd/tape.c) ----------------------------------------------------------- */
+
+/* Check the common preconditions of an op: t is not NULL (else NULL is returned by the caller),
+ * t has not failed, each input is non-NULL, not poisoned and not from another tape. Records the
+ * error and returns false when one fails. */
+bool ag_check_inputs(ag_tape *t, const char *op, int nin, ag_tensor *const *in);
+
+/* Validate a shape (ndim in 1..4, dims >= 1, element count <= AG_MAX_NUMEL) and return its
+ * element count, or -1 after recording "op: ..." on t (or as last error when t is NULL). */
+long ag_check_shape(ag_tape *t, const char *op, int ndim, const int *shape);
+
+/* Append a node for op with the given inputs and an output of the given shape. When view is
+ * non-NULL the output shares that memory instead of getting its own. Returns NULL (tape
+ * failed) on error. The caller sets arg/aux, then calls ag_run. */
+ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, int ndim,
+                   const int *shape, float *view);
+
+/* Run the node's forward and return its output. */
+ag_tensor *ag_run(ag_node *n);
+
+/* The value returned by an op that failed: the tape's poisoned tensor, or NULL with no tape. */
+static inline ag_tensor *ag_poison(ag_tape *t) { return t ? &t->poison : NULL; }
+
+/* Shape formatting for messages: writes "(2,3)" into a small buffer. */
+typedef struct { char s[64]; } ag_shape_buf;
+ag_shape_buf ag_fmt_shape(const ag_tensor *x);
+
+/* ---- the op table (autograd/ops_*.c) -------------------------------------------------------- */
+/* Every op entry, for tests and tools that enumerate the table. */
+extern const ag_op *const ag_op_table[];
+extern const int ag_op_count;
+
+/* ---- kernels (autograd/kernels.c) ----------------------------------------------------------- */
+
+/* C (+)= op(A) @ op(B): op(A) is (M,K), op(B) is (K,N), C is (M,N), all row-major and contiguous.
+ * A is stored (M,K), or (K,M) when ta; B is stored (K,N), or (N,K) when tb. accumulate = 0
+ * overwrites C, 1 adds to it. */
+void ag_gemm(int M, int N, int K, const float *A, bool ta, const float *B, bool tb, float *C,
+             bool accumulate);
+
+#endif /* BACKPROP_AUTOGRAD_INTERNAL_H */

@@ -1,0 +1,135 @@
+/*
+ * memory.c -- the one pair of allocation functions every byte goes through, and the tape's
+ * arena: chunks that are bump-allocated during a step and rewound in O(1) by a reset.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the allocator hook ---------------------------------------------------------------------
+ * Set once at start-up (ag_set_allocator); read-only afterwards. */
+
+static void *default_alloc(size_t size, void *ctx) { (void)ctx; return malloc(size); }
+static void default_release(void *p, size_t size, void *ctx) { (void)size; (void)ctx; free(p); }
+
+static void *(*hook_alloc)(size_t, void *) = default_alloc;
+static void (*hook_release)(void *, size_t, void *) = default_release;
+static void *hook_ctx;
+
+void ag_set_allocator(void *(*alloc)(size_t, void *), void (*release)(void *, size_t, void *),
+                      void *ctx) {
+    if (alloc && release) {
+        hook_alloc = alloc;
+        hook_release = release;
+        hook_ctx = ctx;
+    } else {
+        hook_alloc = default_alloc;
+        hook_release = default_release;
+        hook_ctx = NULL;
+    }
+}
+
+/* Every block is over-allocated by 64 + a header so that the pointer we hand out is 64-byte
+ * aligned (a full AVX-512 vector / cache line) whatever the user's allocator guarantees:
+ *
+ *   raw ... [header: raw pointer, requested size] [aligned block of `size` bytes]
+ */
+typedef struct {
+    void *raw;
+    size_t total;
+} block_header;
+
+#define AG_ALIGN 64
+
+void *ag_alloc(size_t size) {
+    size_t extra = AG_ALIGN + sizeof(block_header);
+    if (size > SIZE_MAX - extra) return NULL;
+    void *raw = hook_alloc(size + extra, hook_ctx);
+    if (!raw) return NULL;
+    uintptr_t p = ((uintptr_t)raw + sizeof(block_header) + AG_ALIGN - 1) & ~(uintptr_t)(AG_ALIGN - 1);
+    block_header *h = (block_header *)p - 1;
+    h->raw = raw;
+    h->total = size + extra;
+    return (void *)p;
+}
+
+void ag_free(void *p) {
+    if (!p) return;
+    block_header *h = (block_header *)p - 1;
+    hook_release(h->raw, h->total, hook_ctx);
+}
+
+/* ---- the arena ------------------------------------------------------------------------------
+ * A singly linked list of chunks. Allocation bumps `used` in the current chunk; when it does not
+ * fit, the next chunk (kept from an earlier step) is tried, and only when none is left is a new
+ * one allocated and appended. A reset points `cur` back at the first chunk: O(1), nothing freed.
+ * A step that records the same graph asks for the same sizes in the same order, so from the
+ * second step on it finds every chunk it needs already there and calls the allocator zero times.
+ * Chunks are never realloc'd, so no pointer into the arena moves while the step is alive. */
+
+struct ag_chunk {
+    ag_chunk *next;
+    size_t size; /* usable bytes after the header */
+    size_t used;
+};
+
+#define CHUNK_HEADER ((sizeof(ag_chunk) + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1))
+#define CHUNK_MIN ((size_t)64 << 10)
+
+static char *chunk_mem(ag_chunk *c) { return (char *)c + CHUNK_HEADER; }
+
+static void *chunk_take(ag_chunk *c, size_t size, size_t align) {
+    size_t off = (c->used + align - 1) & ~(align - 1);
+    if (off > c->size || c->size - off < size) return NULL;
+    c->used = off + size;
+    return chunk_mem(c) + off;
+}
+
+void *ag_arena_alloc(ag_tape *t, size_t size, size_t align, const char *op) {
+    if (size == 0) size = 1;
+    /* The current chunk, then the chunks kept from earlier steps (each starts empty). */
+    while (t->cur) {
+        void *p = chunk_take(t->cur, size, align);
+        if (p) return p;
+        if (!t->cur->next) break;
+        t->cur = t->cur->next;
+        t->cur->used = 0;
+    }
+    /* A new chunk, at least as large as everything held so far (so there are few chunks). */
+    size_t want = t->reserved > CHUNK_MIN ? t->reserved : CHUNK_MIN;
+    if (size > SIZE_MAX - CHUNK_HEADER - AG_ALIGN) want = 0;
+    else if (want < size + AG_ALIGN) want = size + AG_ALIGN;
+    ag_chunk *c = want ? ag_alloc(CHUNK_HEADER + want) : NULL;
+    if (!c) {
+        ag_tape_fail(t, "%s: out of memory (asked the allocator for %zu bytes)", op,
+                     CHUNK_HEADER + want);
+        return NULL;
+    }
+    c->next = NULL;
+    c->size = want;
+    c->used = 0;
+    if (t->cur) t->cur->next = c;
+    else t->first = c;
+    t->cur = c;
+    t->reserved += want;
+    return chunk_take(c, size, align);
+}
+
+void ag_arena_rewind(ag_tape *t) {
+    t->cur = t->first;
+    if (t->cur) t->cur->used = 0;
+}
+
+void ag_arena_free(ag_tape *t) {
+    ag_chunk *c = t->first;
+    while (c) {
+        ag_chunk *next = c->next;
+        ag_free(c);
+        c = next;
+    }
+    t->first = t->cur = NULL;
+    t->reserved = 0;
+}
+
+size_t ag_tape_bytes(const ag_tape *t) { return t ? t->reserved : 0; }

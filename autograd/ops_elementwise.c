@@ -1,0 +1,300 @@
+/*
+ * ops_elementwise.c -- elementwise ops: arithmetic with broadcasting, unary maths, activations.
+ *
+ * Each op: a one-line comment with its maths, its forward, its vector-Jacobian product (vjp),
+ * its table entry, and the public function. "dx += ..." is the chain rule: the gradient that
+ * reaches the output (dy) times the local derivative, ADDED into the input's gradient.
+ */
+#include "ops.h"
+
+#include <math.h>
+
+/* =============================================================================================
+ * Broadcasting binary ops: a (shape A) op b (shape B) -> out (broadcast of A and B).
+ *
+ * Shapes are aligned on the right and padded to 4 dims; a dim of 1 stretches. A plan holds,
+ * for each of the 4 output dims, its size and the stride of a and of b along it (0 where that
+ * operand is stretched). Because the vjp walks the same plan, a stretched operand's gradient
+ * is summed over the stretched dims by the += itself, with no separate reduction.
+ * =========================================================================================== */
+
+typedef struct {
+    int n[4];     /* output sizes */
+    long sa[4];   /* strides of a per output dim (0 = broadcast) */
+    long sb[4];   /* strides of b */
+} bcast_plan;
+
+/* The broadcast shape of a and b, or false (error recorded) when they do not broadcast. */
+static bool broadcast_shape(ag_tape *t, const char *op, const ag_tensor *a, const ag_tensor *b,
+                            int *ndim, int shape[AG_MAX_DIMS]) {
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int k = 0; k < nd; k++) {
+        int ka = a->ndim - nd + k, kb = b->ndim - nd + k;
+        int da = ka >= 0 ? a->shape[ka] : 1, db = kb >= 0 ? b->shape[kb] : 1;
+        if (da != db && da != 1 && db != 1) {
+            ag_tape_fail(t, "%s: shapes %s and %s do not broadcast (dimension %d: %d vs %d)", op,
+                         ag_fmt_shape(a).s, ag_fmt_shape(b).s, k, da, db);
+            return false;
+        }
+        shape[k] = da > db ? da : db;
+    }
+    *ndim = nd;
+    return true;
+}
+
+/* Strides of x, padded to 4 dims on the left, with 0 for every stretched (size-1) dim. */
+static void pad_strides(const ag_tensor *x, int nd, const int *oshape, long s[4]) {
+    long stride = 1;
+    for (int k = 3; k >= 0; k--) {
+        int ko = k - (4 - nd);               /* index into the output's dims */
+        int kx = ko - (nd - x->ndim);        /* index into x's dims */
+        int dx = kx >= 0 ? x->shape[kx] : 1;
+        int dout = ko >= 0 ? oshape[ko] : 1;
+        s[k] = (dx == 1 && dout != 1) ? 0 : stride;
+        stride *= dx;
+    }
+}
+
+static void make_plan(const ag_tensor *a, const ag_tensor *b, const ag_tensor *out,
+                      bcast_plan *p) {
+    int nd = out->ndim;
+    if ((a->numel == out->numel || a->numel == 1) && (b->numel == out->numel || b->numel == 1)) {
+        /* Same shapes, or a scalar with a tensor: one flat loop. */
+        p->n[0] = p->n[1] = p->n[2] = 1;
+        p->n[3] = out->numel;
+        for (int k = 0; k < 4; k++) p->sa[k] = p->sb[k] = 0;
+        p->sa[3] = a->numel == 1 && out->numel > 1 ? 0 : 1;
+        p->sb[3] = b->numel == 1 && out->numel > 1 ? 0 : 1;
+        return;
+    }
+    for (int k = 0; k < 4; k++) p->n[k] = k - (4 - nd) >= 0 ? out->shape[k - (4 - nd)] : 1;
+    pad_strides(a, nd, out->shape, p->sa);
+    pad_strides(b, nd, out->shape, p->sb);
+}
+
+/* Run BODY for every output element with `io`, `ia`, `ib` its index in out, a and b. The inner
+ * loop has constant strides in each of its four versions, so the compiler can vectorise it. */
+#define BCAST_INNER(IA, IB, BODY)                                                              \
+    for (int j = 0; j < n3; j++) {                                                              \
+        const long io = io0 + j, ia = (IA), ib = (IB);                                          \
+        (void)ia;                                                                               \
+        (void)ib;                                                                               \
+        BODY                                                                                    \
+    }
+#define BCAST_FOR(p, BODY)                                                                      \
+    do {                                                                                        \
+        long io0 = 0;                                                                           \
+        const int n3 = (p).n[3];                                                                \
+        for (int i0 = 0; i0 < (p).n[0]; i0++)                                                   \
+            for (int i1 = 0; i1 < (p).n[1]; i1++)                                               \
+                for (int i2 = 0; i2 < (p).n[2]; i2++, io0 += n3) {                              \
+                    const long ia0 = i0 * (p).sa[0] + i1 * (p).sa[1] + i2 * (p).sa[2];          \
+                    const long ib0 = i0 * (p).sb[0] + i1 * (p).sb[1] + i2 * (p).sb[2];          \
+                    if ((p).sa[3] && (p).sb[3]) BCAST_INNER(ia0 + j, ib0 + j, BODY)             \
+                    else if ((p).sa[3]) BCAST_INNER(ia0 + j, ib0, BODY)                         \
+                    else if ((p).sb[3]) BCAST_INNER(ia0, ib0 + j, BODY)                         \
+                    else BCAST_INNER(ia0, ib0, BODY)                                            \
+                }                                                                               \
+    } while (0)
+
+/* The names every binary forward and vjp below uses. */
+#define BINARY_VARS(n)                                                                          \
+    const ag_tensor *A = (n)->in[0], *B = (n)->in[1];                                           \
+    const float *a = A->data, *b = B->data, *out = (n)->out.data;                               \
+    const float *g = (n)->out.grad;                                                             \
+    float *da = A->grad, *db = B->grad;                                                         \
+    bcast_plan p;                                                                               \
+    make_plan(A, B, &(n)->out, &p);                                                             \
+    (void)a; (void)b; (void)out; (void)g; (void)da; (void)db
+
+/* add: out = a + b;  da += g;  db += g                          (broadcast) */
+static void add_fwd(ag_node *n) {
+    BINARY_VARS(n);
+    float *o = n->out.data;
+    BCAST_FOR(p, o[io] = a[ia] + b[ib];);
+}
+static void add_vjp(ag_node *n) {
+    BINARY_VARS(n);
+    if (da) BCAST_FOR(p, da[ia] += g[io];);
+    if (db) BCAST_FOR(p, db[ib] += g[io];);
+}
+const ag_op ag_op_add = {"add", add_fwd, add_vjp};
+
+/* sub: out = a - b;  da += g;  db -= g                          (broadcast) */
+static void sub_fwd(ag_node *n) {
+    BINARY_VARS(n);
+    float *o = n->out.data;
+    BCAST_FOR(p, o[io] = a[ia] - b[ib];);
+}
+static void sub_vjp(ag_node *n) {
+    BINARY_VARS(n);
+    if (da) BCAST_FOR(p, da[ia] += g[io];);
+    if (db) BCAST_FOR(p, db[ib] -= g[io];);
+}
+const ag_op ag_op_sub = {"sub", sub_fwd, sub_vjp};
+
+/* mul: out = a * b;  da += g * b;  db += g * a                  (broadcast) */
+static void mul_fwd(ag_node *n) {
+    BINARY_VARS(n);
+    float *o = n->out.data;
+    BCAST_FOR(p, o[io] = a[ia] * b[ib];);
+}
+static void mul_vjp(ag_node *n) {
+    BINARY_VARS(n);
+    if (da) BCAST_FOR(p, da[ia] += g[io] * b[ib];);
+    if (db) BCAST_FOR(p, db[ib] += g[io] * a[ia];);
+}
+const ag_op ag_op_mul = {"mul", mul_fwd, mul_vjp};
+
+/* div: out = a / b;  da += g / b;  db -= g * a / b^2 = g * out / b   (broadcast) */
+static void div_fwd(ag_node *n) {
+    BINARY_VARS(n);
+    float *o = n->out.data;
+    BCAST_FOR(p, o[io] = a[ia] / b[ib];);
+}
+static void div_vjp(ag_node *n) {
+    BINARY_VARS(n);
+    if (da) BCAST_FOR(p, da[ia] += g[io] / b[ib];);
+    if (db) BCAST_FOR(p, db[ib] -= g[io] * out[io] / b[ib];);
+}
+const ag_op ag_op_div = {"div", div_fwd, div_vjp};
+
+static ag_tensor *binary(ag_tape *t, const ag_op *op, ag_tensor *a, ag_tensor *b) {
+    ag_tensor *in[2] = {a, b};
+    int nd, shape[AG_MAX_DIMS];
+    if (!ag_check_inputs(t, op->name, 2, in)) return ag_poison(t);
+    if (!broadcast_shape(t, op->name, a, b, &nd, shape)) return ag_poison(t);
+    ag_node *n = ag_record(t, op, 2, in, nd, shape, NULL);
+    return n ? ag_run(n) : ag_poison(t);
+}
+
+ag_tensor *ag_add(ag_tape *t, ag_tensor *a, ag_tensor *b) { return binary(t, &ag_op_add, a, b); }
+ag_tensor *ag_sub(ag_tape *t, ag_tensor *a, ag_tensor *b) { return binary(t, &ag_op_sub, a, b); }
+ag_tensor *ag_mul(ag_tape *t, ag_tensor *a, ag_tensor *b) { return binary(t, &ag_op_mul, a, b); }
+ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b) { return binary(t, &ag_op_div, a, b); }
+
+/* =============================================================================================
+ * Unary ops: y = f(x) elementwise, any shape. In each forward, EXPR sets y from x (and the
+ * op's constant c); in each vjp, EXPR sets dx from dy, x, y and c, and dx is added into the
+ * input's gradient.
+ * =========================================================================================== */
+
+#define UNARY_FWD(n, EXPR)                                                                      \
+    do {                                                                                        \
+        const float *X_ = (n)->in[0]->data;                                                     \
+        float *Y_ = (n)->out.data;                                                              \
+        const float c = (n)->arg.f;                                                             \
+        (void)c;                                                                                \
+        for (int i_ = 0, n_ = (n)->out.numel; i_ < n_; i_++) {                                  \
+            const float x = X_[i_];                                                             \
+            float y;                                                                            \
+            EXPR;                                                                               \
+            Y_[i_] = y;                                                                         \
+        }                                                                                       \
+    } while (0)
+
+#define UNARY_VJP(n, EXPR)                                                                      \
+    do {                                                                                        \
+        float *D_ = (n)->in[0]->grad;                                                           \
+        if (!D_) break;                                                                         \
+        const float *X_ = (n)->in[0]->data, *Y_ = (n)->out.data, *G_ = (n)->out.grad;           \
+        const float c = (n)->arg.f;                                                             \
+        (void)c;                                                                                \
+        for (int i_ = 0, n_ = (n)->out.numel; i_ < n_; i_++) {                                  \
+            const float x = X_[i_], y = Y_[i_], dy = G_[i_];                                    \
+            float dx;                                                                           \
+            (void)x;                                                                            \
+            (void)y;                                                                            \
+            EXPR;                                                                               \
+            D_[i_] += dx;                                                                       \
+        }                                                                                       \
+    } while (0)
+
+/* neg: y = -x;  dx += -dy */
+static void neg_fwd(ag_node *n) { UNARY_FWD(n, y = -x); }
+static void neg_vjp(ag_node *n) { UNARY_VJP(n, dx = -dy); }
+const ag_op ag_op_neg = {"neg", neg_fwd, neg_vjp};
+
+/* scale: y = c * x;  dx += c * dy */
+static void scale_fwd(ag_node *n) { UNARY_FWD(n, y = c * x); }
+static void scale_vjp(ag_node *n) { UNARY_VJP(n, dx = c * dy); }
+const ag_op ag_op_scale = {"scale", scale_fwd, scale_vjp};
+
+/* add_const: y = x + c;  dx += dy */
+static void add_const_fwd(ag_node *n) { UNARY_FWD(n, y = x + c); }
+static void add_const_vjp(ag_node *n) { UNARY_VJP(n, dx = dy); }
+const ag_op ag_op_add_const = {"add_const", add_const_fwd, add_const_vjp};
+
+/* pow: y = x^c;  dx += dy * c * x^(c-1) */
+static void pow_fwd(ag_node *n) { UNARY_FWD(n, y = powf(x, c)); }
+static void pow_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * c * powf(x, c - 1.0f)); }
+const ag_op ag_op_pow = {"pow", pow_fwd, pow_vjp};
+
+/* square: y = x^2;  dx += dy * 2x */
+static void square_fwd(ag_node *n) { UNARY_FWD(n, y = x * x); }
+static void square_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * 2.0f * x); }
+const ag_op ag_op_square = {"square", square_fwd, square_vjp};
+
+/* sqrt: y = sqrt(x);  dx += dy / (2y) */
+static void sqrt_fwd(ag_node *n) { UNARY_FWD(n, y = sqrtf(x)); }
+static void sqrt_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * 0.5f / y); }
+const ag_op ag_op_sqrt = {"sqrt", sqrt_fwd, sqrt_vjp};
+
+/* exp: y = e^x;  dx += dy * y */
+static void exp_fwd(ag_node *n) { UNARY_FWD(n, y = expf(x)); }
+static void exp_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * y); }
+const ag_op ag_op_exp = {"exp", exp_fwd, exp_vjp};
+
+/* log: y = ln x;  dx += dy / x */
+static void log_fwd(ag_node *n) { UNARY_FWD(n, y = logf(x)); }
+static void log_vjp(ag_node *n) { UNARY_VJP(n, dx = dy / x); }
+const ag_op ag_op_log = {"log", log_fwd, log_vjp};
+
+/* abs: y = |x|;  dx += dy * sign(x)   (0 at x = 0) */
+static void abs_fwd(ag_node *n) { UNARY_FWD(n, y = fabsf(x)); }
+static void abs_vjp(ag_node *n) { UNARY_VJP(n, dx = x > 0.0f ? dy : x < 0.0f ? -dy : 0.0f); }
+const ag_op ag_op_abs = {"abs", abs_fwd, abs_vjp};
+
+/* sigmoid: y = 1/(1+exp(-x));  dx += dy * y * (1 - y)      (the paper's squashing function) */
+static void sigmoid_fwd(ag_node *n) { UNARY_FWD(n, y = 1.0f / (1.0f + expf(-x))); }
+static void sigmoid_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * y * (1.0f - y)); }
+const ag_op ag_op_sigmoid = {"sigmoid", sigmoid_fwd, sigmoid_vjp};
+
+/* tanh: y = tanh(x);  dx += dy * (1 - y^2) */
+static void tanh_fwd(ag_node *n) { UNARY_FWD(n, y = tanhf(x)); }
+static void tanh_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * (1.0f - y * y)); }
+const ag_op ag_op_tanh = {"tanh", tanh_fwd, tanh_vjp};
+
+/* relu: y = max(x, 0);  dx += dy * [x > 0] */
+static void relu_fwd(ag_node *n) { UNARY_FWD(n, y = x > 0.0f ? x : 0.0f); }
+static void relu_vjp(ag_node *n) { UNARY_VJP(n, dx = x > 0.0f ? dy : 0.0f); }
+const ag_op ag_op_relu = {"relu", relu_fwd, relu_vjp};
+
+/* softplus: y = log(1 + e^x) = max(x,0) + log1p(e^-|x|);  dx += dy * sigmoid(x) */
+static void softplus_fwd(ag_node *n) { UNARY_FWD(n, y = fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)))); }
+static void softplus_vjp(ag_node *n) { UNARY_VJP(n, dx = dy / (1.0f + expf(-x))); }
+const ag_op ag_op_softplus = {"softplus", softplus_fwd, softplus_vjp};
+
+static ag_tensor *unary(ag_tape *t, const ag_op *op, ag_tensor *a, double c) {
+    if (!ag_check_inputs(t, op->name, 1, &a)) return ag_poison(t);
+    ag_node *n = ag_record(t, op, 1, &a, a->ndim, a->shape, NULL);
+    if (!n) return ag_poison(t);
+    n->arg.f = (float)c;
+    return ag_run(n);
+}
+
+ag_tensor *ag_neg(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_neg, a, 0); }
+ag_tensor *ag_scale(ag_tape *t, ag_tensor *a, double c) { return unary(t, &ag_op_scale, a, c); }
+ag_tensor *ag_add_const(ag_tape *t, ag_tensor *a, double c) {
+    return unary(t, &ag_op_add_const, a, c);
+}
+ag_tensor *ag_pow(ag_tape *t, ag_tensor *a, double p) { return unary(t, &ag_op_pow, a, p); }
+ag_tensor *ag_square(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_square, a, 0); }
+ag_tensor *ag_sqrt(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_sqrt, a, 0); }
+ag_tensor *ag_exp(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_exp, a, 0); }
+ag_tensor *ag_log(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_log, a, 0); }
+ag_tensor *ag_abs(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_abs, a, 0); }
+ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_sigmoid, a, 0); }
+ag_tensor *ag_tanh(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_tanh, a, 0); }
+ag_tensor *ag_relu(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_relu, a, 0); }
+ag_tensor *ag_softplus(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_softplus, a, 0); }

@@ -1,0 +1,250 @@
+/*
+ * ops_loss.c -- softmax, log-softmax and the losses, each fused into one stable op.
+ *
+ * Rows: these ops work along the last axis; a tensor of N columns has numel / N rows.
+ * Losses return one element and, like every op, ADD into their inputs' gradients.
+ */
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+static int last_dim(const ag_tensor *x) { return x->shape[x->ndim - 1]; }
+
+/* =============================================================================================
+ * softmax: y_j = e^(x_j - m) / sum_k e^(x_k - m), m = max_k x_k (per row, for stability);
+ *   dx_j += y_j (dy_j - sum_k dy_k y_k)
+ * =========================================================================================== */
+static void softmax_fwd(ag_node *n) {
+    const int N = last_dim(&n->out), rows = n->out.numel / N;
+    for (int r = 0; r < rows; r++) {
+        const float *x = n->in[0]->data + (long)r * N;
+        float *y = n->out.data + (long)r * N;
+        float m = x[0], s = 0.0f;
+        for (int j = 1; j < N; j++) m = fmaxf(m, x[j]);
+        for (int j = 0; j < N; j++) s += (y[j] = expf(x[j] - m));
+        for (int j = 0; j < N; j++) y[j] /= s;
+    }
+}
+static void softmax_vjp(ag_node *n) {
+    if (!n->in[0]->grad) return;
+    const int N = last_dim(&n->out), rows = n->out.numel / N;
+    for (int r = 0; r < rows; r++) {
+        const float *y = n->out.data + (long)r * N, *dy = n->out.grad + (long)r * N;
+        float *dx = n->in[0]->grad + (long)r * N;
+        float dot = 0.0f;
+        for (int j = 0; j < N; j++) dot += dy[j] * y[j];
+        for (int j = 0; j < N; j++) dx[j] += y[j] * (dy[j] - dot);
+    }
+}
+const ag_op ag_op_softmax = {"softmax", softmax_fwd, softmax_vjp};
+
+/* =============================================================================================
+ * log_softmax: y_j = x_j - m - log sum_k e^(x_k - m);
+ *   dx_j += dy_j - e^(y_j) sum_k dy_k
+ * =========================================================================================== */
+static void log_softmax_fwd(ag_node *n) {
+    const int N = last_dim(&n->out), rows = n->out.numel / N;
+    for (int r = 0; r < rows; r++) {
+        const float *x = n->in[0]->data + (long)r * N;
+        float *y = n->out.data + (long)r * N;
+        float m = x[0], s = 0.0f;
+        for (int j = 1; j < N; j++) m = fmaxf(m, x[j]);
+        for (int j = 0; j < N; j++) s += expf(x[j] - m);
+        const float lse = m + logf(s);
+        for (int j = 0; j < N; j++) y[j] = x[j] - lse;
+    }
+}
+static void log_softmax_vjp(ag_node *n) {
+    if (!n->in[0]->grad) return;
+    const int N = last_dim(&n->out), rows = n->out.numel / N;
+    for (int r = 0; r < rows; r++) {
+        const float *y = n->out.data + (long)r * N, *dy = n->out.grad + (long)r * N;
+        float *dx = n->in[0]->grad + (long)r * N;
+        float total = 0.0f;
+        for (int j = 0; j < N; j++) total += dy[j];
+        for (int j = 0; j < N; j++) dx[j] += dy[j] - expf(y[j]) * total;
+    }
+}
+const ag_op ag_op_log_softmax = {"log_softmax", log_softmax_fwd, log_softmax_vjp};
+
+static ag_tensor *rowwise(ag_tape *t, const ag_op *op, ag_tensor *a) {
+    if (!ag_check_inputs(t, op->name, 1, &a)) return ag_poison(t);
+    ag_node *n = ag_record(t, op, 1, &a, a->ndim, a->shape, NULL);
+    return n ? ag_run(n) : ag_poison(t);
+}
+ag_tensor *ag_softmax(ag_tape *t, ag_tensor *a) { return rowwise(t, &ag_op_softmax, a); }
+ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *a) { return rowwise(t, &ag_op_log_softmax, a); }
+
+/* =============================================================================================
+ * Losses of a prediction y against a target d of the same shape -> shape (1).
+ * Sums run in double so that a loss over many elements stays accurate.
+ * =========================================================================================== */
+
+/* The names every two-input loss below uses: y, d, their gradients, n elements, and g, the
+ * gradient reaching the loss. */
+#define LOSS_VARS(node)                                                                        \
+    const float *y = (node)->in[0]->data, *d = (node)->in[1]->data;                             \
+    float *dy = (node)->in[0]->grad, *dd = (node)->in[1]->grad;                                 \
+    const int n = (node)->in[0]->numel;                                                         \
+    const float g = (node)->out.grad ? (node)->out.grad[0] : 0.0f;                              \
+    (void)dy; (void)dd; (void)g
+
+/* sse: E = 1/2 sum (y - d)^2   (the paper's error);  dy += g (y - d);  dd -= g (y - d) */
+static void sse_fwd(ag_node *node) {
+    LOSS_VARS(node);
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += (double)(y[i] - d[i]) * (y[i] - d[i]);
+    node->out.data[0] = (float)(0.5 * s);
+}
+static void sse_vjp(ag_node *node) {
+    LOSS_VARS(node);
+    if (dy) for (int i = 0; i < n; i++) dy[i] += g * (y[i] - d[i]);
+    if (dd) for (int i = 0; i < n; i++) dd[i] -= g * (y[i] - d[i]);
+}
+const ag_op ag_op_sse = {"sse", sse_fwd, sse_vjp};
+
+/* mse: E = mean (y - d)^2;  dy += g 2 (y - d) / n;  dd -= the same */
+static void mse_fwd(ag_node *node) {
+    LOSS_VARS(node);
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += (double)(y[i] - d[i]) * (y[i] - d[i]);
+    node->out.data[0] = (float)(s / n);
+}
+static void mse_vjp(ag_node *node) {
+    LOSS_VARS(node);
+    const float k = 2.0f * g / (float)n;
+    if (dy) for (int i = 0; i < n; i++) dy[i] += k * (y[i] - d[i]);
+    if (dd) for (int i = 0; i < n; i++) dd[i] -= k * (y[i] - d[i]);
+}
+const ag_op ag_op_mse = {"mse", mse_fwd, mse_vjp};
+
+/* bce: E = -mean(d log p + (1-d) log(1-p)), each log clamped at -100 (p = 0 or 1 stays finite);
+ *   dp += g (p - d) / (p (1-p)) / n     (p(1-p) floored at 1e-12)
+ *   dd += g (log(1-p) - log p) / n */
+static float clamped_log(float x) { return x > 0.0f ? fmaxf(logf(x), -100.0f) : -100.0f; }
+static void bce_fwd(ag_node *node) {
+    LOSS_VARS(node);
+    const float *p = y;
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s -= d[i] * clamped_log(p[i]) + (1.0f - d[i]) * clamped_log(1.0f - p[i]);
+    node->out.data[0] = (float)(s / n);
+}
+static void bce_vjp(ag_node *node) {
+    LOSS_VARS(node);
+    const float *p = y;
+    const float k = g / (float)n;
+    if (dy)
+        for (int i = 0; i < n; i++) dy[i] += k * (p[i] - d[i]) / fmaxf(p[i] * (1.0f - p[i]), 1e-12f);
+    if (dd)
+        for (int i = 0; i < n; i++) dd[i] += k * (clamped_log(1.0f - p[i]) - clamped_log(p[i]));
+}
+const ag_op ag_op_bce = {"bce", bce_fwd, bce_vjp};
+
+/* bce_logits: E = mean(max(z,0) - z d + log(1 + e^-|z|))  (= bce(sigmoid(z), d), stably);
+ *   dz += g (sigmoid(z) - d) / n;   dd -= g z / n */
+static void bce_logits_fwd(ag_node *node) {
+    LOSS_VARS(node);
+    const float *z = y;
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += fmaxf(z[i], 0.0f) - z[i] * d[i] + log1pf(expf(-fabsf(z[i])));
+    node->out.data[0] = (float)(s / n);
+}
+static void bce_logits_vjp(ag_node *node) {
+    LOSS_VARS(node);
+    const float *z = y;
+    const float k = g / (float)n;
+    if (dy) for (int i = 0; i < n; i++) dy[i] += k * (1.0f / (1.0f + expf(-z[i])) - d[i]);
+    if (dd) for (int i = 0; i < n; i++) dd[i] -= k * z[i];
+}
+const ag_op ag_op_bce_logits = {"bce_logits", bce_logits_fwd, bce_logits_vjp};
+
+static ag_tensor *loss2(ag_tape *t, const ag_op *op, ag_tensor *y, ag_tensor *d) {
+    ag_tensor *in[2] = {y, d};
+    if (!ag_check_inputs(t, op->name, 2, in)) return ag_poison(t);
+    bool same = y->ndim == d->ndim;
+    for (int k = 0; same && k < y->ndim; k++) same = y->shape[k] == d->shape[k];
+    if (!same) {
+        ag_tape_fail(t, "%s: prediction %s and target %s differ in shape", op->name,
+                     ag_fmt_shape(y).s, ag_fmt_shape(d).s);
+        return ag_poison(t);
+    }
+    int one = 1;
+    ag_node *n = ag_record(t, op, 2, in, 1, &one, NULL);
+    return n ? ag_run(n) : ag_poison(t);
+}
+ag_tensor *ag_sse(ag_tape *t, ag_tensor *y, ag_tensor *d) { return loss2(t, &ag_op_sse, y, d); }
+ag_tensor *ag_mse(ag_tape *t, ag_tensor *y, ag_tensor *d) { return loss2(t, &ag_op_mse, y, d); }
+ag_tensor *ag_bce(ag_tape *t, ag_tensor *p, ag_tensor *d) { return loss2(t, &ag_op_bce, p, d); }
+ag_tensor *ag_bce_logits(ag_tape *t, ag_tensor *z, ag_tensor *d) {
+    return loss2(t, &ag_op_bce_logits, z, d);
+}
+
+/* =============================================================================================
+ * softmax_xent: logits z (B,C), labels l (B);  E = -1/B sum_b log softmax(z_b)[l_b].
+ * The forward keeps the probabilities p (B,C) after the labels in aux;
+ *   dz_bj += g (p_bj - [j = l_b]) / B
+ * =========================================================================================== */
+typedef struct {
+    int *labels; /* B labels, copied */
+    float *prob; /* (B,C) softmax of the logits */
+} xent_aux;
+
+static void softmax_xent_fwd(ag_node *n) {
+    const ag_tensor *Z = n->in[0];
+    const int B = Z->shape[0], C = Z->shape[1];
+    xent_aux *aux = n->aux;
+    double loss = 0.0;
+    for (int b = 0; b < B; b++) {
+        const float *z = Z->data + (long)b * C;
+        float *p = aux->prob + (long)b * C;
+        float m = z[0], s = 0.0f;
+        for (int j = 1; j < C; j++) m = fmaxf(m, z[j]);
+        for (int j = 0; j < C; j++) s += (p[j] = expf(z[j] - m));
+        for (int j = 0; j < C; j++) p[j] /= s;
+        loss -= z[aux->labels[b]] - m - logf(s);
+    }
+    n->out.data[0] = (float)(loss / B);
+}
+static void softmax_xent_vjp(ag_node *n) {
+    const ag_tensor *Z = n->in[0];
+    if (!Z->grad) return;
+    const int B = Z->shape[0], C = Z->shape[1];
+    const xent_aux *aux = n->aux;
+    const float k = n->out.grad[0] / (float)B;
+    for (int b = 0; b < B; b++) {
+        float *dz = Z->grad + (long)b * C;
+        const float *p = aux->prob + (long)b * C;
+        for (int j = 0; j < C; j++) dz[j] += k * p[j];
+        dz[aux->labels[b]] -= k;
+    }
+}
+const ag_op ag_op_softmax_xent = {"softmax_xent", softmax_xent_fwd, softmax_xent_vjp};
+
+ag_tensor *ag_softmax_xent(ag_tape *t, ag_tensor *logits, const int *labels) {
+    if (!ag_check_inputs(t, "softmax_xent", 1, &logits)) return ag_poison(t);
+    if (!labels || logits->ndim != 2) {
+        ag_tape_fail(t, "softmax_xent: logits %s: %s", ag_fmt_shape(logits).s,
+                     labels ? "must be 2-D (B,C)" : "labels is NULL");
+        return ag_poison(t);
+    }
+    const int B = logits->shape[0], C = logits->shape[1];
+    for (int b = 0; b < B; b++)
+        if (labels[b] < 0 || labels[b] >= C) {
+            ag_tape_fail(t, "softmax_xent: label %d of row %d is out of range for logits %s",
+                         labels[b], b, ag_fmt_shape(logits).s);
+            return ag_poison(t);
+        }
+    int one = 1;
+    ag_node *n = ag_record(t, &ag_op_softmax_xent, 1, &logits, 1, &one, NULL);
+    if (!n) return ag_poison(t);
+    xent_aux *aux = ag_arena_alloc(t, sizeof *aux, _Alignof(xent_aux), "softmax_xent");
+    int *lab = aux ? ag_arena_alloc(t, (size_t)B * sizeof(int), _Alignof(int), "softmax_xent") : NULL;
+    float *prob = lab ? ag_arena_alloc(t, (size_t)B * C * sizeof(float), 64, "softmax_xent") : NULL;
+    if (!prob) return ag_poison(t);
+    memcpy(lab, labels, (size_t)B * sizeof(int));
+    aux->labels = lab;
+    aux->prob = prob;
+    n->aux = aux;
+    return ag_run(n);
+}

@@ -1,0 +1,249 @@
+/*
+ * tape.c -- the tape (Wengert list): recording nodes, the sticky error, and the reverse sweep.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+/* ---- the tape ------------------------------------------------------------------------------ */
+
+static void poison_init(ag_tape *t) {
+    t->poison_value = NAN;
+    memset(&t->poison, 0, sizeof t->poison);
+    t->poison.data = &t->poison_value;
+    t->poison.ndim = 1;
+    t->poison.shape[0] = t->poison.shape[1] = t->poison.shape[2] = t->poison.shape[3] = 1;
+    t->poison.numel = 1;
+    t->poison.flags = AG_POISONED;
+    t->poison.name = "poisoned";
+    t->poison.tape = t;
+}
+
+ag_tape *ag_tape_new(void) {
+    ag_tape *t = ag_alloc(sizeof *t);
+    if (!t) {
+        ag_set_last_error("ag_tape_new: out of memory");
+        return NULL;
+    }
+    memset(t, 0, sizeof *t);
+    poison_init(t);
+    return t;
+}
+
+void ag_tape_free(ag_tape *t) {
+    if (!t) return;
+    ag_arena_free(t);
+    ag_free(t);
+}
+
+void ag_tape_reset(ag_tape *t) {
+    if (!t) return;
+    ag_arena_rewind(t);
+    t->last = NULL;
+    t->nnodes = 0;
+    t->sweeps = 0;
+    t->failed = false;
+    t->error[0] = '\0';
+    poison_init(t); /* a user may have scribbled on the poisoned tensor */
+}
+
+const char *ag_tape_error(const ag_tape *t) {
+    if (!t) return "no tape (NULL)";
+    return t->failed ? t->error : NULL;
+}
+
+void ag_tape_fail(ag_tape *t, const char *fmt, ...) {
+    if (!t || t->failed) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->error, sizeof t->error, fmt ? fmt : "error", ap);
+    va_end(ap);
+    t->failed = true;
+}
+
+int ag_tape_nodes(const ag_tape *t) { return t ? t->nnodes : 0; }
+
+/* ---- the last error of tape-less calls (one per thread: no shared state) -------------------- */
+
+static _Thread_local char last_error[256];
+
+void ag_set_last_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+}
+
+const char *ag_last_error(void) { return last_error; }
+
+/* ---- shapes --------------------------------------------------------------------------------- */
+
+ag_shape_buf ag_fmt_shape(const ag_tensor *x) {
+    ag_shape_buf b;
+    ag_shape_str(x, b.s, sizeof b.s);
+    return b;
+}
+
+long ag_check_shape(ag_tape *t, const char *op, int ndim, const int *shape) {
+    char msg[200];
+    msg[0] = '\0';
+    long long n = 1;
+    if (!shape) {
+        snprintf(msg, sizeof msg, "%s: shape is NULL", op);
+    } else if (ndim < 1 || ndim > AG_MAX_DIMS) {
+        snprintf(msg, sizeof msg, "%s: %d dimensions (must be 1 to %d)", op, ndim, AG_MAX_DIMS);
+    } else {
+        for (int i = 0; i < ndim && !msg[0]; i++) {
+            if (shape[i] < 1)
+                snprintf(msg, sizeof msg, "%s: dimension %d is %d (must be >= 1)", op, i, shape[i]);
+            else if ((n *= shape[i]) > AG_MAX_NUMEL)
+                snprintf(msg, sizeof msg, "%s: absurd size: more than %ld elements", op,
+                         (long)AG_MAX_NUMEL);
+        }
+    }
+    if (!msg[0]) return (long)n;
+    if (t) ag_tape_fail(t, "%s", msg);
+    else ag_set_last_error("%s", msg);
+    return -1;
+}
+
+/* ---- recording ------------------------------------------------------------------------------ */
+
+bool ag_check_inputs(ag_tape *t, const char *op, int nin, ag_tensor *const *in) {
+    if (!t) {
+        ag_set_last_error("%s: tape is NULL", op);
+        return false;
+    }
+    if (t->failed) return false;
+    for (int i = 0; i < nin; i++) {
+        const ag_tensor *x = in[i];
+        if (!x) {
+            ag_tape_fail(t, "%s: input %d is NULL", op, i + 1);
+            return false;
+        }
+        if (x->flags & AG_POISONED) {
+            ag_tape_fail(t, "%s: input %d is the poisoned result of a failed tape", op, i + 1);
+            return false;
+        }
+        if (x->tape && x->tape != t) {
+            ag_tape_fail(t, "%s: input %d %s belongs to another tape", op, i + 1,
+                         ag_fmt_shape(x).s);
+            return false;
+        }
+    }
+    return true;
+}
+
+ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, int ndim,
+                   const int *shape, float *view) {
+    long numel = ag_check_shape(t, op->name, ndim, shape);
+    if (numel < 0) return NULL;
+    ag_node *n = ag_arena_alloc(t, sizeof *n, _Alignof(ag_node), op->name);
+    if (!n) return NULL;
+    float *data = view;
+    if (!data) {
+        /* Big outputs start on a cache line; scalars pack tightly. */
+        size_t align = numel >= 16 ? 64 : sizeof(float);
+        data = ag_arena_alloc(t, (size_t)numel * sizeof(float), align, op->name);
+        if (!data) return NULL;
+    }
+    ag_tensor **ins = n->in2;
+    if (nin > 2) {
+        ins = ag_arena_alloc(t, (size_t)nin * sizeof *ins, _Alignof(ag_tensor *), op->name);
+        if (!ins) return NULL;
+    }
+    n->op = op;
+    n->prev = t->last;
+    n->index = t->nnodes;
+    n->nin = nin;
+    n->in = ins;
+    n->aux = NULL;
+    n->arg.i[0] = n->arg.i[1] = 0;
+    unsigned flags = 0;
+    for (int i = 0; i < nin; i++) {
+        ins[i] = in[i];
+        flags |= in[i]->flags & AG_REQUIRES_GRAD;
+    }
+    ag_tensor *o = &n->out;
+    o->data = data;
+    o->grad = NULL;
+    o->ndim = ndim;
+    for (int i = 0; i < AG_MAX_DIMS; i++) o->shape[i] = i < ndim ? shape[i] : 1;
+    o->numel = (int)numel;
+    o->flags = flags;
+    o->name = NULL;
+    o->node = n;
+    o->tape = t;
+    t->last = n;
+    t->nnodes++;
+    return n;
+}
+
+ag_tensor *ag_run(ag_node *n) {
+    n->op->forward(n);
+    return &n->out;
+}
+
+/* ---- the reverse sweep ----------------------------------------------------------------------- */
+
+/* A zeroed gradient buffer for x: from the arena for tape tensors. User-owned tensors that
+ * require a gradient were given one when they were made. */
+static bool grad_ready(ag_tape *t, ag_tensor *x) {
+    if (x->grad || !(x->flags & AG_REQUIRES_GRAD)) return true;
+    if (x->flags & AG_USER_OWNED) return true; /* requires_grad was turned on without memory */
+    x->grad = ag_arena_alloc(t, (size_t)x->numel * sizeof(float), x->numel >= 16 ? 64 : 4,
+                             "backward");
+    if (!x->grad) return false;
+    memset(x->grad, 0, (size_t)x->numel * sizeof(float));
+    return true;
+}
+
+int ag_backward_seed(ag_tape *t, ag_tensor *out, const float *seed) {
+    if (!ag_check_inputs(t, "backward", 1, &out)) return -1;
+    if (!seed) {
+        ag_tape_fail(t, "backward: seed gradient is NULL for output %s", ag_fmt_shape(out).s);
+        return -1;
+    }
+    if (!(out->flags & AG_REQUIRES_GRAD)) return 0; /* nothing it depends on wants a gradient */
+
+    /* A second sweep on the same recording starts the intermediates from zero again. */
+    if (t->sweeps > 0)
+        for (ag_node *n = t->last; n; n = n->prev) n->out.grad = NULL;
+
+    /* Pass 1: give every tensor the sweep will reach a zeroed gradient, walking backwards from
+     * the output. A node is reached when its output has a gradient. Running out of memory is
+     * thus found before any gradient has changed. */
+    if (!grad_ready(t, out)) return -1;
+    for (ag_node *n = out->node; n; n = n->prev) {
+        if (!n->out.grad) continue;
+        for (int i = 0; i < n->nin; i++)
+            if (!grad_ready(t, n->in[i])) return -1;
+    }
+    if (!out->grad) {
+        ag_tape_fail(t, "backward: output %s requires a gradient but has no gradient memory",
+                     ag_fmt_shape(out).s);
+        return -1;
+    }
+
+    /* Pass 2: seed, then the chain rule, from the last node to the first. */
+    for (int i = 0; i < out->numel; i++) out->grad[i] += seed[i];
+    for (ag_node *n = out->node; n; n = n->prev)
+        if (n->out.grad) n->op->vjp(n); /* inputs' grad += J^T * out.grad */
+    t->sweeps++;
+    return 0;
+}
+
+int ag_backward(ag_tape *t, ag_tensor *loss) {
+    if (!ag_check_inputs(t, "backward", 1, &loss)) return -1;
+    if (loss->numel != 1) {
+        ag_tape_fail(t,
+                     "backward: loss has shape %s, not one element; use ag_backward_seed for a "
+                     "non-scalar output",
+                     ag_fmt_shape(loss).s);
+        return -1;
+    }
+    const float one = 1.0f;
+    return ag_backward_seed(t, loss, &one);
+}

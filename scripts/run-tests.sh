@@ -1,0 +1,12 @@
+#!/bin/sh
+# Run every test suite given, report each, and fail if any failed.
+failed=""
+for t in "$@"; do
+    echo "== $t"
+    if ! "$t"; then failed="$failed $t"; fi
+done
+if [ -n "$failed" ]; then
+    echo "FAILED:$failed" >&2
+    exit 1
+fi
+echo "All $# test suites passed."
