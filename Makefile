@@ -4,6 +4,7 @@
 #   make test            every cmocka suite (installs or names libcmocka-dev when missing)
 #   make run             build and run the first example (the chain rule on one neuron)
 #   make sanitize        the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make valgrind        the test suite under valgrind's memcheck (errors and leaks fail it)
 #   make install PREFIX=/usr/local   headers, both libraries and backprop.pc for pkg-config
 #   make clean
 #
@@ -15,7 +16,7 @@ PREFIX  ?= /usr/local
 BUILD   ?= build
 VERSION := 0.1.0
 
-STD      := -std=c11 -Wall -Wextra -Wpedantic
+STD      := -std=c11 -Wall -Wextra -Wpedantic -Werror=implicit-function-declaration
 INCLUDES := -I. -Iautograd -Inn
 ALL_CFLAGS = $(STD) $(INCLUDES) -fPIC -fvisibility=hidden -MMD -MP $(CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS   := -lm -lpthread
@@ -40,7 +41,7 @@ TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(sort $(wildcard tests/support/*.c))
 TEST_COBJ := $(TEST_COMMON:%.c=$(BUILD)/%.o)
 
-.PHONY: all lib examples test run sanitize install uninstall clean check-cmocka
+.PHONY: all lib examples test run sanitize valgrind valgrind-run install uninstall clean check-cmocka
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -79,11 +80,21 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COBJ) $(STATIC)
 test: check-cmocka
 	@$(MAKE) --no-print-directory $(TEST_BIN) examples
 	@BACKPROP_EXAMPLES=$(EXDIR) sh scripts/run-tests.sh $(TEST_BIN)
+	@CC="$(CC)" CFLAGS="$(CFLAGS)" sh scripts/check-doc-examples.sh $(BUILD)
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 sanitize: check-cmocka
 	@$(MAKE) --no-print-directory BUILD=build-sanitize EXDIR=build-sanitize/examples \
 		CFLAGS="$(SAN_FLAGS)" test
+
+VALGRIND := valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
+	--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99
+# DWARF 4: the debug info every valgrind release reads.
+valgrind: check-cmocka
+	@$(MAKE) --no-print-directory BUILD=build-valgrind EXDIR=build-valgrind/examples \
+		CFLAGS="-O1 -gdwarf-4" valgrind-run
+valgrind-run: $(TEST_BIN) examples
+	@BACKPROP_EXAMPLES=$(EXDIR) RUNNER="$(VALGRIND)" sh scripts/run-tests.sh $(TEST_BIN)
 
 # ---- install ---------------------------------------------------------------------------------
 

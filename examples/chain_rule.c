@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
     struct { const char *flag; double *value; } opts[] = {
         {"--x1", &x1v}, {"--x2", &x2v}, {"--w1", &w1v}, {"--w2", &w2v}, {"--b", &bv}, {"--d", &dv},
     };
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
@@ -39,7 +39,6 @@ int main(int argc, char **argv) {
             usage(stderr);
             return 2;
         }
-        i++;
     }
 
     /* Parameters live outside the tape; the inputs and the target are data on the tape. */

@@ -1,0 +1,47 @@
+/*
+ * testutil.h -- helpers shared by the test suites: a seeded generator, parameter makers, a
+ * counting/failing allocator, and comparisons.
+ */
+#ifndef BACKPROP_TESTUTIL_H
+#define BACKPROP_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "backprop.h"
+
+/* A small deterministic generator (splitmix64) so every run sees the same numbers. */
+typedef struct { uint64_t s; } tu_rng;
+double tu_uniform(tu_rng *r, double lo, double hi);
+
+/* A user-owned parameter (requires grad) of the given shape with values uniform in [lo, hi]. */
+ag_tensor *tu_param(tu_rng *r, int ndim, const int *shape, double lo, double hi);
+/* The same, but each value's magnitude is in [lo, hi] and its sign random (away from 0). */
+ag_tensor *tu_param_away(tu_rng *r, int ndim, const int *shape, double lo, double hi);
+/* A tape constant of the given shape with values uniform in [lo, hi]. */
+ag_tensor *tu_const(ag_tape *t, tu_rng *r, int ndim, const int *shape, double lo, double hi);
+
+/* Assert x holds exactly `n` values close to want[] (|diff| <= tol * max(1, |want|)). */
+void tu_assert_values(const ag_tensor *x, const float *want, int n, double tol);
+/* Assert x's shape is the given one. */
+void tu_assert_shape(const ag_tensor *x, int ndim, const int *shape);
+/* Assert the tape failed with a message containing `part`. */
+void tu_assert_error(const ag_tape *t, const char *part);
+
+/* A counting allocator: every call goes through it once installed; fail_at = N makes the Nth
+ * allocation from now on fail (0 = never). */
+typedef struct {
+    long allocs, frees, outstanding_bytes, outstanding_blocks;
+    long fail_at, calls_since_arm;
+    long failures;
+} tu_alloc_stats;
+extern tu_alloc_stats tu_alloc;
+void tu_alloc_install(void);   /* reset the counters and install */
+void tu_alloc_uninstall(void); /* back to malloc/free */
+void tu_alloc_fail_at(long n); /* the nth allocation from now fails; 0 disables */
+
+#endif

@@ -1,0 +1,162 @@
+/*
+ * test_memory.c -- every byte goes through the allocator hook: a steady-state training step
+ * allocates nothing, and failing the Nth allocation, for every N, gives a clear error, no crash
+ * and no leak.
+ */
+#include "support/testutil.h"
+
+#include <string.h>
+
+/* A small sigmoid net 6-2-1 trained on random data with the paper's momentum rule, one full
+ * step (record, backward, update, reset) per call. Returns 0, or -1 with *why set. */
+typedef struct {
+    ag_tensor *W1, *b1, *W2, *b2, *X, *D;
+    float vel[6 * 2 + 2 + 2 + 1];
+} net;
+
+static void net_free(net *n) {
+    ag_tensor_free(n->W1);
+    ag_tensor_free(n->b1);
+    ag_tensor_free(n->W2);
+    ag_tensor_free(n->b2);
+    ag_tensor_free(n->X);
+    ag_tensor_free(n->D);
+}
+
+static int net_new(net *n) {
+    memset(n, 0, sizeof *n);
+    n->W1 = ag_tensor_2d(6, 2, true);
+    n->b1 = ag_tensor_2d(1, 2, true);
+    n->W2 = ag_tensor_2d(2, 1, true);
+    n->b2 = ag_tensor_2d(1, 1, true);
+    n->X = ag_tensor_2d(64, 6, false);
+    n->D = ag_tensor_2d(64, 1, false);
+    if (!n->W1 || !n->b1 || !n->W2 || !n->b2 || !n->X || !n->D) return -1;
+    tu_rng r = {3};
+    ag_tensor *p[4] = {n->W1, n->b1, n->W2, n->b2};
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < p[k]->numel; i++) p[k]->data[i] = (float)tu_uniform(&r, -0.3, 0.3);
+    for (int i = 0; i < 64 * 6; i++) n->X->data[i] = (float)((i / 6 >> (i % 6)) & 1);
+    for (int i = 0; i < 64; i++) n->D->data[i] = (float)(i % 3 == 0);
+    return 0;
+}
+
+static int net_step(ag_tape *t, net *n) {
+    ag_tensor *h = ag_sigmoid(t, ag_add(t, ag_matmul(t, n->X, n->W1), n->b1));
+    ag_tensor *y = ag_sigmoid(t, ag_add(t, ag_matmul(t, h, n->W2), n->b2));
+    ag_tensor *E = ag_sse(t, y, n->D);
+    if (ag_backward(t, E) != 0) return -1;
+    ag_tensor *p[4] = {n->W1, n->b1, n->W2, n->b2};
+    float *v = n->vel;
+    for (int k = 0; k < 4; k++) /* dw(t) = -eps dE/dw + alpha dw(t-1) */
+        for (int i = 0; i < p[k]->numel; i++, v++) {
+            *v = -0.1f * p[k]->grad[i] + 0.9f * *v;
+            p[k]->data[i] += *v;
+            p[k]->grad[i] = 0;
+        }
+    ag_tape_reset(t);
+    return 0;
+}
+
+static void test_steady_state_step_allocates_nothing(void **state) {
+    (void)state;
+    tu_alloc_install();
+    ag_tape *t = ag_tape_new();
+    net n;
+    assert_int_equal(net_new(&n), 0);
+    assert_int_equal(net_step(t, &n), 0); /* the first step grows the arena */
+    long before = tu_alloc.allocs;
+    for (int s = 0; s < 50; s++) assert_int_equal(net_step(t, &n), 0);
+    assert_int_equal(tu_alloc.allocs - before, 0);
+    /* a large graph too: 100,000 scalar ops and a matmul, stepped again and again */
+    ag_tensor *a = ag_scalar_param(0.999), *b = ag_scalar_param(0.001);
+    ag_tensor *W = ag_tensor_2d(128, 128, true);
+    for (int s = 0; s < 4; s++) {
+        if (s == 1) before = tu_alloc.allocs;
+        ag_tensor *x = ag_scalar(t, 1.0);
+        for (int i = 0; i < 50000; i++) x = ag_add(t, ag_mul(t, x, a), b);
+        ag_tensor *loss = ag_add(t, x, ag_sum(t, ag_tanh(t, ag_matmul(t, W, W))));
+        assert_int_equal(ag_backward(t, loss), 0);
+        ag_tape_reset(t);
+    }
+    assert_int_equal(tu_alloc.allocs - before, 0);
+    ag_tensor_free(a);
+    ag_tensor_free(b);
+    ag_tensor_free(W);
+    net_free(&n);
+    ag_tape_free(t);
+    assert_int_equal(tu_alloc.outstanding_blocks, 0);
+    tu_alloc_uninstall();
+}
+
+/* The whole life of a training program: make a tape and a net, train a few steps (the arena
+ * grows during the first), run a gradient check, free everything. */
+static int program(void) {
+    int status = 0;
+    ag_tape *t = ag_tape_new();
+    net n;
+    int made = net_new(&n);
+    if (!t || made != 0) {
+        assert_non_null(strstr(ag_last_error(), "out of memory"));
+        status = -1;
+    }
+    for (int s = 0; status == 0 && s < 3; s++)
+        if (net_step(t, &n) != 0) {
+            tu_assert_error(t, "out of memory");
+            status = -1;
+        }
+    net_free(&n);
+    ag_tape_free(t);
+    return status;
+}
+
+static void test_every_allocation_failure_is_clean(void **state) {
+    (void)state;
+    tu_alloc_install();
+    long n;
+    for (n = 1; n < 10000; n++) {
+        tu_alloc_install();
+        tu_alloc_fail_at(n);
+        int status = program();
+        assert_int_equal(tu_alloc.outstanding_blocks, 0); /* no leak, whatever failed */
+        if (tu_alloc.failures == 0) {
+            assert_int_equal(status, 0); /* ran to the end: N exceeded every allocation */
+            break;
+        }
+        assert_int_equal(status, -1); /* the failure was noticed and reported */
+    }
+    assert_true(n > 8); /* the program makes more than a handful of allocations */
+    tu_alloc_uninstall();
+}
+
+/* Allocation failure in the middle of a backward sweep (the gradients of intermediates are
+ * the last thing a step allocates) changes no parameter gradient. */
+static void test_failed_backward_changes_no_gradient(void **state) {
+    (void)state;
+    tu_alloc_install();
+    ag_tensor *W = ag_tensor_2d(256, 256, true); /* 256 KB intermediates: beyond one chunk */
+    for (int i = 0; i < W->numel; i++) W->data[i] = (float)(i % 7) * 0.01f;
+    W->grad[0] = 5.0f;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *E = ag_sum(t, ag_tanh(t, ag_matmul(t, W, W)));
+    assert_null(ag_tape_error(t));
+    tu_alloc_fail_at(1);
+    assert_int_equal(ag_backward(t, E), -1);
+    assert_int_equal(tu_alloc.failures, 1);
+    tu_assert_error(t, "backward: out of memory");
+    assert_true(W->grad[0] == 5.0f);
+    for (int i = 1; i < W->numel; i++) assert_true(W->grad[i] == 0.0f);
+    ag_tape_free(t);
+    ag_tensor_free(W);
+    assert_int_equal(tu_alloc.outstanding_blocks, 0);
+    tu_alloc_uninstall();
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_steady_state_step_allocates_nothing),
+        cmocka_unit_test(test_every_allocation_failure_is_clean),
+        cmocka_unit_test(test_failed_backward_changes_no_gradient),
+    };
+    return cmocka_run_group_tests_name("memory", tests, NULL, NULL);
+}

@@ -1,0 +1,224 @@
+/*
+ * test_ops.c -- every op's forward values against results computed by hand.
+ */
+#include "support/testutil.h"
+
+#include <math.h>
+
+static ag_tape *T;
+
+static int setup(void **state) {
+    (void)state;
+    T = ag_tape_new();
+    return T ? 0 : -1;
+}
+static int teardown(void **state) {
+    (void)state;
+    ag_tape_free(T);
+    return 0;
+}
+static int reset(void **state) {
+    (void)state;
+    ag_tape_reset(T);
+    return 0;
+}
+
+/* A tape constant from a literal list: C(2, 3, {1,2,3,4,5,6}) is (2,3). */
+static ag_tensor *mk(int ndim, const int *shape, const float *v) {
+    ag_tensor *x = ag_tape_tensor(T, ndim, shape, v);
+    assert_null(ag_tape_error(T));
+    return x;
+}
+#define M(r, c, ...) mk(2, (const int[]){r, c}, (const float[]){__VA_ARGS__})
+#define V(n, ...) mk(1, (const int[]){n}, (const float[]){__VA_ARGS__})
+#define EXPECT(x, ...)                                                                        \
+    do {                                                                                      \
+        const float want_[] = {__VA_ARGS__};                                                  \
+        assert_null(ag_tape_error(T));                                                        \
+        tu_assert_values((x), want_, (int)(sizeof want_ / sizeof want_[0]), 1e-6);            \
+    } while (0)
+#define SHAPE(x, ...)                                                                         \
+    do {                                                                                      \
+        const int s_[] = {__VA_ARGS__};                                                       \
+        tu_assert_shape((x), (int)(sizeof s_ / sizeof s_[0]), s_);                            \
+    } while (0)
+
+static void test_arithmetic_and_broadcasting(void **state) {
+    (void)state;
+    ag_tensor *A = M(2, 2, 1, 2, 3, 4);
+    ag_tensor *r = ag_add(T, A, V(2, 10, 20)); /* row vector over rows */
+    EXPECT(r, 11, 22, 13, 24);
+    SHAPE(r, 2, 2);
+    EXPECT(ag_add(T, A, M(1, 2, 10, 20)), 11, 22, 13, 24);
+    EXPECT(ag_add(T, V(1, 0.5), A), 1.5, 2.5, 3.5, 4.5); /* scalar on the left */
+    EXPECT(ag_sub(T, A, M(2, 1, 1, 2)), 0, 1, 1, 2);    /* column vector over columns */
+    r = ag_sub(T, M(2, 1, 1, 2), M(1, 3, 10, 20, 30));  /* both stretch: (2,1) - (1,3) */
+    EXPECT(r, -9, -19, -29, -8, -18, -28);
+    SHAPE(r, 2, 3);
+    EXPECT(ag_mul(T, V(3, 1, 2, 3), V(3, 4, 5, 6)), 4, 10, 18);
+    EXPECT(ag_div(T, V(3, 1, 2, 3), V(3, 2, 4, 8)), 0.5, 0.5, 0.375);
+    /* 3-D (2,2,2) with a (2,1) that stretches over the batch and the columns */
+    ag_tensor *B3 = mk(3, (const int[]){2, 2, 2}, (const float[]){1, 2, 3, 4, 5, 6, 7, 8});
+    r = ag_mul(T, B3, M(2, 1, 10, 100));
+    EXPECT(r, 10, 20, 300, 400, 50, 60, 700, 800);
+    SHAPE(r, 2, 2, 2);
+}
+
+static void test_unary(void **state) {
+    (void)state;
+    EXPECT(ag_neg(T, V(2, 1, -2)), -1, 2);
+    EXPECT(ag_scale(T, V(2, 1, -2), 2.5), 2.5, -5);
+    EXPECT(ag_add_const(T, V(2, 1, -2), 0.25), 1.25, -1.75);
+    EXPECT(ag_pow(T, V(2, 2, 3), 3), 8, 27);
+    EXPECT(ag_pow(T, V(2, 4, 0.25), 0.5), 2, 0.5);
+    EXPECT(ag_pow(T, V(1, 2), -1), 0.5);
+    EXPECT(ag_square(T, V(2, -3, 0.5)), 9, 0.25);
+    EXPECT(ag_sqrt(T, V(2, 4, 9)), 2, 3);
+    EXPECT(ag_exp(T, V(2, 0, 1)), 1, 2.7182818284590452f);
+    EXPECT(ag_log(T, V(2, 1, 2.7182818284590452f)), 0, 1);
+    EXPECT(ag_abs(T, V(3, -2, 3, 0)), 2, 3, 0);
+}
+
+static void test_activations(void **state) {
+    (void)state;
+    EXPECT(ag_sigmoid(T, V(3, 0, (float)log(3.0), (float)-log(3.0))), 0.5, 0.75, 0.25);
+    EXPECT(ag_tanh(T, V(2, 0, (float)log(2.0))), 0, 0.6); /* (4-1)/(4+1) */
+    EXPECT(ag_relu(T, V(3, -1, 2, 0)), 0, 2, 0);
+    EXPECT(ag_softplus(T, V(2, 0, (float)log(3.0))), (float)log(2.0), (float)log(4.0));
+    /* extremes stay finite */
+    EXPECT(ag_sigmoid(T, V(2, -1e4, 1e4)), 0, 1);
+    EXPECT(ag_softplus(T, V(2, -1e4, 1e4)), 0, 1e4);
+}
+
+static void test_matmul(void **state) {
+    (void)state;
+    ag_tensor *A = M(2, 2, 1, 2, 3, 4), *B = M(2, 2, 5, 6, 7, 8);
+    EXPECT(ag_matmul(T, A, B), 19, 22, 43, 50);
+    EXPECT(ag_matmul_ex(T, A, B, true, false), 26, 30, 38, 44);
+    EXPECT(ag_matmul_ex(T, A, B, false, true), 17, 23, 39, 53);
+    EXPECT(ag_matmul_ex(T, A, B, true, true), 23, 31, 34, 46);
+    ag_tensor *r = ag_matmul(T, M(2, 3, 1, 2, 3, 4, 5, 6), M(3, 1, 1, 0, -1));
+    EXPECT(r, -2, -2);
+    SHAPE(r, 2, 1);
+    r = ag_matmul_ex(T, M(3, 2, 1, 4, 2, 5, 3, 6), M(1, 3, 1, 0, -1), true, true);
+    EXPECT(r, -2, -2); /* the same product with both operands stored transposed */
+}
+
+static void test_reductions(void **state) {
+    (void)state;
+    ag_tensor *A = M(2, 2, 1, 2, 3, 4);
+    EXPECT(ag_sum(T, A), 10);
+    EXPECT(ag_mean(T, A), 2.5);
+    ag_tensor *r = ag_sum_axis(T, A, 0);
+    EXPECT(r, 4, 6);
+    SHAPE(r, 1, 2);
+    r = ag_sum_axis(T, A, -1);
+    EXPECT(r, 3, 7);
+    SHAPE(r, 2, 1);
+    EXPECT(ag_mean_axis(T, A, 1), 1.5, 3.5);
+    ag_tensor *X = M(2, 3, 1, 5, 3, 7, 2, 7);
+    EXPECT(ag_max_axis(T, X, 1), 5, 7);
+    EXPECT(ag_max_axis(T, X, 0), 7, 5, 7);
+    ag_tensor *B3 = mk(3, (const int[]){2, 2, 2}, (const float[]){1, 2, 3, 4, 5, 6, 7, 8});
+    r = ag_sum_axis(T, B3, 1);
+    EXPECT(r, 4, 6, 12, 14);
+    SHAPE(r, 2, 1, 2);
+}
+
+static void test_shape_ops(void **state) {
+    (void)state;
+    ag_tensor *A = M(2, 3, 1, 2, 3, 4, 5, 6);
+    ag_tensor *r = ag_reshape(T, A, 2, (const int[]){3, -1});
+    EXPECT(r, 1, 2, 3, 4, 5, 6);
+    SHAPE(r, 3, 2);
+    r = ag_transpose(T, A);
+    EXPECT(r, 1, 4, 2, 5, 3, 6);
+    SHAPE(r, 3, 2);
+    ag_tensor *parts[2] = {A, M(1, 3, 7, 8, 9)};
+    r = ag_concat(T, parts, 2, 0);
+    EXPECT(r, 1, 2, 3, 4, 5, 6, 7, 8, 9);
+    SHAPE(r, 3, 3);
+    ag_tensor *cols[2] = {A, M(2, 1, -1, -2)};
+    r = ag_concat(T, cols, 2, 1);
+    EXPECT(r, 1, 2, 3, -1, 4, 5, 6, -2);
+    SHAPE(r, 2, 4);
+    r = ag_slice_rows(T, M(3, 2, 1, 2, 3, 4, 5, 6), 1, 2);
+    EXPECT(r, 3, 4, 5, 6);
+    SHAPE(r, 2, 2);
+    r = ag_gather_rows(T, M(3, 2, 1, 2, 3, 4, 5, 6), (const int[]){2, 0, 2}, 3);
+    EXPECT(r, 5, 6, 1, 2, 5, 6);
+    SHAPE(r, 3, 2);
+}
+
+static void test_softmax_family(void **state) {
+    (void)state;
+    const float l2 = (float)log(2.0), l3 = (float)log(3.0);
+    EXPECT(ag_softmax(T, M(1, 3, 0, l2, l3)), 1.0 / 6, 2.0 / 6, 3.0 / 6);
+    EXPECT(ag_log_softmax(T, M(1, 3, 0, l2, l3)), (float)log(1.0 / 6), (float)log(2.0 / 6),
+           (float)log(3.0 / 6));
+    /* each row separately, and shifting a row changes nothing */
+    EXPECT(ag_softmax(T, M(2, 2, 0, 0, 100, 100 + l3)), 0.5, 0.5, 0.25, 0.75);
+    EXPECT(ag_softmax(T, M(1, 2, -1e4, 1e4)), 0, 1);
+    EXPECT(ag_log_softmax(T, M(1, 2, -1e4, 1e4)), -2e4, 0);
+}
+
+static void test_losses(void **state) {
+    (void)state;
+    EXPECT(ag_sse(T, V(2, 1, 2), V(2, 0, 0)), 2.5);
+    EXPECT(ag_sse(T, M(2, 1, 0.5, 0.25), M(2, 1, 1, 0)), 0.5 * (0.25 + 0.0625));
+    EXPECT(ag_mse(T, V(2, 1, 2), V(2, 0, 0)), 2.5);
+    EXPECT(ag_bce(T, V(1, 0.5), V(1, 1)), (float)log(2.0));
+    EXPECT(ag_bce(T, V(2, 0.2, 0.9), V(2, 0, 1)), (float)(-(log(0.8) + log(0.9)) / 2));
+    EXPECT(ag_bce(T, V(2, 0, 1), V(2, 1, 0)), 100); /* each log clamped at -100 */
+    EXPECT(ag_bce_logits(T, V(1, 0), V(1, 1)), (float)log(2.0));
+    EXPECT(ag_bce_logits(T, V(2, 1e4, -1e4), V(2, 1, 0)), 0);
+    EXPECT(ag_bce_logits(T, V(2, 1e4, -1e4), V(2, 0, 1)), 1e4);
+    const int label[2] = {2, 0};
+    const float l2 = (float)log(2.0), l3 = (float)log(3.0);
+    /* row 1: p(2) = 1/2; row 2: p(0) = 1/6 */
+    EXPECT(ag_softmax_xent(T, M(2, 3, 0, 0, l2, 0, l2, l3), label),
+           (float)((log(2.0) + log(6.0)) / 2));
+    (void)l2;
+}
+
+/* A few gradients by hand, where the routing matters. */
+static void test_routing_gradients(void **state) {
+    (void)state;
+    /* max sends the gradient to the first maximum only */
+    ag_tensor *x = ag_tensor_from(2, (const int[]){2, 3}, (const float[]){1, 5, 5, 7, 2, 7}, true);
+    assert_int_equal(ag_backward(T, ag_sum(T, ag_max_axis(T, x, 1))), 0);
+    const float want_max[6] = {0, 1, 0, 1, 0, 0};
+    assert_memory_equal(x->grad, want_max, sizeof want_max);
+    ag_tensor_free(x);
+    /* gather: a row picked three times gets three gradients */
+    ag_tape_reset(T);
+    ag_tensor *tab = ag_tensor_2d(3, 2, true);
+    ag_tensor *g = ag_gather_rows(T, tab, (const int[]){1, 1, 2, 1}, 4);
+    assert_int_equal(ag_backward(T, ag_sum(T, g)), 0);
+    const float want_gather[6] = {0, 0, 3, 3, 1, 1};
+    assert_memory_equal(tab->grad, want_gather, sizeof want_gather);
+    ag_tensor_free(tab);
+    /* a broadcast bias gets the column sums of the gradient */
+    ag_tape_reset(T);
+    ag_tensor *bias = ag_tensor_2d(1, 2, true);
+    ag_tensor *y = ag_add(T, M(3, 2, 1, 2, 3, 4, 5, 6), bias);
+    assert_int_equal(ag_backward(T, ag_sum(T, ag_mul(T, y, M(3, 2, 1, 10, 2, 20, 3, 30)))), 0);
+    const float want_bias[2] = {6, 60};
+    assert_memory_equal(bias->grad, want_bias, sizeof want_bias);
+    ag_tensor_free(bias);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_arithmetic_and_broadcasting, reset),
+        cmocka_unit_test_setup(test_unary, reset),
+        cmocka_unit_test_setup(test_activations, reset),
+        cmocka_unit_test_setup(test_matmul, reset),
+        cmocka_unit_test_setup(test_reductions, reset),
+        cmocka_unit_test_setup(test_shape_ops, reset),
+        cmocka_unit_test_setup(test_softmax_family, reset),
+        cmocka_unit_test_setup(test_losses, reset),
+        cmocka_unit_test_setup(test_routing_gradients, reset),
+    };
+    return cmocka_run_group_tests_name("ops", tests, setup, teardown);
+}
