@@ -10,5 +10,6 @@
 #define BACKPROP_H
 
 #include "autograd.h"
+#include "nn.h"
 
 #endif /* BACKPROP_H */

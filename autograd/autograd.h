@@ -96,8 +96,20 @@ typedef struct ag_tensor {
 void ag_set_allocator(void *(*alloc)(size_t size, void *ctx),
                       void (*release)(void *ptr, size_t size, void *ctx), void *ctx);
 
+/* Memory from the allocator above, 64-byte aligned, NULL on failure; free it with ag_free
+ * (NULL is a no-op). For code built on the library that wants its memory counted with ours. */
+void *ag_alloc(size_t size);
+void ag_free(void *p);
+
 /* The reason the last tape-less call on this thread failed (tensor creation), or "" if none. */
 const char *ag_last_error(void);
+
+/* Set that reason (printf-style); for code built on the library (the nn layer uses it). */
+void ag_set_last_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
 
 /* ---------------------------------------------------------------------------------------------
  * The tape
@@ -116,9 +128,10 @@ void ag_tape_reset(ag_tape *t);
 /* The first error recorded on the tape, or NULL when all is well (also "no tape" for NULL). */
 const char *ag_tape_error(const ag_tape *t);
 
-/* Record an error of your own (printf-style) unless the tape already holds one. For layers and
- * user code built on the ops: "dense: input has 5 columns, layer expects 6". */
-void ag_tape_fail(ag_tape *t, const char *fmt, ...)
+/* Record an error of your own (printf-style) unless the tape already holds one, and return the
+ * tape's poisoned tensor (NULL for a NULL tape). For layers and user code built on the ops:
+ *   return ag_tape_fail(t, "dense: input has %d columns, layer expects %d", c, n);          */
+ag_tensor *ag_tape_fail(ag_tape *t, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif

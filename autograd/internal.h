@@ -48,22 +48,12 @@ struct ag_tape {
     float poison_value;
 };
 
-/* ---- memory (autograd/memory.c) ------------------------------------------------------------ */
-void *ag_alloc(size_t size); /* 64-byte aligned, NULL on failure; goes through the user hook */
-void ag_free(void *p);
-
+/* ---- the arena (autograd/memory.c) --------------------------------------------------------- */
 /* Bump-allocate size bytes with the given alignment (a power of two <= 64) from the tape's
  * arena. NULL (and the tape's error set, naming op) when out of memory. */
 void *ag_arena_alloc(ag_tape *t, size_t size, size_t align, const char *op);
 void ag_arena_rewind(ag_tape *t);
 void ag_arena_free(ag_tape *t);
-
-/* ---- errors (autograd/tape.c) -------------------------------------------------------------- */
-void ag_set_last_error(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
 
 /* ---- recording (autograd/tape.c) ----------------------------------------------------------- */
 

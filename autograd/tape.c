@@ -54,13 +54,16 @@ const char *ag_tape_error(const ag_tape *t) {
     return t->failed ? t->error : NULL;
 }
 
-void ag_tape_fail(ag_tape *t, const char *fmt, ...) {
-    if (!t || t->failed) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(t->error, sizeof t->error, fmt ? fmt : "error", ap);
-    va_end(ap);
-    t->failed = true;
+ag_tensor *ag_tape_fail(ag_tape *t, const char *fmt, ...) {
+    if (!t) return NULL;
+    if (!t->failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(t->error, sizeof t->error, fmt ? fmt : "error", ap);
+        va_end(ap);
+        t->failed = true;
+    }
+    return &t->poison;
 }
 
 int ag_tape_nodes(const ag_tape *t) { return t ? t->nnodes : 0; }

@@ -1,0 +1,211 @@
+/*
+ * nn.h -- layers, nets, losses and optimisers built from autograd ops (prefix nn_).
+ *
+ * Nothing here has a backward pass of its own: every layer records autograd ops on the tape,
+ * and ag_backward differentiates it. The paper's symmetry net, read like the paper:
+ *
+ *   nn_params *ps = nn_params_new();
+ *   nn_rng rng = nn_rng_seed(1);
+ *   nn_dense hid = nn_dense_new(ps, "hidden", 6, 2, NN_SIGMOID, nn_init_uniform(0.3), &rng);
+ *   nn_dense out = nn_dense_new(ps, "output", 2, 1, NN_SIGMOID, nn_init_uniform(0.3), &rng);
+ *   nn_optim *opt = nn_sgd_new(ps, 0.1, 0.9);          // dw(t) = -eps dE/dw + alpha dw(t-1)
+ *   ag_tape *t = ag_tape_new();
+ *   for (int sweep = 0; sweep < 1425; sweep++) {
+ *       ag_tensor *y = nn_dense_forward(t, &out, nn_dense_forward(t, &hid, X));  // (64,6) -> (64,1)
+ *       ag_tensor *E = ag_sse(t, y, D);                   // E = 1/2 sum (y - d)^2
+ *       ag_backward(t, E);                                // the reverse sweep
+ *       if (nn_optim_step(opt, t) != 0) { fprintf(stderr, "%s\n", nn_error(t)); break; }
+ *       ag_tape_reset(t);                                 // O(1): all intermediates gone
+ *   }
+ *   nn_optim_free(opt); nn_params_free(ps); ag_tape_free(t);
+ *
+ * OWNERSHIP. A parameter list owns every parameter created in it and frees them all in
+ * nn_params_free. Layers (nn_dense, nn_mlp, nn_recurrent) are small structs you keep by value:
+ * they point at parameters in a list and own nothing, so they need no free. An optimiser owns
+ * its state (momentum buffers, Adam moments) and must be freed before its parameter list.
+ *
+ * ERRORS. Functions that make things (lists, parameters, layers, optimisers) return NULL, -1 or
+ * a layer with NULL weights on failure, with the reason in ag_last_error(). Using such a layer
+ * on a tape fails the tape with a message that says so. Forward functions fail through the
+ * tape, like every op.
+ */
+#ifndef BACKPROP_NN_H
+#define BACKPROP_NN_H
+
+#include "autograd.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Random numbers: a small seeded generator (splitmix64). The same seed gives the same numbers
+ * on every platform; uniform draws (and so every initialisation below) are bit-exact.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct nn_rng {
+    uint64_t state;
+} nn_rng;
+
+nn_rng nn_rng_seed(uint64_t seed);                 /* a generator started from seed */
+uint64_t nn_rng_next(nn_rng *r);                   /* 64 random bits */
+double nn_rng_uniform(nn_rng *r);                  /* uniform in [0, 1) */
+double nn_rng_range(nn_rng *r, double lo, double hi); /* uniform in [lo, hi) */
+double nn_rng_normal(nn_rng *r);                   /* standard normal (Box-Muller) */
+int nn_rng_int(nn_rng *r, int n);                  /* uniform in 0 .. n-1 (n >= 1) */
+void nn_rng_shuffle(nn_rng *r, int *a, int n);     /* Fisher-Yates shuffle of a[0..n-1] */
+
+/* ---------------------------------------------------------------------------------------------
+ * Initialisation
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum { NN_INIT_UNIFORM, NN_INIT_XAVIER, NN_INIT_HE } nn_init_kind;
+typedef struct nn_init {
+    nn_init_kind kind;
+    double r; /* NN_INIT_UNIFORM: the range [-r, r] */
+} nn_init;
+
+/* Uniform in [-r, r] for weights AND biases (the paper's: a bias is a weight from a unit that is
+ * always on; r = 0.3 in the paper). */
+nn_init nn_init_uniform(double r);
+/* Xavier/Glorot uniform: U[-s, s], s = sqrt(6 / (fan_in + fan_out)); biases start at 0. */
+nn_init nn_init_xavier(void);
+/* He/Kaiming uniform (for relu): U[-s, s], s = sqrt(6 / fan_in); biases start at 0. */
+nn_init nn_init_he(void);
+
+/* Fill w with init's distribution for a layer of fan_in inputs and fan_out outputs; is_bias
+ * picks the bias rule. Returns 0, or -1 for NULL arguments. */
+int nn_init_fill(ag_tensor *w, nn_init init, int fan_in, int fan_out, bool is_bias, nn_rng *rng);
+
+/* ---------------------------------------------------------------------------------------------
+ * Parameters: named tensors that live outside any tape, collected in a list that optimisers,
+ * save/load and printing walk over.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct nn_params nn_params;
+
+nn_params *nn_params_new(void);       /* an empty list, or NULL when out of memory */
+void nn_params_free(nn_params *ps);   /* free the list and every parameter in it; NULL ok */
+
+/* A new zero-filled parameter (requires a gradient) owned by the list. Names are unique and
+ * at most 63 characters. NULL on error (duplicate name, bad shape, no memory). */
+ag_tensor *nn_param_new(nn_params *ps, const char *name, int ndim, const int *shape);
+
+int nn_params_count(const nn_params *ps);                        /* how many */
+ag_tensor *nn_params_at(const nn_params *ps, int i);             /* the i-th, or NULL */
+ag_tensor *nn_params_find(const nn_params *ps, const char *name); /* by name, or NULL */
+long nn_params_numel(const nn_params *ps);                       /* total elements */
+void nn_zero_grad(nn_params *ps);                                /* every gradient to 0 */
+/* One line per parameter: name, shape, and its values when it has at most max_values. */
+void nn_params_print(const nn_params *ps, FILE *f, int max_values);
+
+/* ---------------------------------------------------------------------------------------------
+ * Layers
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum { NN_SIGMOID, NN_TANH, NN_RELU, NN_IDENTITY } nn_act;
+
+/* f(x) for one of the activations; NN_IDENTITY returns x itself (records nothing). */
+ag_tensor *nn_activate(ag_tape *t, ag_tensor *x, nn_act act);
+const char *nn_act_name(nn_act act); /* "sigmoid", "tanh", "relu", "identity" */
+
+/* A dense layer y = f(x W + b): W is (in,out), b is (1,out), named NAME.W and NAME.b. */
+typedef struct nn_dense {
+    ag_tensor *W, *b;
+    nn_act act;
+} nn_dense;
+
+/* Create the layer's parameters in ps. On failure W and b are NULL (see ag_last_error). */
+nn_dense nn_dense_new(nn_params *ps, const char *name, int in, int out, nn_act act, nn_init init,
+                      nn_rng *rng);
+/* (B,in) -> (B,out). */
+ag_tensor *nn_dense_forward(ag_tape *t, const nn_dense *layer, ag_tensor *x);
+
+/* A multilayer perceptron: dense layers of the sizes in a string like "6-2-1" (at least two
+ * sizes, at most NN_MLP_MAX_LAYERS layers), hidden_act on the hidden layers and out_act on the
+ * last. Parameters NAME.1.W, NAME.1.b, NAME.2.W, ... */
+#define NN_MLP_MAX_LAYERS 16
+typedef struct nn_mlp {
+    int nlayers; /* 0 when creation failed */
+    nn_dense layer[NN_MLP_MAX_LAYERS];
+} nn_mlp;
+
+nn_mlp nn_mlp_new(nn_params *ps, const char *name, const char *sizes, nn_act hidden_act,
+                  nn_act out_act, nn_init init, nn_rng *rng);
+/* (B, sizes[0]) -> (B, sizes[last]). */
+ag_tensor *nn_mlp_forward(ag_tape *t, const nn_mlp *net, ag_tensor *x);
+
+/* A recurrent layer (the paper's iterative net, figure 5, and the Elman net):
+ *   h(t+1) = f(h(t) W + x(t) U + b)      W (hidden,hidden), U (in,hidden), b (1,hidden)
+ * Unfolding it for T steps records the SAME W on the tape T times, so ag_backward gives W the
+ * sum of the gradients of its T copies. Parameters NAME.W, NAME.U, NAME.b. */
+typedef struct nn_recurrent {
+    ag_tensor *W, *U, *b;
+    nn_act act;
+} nn_recurrent;
+
+nn_recurrent nn_recurrent_new(nn_params *ps, const char *name, int in, int hidden, nn_act act,
+                              nn_init init, nn_rng *rng);
+/* One step: (B,hidden), (B,in) -> (B,hidden). h NULL means the zero state (the h W term is
+ * left out); x NULL means no input at this step (the x U term is left out). */
+ag_tensor *nn_recurrent_step(ag_tape *t, const nn_recurrent *net, ag_tensor *h, ag_tensor *x);
+
+/* ---------------------------------------------------------------------------------------------
+ * Losses (the others are autograd ops: ag_sse, ag_mse, ag_bce, ag_bce_logits, ag_softmax_xent)
+ * ------------------------------------------------------------------------------------------- */
+
+/* The paper's family-trees error: E = 1/2 sum (y - d)^2 where an output's error counts as zero
+ * once it is within `margin` of its target side: d >= 0.5 and y > 1 - margin, or d < 0.5 and
+ * y < margin (the paper's margin is 0.2). Built from autograd ops with a 0/1 mask. */
+ag_tensor *nn_sse_margin(ag_tape *t, ag_tensor *y, ag_tensor *d, double margin);
+
+/* ---------------------------------------------------------------------------------------------
+ * Optimisers. A step applies the gradients accumulated since the last step (one whole sweep
+ * for full-batch training, one mini-batch otherwise), then zeroes them.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct nn_optim nn_optim;
+
+/* The paper's rule: dw(t) = -lr * dE/dw + momentum * dw(t-1); w += dw(t). */
+nn_optim *nn_sgd_new(nn_params *ps, double lr, double momentum);
+/* Adam (Kingma & Ba): beta1 = 0.9, beta2 = 0.999, eps = 1e-8 (change with nn_adam_set). */
+nn_optim *nn_adam_new(nn_params *ps, double lr);
+void nn_adam_set(nn_optim *o, double beta1, double beta2, double eps);
+void nn_optim_free(nn_optim *o); /* NULL ok */
+
+void nn_optim_set_lr(nn_optim *o, double lr);
+void nn_optim_set_momentum(nn_optim *o, double momentum); /* SGD's alpha */
+/* The paper's weight decay: after each change, every weight shrinks: w <- (1 - decay) w. */
+void nn_optim_set_weight_decay(nn_optim *o, double decay);
+/* From step `step` on (counting from 0), use lr and momentum: the paper's "alpha = 0.5 for the
+ * first 20 sweeps, then 0.9" is nn_optim_schedule(o, 20, eps, 0.9). A negative value keeps
+ * the current setting. One pending change at a time. */
+void nn_optim_schedule(nn_optim *o, long step, double lr, double momentum);
+
+/* Apply one update and zero the gradients. Refuses, changing no weight, when the tape t
+ * (may be NULL) holds an error, when a gradient holds NaN or Inf, or when the list has
+ * changed since the optimiser was made. Returns 0 or -1 (reason in nn_error(t)). */
+int nn_optim_step(nn_optim *o, const ag_tape *t);
+long nn_optim_steps(const nn_optim *o); /* steps taken */
+double nn_optim_lr(const nn_optim *o);
+double nn_optim_momentum(const nn_optim *o);
+
+/* The error to report after a failed step: the tape's, else ag_last_error(). */
+const char *nn_error(const ag_tape *t);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BACKPROP_NN_H */

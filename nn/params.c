@@ -1,0 +1,105 @@
+/*
+ * params.c -- the parameter list: named, user-owned tensors that optimisers, save/load and
+ * printing walk over.
+ */
+#include "nn.h"
+
+#include <string.h>
+
+#define NAME_MAX_LEN 63
+
+struct nn_params {
+    ag_tensor **items;
+    int count, capacity;
+};
+
+nn_params *nn_params_new(void) {
+    nn_params *ps = ag_alloc(sizeof *ps);
+    if (!ps) {
+        ag_set_last_error("nn_params_new: out of memory");
+        return NULL;
+    }
+    memset(ps, 0, sizeof *ps);
+    return ps;
+}
+
+void nn_params_free(nn_params *ps) {
+    if (!ps) return;
+    for (int i = 0; i < ps->count; i++) ag_tensor_free(ps->items[i]);
+    ag_free(ps->items);
+    ag_free(ps);
+}
+
+ag_tensor *nn_param_new(nn_params *ps, const char *name, int ndim, const int *shape) {
+    if (!ps || !name || !name[0] || strlen(name) > NAME_MAX_LEN) {
+        ag_set_last_error("nn_param_new: %s", !ps     ? "parameter list is NULL"
+                                              : !name ? "name is NULL"
+                                                      : "name must be 1 to 63 characters");
+        return NULL;
+    }
+    if (nn_params_find(ps, name)) {
+        ag_set_last_error("nn_param_new: a parameter named '%s' already exists", name);
+        return NULL;
+    }
+    if (ps->count == ps->capacity) {
+        int cap = ps->capacity ? 2 * ps->capacity : 16;
+        ag_tensor **items = ag_alloc((size_t)cap * sizeof *items);
+        if (!items) {
+            ag_set_last_error("nn_param_new: out of memory for '%s'", name);
+            return NULL;
+        }
+        if (ps->count) memcpy(items, ps->items, (size_t)ps->count * sizeof *items);
+        ag_free(ps->items);
+        ps->items = items;
+        ps->capacity = cap;
+    }
+    ag_tensor *x = ag_tensor_new(ndim, shape, true);
+    if (!x) {
+        char why[200];
+        snprintf(why, sizeof why, "%s", ag_last_error());
+        ag_set_last_error("nn_param_new '%s': %s", name, why);
+        return NULL;
+    }
+    if (ag_tensor_set_name(x, name) != 0) {
+        ag_tensor_free(x);
+        ag_set_last_error("nn_param_new: out of memory for '%s'", name);
+        return NULL;
+    }
+    ps->items[ps->count++] = x;
+    return x;
+}
+
+int nn_params_count(const nn_params *ps) { return ps ? ps->count : 0; }
+
+ag_tensor *nn_params_at(const nn_params *ps, int i) {
+    return ps && i >= 0 && i < ps->count ? ps->items[i] : NULL;
+}
+
+ag_tensor *nn_params_find(const nn_params *ps, const char *name) {
+    if (!ps || !name) return NULL;
+    for (int i = 0; i < ps->count; i++)
+        if (!strcmp(ps->items[i]->name, name)) return ps->items[i];
+    return NULL;
+}
+
+long nn_params_numel(const nn_params *ps) {
+    long n = 0;
+    for (int i = 0; i < nn_params_count(ps); i++) n += ps->items[i]->numel;
+    return n;
+}
+
+void nn_zero_grad(nn_params *ps) {
+    for (int i = 0; i < nn_params_count(ps); i++) ag_zero_grad(ps->items[i]);
+}
+
+void nn_params_print(const nn_params *ps, FILE *f, int max_values) {
+    if (!f) return;
+    for (int i = 0; i < nn_params_count(ps); i++) {
+        const ag_tensor *x = ps->items[i];
+        char shape[64];
+        fprintf(f, "%-16s %-10s", x->name, ag_shape_str(x, shape, sizeof shape));
+        if (x->numel <= max_values)
+            for (int k = 0; k < x->numel; k++) fprintf(f, " %8.4f", x->data[k]);
+        fputc('\n', f);
+    }
+}

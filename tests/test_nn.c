@@ -1,0 +1,297 @@
+/*
+ * test_nn.c -- the nn layer: generator, initialisation, parameter lists, layers, the margin
+ * loss, and the optimisers' update rules worked by hand.
+ */
+#include "support/testutil.h"
+
+#include <math.h>
+#include <string.h>
+
+static void test_rng_is_deterministic_and_uniform(void **state) {
+    (void)state;
+    nn_rng a = nn_rng_seed(42), b = nn_rng_seed(42), c = nn_rng_seed(43);
+    for (int i = 0; i < 100; i++) assert_true(nn_rng_next(&a) == nn_rng_next(&b));
+    assert_true(nn_rng_next(&a) != nn_rng_next(&c));
+    /* splitmix64's published first output for seed 0 */
+    nn_rng z = nn_rng_seed(0);
+    assert_true(nn_rng_next(&z) == 0xE220A8397B1DCDAFull);
+    nn_rng r = nn_rng_seed(7);
+    double sum = 0, lo = 1, hi = 0;
+    int counts[5] = {0};
+    for (int i = 0; i < 100000; i++) {
+        double u = nn_rng_uniform(&r);
+        sum += u;
+        lo = fmin(lo, u);
+        hi = fmax(hi, u);
+        counts[nn_rng_int(&r, 5)]++;
+    }
+    assert_true(lo >= 0.0 && hi < 1.0);
+    assert_float_equal(sum / 100000, 0.5, 0.01);
+    for (int k = 0; k < 5; k++) assert_in_range(counts[k], 19000, 21000);
+    int perm[10];
+    for (int i = 0; i < 10; i++) perm[i] = i;
+    nn_rng_shuffle(&r, perm, 10);
+    int seen = 0;
+    for (int i = 0; i < 10; i++) seen |= 1 << perm[i];
+    assert_int_equal(seen, 1023);
+}
+
+static void test_initialisation_ranges(void **state) {
+    (void)state;
+    nn_rng r = nn_rng_seed(1);
+    ag_tensor *w = ag_tensor_2d(50, 40, true);
+    assert_int_equal(nn_init_fill(w, nn_init_uniform(0.3), 50, 40, false, &r), 0);
+    float mx = 0;
+    for (int i = 0; i < w->numel; i++) mx = fmaxf(mx, fabsf(w->data[i]));
+    assert_true(mx <= 0.3f && mx > 0.29f);
+    assert_int_equal(nn_init_fill(w, nn_init_xavier(), 50, 40, false, &r), 0);
+    mx = 0;
+    for (int i = 0; i < w->numel; i++) mx = fmaxf(mx, fabsf(w->data[i]));
+    assert_true(mx <= sqrtf(6.0f / 90) && mx > 0.95f * sqrtf(6.0f / 90));
+    assert_int_equal(nn_init_fill(w, nn_init_he(), 50, 40, true, &r), 0); /* biases: zeros */
+    for (int i = 0; i < w->numel; i++) assert_true(w->data[i] == 0.0f);
+    assert_int_equal(nn_init_fill(NULL, nn_init_he(), 1, 1, false, &r), -1);
+    ag_tensor_free(w);
+}
+
+static void test_parameter_list(void **state) {
+    (void)state;
+    nn_params *ps = nn_params_new();
+    ag_tensor *a = nn_param_new(ps, "a", 2, (const int[]){2, 3});
+    ag_tensor *b = nn_param_new(ps, "b", 1, (const int[]){4});
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_null(nn_param_new(ps, "a", 1, (const int[]){1}));
+    assert_non_null(strstr(ag_last_error(), "'a' already exists"));
+    assert_null(nn_param_new(ps, "bad", 1, (const int[]){0}));
+    assert_non_null(strstr(ag_last_error(), "'bad'"));
+    assert_null(nn_param_new(ps, "", 1, (const int[]){1}));
+    assert_int_equal(nn_params_count(ps), 2);
+    assert_int_equal(nn_params_numel(ps), 10);
+    assert_ptr_equal(nn_params_find(ps, "b"), b);
+    assert_ptr_equal(nn_params_at(ps, 0), a);
+    assert_null(nn_params_at(ps, 2));
+    assert_null(nn_params_find(ps, "c"));
+    a->grad[1] = 3;
+    nn_zero_grad(ps);
+    assert_true(a->grad[1] == 0);
+    for (int i = 0; i < 40; i++) { /* grows past its first capacity */
+        char name[16];
+        snprintf(name, sizeof name, "p%d", i);
+        assert_non_null(nn_param_new(ps, name, 1, (const int[]){1}));
+    }
+    assert_int_equal(nn_params_count(ps), 42);
+    nn_params_free(ps);
+}
+
+static void test_dense_layer_computes_f_of_xW_plus_b(void **state) {
+    (void)state;
+    nn_params *ps = nn_params_new();
+    nn_rng r = nn_rng_seed(3);
+    nn_dense d = nn_dense_new(ps, "layer", 3, 2, NN_SIGMOID, nn_init_uniform(0.5), &r);
+    assert_non_null(d.W);
+    assert_string_equal(d.W->name, "layer.W");
+    assert_string_equal(d.b->name, "layer.b");
+    ag_tape *t = ag_tape_new();
+    const float xv[6] = {1, -2, 0.5f, 0, 1, 2};
+    ag_tensor *x = ag_tape_tensor(t, 2, (const int[]){2, 3}, xv);
+    ag_tensor *y = nn_dense_forward(t, &d, x);
+    assert_null(ag_tape_error(t));
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+            double z = d.b->data[j];
+            for (int k = 0; k < 3; k++) z += xv[i * 3 + k] * d.W->data[k * 2 + j];
+            assert_float_equal(y->data[i * 2 + j], 1 / (1 + exp(-z)), 1e-6);
+        }
+    /* the wrong number of columns is named at the layer */
+    ag_tape_reset(t);
+    x = ag_tape_tensor(t, 2, (const int[]){2, 5}, NULL);
+    nn_dense_forward(t, &d, x);
+    tu_assert_error(t, "dense layer.W: input (2,5) has 5 columns, the layer expects 3");
+    /* a layer whose creation failed */
+    ag_tape_reset(t);
+    nn_dense bad = nn_dense_new(ps, "layer", 3, 2, NN_SIGMOID, nn_init_uniform(0.5), &r);
+    assert_null(bad.W);
+    nn_dense_forward(t, &bad, x);
+    tu_assert_error(t, "dense: layer has no weights");
+    ag_tape_free(t);
+    nn_params_free(ps);
+}
+
+static void test_mlp_from_sizes(void **state) {
+    (void)state;
+    nn_params *ps = nn_params_new();
+    nn_rng r = nn_rng_seed(3);
+    nn_mlp m = nn_mlp_new(ps, "net", "6-2-1", NN_SIGMOID, NN_SIGMOID, nn_init_uniform(0.3), &r);
+    assert_int_equal(m.nlayers, 2);
+    assert_int_equal(nn_params_count(ps), 4);
+    tu_assert_shape(nn_params_find(ps, "net.1.W"), 2, (const int[]){6, 2});
+    tu_assert_shape(nn_params_find(ps, "net.2.b"), 2, (const int[]){1, 1});
+    const char *bad[] = {"6", "6--1", "6-0-1", "a-b", "6-2-", "", "1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16-17-18"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nn_mlp b = nn_mlp_new(ps, "b", bad[i], NN_TANH, NN_IDENTITY, nn_init_xavier(), &r);
+        assert_int_equal(b.nlayers, 0);
+    }
+    ag_tape *t = ag_tape_new();
+    ag_tensor *y = nn_mlp_forward(t, &m, ag_tape_tensor(t, 2, (const int[]){5, 6}, NULL));
+    tu_assert_shape(y, 2, (const int[]){5, 1});
+    ag_tape_free(t);
+    nn_params_free(ps);
+}
+
+/* The recurrent weight's gradient is the sum of the gradients of its T unfolded copies: the
+ * same net built once with one shared W and once with T separate copies of it. */
+static void test_recurrent_gradient_is_sum_over_copies(void **state) {
+    (void)state;
+    enum { B = 3, I = 2, H = 4, T = 5 };
+    nn_params *ps = nn_params_new();
+    nn_rng r = nn_rng_seed(11);
+    nn_recurrent net = nn_recurrent_new(ps, "rnn", I, H, NN_TANH, nn_init_uniform(0.5), &r);
+    assert_non_null(net.W);
+    ag_tensor *copies[T];
+    for (int k = 0; k < T; k++) {
+        copies[k] = ag_tensor_2d(H, H, true);
+        memcpy(copies[k]->data, net.W->data, sizeof(float) * H * H);
+    }
+    ag_tape *t = ag_tape_new();
+    tu_rng tr = {5};
+    ag_tensor *xs[T], *target = tu_const(t, &tr, 2, (const int[]){B, H}, -1, 1);
+    for (int k = 0; k < T; k++) xs[k] = k % 2 ? NULL : tu_const(t, &tr, 2, (const int[]){B, I}, -1, 1);
+    /* shared */
+    ag_tensor *h = NULL;
+    for (int k = 0; k < T; k++) h = nn_recurrent_step(t, &net, h, xs[k]);
+    assert_int_equal(ag_backward(t, ag_sse(t, h, target)), 0);
+    /* separate copies, same values */
+    nn_recurrent sep = net;
+    h = NULL;
+    for (int k = 0; k < T; k++) {
+        sep.W = copies[k];
+        h = nn_recurrent_step(t, &sep, h, xs[k]);
+    }
+    assert_int_equal(ag_backward(t, ag_sse(t, h, target)), 0);
+    assert_null(ag_tape_error(t));
+    for (int i = 0; i < H * H; i++) {
+        double sum = 0;
+        for (int k = 1; k < T; k++) sum += copies[k]->grad[i]; /* step 0 has no h: W unused */
+        assert_true(copies[0]->grad[i] == 0.0f);
+        assert_float_equal(net.W->grad[i], sum, 1e-5 * fmax(1.0, fabs(sum)));
+    }
+    for (int k = 0; k < T; k++) ag_tensor_free(copies[k]);
+    ag_tape_free(t);
+    nn_params_free(ps);
+}
+
+static void test_margin_loss(void **state) {
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *y = ag_tensor_from(1, (const int[]){4}, (const float[]){0.9f, 0.7f, 0.1f, 0.3f}, true);
+    ag_tensor *d = ag_tape_tensor(t, 1, (const int[]){4}, (const float[]){1, 1, 0, 0});
+    ag_tensor *E = nn_sse_margin(t, y, d, 0.2);
+    /* 0.9 (on, > 0.8) and 0.1 (off, < 0.2) count as zero error */
+    assert_float_equal(ag_item(E), 0.5 * (0.3 * 0.3 + 0.3 * 0.3), 1e-6);
+    assert_int_equal(ag_backward(t, E), 0);
+    const float want[4] = {0, -0.3f, 0, 0.3f};
+    tu_assert_values(&(ag_tensor){.data = y->grad, .numel = 4}, want, 4, 1e-6);
+    ag_tape_reset(t);
+    nn_sse_margin(t, y, ag_tape_tensor(t, 1, (const int[]){3}, NULL), 0.2);
+    tu_assert_error(t, "sse: prediction (4) and target (3) differ in shape");
+    ag_tensor_free(y);
+    ag_tape_free(t);
+}
+
+/* The paper's rule by hand, for one weight w with gradient g(t) = w(t) (E = w^2 / 2):
+ *   dw(t) = -eps g(t) + alpha dw(t-1);  w(t+1) = (1 - decay) (w(t) + dw(t))
+ * with eps and alpha switching at step 2 (the schedule). */
+static void test_sgd_matches_the_paper_formula(void **state) {
+    (void)state;
+    nn_params *ps = nn_params_new();
+    ag_tensor *w = nn_param_new(ps, "w", 1, (const int[]){1});
+    w->data[0] = 1.0f;
+    nn_optim *o = nn_sgd_new(ps, 0.005, 0.5);
+    nn_optim_set_weight_decay(o, 0.002);
+    nn_optim_schedule(o, 2, 0.01, 0.9);
+    ag_tape *t = ag_tape_new();
+    double wd = 1.0, dw = 0.0;
+    for (int step = 0; step < 5; step++) {
+        assert_int_equal(ag_backward(t, ag_scale(t, ag_square(t, w), 0.5)), 0);
+        assert_float_equal(w->grad[0], wd, 1e-6);
+        assert_int_equal(nn_optim_step(o, t), 0);
+        double eps = step < 2 ? 0.005 : 0.01, alpha = step < 2 ? 0.5 : 0.9;
+        dw = -eps * wd + alpha * dw;
+        wd = (1 - 0.002) * (wd + dw);
+        assert_float_equal(w->data[0], wd, 1e-6);
+        assert_true(w->grad[0] == 0.0f); /* the step zeroes the gradients */
+        ag_tape_reset(t);
+    }
+    assert_int_equal(nn_optim_steps(o), 5);
+    assert_float_equal(nn_optim_lr(o), 0.01, 0);
+    assert_float_equal(nn_optim_momentum(o), 0.9, 0);
+    nn_optim_free(o);
+    ag_tape_free(t);
+    nn_params_free(ps);
+}
+
+static void test_adam_matches_a_hand_computation(void **state) {
+    (void)state;
+    nn_params *ps = nn_params_new();
+    ag_tensor *w = nn_param_new(ps, "w", 1, (const int[]){1});
+    w->data[0] = 2.0f;
+    nn_optim *o = nn_adam_new(ps, 0.1);
+    double m = 0, v = 0, wd = 2.0;
+    for (int step = 1; step <= 3; step++) {
+        double g = 3.0 * step;
+        w->grad[0] = (float)g;
+        assert_int_equal(nn_optim_step(o, NULL), 0);
+        m = 0.9 * m + 0.1 * g;
+        v = 0.999 * v + 0.001 * g * g;
+        wd -= 0.1 * (m / (1 - pow(0.9, step))) / (sqrt(v / (1 - pow(0.999, step))) + 1e-8);
+        assert_float_equal(w->data[0], wd, 1e-5);
+    }
+    nn_optim_free(o);
+    nn_params_free(ps);
+}
+
+static void test_refused_steps_change_no_weight(void **state) {
+    (void)state;
+    nn_params *ps = nn_params_new();
+    ag_tensor *w = nn_param_new(ps, "w", 1, (const int[]){2});
+    w->data[0] = 1;
+    w->data[1] = 2;
+    w->grad[0] = 0.5f;
+    nn_optim *o = nn_sgd_new(ps, 0.1, 0.9);
+    ag_tape *t = ag_tape_new();
+    ag_matmul(t, ag_scalar(t, 1), ag_scalar(t, 2)); /* fail the tape */
+    assert_int_equal(nn_optim_step(o, t), -1);
+    assert_non_null(strstr(nn_error(t), "matmul"));
+    w->grad[1] = NAN;
+    assert_int_equal(nn_optim_step(o, NULL), -1);
+    assert_non_null(strstr(nn_error(NULL), "gradient of w holds NaN at element 1"));
+    assert_true(w->data[0] == 1 && w->data[1] == 2 && w->grad[0] == 0.5f);
+    w->grad[1] = 0;
+    nn_param_new(ps, "late", 1, (const int[]){1});
+    assert_int_equal(nn_optim_step(o, NULL), -1);
+    assert_non_null(strstr(nn_error(NULL), "parameter list changed"));
+    assert_true(w->data[0] == 1);
+    assert_int_equal(nn_optim_steps(o), 0);
+    assert_int_equal(nn_optim_step(NULL, NULL), -1);
+    assert_null(nn_sgd_new(NULL, 0.1, 0.9));
+    nn_optim_free(o);
+    ag_tape_free(t);
+    nn_params_free(ps);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rng_is_deterministic_and_uniform),
+        cmocka_unit_test(test_initialisation_ranges),
+        cmocka_unit_test(test_parameter_list),
+        cmocka_unit_test(test_dense_layer_computes_f_of_xW_plus_b),
+        cmocka_unit_test(test_mlp_from_sizes),
+        cmocka_unit_test(test_recurrent_gradient_is_sum_over_copies),
+        cmocka_unit_test(test_margin_loss),
+        cmocka_unit_test(test_sgd_matches_the_paper_formula),
+        cmocka_unit_test(test_adam_matches_a_hand_computation),
+        cmocka_unit_test(test_refused_steps_change_no_weight),
+    };
+    return cmocka_run_group_tests_name("nn", tests, NULL, NULL);
+}
