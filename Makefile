@@ -64,6 +64,7 @@ $(SHARED): $(LIB_OBJ)
 examples: $(EX_BIN)
 
 $(EXDIR)/%: $(BUILD)/examples/%.o $(EX_COBJ) $(STATIC)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(EX_COBJ) $(STATIC) $(LDLIBS)
 
 run: examples/chain_rule
