@@ -234,9 +234,9 @@ int ag_tape_write_dot(const ag_tape *t, FILE *f);
  * the chain rule formed:
  *   node 4 sigmoid: dE/dz += dE/dy * dy/dz = -0.3775 * 0.235 = -0.08872
  * and for tensors of more than one element their shapes and norms instead of the numbers.
- * E is the name of the tensor back-propagated from (E when it has none). The setting survives ag_tape_reset; f
- * must stay open while it is set. Tracing allocates, and is slow: turn it on to look, not to
- * train. Off, it costs nothing measurable. */
+ * E is the name of the tensor back-propagated from (E when it has none). The setting survives
+ * ag_tape_reset; f must stay open while it is set. Tracing allocates and is slow: turn it on
+ * to look, not to train. Off, it costs one test per node of the sweep. */
 void ag_tape_set_trace(ag_tape *t, FILE *f);
 
 /* ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ typedef struct {
     ag_tensor *x;
     float *before; /* its gradient before the vjp; then what the vjp added */
     float *local;  /* d out / d x, for one-element outputs; else NULL */
+    float *real;   /* its gradient, while the local derivative is being measured */
 } traced_input;
 
 static double norm(const float *v, int n) {
@@ -60,7 +61,8 @@ static void print_seed(FILE *f, const ag_tensor *root) {
 static void print_input(FILE *f, const ag_tensor *root, const ag_node *n, const traced_input *in) {
     char rl[AG_LABEL_MAX], ol[AG_LABEL_MAX], il[AG_LABEL_MAX];
     char up[96], loc[128], added[96];
-    const char *r = label(root, root, rl), *o = label(&n->out, root, ol), *x = label(in->x, root, il);
+    const char *r = label(root, root, rl), *o = label(&n->out, root, ol);
+    const char *x = label(in->x, root, il);
     const ag_tensor *out = &n->out;
     fmt_quantity(up, sizeof up, out, out->grad);
     fmt_quantity(added, sizeof added, in->x, in->before);
@@ -77,6 +79,21 @@ static void print_input(FILE *f, const ag_tensor *root, const ag_node *n, const 
     if (in->x->numel == 1 && in->x->grad[0] != in->before[0])
         fprintf(f, "; now d%s/d%s = %.4g", r, x, in->x->grad[0]);
     fputc('\n', f);
+}
+
+/* For a one-element output: d out / d x for every input x, by running the vjp with a seed of 1
+ * into zeroed scratch gradients (ins[j].local), the real gradients put back afterwards. */
+static void measure_local(ag_node *n, traced_input *ins, int k) {
+    float one = 1.0f, *g = n->out.grad;
+    for (int j = 0; j < k; j++) {
+        ins[j].real = ins[j].x->grad;
+        memset(ins[j].local, 0, (size_t)ins[j].x->numel * sizeof(float));
+        ins[j].x->grad = ins[j].local;
+    }
+    n->out.grad = &one;
+    n->op->vjp(n);
+    n->out.grad = g;
+    for (int j = 0; j < k; j++) ins[j].x->grad = ins[j].real;
 }
 
 void ag_trace_vjp(ag_tape *t, const ag_tensor *root, ag_node *n) {
@@ -100,7 +117,8 @@ void ag_trace_vjp(ag_tape *t, const ag_tensor *root, ag_node *n) {
     }
     float *scratch = ins && floats ? ag_alloc(floats * sizeof(float)) : NULL;
     if (!scratch) { /* nothing to narrate, or no memory to do it with: just run the vjp */
-        if (!ins || floats) fprintf(f, "node %d %s: (not narrated: out of memory)\n", n->index, n->op->name);
+        if (!ins || floats)
+            fprintf(f, "node %d %s: (not narrated: out of memory)\n", n->index, n->op->name);
         n->op->vjp(n);
         if (ins != small) ag_free(ins);
         return;
@@ -109,32 +127,10 @@ void ag_trace_vjp(ag_tape *t, const ag_tensor *root, ag_node *n) {
     for (int j = 0; j < k; j++) {
         ins[j].before = p;
         p += ins[j].x->numel;
-        ins[j].local = NULL;
-        if (scalar_out) {
-            ins[j].local = p;
-            p += ins[j].x->numel;
-        }
+        ins[j].local = scalar_out ? p : NULL;
+        p += scalar_out ? ins[j].x->numel : 0;
     }
-
-    /* The local derivatives: the vjp with a seed of 1, into zeroed scratch gradients. */
-    if (scalar_out) {
-        float one = 1.0f, *g = n->out.grad, *saved[SMALL], **keep = saved;
-        if (k > SMALL) keep = ag_alloc((size_t)k * sizeof *keep);
-        if (keep) {
-            for (int j = 0; j < k; j++) {
-                keep[j] = ins[j].x->grad;
-                memset(ins[j].local, 0, (size_t)ins[j].x->numel * sizeof(float));
-                ins[j].x->grad = ins[j].local;
-            }
-            n->out.grad = &one;
-            n->op->vjp(n);
-            n->out.grad = g;
-            for (int j = 0; j < k; j++) ins[j].x->grad = keep[j];
-            if (keep != saved) ag_free(keep);
-        } else {
-            for (int j = 0; j < k; j++) ins[j].local = NULL;
-        }
-    }
+    if (scalar_out) measure_local(n, ins, k);
 
     /* The real vjp; what it added is after minus before. */
     for (int j = 0; j < k; j++)

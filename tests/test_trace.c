@@ -90,7 +90,8 @@ static void test_products_hold_and_local_derivatives_are_right(void **state) {
         product_of(line, &a, &b, &c);
         assert_true(k >= 0 && k < 5);
         if (fabs(b - local[k]) > 1e-3 * fabs(local[k]) || fabs(a * b - c) > 1e-3 * fabs(c)) {
-            print_error("node %d: %g * %g = %g, the local derivative is %g\n", k, a, b, c, local[k]);
+            print_error("node %d: %g * %g = %g; the local derivative is %g\n", k, a, b, c,
+                        local[k]);
             fail();
         }
         lines++;
@@ -132,23 +133,43 @@ static void test_tensors_are_shown_by_shape_and_norm(void **state) {
     ag_tape_free(t);
 }
 
-/* The same sweep with and without narration leaves bit-identical gradients. */
-static void sweep(bool traced, float *grads) {
+/* A small net with tensors everywhere: tanh(X W1 + b) W2, squared, averaged; W2 used twice. */
+typedef struct {
+    ag_tensor *W1, *W2, *b;
+} small_net;
+
+static void net_make(small_net *m) {
     tu_rng r = {11};
-    ag_tape *t = ag_tape_new();
-    ag_tensor *W1 = tu_param(&r, 2, (int[]){3, 4}, -1, 1), *W2 = tu_param(&r, 2, (int[]){4, 1}, -1, 1);
-    ag_tensor *b = tu_param(&r, 2, (int[]){1, 4}, -1, 1);
+    m->W1 = tu_param(&r, 2, (int[]){3, 4}, -1, 1);
+    m->W2 = tu_param(&r, 2, (int[]){4, 1}, -1, 1);
+    m->b = tu_param(&r, 2, (int[]){1, 4}, -1, 1);
+}
+
+static ag_tensor *net_loss(ag_tape *t, const small_net *m) {
+    tu_rng r = {12};
     ag_tensor *X = tu_const(t, &r, 2, (int[]){5, 3}, -1, 1);
-    ag_tensor *h = ag_tanh(t, ag_add(t, ag_matmul(t, X, W1), b));
-    ag_tensor *y = ag_mul(t, ag_matmul(t, h, W2), ag_matmul(t, h, W2)); /* W2 used twice */
+    ag_tensor *h = ag_tanh(t, ag_add(t, ag_matmul(t, X, m->W1), m->b));
+    return ag_mean(t, ag_mul(t, ag_matmul(t, h, m->W2), ag_matmul(t, h, m->W2)));
+}
+
+/* Its 20 gradients, then free it. */
+static void net_take_grads(small_net *m, float grads[20]) {
+    memcpy(grads, m->W1->grad, 12 * sizeof(float));
+    memcpy(grads + 12, m->W2->grad, 4 * sizeof(float));
+    memcpy(grads + 16, m->b->grad, 4 * sizeof(float));
+    ag_tensor_free(m->W1), ag_tensor_free(m->W2), ag_tensor_free(m->b);
+}
+
+/* The same sweep with and without narration leaves bit-identical gradients. */
+static void sweep(bool traced, float grads[20]) {
+    small_net m;
+    net_make(&m);
+    ag_tape *t = ag_tape_new();
     FILE *f = traced ? tmpfile() : NULL;
     ag_tape_set_trace(t, f);
-    assert_int_equal(ag_backward(t, ag_mean(t, y)), 0);
-    memcpy(grads, W1->grad, 12 * sizeof(float));
-    memcpy(grads + 12, W2->grad, 4 * sizeof(float));
-    memcpy(grads + 16, b->grad, 4 * sizeof(float));
+    assert_int_equal(ag_backward(t, net_loss(t, &m)), 0);
+    net_take_grads(&m, grads);
     if (f) fclose(f);
-    ag_tensor_free(W1), ag_tensor_free(W2), ag_tensor_free(b);
     ag_tape_free(t);
 }
 
@@ -191,23 +212,17 @@ static void test_out_of_memory_while_narrating(void **state) {
     sweep(false, want);
     for (long k = 1;; k++) {
         tu_alloc_install();
-        tu_rng r = {11};
+        small_net m;
+        net_make(&m);
         ag_tape *t = ag_tape_new();
-        ag_tensor *W1 = tu_param(&r, 2, (int[]){3, 4}, -1, 1), *W2 = tu_param(&r, 2, (int[]){4, 1}, -1, 1);
-        ag_tensor *b = tu_param(&r, 2, (int[]){1, 4}, -1, 1);
-        ag_tensor *X = tu_const(t, &r, 2, (int[]){5, 3}, -1, 1);
-        ag_tensor *h = ag_tanh(t, ag_add(t, ag_matmul(t, X, W1), b));
-        ag_tensor *y = ag_mul(t, ag_matmul(t, h, W2), ag_matmul(t, h, W2));
-        ag_tensor *L = ag_mean(t, y);
+        ag_tensor *L = net_loss(t, &m);
         FILE *f = tmpfile();
         ag_tape_set_trace(t, f);
         tu_alloc_fail_at(k);
         int rc = ag_backward(t, L);
         tu_alloc_fail_at(0);
         bool failed = tu_alloc.failures > 0;
-        memcpy(got, W1->grad, 12 * sizeof(float));
-        memcpy(got + 12, W2->grad, 4 * sizeof(float));
-        memcpy(got + 16, b->grad, 4 * sizeof(float));
+        net_take_grads(&m, got);
         if (rc != 0) { /* the sweep's own memory failed: no gradient changed */
             tu_assert_error(t, "out of memory");
             for (int i = 0; i < 20; i++) assert_true(got[i] == 0.0f);
@@ -216,7 +231,6 @@ static void test_out_of_memory_while_narrating(void **state) {
             if (failed) assert_non_null(strstr(contents(f), "(not narrated: out of memory)"));
         }
         fclose(f);
-        ag_tensor_free(W1), ag_tensor_free(W2), ag_tensor_free(b);
         ag_tape_free(t);
         assert_int_equal(tu_alloc.outstanding_blocks, 0);
         tu_alloc_uninstall();
