@@ -219,12 +219,17 @@ static void test_the_header_scan_finds_the_api(void **state) {
     assert_string_equal(got.name[3], "nn_four");
 }
 
+/* The public functions (into fns) and the text of docs/api.md (free it). */
+static char *api_md_and_functions(names *fns) {
+    fns->n = 0;
+    public_functions(fns);
+    return read_text("docs/api.md");
+}
+
 static void test_every_public_function_is_in_api_md(void **state) {
     (void)state;
     static names fns;
-    fns.n = 0;
-    public_functions(&fns);
-    char *api = read_text("docs/api.md");
+    char *api = api_md_and_functions(&fns);
     int missing = 0;
     for (int i = 0; i < fns.n; i++)
         if (!has_word(api, fns.name[i])) {
@@ -241,9 +246,7 @@ static void test_every_public_function_is_in_api_md(void **state) {
 static void test_api_md_shows_only_declared_functions(void **state) {
     (void)state;
     static names fns;
-    fns.n = 0;
-    public_functions(&fns);
-    char *api = read_text("docs/api.md");
+    char *api = api_md_and_functions(&fns);
     int stale = 0;
     for (const char *p = api; *p; p++) {
         if ((p != api && ident_char(p[-1])) || (strncmp(p, "ag_", 3) && strncmp(p, "nn_", 3)))
