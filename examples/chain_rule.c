@@ -11,7 +11,9 @@
 #include "backprop.h"
 #include "common/cli.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Give a tensor its name in the picture and the trace (tape tensors keep the pointer: these
  * are string literals). */
@@ -35,9 +37,8 @@ int main(int argc, char **argv) {
         {"--dot", CLI_STRING, &dot_path, 1, 0, "write the tape as Graphviz DOT to this file"},
     };
     int rc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-                       "One neuron y = sigmoid(w1*x1 + w2*x2 + b) with error E = 1/2 (y - d)^2, "
-                       "recorded on the tape and back-propagated; prints every node's value and "
-                       "gradient.");
+                       "one neuron, y = sigmoid(w1*x1 + w2*x2 + b), E = 1/2 (y - d)^2: every\n"
+                       "  node's value and gradient, so the chain rule can be checked by hand");
     if (rc != CLI_CONTINUE) return rc;
 
     /* Parameters live outside the tape; the inputs and the target are data on the tape. */
@@ -64,12 +65,12 @@ int main(int argc, char **argv) {
            ag_item(x1), ag_item(x2), ag_item(d), ag_item(w1), ag_item(w2), ag_item(b));
 
     printf("Forward: the tape, in the order the ops ran\n");
-    struct { const char *formula; ag_tensor *x; } fwd[] = {
-        {"w1 * x1", a1}, {"w2 * x2", a2},    {"a1 + a2", s},
-        {"s + b", z},    {"sigmoid(z)", y}, {"1/2 (y - d)^2", E},
+    struct { const char *name, *formula; ag_tensor *x; } fwd[] = {
+        {"a1", "w1 * x1", a1}, {"a2", "w2 * x2", a2},      {"s", "a1 + a2", s},
+        {"z", "s + b", z},     {"y", "sigmoid(z)", y},     {"E", "1/2 (y - d)^2", E},
     };
     for (int i = 0; i < 6; i++)
-        printf("  node %d  %-8s %-2s = %-14s = %.6g\n", i, ag_op_name(fwd[i].x), fwd[i].x->name,
+        printf("  node %d  %-8s %-2s = %-14s = %.6g\n", i, ag_op_name(fwd[i].x), fwd[i].name,
                fwd[i].formula, ag_item(fwd[i].x));
 
     printf("\nBackward: the same nodes, last to first; each multiplies the gradient it receives\n"
@@ -84,19 +85,19 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (trace) printf("\nThe gradients it left:\n");
-    struct { const char *rule; ag_tensor *x; } bwd[] = {
-        {"seed", E},
-        {"dE/dE * (y - d)", y},
-        {"dE/dy * y (1 - y)", z},
-        {"dE/dz * 1", s},
-        {"dE/dz * 1", b},
-        {"dE/ds * 1", a1},
-        {"dE/ds * 1", a2},
-        {"dE/da1 * x1", w1},
-        {"dE/da2 * x2", w2},
+    struct { const char *name, *rule; ag_tensor *x; } bwd[] = {
+        {"E", "seed", E},
+        {"y", "dE/dE * (y - d)", y},
+        {"z", "dE/dy * y (1 - y)", z},
+        {"s", "dE/dz * 1", s},
+        {"b", "dE/dz * 1", b},
+        {"a1", "dE/ds * 1", a1},
+        {"a2", "dE/ds * 1", a2},
+        {"w1", "dE/da1 * x1", w1},
+        {"w2", "dE/da2 * x2", w2},
     };
     for (int i = 0; i < 9; i++)
-        printf("  dE/d%-2s = %-18s = %.6g\n", bwd[i].x->name, bwd[i].rule, ag_grad_item(bwd[i].x));
+        printf("  dE/d%-2s = %-18s = %.6g\n", bwd[i].name, bwd[i].rule, ag_grad_item(bwd[i].x));
 
     printf("\nresult: E=%.6g y=%.6g dE_dw1=%.6g dE_dw2=%.6g dE_db=%.6g\n", ag_item(E), ag_item(y),
            ag_grad_item(w1), ag_grad_item(w2), ag_grad_item(b));
@@ -104,9 +105,12 @@ int main(int argc, char **argv) {
     int status = 0;
     if (dot_path) {
         FILE *f = fopen(dot_path, "w");
-        if (!f || ag_tape_write_dot(t, f) != 0 || fclose(f) != 0) {
-            fprintf(stderr, "chain_rule: cannot write %s: %s\n", dot_path,
-                    f ? ag_last_error() : "cannot open it");
+        const char *why = !f                            ? strerror(errno)
+                          : ag_tape_write_dot(t, f) != 0 ? ag_last_error()
+                                                         : NULL;
+        if (f && fclose(f) != 0 && !why) why = strerror(errno);
+        if (why) {
+            fprintf(stderr, "chain_rule: cannot write %s: %s\n", dot_path, why);
             status = 1;
         } else {
             printf("wrote the graph to %s (render it: dot -Tpng %s -o graph.png)\n", dot_path,

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char text[65536];
 
@@ -211,6 +212,35 @@ static void test_failures_are_clean(void **state) {
     }
 }
 
+/* `examples/chain_rule --dot FILE` writes the neuron's picture (acceptance: render it with
+ * `dot -Tpng FILE -o g.png` and look). */
+static void test_the_example_writes_its_picture(void **state) {
+    (void)state;
+    const char *dir = getenv("BACKPROP_EXAMPLES");
+    char path[] = "/tmp/backprop-dot-XXXXXX", cmd[512];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(cmd, sizeof cmd, "%s/chain_rule --dot %s >/dev/null", dir ? dir : "examples", path);
+    assert_int_equal(system(cmd), 0);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    text[fread(text, 1, sizeof text - 1, f)] = '\0';
+    fclose(f);
+    remove(path);
+    for (int i = 0; i < 6; i++) {
+        static const char *const ops[] = {"mul", "mul", "add", "add", "sigmoid", "sse"};
+        char id[8], want[32];
+        snprintf(id, sizeof id, "n%d", i);
+        snprintf(want, sizeof want, "<b>node %d: %s</b>", i, ops[i]);
+        assert_true(box_has(text, id, want));
+    }
+    assert_true(box_has(text, "l0", "<b>w1</b> <i>parameter</i><br/>(1)<br/>value 0.5<br/>"));
+    assert_true(box_has(text, "n4", "y (1)<br/>value 0.6225<br/>"));
+    assert_true(box_has(text, "n4", "grad -0.3775"));
+    assert_int_equal(check_edges(text), 11);
+}
+
 /* Graphviz reads what we write (skipped where it is not installed). */
 static void test_graphviz_accepts_it(void **state) {
     (void)state;
@@ -239,6 +269,7 @@ int main(void) {
         cmocka_unit_test(test_names_are_escaped),
         cmocka_unit_test(test_failed_and_empty_tapes),
         cmocka_unit_test(test_failures_are_clean),
+        cmocka_unit_test(test_the_example_writes_its_picture),
         cmocka_unit_test(test_graphviz_accepts_it),
     };
     return cmocka_run_group_tests_name("dot", tests, NULL, NULL);
