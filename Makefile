@@ -36,7 +36,8 @@ EX_BIN    := $(EX_SRC:examples/%.c=$(EXDIR)/%)
 EX_COMMON := $(sort $(wildcard examples/common/*.c))
 EX_COBJ   := $(EX_COMMON:%.c=$(BUILD)/%.o)
 
-# Tests: each tests/test_NAME.c is one cmocka suite; tests/support/*.c are shared helpers.
+# Tests: each tests/test_NAME.c is one cmocka suite; tests/support/*.c are shared helpers, and
+# the examples' helpers (examples/common/*.c) are linked in too so that they can be tested.
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(sort $(wildcard tests/support/*.c))
@@ -90,8 +91,8 @@ docs: $(EXDIR)/chain_rule
 check-cmocka:
 	@sh scripts/ensure-cmocka.sh "$(CC)"
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COBJ) $(STATIC)
-	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(TEST_COBJ) $(STATIC) -lcmocka $(LDLIBS)
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COBJ) $(EX_COBJ) $(STATIC)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(TEST_COBJ) $(EX_COBJ) $(STATIC) -lcmocka $(LDLIBS)
 
 test: check-cmocka
 	@$(MAKE) --no-print-directory $(TEST_BIN) examples

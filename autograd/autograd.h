@@ -137,6 +137,12 @@ ag_tensor *ag_tape_fail(ag_tape *t, const char *fmt, ...)
 #endif
     ;
 
+/* Stop at the first op whose output holds NaN or Inf (off by default; when on, one extra pass
+ * over each op's output). That op fails the tape, naming itself, the first bad element and each
+ * input's shape and origin, e.g. "log: output (2,2) holds NaN at element 1; inputs: 1 (2,2)
+ * from sub". The setting survives ag_tape_reset. Returns 0, or -1 for a NULL tape. */
+int ag_tape_check_finite(ag_tape *t, bool on);
+
 /* Number of nodes recorded since the last reset. */
 int ag_tape_nodes(const ag_tape *t);
 

@@ -43,6 +43,7 @@ struct ag_tape {
     int nnodes;
     int sweeps;             /* backward sweeps since the last reset */
     bool failed;
+    bool check_finite;      /* ag_tape_check_finite: ag_run checks every output */
     char error[256];
     ag_tensor poison;       /* returned by every op once the tape has failed */
     float poison_value;
@@ -73,8 +74,13 @@ long ag_check_shape(ag_tape *t, const char *op, int ndim, const int *shape);
 ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, int ndim,
                    const int *shape, float *view);
 
-/* Run the node's forward and return its output. */
+/* Run the node's forward and return its output (or the poison: see ag_check_finite). */
 ag_tensor *ag_run(ag_node *n);
+
+/* ---- the finite check (autograd/finite.c) --------------------------------------------------- */
+/* Return the node's output when it holds no NaN or Inf; otherwise fail the tape naming the op,
+ * the element and the inputs, and return the poison. ag_run calls it when the tape asks. */
+ag_tensor *ag_check_finite(ag_node *n);
 
 /* The value returned by an op that failed: the tape's poisoned tensor, or NULL with no tape. */
 static inline ag_tensor *ag_poison(ag_tape *t) { return t ? &t->poison : NULL; }

@@ -186,6 +186,7 @@ ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, i
 
 ag_tensor *ag_run(ag_node *n) {
     n->op->forward(n);
+    if (n->out.tape->check_finite) return ag_check_finite(n);
     return &n->out;
 }
 
