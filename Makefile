@@ -6,6 +6,7 @@
 #   make sanitize        the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make valgrind        the test suite under valgrind's memcheck (errors and leaks fail it)
 #   make install PREFIX=/usr/local   headers, both libraries and backprop.pc for pkg-config
+#   make docs            draw the chain-rule neuron's tape for docs/tutorial.md (Graphviz's dot)
 #   make clean
 #
 # Variables: CC (cc, gcc or clang), CFLAGS (optimisation/debug), BUILD (output directory).
@@ -42,7 +43,7 @@ TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(sort $(wildcard tests/support/*.c))
 TEST_COBJ := $(TEST_COMMON:%.c=$(BUILD)/%.o)
 
-.PHONY: all lib examples test run sanitize valgrind valgrind-run install uninstall clean check-cmocka
+.PHONY: all lib examples test run docs sanitize valgrind valgrind-run install uninstall clean check-cmocka
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -70,6 +71,20 @@ $(EXDIR)/%: $(BUILD)/examples/%.o $(EX_COBJ) $(STATIC)
 
 run: examples/chain_rule
 	./examples/chain_rule
+
+# ---- docs -----------------------------------------------------------------------------------
+
+# The neuron of examples/chain_rule as a picture: its tape written as Graphviz DOT, rendered to
+# the SVG that docs/tutorial.md shows (where Graphviz's dot is installed).
+docs: $(EXDIR)/chain_rule
+	@mkdir -p $(BUILD)/docs
+	$(EXDIR)/chain_rule --dot $(BUILD)/docs/chain_rule.dot >/dev/null
+	@if command -v dot >/dev/null 2>&1; then \
+		dot -Tsvg $(BUILD)/docs/chain_rule.dot -o docs/chain_rule.svg && echo "wrote docs/chain_rule.svg"; \
+	else \
+		echo "Graphviz's dot is not installed (sudo apt-get install -y graphviz):"; \
+		echo "wrote $(BUILD)/docs/chain_rule.dot only"; \
+	fi
 
 # ---- tests ----------------------------------------------------------------------------------
 
