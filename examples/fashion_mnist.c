@@ -11,6 +11,8 @@
  *   examples/fashion_mnist                       # the defaults: >= 88% test accuracy in 10 epochs
  *   examples/fashion_mnist --layers 784-512-256-10 --act tanh --optim adam
  *   examples/fashion_mnist --epochs 1 --train-size 2000 --test-size 500     # a quick look
+ *   examples/fashion_mnist --save net.bin         # keep the trained weights, then later
+ *   examples/fashion_mnist --load net.bin --epochs 0        # test them again (or train on)
  *
  * Prints per epoch the training loss and error, the test accuracy, the time and the rate; at
  * the end the confusion matrix and `result: test_acc=... epochs=N seconds_per_epoch=S`
@@ -39,7 +41,7 @@ static const char *const class_names[NCLASS] = {
 };
 
 typedef struct {
-    const char *data, *layers, *act, *optim, *svg;
+    const char *data, *layers, *act, *optim, *svg, *save, *load;
     double lr, momentum, lr_decay;
     int batch, epochs, train_size, test_size;
     long seed;
@@ -118,7 +120,8 @@ static float pixel_value[256];
 
 static void standardise(const split *train, double *mean, double *sd) {
     const unsigned char *px = train->images.data;
-    const size_t n = (size_t)train->n * train->pixels;
+    const size_t n = train->images.count; /* the whole file, whatever --train-size says, so
+                                              that saved weights always see the same inputs */
     double s = 0, s2 = 0;
     for (size_t i = 0; i < n; i++) {
         const double v = px[i] / 255.0;
@@ -167,12 +170,15 @@ static int parse_options(int argc, char **argv, options *o, nn_act *act, bool *a
                                                           "after each epoch"},
         {"--momentum", CLI_DOUBLE, &o->momentum, 0, 0.999, "sgd's alpha in dw = -lr g + alpha dw"},
         {"--batch", CLI_INT, &o->batch, 1, 60000, "images per mini-batch"},
-        {"--epochs", CLI_INT, &o->epochs, 1, 1000, "passes over the training set"},
+        {"--epochs", CLI_INT, &o->epochs, 0, 1000, "passes over the training set (0: only test)"},
         {"--train-size", CLI_INT, &o->train_size, 0, 60000, "use the first N training images (0: all)"},
         {"--test-size", CLI_INT, &o->test_size, 0, 10000, "use the first N test images (0: all)"},
         {"--seed", CLI_LONG, &o->seed, 0, 2147483647, "seed of the weights and the shuffling"},
         {"--svg-curve", CLI_STRING, &o->svg, 0, -1, "write test accuracy and training error per "
                                                     "epoch to this SVG file"},
+        {"--save", CLI_STRING, &o->save, 0, -1, "write the trained weights to this file"},
+        {"--load", CLI_STRING, &o->load, 0, -1, "start from the weights in this file (saved "
+                                                "with the same --layers)"},
         {"--quiet", CLI_FLAG, &o->quiet, 0, -1, "no progress lines within an epoch"},
     };
     const int n = (int)(sizeof opts / sizeof opts[0]);
@@ -339,8 +345,8 @@ int main(int argc, char **argv) {
     tr.x = malloc((size_t)rows * train.pixels * sizeof(float));
     tr.lab = malloc((size_t)rows * sizeof(int));
     tr.order = malloc((size_t)train.n * sizeof(int));
-    acc = malloc((size_t)o.epochs * sizeof(double));
-    err = malloc((size_t)o.epochs * sizeof(double));
+    acc = malloc((size_t)(o.epochs + 1) * sizeof(double));
+    err = malloc((size_t)(o.epochs + 1) * sizeof(double));
     if (!tr.opt || !tr.tape || !tr.x || !tr.lab || !tr.order || !acc || !err) {
         fprintf(stderr, "fashion_mnist: out of memory (%s)\n", ag_last_error());
         goto done;
@@ -361,6 +367,19 @@ int main(int argc, char **argv) {
 
     long confusion[NCLASS][NCLASS];
     double train_seconds = 0, test_seconds = 0, final_acc = 0;
+    if (o.load) {
+        if (nn_load(o.load, ps, NULL) != 0) {
+            fprintf(stderr, "fashion_mnist: --load: %s\n", ag_last_error());
+            goto done;
+        }
+        final_acc = test_accuracy(&tr, &test, confusion);
+        if (final_acc < 0) goto done;
+        printf("weights loaded from %s: test acc %.4f\n", o.load, final_acc);
+    } else if (o.epochs == 0) {
+        final_acc = test_accuracy(&tr, &test, confusion);
+        if (final_acc < 0) goto done;
+        printf("untrained weights: test acc %.4f\n", final_acc);
+    }
     for (int e = 0; e < o.epochs; e++) {
         double loss, t0 = progress_now();
         if (train_epoch(&tr, &train, o.batch, &rng, o.quiet, &loss, &err[e])) goto done;
@@ -378,11 +397,20 @@ int main(int argc, char **argv) {
         nn_optim_set_lr(tr.opt, nn_optim_lr(tr.opt) * o.lr_decay);
     }
     print_confusion(confusion);
-    if (o.svg && write_curves(o.svg, acc, err, o.epochs) != 0) goto done;
-    if (o.svg) printf("curves written to %s\n", o.svg);
+    if (o.svg && o.epochs > 0) {
+        if (write_curves(o.svg, acc, err, o.epochs) != 0) goto done;
+        printf("curves written to %s\n", o.svg);
+    }
+    if (o.save) {
+        if (nn_save(o.save, ps, NULL) != 0) {
+            fprintf(stderr, "fashion_mnist: --save: %s\n", ag_last_error());
+            goto done;
+        }
+        printf("weights saved to %s\n", o.save);
+    }
     printf("training %.1f s, testing %.1f s in all\n", train_seconds, test_seconds);
     printf("result: test_acc=%.4f epochs=%d seconds_per_epoch=%.2f\n", final_acc, o.epochs,
-           train_seconds / o.epochs);
+           o.epochs ? train_seconds / o.epochs : 0.0);
     rc = 0;
 done:
     free(acc);

@@ -193,7 +193,7 @@ static void test_fashion_mnist_refuses(void **state) {
     expect_in(err, "--act must be relu, tanh or sigmoid");
     expect_in(err, "usage:");
     assert_int_equal(fm("--optim rmsprop"), 2);
-    assert_int_equal(fm("--epochs 0"), 2);
+    assert_int_equal(fm("--epochs -1"), 2);
     assert_int_equal(fm("--batch many"), 2);
     assert_int_equal(fm("--no-such-flag"), 2);
     /* a net that does not fit the images */
@@ -210,6 +210,38 @@ static void test_fashion_mnist_refuses(void **state) {
     assert_int_equal(fm(""), 1);
     expect_in(err, "train-images-idx3-ubyte: its dimensions");
     expect_in(err, "truncated");
+}
+
+/* --save keeps the trained weights; --load --epochs 0 tests them again and gets the same
+ * accuracy; a file for another net, or no file, is refused. */
+static void test_fashion_mnist_save_and_load(void **state) {
+    (void)state;
+    make_fashion_data();
+    char args[512];
+    snprintf(args, sizeof args, "--epochs 3 --save '%s/w.bin'", dir);
+    assert_int_equal(fm(args), 0);
+    expect_in(out, "weights saved to");
+    const double trained = result_value("test_acc=");
+    assert_true(trained > 0.5);
+    snprintf(args, sizeof args, "--epochs 0 --load '%s/w.bin'", dir);
+    assert_int_equal(fm(args), 0);
+    expect_in(out, "weights loaded from");
+    assert_true(result_value("test_acc=") == trained);
+    assert_int_equal((int)result_value("epochs="), 0);
+    /* untrained, the same net does far worse: the load is what made the difference */
+    assert_int_equal(fm("--epochs 0"), 0);
+    assert_true(result_value("test_acc=") < trained - 0.2);
+    /* refused: another net's file, a missing file, a directory that is not there */
+    snprintf(args, sizeof args, "--epochs 0 --layers 784-30-10 --load '%s/w.bin'", dir);
+    assert_int_equal(fm(args), 1);
+    expect_in(err, "--load");
+    expect_in(err, "(784,24)");
+    snprintf(args, sizeof args, "--epochs 0 --load '%s/none.bin'", dir);
+    assert_int_equal(fm(args), 1);
+    expect_in(err, "none.bin");
+    snprintf(args, sizeof args, "--epochs 1 --train-size 50 --save '%s/no/such/dir/w.bin'", dir);
+    assert_int_equal(fm(args), 1);
+    expect_in(err, "--save");
 }
 
 /* ---- char_rnn on a repetitive text ----------------------------------------------------------- */
@@ -301,6 +333,7 @@ int main(void) {
         cmocka_unit_test(test_fashion_mnist_learns),
         cmocka_unit_test(test_fashion_mnist_repeats_itself),
         cmocka_unit_test(test_fashion_mnist_refuses),
+        cmocka_unit_test(test_fashion_mnist_save_and_load),
         cmocka_unit_test(test_char_rnn_learns),
         cmocka_unit_test(test_char_rnn_repeats_itself),
         cmocka_unit_test(test_char_rnn_refuses),

@@ -46,19 +46,17 @@ def find(directory, base):
     raise SystemExit(f"no {base}[.gz] in {directory}: sudo apt-get install dataset-fashion-mnist")
 
 
-def load(directory, prefix, limit):
+def load(directory, prefix, limit, stats=None):
+    """The first `limit` images (all when 0), standardised with the mean and sd of all the
+    file's pixels (or with `stats`); returns images, labels, (mean, sd)."""
     x = read_idx(find(directory, f"{prefix}-images-idx3-ubyte"))
     y = read_idx(find(directory, f"{prefix}-labels-idx1-ubyte"))
+    x = torch.from_numpy(x.reshape(len(x), -1).astype(np.float32) / 255.0)
+    if stats is None:
+        stats = (x.double().mean().item(), x.double().std(unbiased=False).item())
     if limit:
         x, y = x[:limit], y[:limit]
-    x = torch.from_numpy(x.reshape(len(x), -1).astype(np.float32) / 255.0)
-    return x, torch.from_numpy(y.astype(np.int64))
-
-
-def standardise(xtr, xte):
-    mean = xtr.double().mean().item()
-    sd = xtr.double().std(unbiased=False).item()
-    return (xtr - mean) / sd, (xte - mean) / sd, mean, sd
+    return (x - stats[0]) / stats[1], torch.from_numpy(y.astype(np.int64)), stats
 
 
 def main():
@@ -80,9 +78,8 @@ def main():
 
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
-    xtr, ytr = load(a.data, "train", a.train_size)
-    xte, yte = load(a.data, "t10k", a.test_size)
-    xtr, xte, mean, sd = standardise(xtr, xte)
+    xtr, ytr, (mean, sd) = load(a.data, "train", a.train_size)
+    xte, yte, _ = load(a.data, "t10k", a.test_size, (mean, sd))
 
     sizes = [int(s) for s in a.layers.split("-")]
     act = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid}[a.act]
