@@ -219,7 +219,8 @@ static int sample(ag_tape *t, model *m, const corpus *c, const char *prime, int 
 static int parse_options(int argc, char **argv, options *o, nn_act *act, bool *adam) {
     *o = (options){.text = DEFAULT_TEXT, .act = "tanh", .optim = "adam", .prime = "The ",
                    .hidden = 128, .seq = 32, .batch = 16, .sample = 400, .steps = 2000,
-                   .eval_every = 200, .seed = 1, .lr = 0, .momentum = 0.9, .decay = 0.001, .clip = 5,
+                   .eval_every = 200, .seed = 1, .lr = 0, .momentum = 0.9, .decay = 0.001,
+                   .clip = 5,
                    .holdout = 0.1, .temperature = 0.6};
     const cli_opt opts[] = {
         {"--text", CLI_STRING, &o->text, 0, -1, "the text to learn"},
@@ -234,7 +235,8 @@ static int parse_options(int argc, char **argv, options *o, nn_act *act, bool *a
         {"--weight-decay", CLI_DOUBLE, &o->decay, 0, 0.5, "after each step every weight w <- (1 - "
                                                           "this) w"},
         {"--clip", CLI_DOUBLE, &o->clip, 0, 1e6, "largest gradient norm (0: no clipping)"},
-        {"--holdout", CLI_DOUBLE, &o->holdout, 0.01, 0.5, "fraction of the text held out at its end"},
+        {"--holdout", CLI_DOUBLE, &o->holdout, 0.01, 0.5,
+         "fraction of the text held out at its end"},
         {"--eval-every", CLI_LONG, &o->eval_every, 1, 100000000, "steps between held-out checks"},
         {"--sample", CLI_INT, &o->sample, 0, 1000000, "characters to write at the end"},
         {"--temperature", CLI_DOUBLE, &o->temperature, 0.01, 10, "sampling temperature"},
@@ -339,8 +341,8 @@ int main(int argc, char **argv) {
         for (int k = 0; k <= o.seq; k++)
             for (int s = 0; s < o.batch; s++)
                 codes[k * o.batch + s] = c.code[s * per_stream + pos + k];
-        ag_tensor *logits = unfold(t, &m, m.state, codes, o.seq, o.batch, fresh);   /* (seq*batch, V) */
-        ag_tensor *E = ag_softmax_xent(t, logits, codes + o.batch);       /* the next chars */
+        ag_tensor *logits = unfold(t, &m, m.state, codes, o.seq, o.batch, fresh); /* (seq*B,V) */
+        ag_tensor *E = ag_softmax_xent(t, logits, codes + o.batch); /* the next characters */
         ag_backward(t, E);
         if (!ag_tape_error(t)) clip_gradients(ps, o.clip);
         if (nn_optim_step(opt, t) != 0) {

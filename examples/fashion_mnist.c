@@ -171,7 +171,8 @@ static int parse_options(int argc, char **argv, options *o, nn_act *act, bool *a
         {"--momentum", CLI_DOUBLE, &o->momentum, 0, 0.999, "sgd's alpha in dw = -lr g + alpha dw"},
         {"--batch", CLI_INT, &o->batch, 1, 60000, "images per mini-batch"},
         {"--epochs", CLI_INT, &o->epochs, 0, 1000, "passes over the training set (0: only test)"},
-        {"--train-size", CLI_INT, &o->train_size, 0, 60000, "use the first N training images (0: all)"},
+        {"--train-size", CLI_INT, &o->train_size, 0, 60000,
+         "use the first N training images (0: all)"},
         {"--test-size", CLI_INT, &o->test_size, 0, 10000, "use the first N test images (0: all)"},
         {"--seed", CLI_LONG, &o->seed, 0, 2147483647, "seed of the weights and the shuffling"},
         {"--svg-curve", CLI_STRING, &o->svg, 0, -1, "write test accuracy and training error per "

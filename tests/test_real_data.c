@@ -254,8 +254,9 @@ static const char *text_path(void) {
 
 static int cr(const char *extra) {
     char args[1024];
-    snprintf(args, sizeof args, "--text '%s' --hidden 32 --batch 4 --seq 16 --prime 'the ' --quiet %s",
-             text_path(), extra);
+    snprintf(args, sizeof args,
+             "--text '%s' --hidden 32 --batch 4 --seq 16 --prime 'the ' --quiet %s", text_path(),
+             extra);
     return run("char_rnn", args);
 }
 
@@ -272,7 +273,10 @@ static void make_text(void) {
 static void test_char_rnn_learns(void **state) {
     (void)state;
     make_text();
-    if (cr("--steps 400 --eval-every 200 --sample 60 --prime 'the c'") != 0) {
+    char args[512];
+    snprintf(args, sizeof args, "--steps 400 --eval-every 200 --sample 60 --prime 'the c' "
+                                "--svg-curve '%s/bpc.svg'", dir);
+    if (cr(args) != 0) {
         print_error("char_rnn failed:\n%s\n%s\n", out, err);
         fail();
     }
@@ -288,6 +292,14 @@ static void test_char_rnn_learns(void **state) {
     }
     assert_int_equal((int)result_value("steps="), 400);
     expect_in(out, "the cat sat on the mat");
+    expect_in(out, "curves written to");
+    snprintf(args, sizeof args, "%s/bpc.svg", dir);
+    FILE *f = fopen(args, "r");
+    assert_non_null(f);
+    char svg[4096];
+    svg[fread(svg, 1, sizeof svg - 1, f)] = '\0';
+    fclose(f);
+    expect_in(svg, "held-out text");
 }
 
 static void test_char_rnn_repeats_itself(void **state) {
@@ -301,7 +313,8 @@ static void test_char_rnn_repeats_itself(void **state) {
     const char *s1 = strstr(first, "\nsample"), *s2 = strstr(out, "\nsample");
     assert_non_null(s1);
     assert_non_null(s2);
-    assert_true(result_value("bpc=") == strtod(strstr(strstr(first, "\nresult: "), "bpc=") + 4, NULL));
+    const double bpc = strtod(strstr(strstr(first, "\nresult: "), "bpc=") + 4, NULL);
+    assert_true(result_value("bpc=") == bpc);
     assert_memory_equal(s1, s2, 60);
     assert_int_equal(cr("--steps 30 --eval-every 30 --act sigmoid --optim sgd"), 0);
 }
