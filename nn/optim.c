@@ -43,8 +43,8 @@ static nn_optim *optim_new(const char *what, optim_kind kind, nn_params *ps, int
     o->s1 = ag_alloc(bytes);
     o->s2 = nstate > 1 ? ag_alloc(bytes) : NULL;
     if (!o->s1 || (nstate > 1 && !o->s2)) {
-        nn_optim_free(o);
         ag_set_last_error("%s: out of memory for the optimiser state (%ld values)", what, o->numel);
+        nn_optim_free(o);
         return NULL;
     }
     memset(o->s1, 0, bytes);
