@@ -75,7 +75,7 @@ static _Thread_local char last_error[256];
 void ag_set_last_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(last_error, sizeof last_error, fmt ? fmt : "", ap);
     va_end(ap);
 }
 

@@ -8,6 +8,7 @@
  */
 #include "backprop.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@ int main(int argc, char **argv) {
         while (k < n && strcmp(argv[i], opts[k].flag)) k++;
         char *end = NULL;
         if (k == n || i + 1 >= argc || (*opts[k].value = strtod(argv[i + 1], &end), *end) ||
-            end == argv[i + 1]) {
+            end == argv[i + 1] || !isfinite(*opts[k].value)) {
             fprintf(stderr, "chain_rule: bad argument '%s'\n", argv[i]);
             usage(stderr);
             return 2;
