@@ -7,25 +7,19 @@
  * Every call goes through BAD(fn, (args)), which records that fn was exercised. The last test
  * reads the public headers and fails for any function declared there that no test called: a
  * new public function needs its bad-input case here.
- *
- * The example programs are checked too: every one found rejects unknown flags, stray words
- * and bad numbers with a usage message and a non-zero exit status, not a crash.
+ * One file on purpose, though a long one: the coverage check counts the calls made in this
+ * process. (The example programs' command lines: tests/test_cli.c.)
  */
-#define _POSIX_C_SOURCE 200809L /* fork, dirent, alarm */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include "support/testutil.h"
 
 #include "nn/internal.h"
 
-#include <ctype.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- which functions were called ------------------------------------------------------------ */
@@ -868,224 +862,8 @@ static void test_save_load_arguments(void **state) {
 }
 
 /* =============================================================================================
- * The example programs: bad flags and values give a usage message and exit status 2.
- * =========================================================================================== */
-
-/* Run prog with args, stdout and stderr to the files given; the wait status. A program that
- * accepted a bad value and started real work is stopped after a minute (a failure). */
-static int run(const char *prog, char *const *args, const char *outfile, const char *errfile) {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int out = open(outfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int err = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (out < 0 || err < 0) _exit(127);
-        dup2(out, 1);
-        dup2(err, 2);
-        alarm(60);
-        execv(prog, args);
-        _exit(127);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return status;
-}
-
-static bool file_contains(const char *path, const char *part) {
-    char buf[8192];
-    FILE *f = fopen(path, "r");
-    if (!f) return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    for (char *c = buf; *c; c++) *c = (char)tolower((unsigned char)*c);
-    return strstr(buf, part) != NULL;
-}
-
-/* The options a program's --help lists, with the kind of value each takes: "--name N" (an
- * integer), "--name X" or "V" (a number), "--name TEXT", or nothing (a flag). */
-typedef struct { char name[40]; char kind; } option;
-
-static int help_options(const char *prog, const char *tmp, option *opts, int max) {
-    char *const args[] = {(char *)prog, "--help", NULL};
-    int st = run(prog, args, tmp, "/dev/null");
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    char text[16384];
-    FILE *f = fopen(tmp, "r");
-    assert_non_null(f);
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    int count = 0;
-    for (char *p = strstr(text, "--"); p && count < max; p = strstr(p + 2, "--")) {
-        int len = 2;
-        while (isalnum((unsigned char)p[len]) || p[len] == '-' || p[len] == '_') len++;
-        if (len <= 2 || len >= (int)sizeof opts[0].name || !strncmp(p, "--help", 6)) continue;
-        option o;
-        memcpy(o.name, p, (size_t)len);
-        o.name[len] = '\0';
-        const char *v = p + len;
-        o.kind = v[0] == ' ' && (v[1] == 'N' || v[1] == 'X' || v[1] == 'V' || v[1] == 'T') &&
-                         !isalnum((unsigned char)v[2 + (v[1] == 'T' ? 3 : 0)])
-                     ? v[1]
-                     : 'F';
-        bool seen = false;
-        for (int k = 0; k < count; k++) seen |= !strcmp(opts[k].name, o.name);
-        if (!seen) opts[count++] = o;
-    }
-    return count;
-}
-
-static void expect_usage_error(const char *prog, char *const *args, const char *tmp) {
-    int st = run(prog, args, "/dev/null", tmp);
-    bool ok = WIFEXITED(st) && WEXITSTATUS(st) != 0 && WEXITSTATUS(st) < 126 && file_contains(tmp, "usage");
-    if (!ok) {
-        print_error("%s", prog);
-        for (int i = 1; args[i]; i++) print_error(" '%s'", args[i]);
-        print_error(": %s %d, %s a usage message\n", WIFEXITED(st) ? "exit status" : "killed by signal",
-                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
-                    file_contains(tmp, "usage") ? "with" : "without");
-        fail();
-    }
-}
-
-static void test_example_command_lines(void **state) {
-    (void)state;
-    const char *dirname = getenv("BACKPROP_EXAMPLES");
-    if (!dirname) dirname = "examples";
-    DIR *d = opendir(dirname);
-    assert_non_null(d);
-    char tmp[] = "/tmp/backprop-badinput-XXXXXX";
-    int fd = mkstemp(tmp);
-    assert_true(fd >= 0);
-    close(fd);
-    int programs = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char prog[512];
-        struct stat sb;
-        snprintf(prog, sizeof prog, "%s/%s", dirname, e->d_name);
-        if (strchr(e->d_name, '.') || stat(prog, &sb) != 0 || !S_ISREG(sb.st_mode) || !(sb.st_mode & S_IXUSR))
-            continue;
-        programs++;
-        option opts[64];
-        int n = help_options(prog, tmp, opts, 64);
-        char *const unknown[] = {prog, "--no-such-option", NULL};
-        expect_usage_error(prog, unknown, tmp);
-        char *const stray[] = {prog, "stray", NULL};
-        expect_usage_error(prog, stray, tmp);
-        for (int k = 0; k < n; k++) {
-            char *name = opts[k].name;
-            if (opts[k].kind == 'F') continue;
-            char *const missing[] = {prog, name, NULL};
-            expect_usage_error(prog, missing, tmp);
-            char *const empty[] = {prog, name, "", NULL};
-            expect_usage_error(prog, empty, tmp);
-            if (opts[k].kind == 'T') continue;
-            const char *bad[] = {"abc", "nan", "inf", "-inf", "1e999", "1,5", "0x", "2abc"};
-            for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
-                char *const args[] = {prog, name, (char *)bad[b], NULL};
-                expect_usage_error(prog, args, tmp);
-            }
-            if (opts[k].kind == 'N') {
-                const char *badint[] = {"1.5", "99999999999999999999", "-99999999999999999999"};
-                for (size_t b = 0; b < 3; b++) {
-                    char *const args[] = {prog, name, (char *)badint[b], NULL};
-                    expect_usage_error(prog, args, tmp);
-                }
-            }
-        }
-    }
-    closedir(d);
-    unlink(tmp);
-    assert_true(programs >= 1);
-}
-
-/* =============================================================================================
  * Coverage: every public function in the headers has been called above with bad input.
  * =========================================================================================== */
-
-/* Append to names[] every function declared in the header at path: after comments, preprocessor
- * lines and C++ guards are removed, each top-level declaration whose first "identifier (" is
- * ag_... or nn_... (typedefs and struct bodies are skipped). */
-static int declared_functions(const char *path, char names[][64], int n, int max) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        print_error("cannot read %s (run the suite from the repository's top directory, or set "
-                    "BACKPROP_SRC)\n", path);
-        fail();
-    }
-    static char text[1 << 18];
-    size_t len = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[len] = '\0';
-    /* blank out comments, then preprocessor lines and #ifdef __cplusplus blocks */
-    for (char *p = text; *p; p++) {
-        if (p[0] == '/' && p[1] == '*') {
-            char *end = strstr(p + 2, "*/");
-            char *stop = end ? end + 2 : p + strlen(p);
-            for (; p < stop; p++)
-                if (*p != '\n') *p = ' ';
-            p--;
-        } else if (p[0] == '/' && p[1] == '/') {
-            for (; *p && *p != '\n'; p++) *p = ' ';
-            if (!*p) break;
-        }
-    }
-    int cxx = 0;
-    for (char *p = text; *p; p++) {
-        bool line_start = p == text || p[-1] == '\n';
-        char *q = p;
-        while (line_start && (*q == ' ' || *q == '\t')) q++;
-        if (line_start && *q == '#') {
-            char *eol = strchr(q, '\n'), *cpp = strstr(q, "__cplusplus");
-            if (cpp && (!eol || cpp < eol) && !strncmp(q, "#if", 3)) cxx = 1;
-            else if (cxx && !strncmp(q, "#endif", 6)) cxx = 0;
-            for (; *p && *p != '\n'; p++) {
-                if (p[0] == '\\' && p[1] == '\n') *p++ = ' ';
-                *p = ' ';
-            }
-            if (!*p) break;
-        } else if (cxx && *p != '\n') {
-            *p = ' ';
-        }
-    }
-    /* statements at depth 0 end at ';' (or at a function body) */
-    int depth = 0;
-    char *start = text;
-    for (char *p = text; *p; p++) {
-        if (*p == '{') depth++;
-        else if (*p == '}') depth--;
-        bool end = depth == 0 && (*p == ';' || *p == '}');
-        if (!end) continue;
-        char save = *p;
-        *p = '\0';
-        char *s = start;
-        while (isspace((unsigned char)*s)) s++;
-        if (strncmp(s, "typedef", 7) != 0) {
-            for (char *q = s; *q; q++) {
-                if (!(isalpha((unsigned char)*q) || *q == '_') || (q > s && (isalnum((unsigned char)q[-1]) || q[-1] == '_')))
-                    continue;
-                char *id = q;
-                while (isalnum((unsigned char)*q) || *q == '_') q++;
-                char *paren = q;
-                while (isspace((unsigned char)*paren)) paren++;
-                if (*paren == '(') {
-                    if ((!strncmp(id, "ag_", 3) || !strncmp(id, "nn_", 3)) && n < max && q - id < 64) {
-                        memcpy(names[n], id, (size_t)(q - id));
-                        names[n][q - id] = '\0';
-                        n++;
-                    }
-                    break;
-                }
-                q--;
-            }
-        }
-        *p = save;
-        start = p + 1;
-    }
-    return n;
-}
 
 static void test_every_public_function_has_a_case(void **state) {
     (void)state;
@@ -1096,7 +874,7 @@ static void test_every_public_function_has_a_case(void **state) {
     for (int h = 0; h < 2; h++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", src ? src : ".", headers[h]);
-        n = declared_functions(path, names, n, 512);
+        n = tu_declared_functions(path, names, n, 512);
     }
     assert_true(n > 100); /* the scan finds the declarations (about 110 today) */
     int missing = 0;
@@ -1130,7 +908,6 @@ int main(void) {
         cmocka_unit_test_setup(test_layers, reset),
         cmocka_unit_test_setup(test_optimisers, reset),
         cmocka_unit_test_setup(test_save_load_arguments, reset),
-        cmocka_unit_test_setup(test_example_command_lines, reset),
         cmocka_unit_test(test_every_public_function_has_a_case), /* last: counts the calls above */
     };
     int setup_layers = make_layers(NULL);
