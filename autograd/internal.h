@@ -47,6 +47,7 @@ struct ag_tape {
     char error[256];
     ag_tensor poison;       /* returned by every op once the tape has failed */
     float poison_value;
+    FILE *trace;            /* where ag_backward narrates the sweep (ag_tape_set_trace), or NULL */
 };
 
 /* ---- the arena (autograd/memory.c) --------------------------------------------------------- */
@@ -87,6 +88,18 @@ static inline ag_tensor *ag_poison(ag_tape *t) { return t ? &t->poison : NULL; }
 /* Shape formatting for messages: writes "(2,3)" into a small buffer. */
 typedef struct { char s[64]; } ag_shape_buf;
 ag_shape_buf ag_fmt_shape(const ag_tensor *x);
+
+/* ---- names for pictures and narration (autograd/dot.c) ------------------------------------- */
+/* What a tensor is called in a DOT picture or a trace: its name, else v<node index> for op
+ * results, else "param", "data" or "const" for leaves. Returns its name or buf. */
+#define AG_LABEL_MAX 32
+const char *ag_label(const ag_tensor *x, char buf[AG_LABEL_MAX]);
+
+/* ---- the narrated sweep (autograd/trace.c) ------------------------------------------------- */
+/* Run node n's vjp for the sweep from root and print, to t->trace, what it added to each
+ * input's gradient and the chain-rule product that gave it. The sweep calls it in place of
+ * n->op->vjp(n) when tracing is on. */
+void ag_trace_vjp(ag_tape *t, const ag_tensor *root, ag_node *n);
 
 /* ---- the op table (autograd/ops_*.c) -------------------------------------------------------- */
 /* Every op entry, for tests and tools that enumerate the table. */

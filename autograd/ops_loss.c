@@ -11,20 +11,24 @@
 
 static int last_dim(const ag_tensor *x) { return x->shape[x->ndim - 1]; }
 
+/* One row of n logits x -> probabilities p = e^(x - m) / s, with m = max x and s the sum of the
+ * shifted exponentials (so no exp overflows); returns log sum_j e^(x_j) = m + log s. */
+static float softmax_row(const float *x, float *p, int n) {
+    float m = x[0], s = 0.0f;
+    for (int j = 1; j < n; j++) m = fmaxf(m, x[j]);
+    for (int j = 0; j < n; j++) s += (p[j] = expf(x[j] - m));
+    for (int j = 0; j < n; j++) p[j] /= s;
+    return m + logf(s);
+}
+
 /* =============================================================================================
  * softmax: y_j = e^(x_j - m) / sum_k e^(x_k - m), m = max_k x_k (per row, for stability);
  *   dx_j += y_j (dy_j - sum_k dy_k y_k)
  * =========================================================================================== */
 static void softmax_fwd(ag_node *n) {
     const int N = last_dim(&n->out), rows = n->out.numel / N;
-    for (int r = 0; r < rows; r++) {
-        const float *x = n->in[0]->data + (long)r * N;
-        float *y = n->out.data + (long)r * N;
-        float m = x[0], s = 0.0f;
-        for (int j = 1; j < N; j++) m = fmaxf(m, x[j]);
-        for (int j = 0; j < N; j++) s += (y[j] = expf(x[j] - m));
-        for (int j = 0; j < N; j++) y[j] /= s;
-    }
+    for (int r = 0; r < rows; r++)
+        softmax_row(n->in[0]->data + (long)r * N, n->out.data + (long)r * N, N);
 }
 static void softmax_vjp(ag_node *n) {
     if (!n->in[0]->grad) return;
@@ -48,10 +52,7 @@ static void log_softmax_fwd(ag_node *n) {
     for (int r = 0; r < rows; r++) {
         const float *x = n->in[0]->data + (long)r * N;
         float *y = n->out.data + (long)r * N;
-        float m = x[0], s = 0.0f;
-        for (int j = 1; j < N; j++) m = fmaxf(m, x[j]);
-        for (int j = 0; j < N; j++) s += expf(x[j] - m);
-        const float lse = m + logf(s);
+        const float lse = softmax_row(x, y, N); /* y holds the probabilities for a moment */
         for (int j = 0; j < N; j++) y[j] = x[j] - lse;
     }
 }
@@ -197,12 +198,7 @@ static void softmax_xent_fwd(ag_node *n) {
     double loss = 0.0;
     for (int b = 0; b < B; b++) {
         const float *z = Z->data + (long)b * C;
-        float *p = aux->prob + (long)b * C;
-        float m = z[0], s = 0.0f;
-        for (int j = 1; j < C; j++) m = fmaxf(m, z[j]);
-        for (int j = 0; j < C; j++) s += (p[j] = expf(z[j] - m));
-        for (int j = 0; j < C; j++) p[j] /= s;
-        loss -= z[aux->labels[b]] - m - logf(s);
+        loss -= z[aux->labels[b]] - softmax_row(z, aux->prob + (long)b * C, C);
     }
     n->out.data[0] = (float)(loss / B);
 }

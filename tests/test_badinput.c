@@ -513,6 +513,38 @@ static void test_memory_and_errors(void **state) {
     assert_string_equal(BAD(nn_error, (F)), "the first error");
 }
 
+/* The tape as a picture and the narrated sweep. */
+static void test_dot_and_trace(void **state) {
+    (void)state;
+    FILE *sink = fopen("/dev/null", "w"), *full = fopen("/dev/full", "w");
+    assert_non_null(sink);
+    assert_int_equal(BAD(ag_tape_write_dot, (NULL, sink)), -1);
+    expect_last("ag_tape_write_dot: tape is NULL");
+    assert_int_equal(ag_tape_write_dot(T, NULL), -1);
+    expect_last("ag_tape_write_dot: file is NULL");
+    ag_tensor *w = ag_tensor_from(1, (const int[]){2}, (const float[]){1, 2}, true);
+    ag_sum(T, ag_mul(T, w, w));
+    if (full) { /* a disk that is full */
+        assert_int_equal(ag_tape_write_dot(T, full), -1);
+        expect_last("ag_tape_write_dot: write error");
+        fclose(full);
+    }
+    tu_alloc_install();
+    tu_alloc_fail_at(1);
+    assert_int_equal(ag_tape_write_dot(T, sink), -1);
+    expect_last("ag_tape_write_dot: out of memory");
+    tu_alloc_fail_at(0);
+    tu_alloc_uninstall();
+    assert_int_equal(ag_tape_write_dot(F, sink), 0); /* a failed tape is drawn, with its error */
+    BAD(ag_tape_set_trace, (NULL, sink));
+    expect_last("ag_tape_set_trace: tape is NULL");
+    ag_tape_set_trace(F, sink);
+    assert_int_equal(ag_backward(F, ag_exp(F, NULL)), -1); /* nothing to narrate */
+    ag_tape_set_trace(F, NULL);
+    ag_tensor_free(w);
+    fclose(sink);
+}
+
 static void test_backward(void **state) {
     (void)state;
     ag_tensor *w = ag_tensor_from(1, (const int[]){2}, (const float[]){1, 2}, true);
@@ -901,6 +933,7 @@ int main(void) {
         cmocka_unit_test_setup(test_sizes_zero_negative_overflowing, reset),
         cmocka_unit_test_setup(test_tensor_functions, reset),
         cmocka_unit_test_setup(test_memory_and_errors, reset),
+        cmocka_unit_test_setup(test_dot_and_trace, reset),
         cmocka_unit_test_setup(test_backward, reset),
         cmocka_unit_test_setup(test_gradcheck, reset),
         cmocka_unit_test_setup(test_rng_and_init, reset),
