@@ -100,7 +100,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COBJ) $(EX_COBJ) $(STATIC)
 
 test: check-cmocka
 	@$(MAKE) --no-print-directory $(TEST_BIN) examples
-	@BACKPROP_EXAMPLES=$(EXDIR) sh scripts/run-tests.sh $(TEST_BIN)
+	@BACKPROP_EXAMPLES=$(EXDIR) BACKPROP_LIB=$(STATIC) sh scripts/run-tests.sh $(TEST_BIN)
 	@CC="$(CC)" CFLAGS="$(CFLAGS)" sh scripts/check-doc-examples.sh $(BUILD)
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -119,7 +119,7 @@ valgrind: check-cmocka
 	@$(MAKE) --no-print-directory BUILD=build-valgrind EXDIR=build-valgrind/examples \
 		CFLAGS="-O1 -gdwarf-4" valgrind-run
 valgrind-run: $(TEST_BIN) examples
-	@BACKPROP_EXAMPLES=$(EXDIR) RUNNER="$(VALGRIND)" sh scripts/run-tests.sh $(TEST_BIN)
+	@BACKPROP_EXAMPLES=$(EXDIR) BACKPROP_LIB=$(STATIC) RUNNER="$(VALGRIND)" sh scripts/run-tests.sh $(TEST_BIN)
 	@RUNNER="$(VALGRIND)" sh scripts/run-examples.sh $(EX_BIN)
 
 # Threads under ThreadSanitizer: tests/test_threads trains several models at once; any data race
@@ -130,7 +130,8 @@ tsan: check-cmocka
 	@$(MAKE) --no-print-directory CC=$(TSAN_CC) BUILD=build-tsan EXDIR=build-tsan/examples \
 		CFLAGS="-O1 -g -fsanitize=thread" build-tsan/tests/test_threads
 	@norand=""; if setarch "$$(uname -m)" -R true 2>/dev/null; then norand="setarch $$(uname -m) -R"; fi; \
-		TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" $$norand ./build-tsan/tests/test_threads
+		BACKPROP_LIB=build-tsan/libbackprop.a TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+		$$norand ./build-tsan/tests/test_threads
 
 # ---- fuzzing ---------------------------------------------------------------------------------
 # Each fuzz/fuzz_NAME.c is a libFuzzer harness, built with clang and ASan + UBSan into
