@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
     fam_recipe r = base ? *base : fam_recipes[0];
     train_flags f = {.seed = 1, .sweeps = r.sweeps, .lr = r.lr, .momentum = r.momentum, .seeds = 1};
     const char *holdout = NULL, *svg = NULL;
-    bool list = false;
+    bool list = false, no_biases = false, until = false;
     static char recipe_help[512];
     int len = snprintf(recipe_help, sizeof recipe_help, "training recipe:");
     for (int i = 0; i < fam_nrecipes && len < (int)sizeof recipe_help; i++)
@@ -94,7 +94,9 @@ int main(int argc, char **argv) {
         {"--switch", CLI_LONG, &r.switch_at, 0, 10000000, "sweeps before eps and alpha change"},
         {"--decay", CLI_DOUBLE, &r.decay, 0, 0.5, "weight decay per change: w <- (1 - decay) w"},
         {"--margin", CLI_DOUBLE, &r.margin, 0, 0.5, "error counts as 0 within this of 0 or 1"},
+        {"--no-biases", CLI_FLAG, &no_biases, 0, -1, "units without biases"},
         {"--svg", CLI_STRING, &svg, 0, -1, "write the figure-4 Hinton diagram of the person weights"},
+        {"--until-learned", CLI_FLAG, &until, 0, -1, "stop as soon as all 100 training cases are right"},
         {"--list-cases", CLI_FLAG, &list, 0, -1, "print the 104 cases with their indices and stop"},
     };
     const int nopts = sizeof opts / sizeof opts[0];
@@ -102,8 +104,9 @@ int main(int argc, char **argv) {
     int st = cli_parse(argc, argv, opts, nopts, about);
     if (st != CLI_CONTINUE) return st;
     if (!base) return cli_error(argv, opts, nopts, about, "--recipe: no recipe named '%s'", recipe_name);
-    fam_config c = {.recipe = r, .quiet = f.quiet};
+    fam_config c = {.recipe = r, .quiet = f.quiet, .stop_when_learned = until};
     c.recipe.sweeps = f.sweeps;
+    if (no_biases) c.recipe.biases = false;
     c.recipe.lr = f.lr;
     c.recipe.momentum = f.momentum;
     if (holdout && !parse_holdout(holdout, c.held_out))
@@ -135,17 +138,20 @@ int main(int argc, char **argv) {
         train_all += out.train_right == FAM_CASES - FAM_HELD_OUT;
         test[s] = out.test_right;
         if (f.seeds > 1)
-            printf("seed %-6lu train %3d/100  test %d/4 (held out %d,%d,%d,%d)  E = %.3f\n",
-                   (unsigned long)c.seed, out.train_right, out.test_right, c.held_out[0],
-                   c.held_out[1], c.held_out[2], c.held_out[3], out.run.error);
+            printf("seed %-6lu train %3d/100  test %d/4 (held out %d,%d,%d,%d)  E = %.3f  first "
+                   "100/100 after %ld sweeps\n", (unsigned long)c.seed, out.train_right,
+                   out.test_right, c.held_out[0], c.held_out[1], c.held_out[2], c.held_out[3],
+                   out.run.error, out.run.learned_at);
     }
     int status = train_write_files(&f, "Family trees: error per sweep", errors, out.run.sweeps + 1);
     if (svg && fam_write_hinton(svg, out.person_w, "Family trees: weights from the 24 people to "
                                                    "the 6 units that encode them") != 0)
         status = -1;
     if (f.seeds == 1) {
-        printf("after %ld sweeps: E = %.4f, %d of 100 training cases right\n", out.run.sweeps,
+        printf("after %ld sweeps: E = %.4f, %d of 100 training cases right", out.run.sweeps,
                out.run.error, out.train_right);
+        if (out.run.learned_at >= 0) printf(" (all 100 first after %ld sweeps)", out.run.learned_at);
+        printf("\n");
         printf("held-out cases (the paper: 4 of 4 right in one run, 3 of 4 in another):\n");
         for (int h = 0; h < FAM_HELD_OUT; h++) {
             printf("  %3d  ", c.held_out[h]);

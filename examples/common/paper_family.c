@@ -117,8 +117,18 @@ int fam_derive_cases(fam_case cases[FAM_CASES]) {
 /* ---- recipes -------------------------------------------------------------------------------- */
 
 const fam_recipe fam_recipes[] = {
-    {"paper", "none: the paper's recipe as written (initial range not stated; 0.3 assumed)",
-     0.3, 0.005, 0.5, 20, 0.01, 0.9, 0.002, 0.2, 1500},
+    {"paper", "none: the recipe as written (the initial range is not stated; +-0.3 assumed, as "
+              "for the paper's other nets)",
+     0.3, 0.005, 0.5, 20, 0.01, 0.9, 0.002, 0.2, 1500, true},
+    /* The smallest change found that works (docs/paper.md: the search). Every single change
+     * stalls; these three together reach 100/100 on 10 of seeds 1-10 and 44 of seeds 101-150. */
+    {"smallest", "initial weights +-2 (not stated), eps 0.07 instead of 0.01, 8000 sweeps instead "
+                 "of 1500",
+     2.0, 0.005, 0.5, 20, 0.07, 0.9, 0.002, 0.2, 8000, true},
+    /* One change more, halving the weight decay: more reliable (47 of seeds 101-150). */
+    {"reliable", "initial weights +-1.5 (not stated), eps 0.05 instead of 0.01, weight decay 0.001 "
+                 "instead of 0.002, 6000 sweeps instead of 1500",
+     1.5, 0.005, 0.5, 20, 0.05, 0.9, 0.001, 0.2, 6000, true},
 };
 const int fam_nrecipes = sizeof fam_recipes / sizeof fam_recipes[0];
 
@@ -146,11 +156,27 @@ typedef struct {
     int right;
 } fam_task;
 
+/* A sigmoid layer, with or without biases (b NULL). */
+static nn_dense fam_layer(nn_params *ps, const char *name, int in, int out, const fam_recipe *rc,
+                          nn_rng *rng) {
+    nn_init init = nn_init_uniform(rc->init_range);
+    if (rc->biases) return nn_dense_new(ps, name, in, out, NN_SIGMOID, init, rng);
+    char full[64];
+    snprintf(full, sizeof full, "%s.W", name);
+    nn_dense d = {nn_param_new(ps, full, 2, (const int[]){in, out}), NULL, NN_SIGMOID};
+    if (d.W && nn_init_fill(d.W, init, in, out, false, rng) != 0) d.W = NULL;
+    return d;
+}
+
+static ag_tensor *fam_layer_forward(ag_tape *t, const nn_dense *l, ag_tensor *x) {
+    return l->b ? nn_dense_forward(t, l, x) : ag_sigmoid(t, ag_matmul(t, x, l->W));
+}
+
 /* person (B,24) -> 6, relation (B,12) -> 6; both (B,12) -> 12 -> 6 -> 24 outputs. */
 static ag_tensor *fam_forward(ag_tape *t, const fam_task *k, ag_tensor *P, ag_tensor *R) {
-    ag_tensor *parts[2] = {nn_dense_forward(t, &k->person, P), nn_dense_forward(t, &k->relation, R)};
-    ag_tensor *c = nn_dense_forward(t, &k->central, ag_concat(t, parts, 2, 1));
-    return nn_dense_forward(t, &k->output, nn_dense_forward(t, &k->hidden, c));
+    ag_tensor *parts[2] = {fam_layer_forward(t, &k->person, P), fam_layer_forward(t, &k->relation, R)};
+    ag_tensor *c = fam_layer_forward(t, &k->central, ag_concat(t, parts, 2, 1));
+    return fam_layer_forward(t, &k->output, fam_layer_forward(t, &k->hidden, c));
 }
 
 /* Cases whose every output is on the right side of 0.5; right[i] (may be NULL) per case. */
@@ -206,12 +232,11 @@ int fam_run(const fam_config *c, fam_outcome *out) {
     fam_task k = {.margin = rc->margin};
     nn_params *ps = nn_params_new();
     nn_rng rng = nn_rng_seed(c->seed);
-    nn_init init = nn_init_uniform(rc->init_range);
-    k.person = nn_dense_new(ps, "person", FAM_PEOPLE, 6, NN_SIGMOID, init, &rng);
-    k.relation = nn_dense_new(ps, "relation", FAM_RELATIONS, 6, NN_SIGMOID, init, &rng);
-    k.central = nn_dense_new(ps, "central", 12, 12, NN_SIGMOID, init, &rng);
-    k.hidden = nn_dense_new(ps, "hidden", 12, 6, NN_SIGMOID, init, &rng);
-    k.output = nn_dense_new(ps, "output", 6, FAM_PEOPLE, NN_SIGMOID, init, &rng);
+    k.person = fam_layer(ps, "person", FAM_PEOPLE, 6, rc, &rng);
+    k.relation = fam_layer(ps, "relation", FAM_RELATIONS, 6, rc, &rng);
+    k.central = fam_layer(ps, "central", 12, 12, rc, &rng);
+    k.hidden = fam_layer(ps, "hidden", 12, 6, rc, &rng);
+    k.output = fam_layer(ps, "output", 6, FAM_PEOPLE, rc, &rng);
     k.P = ag_tensor_2d(NTRAIN, FAM_PEOPLE, false);
     k.R = ag_tensor_2d(NTRAIN, FAM_RELATIONS, false);
     k.D = ag_tensor_2d(NTRAIN, FAM_PEOPLE, false);
@@ -299,5 +324,5 @@ int fam_write_hinton(const char *path, const float person_w[FAM_PEOPLE * 6], con
                  fam_people[i + IT].name);
         cols[i] = col_names[i];
     }
-    return svg_hinton(path, title, m, 12, 12, rows, cols, 0);
+    return svg_hinton_grouped(path, title, m, 12, 12, rows, cols, 0, 2);
 }

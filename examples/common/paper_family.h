@@ -53,6 +53,7 @@ typedef struct {
     double decay;            /* w <- (1 - decay) w after each change */
     double margin;           /* error 0 once an on-unit is above 1 - margin / off-unit below margin */
     long sweeps;
+    bool biases;             /* every unit has a bias (a weight from an always-on unit) */
 } fam_recipe;
 
 extern const fam_recipe fam_recipes[];
