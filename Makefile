@@ -75,8 +75,9 @@ run: examples/chain_rule
 check-cmocka:
 	@sh scripts/ensure-cmocka.sh "$(CC)"
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COBJ) $(STATIC)
-	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(TEST_COBJ) $(STATIC) -lcmocka $(LDLIBS)
+# Tests link the examples' helpers too (examples/common), so that they can test them.
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COBJ) $(EX_COBJ) $(STATIC)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(TEST_COBJ) $(EX_COBJ) $(STATIC) -lcmocka $(LDLIBS)
 
 test: check-cmocka
 	@$(MAKE) --no-print-directory $(TEST_BIN) examples

@@ -160,7 +160,7 @@ int svg_hinton_grouped(const char *path, const char *title, const float *w, int 
     fputs("</text>\n", f);
     for (int r = 0; r < rows; r++) {
         const int y0 = top + r * cell + (group > 0 ? r / group : 0) * gap;
-        if (group <= 0 || r % group == 0) { /* the grey ground of this block of rows */
+        if (group > 0 ? r % group == 0 : r == 0) { /* the grey ground of this block of rows */
             int n = group > 0 ? (rows - r < group ? rows - r : group) : rows;
             fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#888\"/>\n",
                     left, y0, cols * cell, n * cell);
