@@ -42,6 +42,11 @@ static void test_published_weights_classify_all_64(void **state) {
         else assert_true(y->data[p] < 0.17f);
     }
     assert_int_equal(symmetric, 8);
+    /* the training data the recipe below uses is the same task */
+    float x[64 * 6], d[64];
+    sym_patterns(x, d);
+    for (int p = 0; p < 64 * 6; p++) assert_true(x[p] == X->data[p]);
+    for (int p = 0; p < 64; p++) assert_true((d[p] > 0.5f) == (y->data[p] > 0.5f));
     ag_tape_free(t);
     nn_params_free(ps);
 }
