@@ -130,18 +130,32 @@ int main(int argc, char **argv) {
     if (!errors || !test) return 1;
     c.errors = errors;
     fam_outcome out;
-    int train_all = 0;
+    int train_all = 0, reached = 0, found[FAM_FEATURES + 1] = {0};
+    bool *all = ag_alloc((size_t)f.seeds * sizeof *all);
+    if (!all) return 1;
     for (int s = 0; s < f.seeds; s++) {
         c.seed = (uint64_t)(f.seed + s);
         if (!holdout) fam_random_split(c.seed, c.held_out);
         if (fam_run(&c, &out) != 0) return 1;
-        train_all += out.train_right == FAM_CASES - FAM_HELD_OUT;
+        all[s] = out.train_right == FAM_CASES - FAM_HELD_OUT;
+        train_all += all[s];
+        reached += out.run.learned_at >= 0;
+        if (all[s]) { /* figure 4 over the seeds: which features the learned nets' units follow */
+            fam_features ff;
+            fam_analyse(out.person_w, &ff);
+            int m = fam_features_found(&ff, 0.5);
+            for (int k = 0; k < FAM_FEATURES; k++) found[k] += m >> k & 1;
+            found[FAM_FEATURES] += m == (1 << FAM_FEATURES) - 1;
+        }
         test[s] = out.test_right;
-        if (f.seeds > 1)
-            printf("seed %-6lu train %3d/100  test %d/4 (held out %d,%d,%d,%d)  E = %.3f  first "
-                   "100/100 after %ld sweeps\n", (unsigned long)c.seed, out.train_right,
-                   out.test_right, c.held_out[0], c.held_out[1], c.held_out[2], c.held_out[3],
-                   out.run.error, out.run.learned_at);
+        if (f.seeds > 1) {
+            printf("seed %-6lu train %3d/100  test %d/4 (held out %d,%d,%d,%d)  E = %.3f  ",
+                   (unsigned long)c.seed, out.train_right, out.test_right, c.held_out[0],
+                   c.held_out[1], c.held_out[2], c.held_out[3], out.run.error);
+            if (out.run.learned_at >= 0) printf("all 100 first after %ld sweeps\n", out.run.learned_at);
+            else printf("never all 100\n");
+            fflush(stdout); /* one line per seed: the progress of a long run */
+        }
     }
     int status = train_write_files(&f, "Family trees: error per sweep", errors, out.run.sweeps + 1);
     if (svg && fam_write_hinton(svg, out.person_w, "Family trees: weights from the 24 people to "
@@ -158,24 +172,38 @@ int main(int argc, char **argv) {
             print_case(&cases[c.held_out[h]]);
             printf("   %s\n", out.test_case_right[h] ? "right" : "WRONG");
         }
+        if (!strcmp(c.recipe.name, "paper") && out.train_right < FAM_CASES - FAM_HELD_OUT)
+            printf("the paper's recipe as written does not learn here: the weight decay shrinks the "
+                   "first layers' weights faster than their tiny gradients grow them (docs/paper.md); "
+                   "--recipe smallest is the smallest change found that learns\n");
         print_features(out.person_w);
         printf("result: train=%d/100 test=%d/4 sweeps=%ld recipe=%s\n", out.train_right,
                out.test_right, out.run.sweeps, c.recipe.name);
     } else {
-        double mean = 0, var = 0, lo = 4, hi = 0;
-        for (int s = 0; s < f.seeds; s++) mean += test[s] / f.seeds;
+        double mean = 0, var = 0, learned_mean = 0;
+        int hist[FAM_HELD_OUT + 1] = {0};
         for (int s = 0; s < f.seeds; s++) {
-            var += (test[s] - mean) * (test[s] - mean) / (f.seeds > 1 ? f.seeds - 1 : 1);
-            lo = fmin(lo, test[s]);
-            hi = fmax(hi, test[s]);
+            mean += test[s] / f.seeds;
+            hist[(int)test[s]]++;
+            if (all[s]) learned_mean += test[s] / train_all;
         }
-        printf("%d of %d seeds got all 100 training cases right; held-out cases right: mean %.2f of "
-               "4 (sd %.2f, range %.0f to %.0f; the paper: 4 and 3 in two runs)\n",
-               train_all, f.seeds, mean, sqrt(var), lo, hi);
+        for (int s = 0; s < f.seeds; s++)
+            var += (test[s] - mean) * (test[s] - mean) / (f.seeds > 1 ? f.seeds - 1 : 1);
+        printf("%d of %d seeds got all 100 training cases right at the end (%d at some sweep)\n",
+               train_all, f.seeds, reached);
+        printf("held-out cases right: mean %.2f of 4, sd %.2f; seeds with 0/1/2/3/4 right: "
+               "%d/%d/%d/%d/%d (the paper: 4 and 3 in its two runs, 7 of 8)\n", mean, sqrt(var),
+               hist[0], hist[1], hist[2], hist[3], hist[4]);
+        if (train_all)
+            printf("among the %d seeds that learned all training cases: held-out mean %.2f of 4; "
+                   "a person unit follows nationality best with |r| >= 0.5 in %d, generation in %d, "
+                   "branch in %d, all three in %d\n", train_all, learned_mean, found[0], found[1],
+                   found[2], found[3]);
         printf("result: seeds=%d train_all=%d test_mean=%.2f test_sd=%.2f recipe=%s\n", f.seeds,
                train_all, mean, sqrt(var), c.recipe.name);
     }
     ag_free(errors);
     ag_free(test);
+    ag_free(all);
     return status ? 1 : 0;
 }

@@ -65,10 +65,12 @@ int main(int argc, char **argv) {
         if (seq_run(&c, &out) != 0) return 1;
         if (out.learned) sweeps[learned++] = (double)out.run.sweeps;
         test_digits += (double)out.test_digits_right / f.seeds;
-        if (f.seeds > 1)
+        if (f.seeds > 1) {
             printf("seed %-6lu %s %5ld sweeps  held out: %2d/20 digits, %d/5 sequences\n",
                    (unsigned long)c.seed, out.learned ? "learned in " : "NOT learned", out.run.sweeps,
                    out.test_digits_right, out.test_sequences_right);
+            fflush(stdout); /* one line per seed: the progress of a long run */
+        }
     }
     int status = train_write_files(&f, "Sequences: error per sweep", errors, out.run.sweeps + 1);
     if (f.seeds == 1) {

@@ -82,11 +82,13 @@ int main(int argc, char **argv) {
         }
         double r[3];
         sym_sorted_ratio(out.ratio, r);
-        if (f.seeds > 1)
+        if (f.seeds > 1) {
             printf("seed %-6lu %s %6ld sweeps  mirror/opposite %s  sizes 1:%.2f:%.2f (outside in "
                    "1:%.2f:%.2f)\n", (unsigned long)c.seed, out.learned ? "learned in " : "NOT learned",
                    out.run.sweeps, out.mirror_opposite ? "yes" : "no ", r[1], r[2], out.ratio[1],
                    out.ratio[2]);
+            fflush(stdout); /* one line per seed: the progress of a long run */
+        }
     }
     int status = train_write_files(&f, "Symmetry: error per sweep", errors, out.run.sweeps + 1) ? 1 : 0;
     if (f.seeds == 1) {

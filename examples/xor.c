@@ -47,10 +47,12 @@ int main(int argc, char **argv) {
         c.errors = errors;
         if (xor_run(&c, &out) != 0) return 1;
         if (out.learned) sweeps[learned++] = (double)out.run.learned_at;
-        if (f.seeds > 1)
+        if (f.seeds > 1) {
             printf("seed %-6lu %s after %5ld sweeps   outputs %.3f %.3f %.3f %.3f\n",
                    (unsigned long)c.seed, out.learned ? "learned    " : "NOT learned", out.run.sweeps,
                    out.y[0], out.y[1], out.y[2], out.y[3]);
+            fflush(stdout); /* one line per seed: the progress of a long run */
+        }
     }
     int status = train_write_files(&f, "XOR: error per sweep", errors, out.run.sweeps + 1) ? 1 : 0;
     if (f.seeds == 1) {

@@ -86,6 +86,9 @@ static void test_feature_analysis_finds_a_planted_feature(void **state) {
         assert_float_equal(fabs(f.r[u][u]), 1.0, 1e-6);
     }
     assert_true(f.r[0][0] < 0); /* nationality 1 = Italian gets the lower weight */
+    assert_int_equal(fam_features_found(&f, 0.99), 7);
+    for (int u = 0; u < 6; u++) f.r[u][f.best[u]] = 0.3; /* nothing strong any more */
+    assert_int_equal(fam_features_found(&f, 0.5), 0);
 }
 
 static void test_smallest_recipe_learns_on_8_of_10_seeds(void **state) {
@@ -111,14 +114,7 @@ static void test_smallest_recipe_learns_on_8_of_10_seeds(void **state) {
         /* figure 4: each feature is what some person unit follows best, with |r| >= 0.5 */
         fam_features f;
         fam_analyse(out.person_w, &f);
-        int have = 0;
-        for (int k = 0; k < FAM_FEATURES; k++)
-            for (int u = 0; u < 6; u++)
-                if (f.best[u] == k && fabs(f.r[u][k]) >= 0.5) {
-                    have |= 1 << k;
-                    break;
-                }
-        all_features += have == 7;
+        all_features += fam_features_found(&f, 0.5) == 7;
     }
     printf("family trees, recipe smallest: %d seeds learned all 100 training cases (after", learned);
     for (int i = 0; i < learned; i++) printf(" %ld", first[i]);

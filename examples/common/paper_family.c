@@ -120,15 +120,12 @@ const fam_recipe fam_recipes[] = {
     {"paper", "none: the recipe as written (the initial range is not stated; +-0.3 assumed, as "
               "for the paper's other nets)",
      0.3, 0.005, 0.5, 20, 0.01, 0.9, 0.002, 0.2, 1500, true},
-    /* The smallest change found that works (docs/paper.md: the search). Every single change
-     * stalls; these three together reach 100/100 on 10 of seeds 1-10 and 44 of seeds 101-150. */
+    /* The smallest change found that works (docs/paper.md tells the search, on seeds 1-10 and
+     * 101-150, by training cases only). On seeds 1001-1100, never used to choose it, 87 of 100
+     * runs end with all 100 training cases right. */
     {"smallest", "initial weights +-2 (not stated), eps 0.07 instead of 0.01, 8000 sweeps instead "
                  "of 1500",
      2.0, 0.005, 0.5, 20, 0.07, 0.9, 0.002, 0.2, 8000, true},
-    /* One change more, halving the weight decay: more reliable (47 of seeds 101-150). */
-    {"reliable", "initial weights +-1.5 (not stated), eps 0.05 instead of 0.01, weight decay 0.001 "
-                 "instead of 0.002, 6000 sweeps instead of 1500",
-     1.5, 0.005, 0.5, 20, 0.05, 0.9, 0.001, 0.2, 6000, true},
 };
 const int fam_nrecipes = sizeof fam_recipes / sizeof fam_recipes[0];
 
@@ -304,6 +301,13 @@ void fam_analyse(const float person_w[FAM_PEOPLE * 6], fam_features *f) {
             if (fabs(f->r[u][k]) > fabs(f->r[u][f->best[u]])) f->best[u] = k;
         }
     }
+}
+
+int fam_features_found(const fam_features *f, double min_r) {
+    int found = 0;
+    for (int u = 0; u < 6; u++)
+        if (fabs(f->r[u][f->best[u]]) >= min_r) found |= 1 << f->best[u];
+    return found;
 }
 
 int fam_write_hinton(const char *path, const float person_w[FAM_PEOPLE * 6], const char *title) {

@@ -92,6 +92,8 @@ typedef struct {
     int best[6];
 } fam_features;
 void fam_analyse(const float person_w[FAM_PEOPLE * 6], fam_features *f);
+/* Which features some unit follows best with |r| >= min_r: bit k set for feature k. */
+int fam_features_found(const fam_features *f, double min_r);
 
 /* The figure-4 Hinton diagram of the person weights: for each unit, a row of the 12 English
  * people above a row of their 12 Italian counterparts. Returns 0 or -1 (printed). */
