@@ -166,6 +166,8 @@ int main(int argc, char **argv) {
                out.run.error, out.train_right);
         if (out.run.learned_at >= 0) printf(" (all 100 first after %ld sweeps)", out.run.learned_at);
         printf("\n");
+        printf("weights from the 24 person units: root-mean-square %.3f at the start, %.3f now\n",
+               out.person_rms[0], out.person_rms[1]);
         printf("held-out cases (the paper: 4 of 4 right in one run, 3 of 4 in another):\n");
         for (int h = 0; h < FAM_HELD_OUT; h++) {
             printf("  %3d  ", c.held_out[h]);

@@ -210,6 +210,12 @@ static void encode(const fam_case *cases, const int *which, int n, ag_tensor *P,
     }
 }
 
+static double rms(const ag_tensor *w) {
+    double s = 0;
+    for (int i = 0; i < w->numel; i++) s += (double)w->data[i] * w->data[i];
+    return sqrt(s / w->numel);
+}
+
 int fam_run(const fam_config *c, fam_outcome *out) {
     fam_case cases[FAM_CASES];
     fam_derive_cases(cases);
@@ -251,6 +257,7 @@ int fam_run(const fam_config *c, fam_outcome *out) {
     encode(cases, c->held_out, FAM_HELD_OUT, k.Pt, k.Rt, k.Dt);
     nn_optim_set_weight_decay(opt, rc->decay);
     nn_optim_schedule(opt, rc->switch_at, rc->lr, rc->momentum);
+    out->person_rms[0] = rms(k.person.W);
     train_opts o = {rc->sweeps, c->stop_when_learned, c->quiet, c->errors};
     if (train_full_batch(t, opt, fam_sweep, &k, &o, &out->run) != 0) goto done;
     out->train_right = k.right;
@@ -261,6 +268,7 @@ int fam_run(const fam_config *c, fam_outcome *out) {
     }
     out->test_right = count_right(y, k.Dt, out->test_case_right);
     memcpy(out->person_w, k.person.W->data, sizeof out->person_w);
+    out->person_rms[1] = rms(k.person.W);
     status = 0;
 done:
     ag_tape_free(t);

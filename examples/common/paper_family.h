@@ -77,6 +77,7 @@ typedef struct {
     int train_right, test_right;    /* cases right at the end, of 100 and of 4 */
     bool test_case_right[FAM_HELD_OUT];
     float person_w[FAM_PEOPLE * 6]; /* the person -> 6 units weights at the end, (24,6) */
+    double person_rms[2];           /* root-mean-square of those weights at the start, at the end */
 } fam_outcome;
 
 /* Train the paper's net on the 100 cases that are not held out. Returns 0 or -1 (printed). */
