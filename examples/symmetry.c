@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
     double *errors = train_alloc_doubles(f.sweeps + 1), *sweeps = train_alloc_doubles(f.seeds);
     if (!errors || !sweeps) return 1;
     c.errors = errors;
-    int learned = 0, mirror = 0, r124 = 0;
+    int learned = 0, mirror = 0, r124 = 0, flipped = 0;
     long lo = -1, hi = -1;
     sym_outcome out;
     for (int s = 0; s < f.seeds; s++) {
@@ -79,6 +79,7 @@ int main(int argc, char **argv) {
             if (out.run.sweeps > hi) hi = out.run.sweeps;
             mirror += out.mirror_opposite;
             r124 += out.mirror_opposite && sym_ratio_124(out.ratio);
+            flipped += sym_flipped_pair(&out.w, SYM_MIRROR_TOL);
         }
         double r[3];
         sym_sorted_ratio(out.ratio, r);
@@ -101,6 +102,8 @@ int main(int argc, char **argv) {
                "1:%.2f:%.2f, from the outside in 1:%.2f:%.2f (the paper: 1:2:4 from the outside in)\n",
                100 * SYM_MIRROR_TOL, out.mirror_opposite ? "yes" : "no", r[1], r[2], out.ratio[1],
                out.ratio[2]);
+        printf("hidden units sign-flipped copies of each other, hidden biases negative, output bias "
+               "positive (the paper's net): %s\n", sym_flipped_pair(&out.w, SYM_MIRROR_TOL) ? "yes" : "no");
         printf("result: sweeps=%ld learned=%d mirror_opposite=%d ratio=1:%.2f:%.2f\n",
                out.run.sweeps, out.learned, out.mirror_opposite, r[1], r[2]);
     } else {
@@ -109,6 +112,8 @@ int main(int argc, char **argv) {
                "paper's one run: 1,425)\n", learned, f.seeds, f.sweeps, med, lo, hi);
         printf("of the %d learned nets, %d show mirrored weights equal and opposite, %d of them with "
                "sizes in ratio 1:2:4 (in some order)\n", learned, mirror, r124);
+        printf("%d of the %d have hidden units that are sign-flipped copies, negative hidden biases "
+               "and a positive output bias, as the paper's\n", flipped, learned);
         printf("result: seeds=%d learned=%d median_sweeps=%.0f mirror_opposite=%d ratio_124=%d\n",
                f.seeds, learned, med, mirror, r124);
     }

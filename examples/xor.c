@@ -58,8 +58,8 @@ int main(int argc, char **argv) {
     if (f.seeds == 1) {
         printf("outputs for (0,0) (0,1) (1,0) (1,1): %.3f %.3f %.3f %.3f   E = %.5f\n", out.y[0],
                out.y[1], out.y[2], out.y[3], out.run.error);
-        printf("%s after %ld sweeps (the chapter: 2-1-1 with direct links in about 558)\n",
-               out.learned ? "learned" : "NOT learned", out.run.sweeps);
+        printf("%s after %ld sweeps%s\n", out.learned ? "learned" : "NOT learned", out.run.sweeps,
+               c.arch == XOR_2_1_1_DIRECT ? " (the chapter: about 558)" : "");
         printf("result: sweeps=%ld learned=%d arch=%s\n", out.run.sweeps, out.learned ? 1 : 0,
                xor_arch_name(c.arch));
     } else {

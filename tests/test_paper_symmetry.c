@@ -61,7 +61,12 @@ static void test_mirror_check(void **state) {
     assert_float_equal(ratio[1], 2.0, 0.01);
     assert_float_equal(ratio[2], 3.95, 0.01);
     assert_true(sym_ratio_124(ratio));
+    assert_true(sym_flipped_pair(&w, SYM_MIRROR_TOL));
+    w.bo = -1.0f;
+    assert_false(sym_flipped_pair(&w, SYM_MIRROR_TOL));
+    w = sym_published();
     w.wh[1][4] = -w.wh[1][4]; /* same sign as its mirror, input 2 */
+    assert_false(sym_flipped_pair(&w, SYM_MIRROR_TOL));
     assert_false(sym_mirror_opposite(&w, SYM_MIRROR_TOL, ratio));
     w = sym_published();
     w.wh[0][0] *= 1.5f; /* sizes no longer equal */

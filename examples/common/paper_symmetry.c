@@ -38,6 +38,15 @@ bool sym_mirror_opposite(const sym_weights *w, double tol, double ratio[3]) {
     return ok;
 }
 
+bool sym_flipped_pair(const sym_weights *w, double tol) {
+    bool ok = w->bh[0] < 0 && w->bh[1] < 0 && w->bo > 0;
+    for (int i = 0; i < 6; i++) {
+        double a = w->wh[0][i], b = w->wh[1][i];
+        ok &= a * b < 0 && fabs(a + b) <= tol * fmax(fabs(a), fabs(b));
+    }
+    return ok;
+}
+
 void sym_sorted_ratio(const double ratio[3], double sorted[3]) {
     double a[3] = {ratio[0], ratio[1], ratio[2]};
     for (int i = 0; i < 3; i++)

@@ -32,6 +32,10 @@ sym_weights sym_published(void);
  * averaged over the two hidden units. */
 bool sym_mirror_opposite(const sym_weights *w, double tol, double ratio[3]);
 #define SYM_MIRROR_TOL 0.1
+/* The rest of the paper's description: the two hidden units are sign-flipped copies of each
+ * other (to within `tol`, relative), both hidden biases are negative and the output bias positive. */
+bool sym_flipped_pair(const sym_weights *w, double tol);
+
 /* The three sizes sorted and divided by the smallest: 1:b:c. The paper's net has them in order
  * 1:2:4 from the outside in; any order of the three pairs detects symmetry as well. */
 void sym_sorted_ratio(const double ratio[3], double sorted[3]);
