@@ -117,9 +117,10 @@ static int split_text(const bytes *text, double holdout, bytes *train, bytes *ta
         fprintf(stderr, "char_rnn: out of memory\n");
         return 1;
     }
-    memcpy(train->p + train->n, text->p, text->n - held);
+    /* (a part of length 0 may have no buffer yet: memcpy must not see its NULL) */
+    if (text->n > held) memcpy(train->p + train->n, text->p, text->n - held);
     train->n += text->n - held;
-    memcpy(tail->p + tail->n, text->p + text->n - held, held);
+    if (held) memcpy(tail->p + tail->n, text->p + text->n - held, held);
     tail->n += held;
     return 0;
 }
