@@ -5,6 +5,7 @@
 #   make run             build and run the first example (the chain rule on one neuron)
 #   make sanitize        the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make valgrind        the test suite under valgrind's memcheck (errors and leaks fail it)
+#   make bench           time the workloads of bench/ side by side with PyTorch and OpenBLAS
 #   make install PREFIX=/usr/local   headers, both libraries and backprop.pc for pkg-config
 #   make clean
 #
@@ -41,7 +42,8 @@ TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(sort $(wildcard tests/support/*.c))
 TEST_COBJ := $(TEST_COMMON:%.c=$(BUILD)/%.o)
 
-.PHONY: all lib examples test run sanitize valgrind valgrind-run install uninstall clean check-cmocka
+.PHONY: all lib examples test run sanitize valgrind valgrind-run install uninstall clean check-cmocka \
+	bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -96,6 +98,20 @@ valgrind: check-cmocka
 		CFLAGS="-O1 -gdwarf-4" valgrind-run
 valgrind-run: $(TEST_BIN) examples
 	@BACKPROP_EXAMPLES=$(EXDIR) RUNNER="$(VALGRIND)" sh scripts/run-tests.sh $(TEST_BIN)
+
+# ---- benchmark -------------------------------------------------------------------------------
+# Builds bench/ and times every workload; PyTorch (python3-torch) and OpenBLAS (libopenblas) run
+# the same work in the same invocation when installed: references only, loaded at run time, the
+# library never links them. BENCH_ARGS passes options (e.g. BENCH_ARGS="--quick --only mlp").
+
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
+
+bench: $(BUILD)/bench/bench
+	$(BUILD)/bench/bench $(BENCH_ARGS)
+
+$(BUILD)/bench/bench: $(BENCH_OBJ) $(STATIC)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $(BENCH_OBJ) $(STATIC) $(LDLIBS) -ldl
 
 # ---- install ---------------------------------------------------------------------------------
 

@@ -90,6 +90,12 @@ ag_shape_buf ag_fmt_shape(const ag_tensor *x) {
 }
 
 long ag_check_shape(ag_tape *t, const char *op, int ndim, const int *shape) {
+    if (shape && ndim >= 1 && ndim <= AG_MAX_DIMS) { /* the common case, without messages */
+        long long n = 1;
+        int k = 0;
+        while (k < ndim && shape[k] >= 1 && (n *= shape[k]) <= AG_MAX_NUMEL) k++;
+        if (k == ndim) return (long)n;
+    }
     char msg[200];
     msg[0] = '\0';
     long long n = 1;
@@ -146,8 +152,10 @@ ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, i
     ag_node *n = ag_arena_alloc(t, sizeof *n, _Alignof(ag_node), op->name);
     if (!n) return NULL;
     float *data = view;
-    if (!data) {
-        /* Big outputs start on a cache line; scalars pack tightly. */
+    if (!data && numel == 1) {
+        data = &n->scalar[0]; /* no second allocation for a scalar */
+    } else if (!data) {
+        /* Big outputs start on a cache line; small ones pack tightly. */
         size_t align = numel >= 16 ? 64 : sizeof(float);
         data = ag_arena_alloc(t, (size_t)numel * sizeof(float), align, op->name);
         if (!data) return NULL;
@@ -196,6 +204,11 @@ ag_tensor *ag_run(ag_node *n) {
 static bool grad_ready(ag_tape *t, ag_tensor *x) {
     if (x->grad || !(x->flags & AG_REQUIRES_GRAD)) return true;
     if (x->flags & AG_USER_OWNED) return true; /* requires_grad was turned on without memory */
+    if (x->node && x->data == &x->node->scalar[0]) { /* a scalar kept in its node */
+        x->grad = &x->node->scalar[1];
+        x->grad[0] = 0.0f;
+        return true;
+    }
     x->grad = ag_arena_alloc(t, (size_t)x->numel * sizeof(float), x->numel >= 16 ? 64 : 4,
                              "backward");
     if (!x->grad) return false;

@@ -1,0 +1,329 @@
+/*
+ * kernels_simd.h -- every vector kernel, written once; a TEMPLATE, included once per
+ * instruction set by kernels_generic.c and kernels_x86.c (no include guard on purpose).
+ *
+ * The including file defines:
+ *   KV_NAME(x)     x with this instantiation's suffix (x##_avx512 ...)
+ *   KV_TARGET      the function attribute that enables the instruction set, or nothing
+ *   KV_BYTES       the vector width in bytes: 16, 32 or 64
+ *   KV_MR, KV_NV   the gemm micro-tile: KV_MR rows by KV_NV vectors of C
+ *   KV_MC, KV_KC, KV_NC   cache blocking of the packed panels
+ *   KV_FMA(a,b,c)  a*b + c on vectors (one fused instruction where the set has one)
+ *   KV_SPLAT(x)    a vector holding the float x in every lane
+ *   KV_ISA_NAME    the table's name ("generic", "avx2", "avx512")
+ * and gets the table KV_NAME(ag_kernels) (see kernels.h for what each entry computes).
+ *
+ * Vectors are GCC/Clang vector extensions (`float __attribute__((vector_size(N)))`), so the
+ * same source becomes SSE/NEON, AVX2 or AVX-512 code. Loads and stores go through memcpy
+ * (unaligned-safe, compiled to one move). Every loop runs whole vectors and finishes a ragged
+ * end by copying it through a small zero-padded buffer, so each element is computed by the
+ * same instructions wherever it sits.
+ */
+
+#include <stdint.h>
+#include <string.h>
+
+#define VL (KV_BYTES / 4)    /* floats per vector */
+#define MR KV_MR
+#define NR (KV_NV * VL)
+
+typedef float KV_NAME(vf) __attribute__((vector_size(KV_BYTES)));
+typedef int32_t KV_NAME(vi) __attribute__((vector_size(KV_BYTES)));
+typedef uint32_t KV_NAME(vu) __attribute__((vector_size(KV_BYTES)));
+#define vf KV_NAME(vf)
+#define vi KV_NAME(vi)
+#define vu KV_NAME(vu)
+
+/* ---- vector helpers ------------------------------------------------------------------------- */
+
+KV_TARGET static inline vf KV_NAME(load)(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+KV_TARGET static inline void KV_NAME(store)(float *p, vf v) { memcpy(p, &v, sizeof v); }
+#define LOAD KV_NAME(load)
+#define STORE KV_NAME(store)
+
+/* m ? a : b, lane by lane (m from a comparison: all ones or all zeros) */
+KV_TARGET static inline vf KV_NAME(select)(vi m, vf a, vf b) {
+    return (vf)(((vi)a & m) | ((vi)b & ~m));
+}
+#define SELECT KV_NAME(select)
+
+/* e^x, within 2 ulp: x = n ln2 + f with |f| <= ln2/2 (Cody-Waite: ln2 in two parts), e^f by a
+ * degree-6 polynomial (Cephes' expf coefficients), times 2^n built in the exponent bits. 2^n
+ * is applied as two factors so that results near overflow and underflow (x > 88.7 -> inf,
+ * x < -87.3 -> subnormal or 0) come out as IEEE arithmetic rounds them. NaN stays NaN. */
+KV_TARGET static inline vf KV_NAME(vexp)(vf x) {
+    const vf hi = KV_SPLAT(89.0f), lo = KV_SPLAT(-104.0f);
+    x = SELECT(x > hi, hi, x); /* comparisons with NaN are false: NaN passes through */
+    x = SELECT(x < lo, lo, x);
+    const vf magic = KV_SPLAT(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
+    vf t = KV_FMA(x, KV_SPLAT(1.44269504088896341f), magic);
+    vf n = t - magic;
+    vi ni = (vi)t - (vi)magic;
+    vf f = KV_FMA(n, KV_SPLAT(-0.693359375f), x);
+    f = KV_FMA(n, KV_SPLAT(2.12194440e-4f), f);
+    vf p = KV_SPLAT(1.9875691500e-4f);
+    p = KV_FMA(p, f, KV_SPLAT(1.3981999507e-3f));
+    p = KV_FMA(p, f, KV_SPLAT(8.3334519073e-3f));
+    p = KV_FMA(p, f, KV_SPLAT(4.1665795894e-2f));
+    p = KV_FMA(p, f, KV_SPLAT(1.6666665459e-1f));
+    p = KV_FMA(p, f, KV_SPLAT(5.0000001201e-1f));
+    p = KV_FMA(p, f * f, f) + KV_SPLAT(1.0f);
+    vi n1 = ni >> 1, n2 = ni - n1;
+    vf s1 = (vf)((vu)(n1 + 127) << 23), s2 = (vf)((vu)(n2 + 127) << 23);
+    return p * s1 * s2;
+}
+
+KV_TARGET static inline vf KV_NAME(vsigmoid)(vf x) {
+    return KV_SPLAT(1.0f) / (KV_SPLAT(1.0f) + KV_NAME(vexp)(-x));
+}
+
+/* tanh x: an odd polynomial (Cephes' tanhf coefficients) for |x| < 0.625, where 1 - 2/(e^2|x|+1)
+ * would lose relative accuracy; that formula with x's sign elsewhere. */
+KV_TARGET static inline vf KV_NAME(vtanh)(vf x) {
+    const vi sign = (vi)KV_SPLAT(-0.0f);
+    vf ax = (vf)((vi)x & ~sign);
+    vf big = KV_SPLAT(1.0f) - KV_SPLAT(2.0f) / (KV_NAME(vexp)(ax + ax) + KV_SPLAT(1.0f));
+    big = (vf)((vi)big | ((vi)x & sign));
+    vf z = x * x;
+    vf p = KV_SPLAT(-5.70498872745e-3f);
+    p = KV_FMA(p, z, KV_SPLAT(2.06390887954e-2f));
+    p = KV_FMA(p, z, KV_SPLAT(-5.37397155531e-2f));
+    p = KV_FMA(p, z, KV_SPLAT(1.33314422036e-1f));
+    p = KV_FMA(p, z, KV_SPLAT(-3.33332819422e-1f));
+    vf small = KV_FMA(p * z, x, x);
+    return SELECT(ax < KV_SPLAT(0.625f), small, big);
+}
+
+KV_TARGET static inline vf KV_NAME(vrelu)(vf x) { return SELECT(x > KV_SPLAT(0.0f), x, KV_SPLAT(0.0f)); }
+
+/* ---- elementwise loops ---------------------------------------------------------------------- */
+
+/* Run STEP(in1 + i, in2 + i, out + i) on every whole vector of n, then on the ragged end
+ * through zero-padded buffers (out's old values are copied in too: the vjps add into them). */
+#define KV_DRIVE(STEP, n, in1, in2, out)                                                        \
+    do {                                                                                        \
+        long i_ = 0;                                                                            \
+        for (; i_ + VL <= (n); i_ += VL) STEP((in1) + i_, (in2) + i_, (out) + i_);              \
+        if (i_ < (n)) {                                                                         \
+            const size_t rest_ = (size_t)((n) - i_) * sizeof(float);                            \
+            float b1_[VL] = {0}, b2_[VL] = {0}, bo_[VL] = {0};                                  \
+            memcpy(b1_, (in1) + i_, rest_);                                                     \
+            memcpy(b2_, (in2) + i_, rest_);                                                     \
+            memcpy(bo_, (out) + i_, rest_);                                                     \
+            STEP(b1_, b2_, bo_);                                                                \
+            memcpy((out) + i_, bo_, rest_);                                                     \
+        }                                                                                       \
+    } while (0)
+
+/* A kernel over n values from one vector step: `y` the output, `x`/`u` the inputs. */
+#define KV_KERNEL1(fname, EXPR) /* y = EXPR(x) */                                               \
+    KV_TARGET static inline void KV_NAME(fname##_step)(const float *x, const float *u, float *y) { \
+        (void)u;                                                                                \
+        STORE(y, EXPR);                                                                         \
+    }                                                                                           \
+    KV_TARGET static void KV_NAME(fname)(long n, const float *x, float *y) {                    \
+        KV_DRIVE(KV_NAME(fname##_step), n, x, x, y);                                            \
+    }
+#define KV_KERNEL2(fname, EXPR) /* y = EXPR(x, u, y) */                                         \
+    KV_TARGET static inline void KV_NAME(fname##_step)(const float *x, const float *u, float *y) { \
+        STORE(y, EXPR);                                                                         \
+    }                                                                                           \
+    KV_TARGET static void KV_NAME(fname)(long n, const float *x, const float *u, float *y) {     \
+        KV_DRIVE(KV_NAME(fname##_step), n, x, u, y);                                            \
+    }
+
+KV_KERNEL1(sigmoid, KV_NAME(vsigmoid)(LOAD(x)))                  /* y = 1/(1+e^-x) */
+KV_KERNEL1(tanh, KV_NAME(vtanh)(LOAD(x)))                        /* y = tanh x */
+KV_KERNEL1(relu, KV_NAME(vrelu)(LOAD(x)))                        /* y = max(x, 0) */
+KV_KERNEL1(exp, KV_NAME(vexp)(LOAD(x)))                          /* y = e^x */
+KV_KERNEL1(acc, LOAD(y) + LOAD(x))                               /* y += x */
+KV_KERNEL2(add, LOAD(x) + LOAD(u))                               /* y = x + u */
+/* the activations' vjps, with x = the forward output (or input for relu), u = dy, y = dx */
+KV_KERNEL2(sigmoid_vjp, LOAD(y) + LOAD(u) * (LOAD(x) * (KV_SPLAT(1.0f) - LOAD(x))))
+KV_KERNEL2(tanh_vjp, LOAD(y) + LOAD(u) * (KV_SPLAT(1.0f) - LOAD(x) * LOAD(x)))
+KV_KERNEL2(relu_vjp, LOAD(y) + SELECT(LOAD(x) > KV_SPLAT(0.0f), LOAD(u), KV_SPLAT(0.0f)))
+
+/* y (rows, cols) = a (rows, cols) + b (cols) */
+KV_TARGET static void KV_NAME(add_row)(long rows, long cols, const float *a, const float *b,
+                                       float *y) {
+    for (long r = 0; r < rows; r++) KV_NAME(add)(cols, a + r * cols, b, y + r * cols);
+}
+
+/* y (cols) += sum over rows of x (rows, cols), adding the rows in order */
+KV_TARGET static void KV_NAME(acc_colsum)(long rows, long cols, const float *x, float *y) {
+    for (long r = 0; r < rows; r++) KV_NAME(acc)(cols, x + r * cols, y);
+}
+
+/* ---- gemm: packing ------------------------------------------------------------------------- */
+
+KV_TARGET static void KV_NAME(pack_a)(int mc, int kc, const float *A, long lda, bool ta,
+                                      float *dst) {
+    for (int p = 0; p < mc; p += MR) {
+        const int rows = mc - p < MR ? mc - p : MR;
+        float *d = dst + (long)p * kc;
+        if (ta) { /* op(A)[i,k] = A[k*lda + i]: each k's MR values are contiguous */
+            for (int k = 0; k < kc; k++) {
+                memcpy(d + (long)k * MR, A + (long)k * lda + p, (size_t)rows * sizeof(float));
+                for (int r = rows; r < MR; r++) d[(long)k * MR + r] = 0.0f;
+            }
+        } else { /* op(A)[i,k] = A[i*lda + k]: read along each row, write across panels */
+            for (int r = 0; r < MR; r++) {
+                const float *s = A + (long)(p + r) * lda;
+                if (r < rows)
+                    for (int k = 0; k < kc; k++) d[(long)k * MR + r] = s[k];
+                else
+                    for (int k = 0; k < kc; k++) d[(long)k * MR + r] = 0.0f;
+            }
+        }
+    }
+}
+
+KV_TARGET static void KV_NAME(pack_b)(int kc, int nc, const float *B, long ldb, bool tb,
+                                      float *dst) {
+    for (int q = 0; q < nc; q += NR) {
+        const int cols = nc - q < NR ? nc - q : NR;
+        float *d = dst + (long)q * kc;
+        if (!tb) { /* op(B)[k,j] = B[k*ldb + j]: each k's NR values are contiguous */
+            for (int k = 0; k < kc; k++) {
+                const float *s = B + (long)k * ldb + q;
+                if (cols == NR) {
+#pragma GCC unroll 8
+                    for (int v = 0; v < KV_NV; v++) STORE(d + (long)k * NR + v * VL, LOAD(s + v * VL));
+                } else {
+                    memcpy(d + (long)k * NR, s, (size_t)cols * sizeof(float));
+                    for (int c = cols; c < NR; c++) d[(long)k * NR + c] = 0.0f;
+                }
+            }
+        } else { /* op(B)[k,j] = B[j*ldb + k]: read along each row of B, write across panels */
+            for (int c = 0; c < NR; c++) {
+                const float *s = B + (long)(q + c) * ldb;
+                if (c < cols)
+                    for (int k = 0; k < kc; k++) d[(long)k * NR + c] = s[k];
+                else
+                    for (int k = 0; k < kc; k++) d[(long)k * NR + c] = 0.0f;
+            }
+        }
+    }
+}
+
+/* ---- gemm: the micro-kernel and the macro-kernel --------------------------------------------- */
+
+/* C (rows <= MR, cols <= NR; row stride ldc) (+)= a (kc, MR panel) @ b (kc, NR panel).
+ * The MR x NV accumulators stay in registers for the whole k loop; each k broadcasts MR values
+ * of a against NV vectors of b. The tile is then stored or added into C once: directly when it
+ * is whole, through a buffer at the ragged edges (the same adds either way). */
+KV_TARGET static inline void KV_NAME(micro)(int kc, const float *restrict a,
+                                            const float *restrict b, float *restrict c, long ldc,
+                                            int rows, int cols, bool add) {
+    vf acc[MR][KV_NV];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < KV_NV; v++) acc[r][v] = KV_SPLAT(0.0f);
+    for (int k = 0; k < kc; k++) {
+        vf bv[KV_NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < KV_NV; v++) bv[v] = LOAD(b + (long)k * NR + v * VL);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++) {
+            const vf ar = KV_SPLAT(a[(long)k * MR + r]);
+#pragma GCC unroll 8
+            for (int v = 0; v < KV_NV; v++) acc[r][v] = KV_FMA(ar, bv[v], acc[r][v]);
+        }
+    }
+    if (rows == MR && cols == NR) {
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+            for (int v = 0; v < KV_NV; v++) {
+                float *p = c + r * ldc + v * VL;
+                STORE(p, add ? LOAD(p) + acc[r][v] : acc[r][v]);
+            }
+        return;
+    }
+    float tile[MR * NR];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < KV_NV; v++) STORE(tile + r * NR + v * VL, acc[r][v]);
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++)
+            c[r * ldc + j] = add ? c[r * ldc + j] + tile[r * NR + j] : tile[r * NR + j];
+}
+
+/* C (mc, nc) (+)= packed A (mc, kc) @ packed B (kc, nc): every micro-tile. The B panel of a
+ * column strip stays in L1 while the A panels stream past it. */
+KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *pa, const float *pb,
+                                     float *C, long ldc, bool add) {
+    for (int jr = 0; jr < nc; jr += NR)
+        for (int ir = 0; ir < mc; ir += MR)
+            KV_NAME(micro)(kc, pa + (long)ir * kc, pb + (long)jr * kc, C + ir * ldc + jr, ldc,
+                           mc - ir < MR ? mc - ir : MR, nc - jr < NR ? nc - jr : NR, add);
+}
+
+/* ---- gemm: small shapes, no packing --------------------------------------------------------- */
+
+KV_TARGET static void KV_NAME(gemm_small)(int M, int N, int K, const float *A, bool ta,
+                                          const float *B, bool tb, float *C, bool accumulate) {
+    const long lda = ta ? M : K, ldb = tb ? K : N;
+    if (!accumulate) memset(C, 0, (size_t)M * N * sizeof(float));
+    if (!tb) {
+        /* C[i,:] += op(A)[i,k] * B[k,:] for k in order: rows of B scaled into a row of C */
+        for (int i = 0; i < M; i++) {
+            float *c = C + (long)i * N;
+            for (int k = 0; k < K; k++) {
+                const float a = ta ? A[(long)k * lda + i] : A[(long)i * lda + k];
+                const float *b = B + (long)k * ldb;
+                const vf av = KV_SPLAT(a);
+                int j = 0;
+                for (; j + VL <= N; j += VL) STORE(c + j, KV_FMA(av, LOAD(b + j), LOAD(c + j)));
+                for (; j < N; j++) c[j] += a * b[j];
+            }
+        }
+        return;
+    }
+    /* C[i,j] += sum_k op(A)[i,k] B[j,k]: dot products along contiguous rows of B */
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            const float *b = B + (long)j * ldb;
+            float s = 0.0f;
+            if (!ta) {
+                const float *a = A + (long)i * lda;
+                vf sv = KV_SPLAT(0.0f);
+                int k = 0;
+                for (; k + VL <= K; k += VL) sv = KV_FMA(LOAD(a + k), LOAD(b + k), sv);
+                for (int l = 0; l < VL; l++) s += sv[l];
+                for (; k < K; k++) s += a[k] * b[k];
+            } else {
+                for (int k = 0; k < K; k++) s += A[(long)k * lda + i] * b[k];
+            }
+            C[(long)i * N + j] += s;
+        }
+}
+
+/* ---- the table ------------------------------------------------------------------------------ */
+
+const ag_kernel_table KV_NAME(ag_kernels) = {
+    KV_ISA_NAME, MR, NR, KV_MC, KV_KC, KV_NC,
+    KV_NAME(pack_a), KV_NAME(pack_b), KV_NAME(macro), KV_NAME(gemm_small),
+    KV_NAME(sigmoid), KV_NAME(sigmoid_vjp), KV_NAME(tanh), KV_NAME(tanh_vjp),
+    KV_NAME(relu), KV_NAME(relu_vjp), KV_NAME(exp), KV_NAME(add), KV_NAME(acc),
+    KV_NAME(add_row), KV_NAME(acc_colsum),
+};
+
+#undef KV_DRIVE
+#undef KV_KERNEL1
+#undef KV_KERNEL2
+#undef LOAD
+#undef STORE
+#undef SELECT
+#undef vf
+#undef vi
+#undef vu
+#undef VL
+#undef MR
+#undef NR
