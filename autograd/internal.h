@@ -124,7 +124,8 @@ void ag_parallel(int ntasks, ag_task_fn fn, void *ctx);
 void ag_gemm(int M, int N, int K, const float *A, bool ta, const float *B, bool tb, float *C,
              bool accumulate, float *scratch, size_t scratch_floats);
 
-/* Floats of scratch ag_gemm wants for an (M,N,K) product on up to `threads` threads (0 for
+/* Floats of scratch ag_gemm wants on up to `threads` threads for an (M,N,K) product and for
+ * the products of its gradients, which take the same three sizes in other orders (0 for
  * products too small to pack). */
 size_t ag_gemm_scratch(int M, int N, int K, int threads);
 

@@ -93,14 +93,17 @@ static size_t task_floats(const ag_kernel_table *k, int M, int N, int K, gemm_pl
 }
 
 size_t ag_gemm_scratch(int M, int N, int K, int threads) {
+    if (M < 1 || N < 1 || K < 1 || is_small(M, N, K)) return 0; /* the same in every order */
     const ag_kernel_table *k = ag_kernels();
-    if (M < 1 || N < 1 || K < 1 || is_small(M, N, K)) return 0;
+    const int order[6][3] = {{M, N, K}, {M, K, N}, {K, M, N}, {K, N, M}, {N, K, M}, {N, M, K}};
     size_t need = 0;
-    for (int t = 1; t <= threads; t++) {
-        gemm_plan p = plan_for(k, M, N, K, t);
-        size_t s = (size_t)p.tasks * task_floats(k, M, N, K, p);
-        if (s > need) need = s;
-    }
+    for (int o = 0; o < 6; o++)
+        for (int t = 1; t <= threads; t++) {
+            const int m = order[o][0], n = order[o][1], kk = order[o][2];
+            gemm_plan p = plan_for(k, m, n, kk, t);
+            size_t s = (size_t)p.tasks * task_floats(k, m, n, kk, p);
+            if (s > need) need = s;
+        }
     return need;
 }
 

@@ -48,10 +48,15 @@ typedef struct ag_kernel_table {
     void (*exp)(long n, const float *x, float *y);                       /* y = e^x */
     void (*add)(long n, const float *a, const float *b, float *y);       /* y = a + b */
     void (*acc)(long n, const float *x, float *y);                       /* y += x */
+    void (*copy)(long n, const float *x, float *y);                      /* y = x */
     /* y (rows, cols) = a (rows, cols) + b (cols): a row vector added to every row */
     void (*add_row)(long rows, long cols, const float *a, const float *b, float *y);
     /* y (cols) += the column sums of x (rows, cols), rows added in order */
     void (*acc_colsum)(long rows, long cols, const float *x, float *y);
+    /* out += c (y - d): the losses' vjps */
+    void (*diff_acc)(long n, float c, const float *y, const float *d, float *out);
+    /* sum of (y - d)^2, the squares and sums in double (a running sum per lane, in order) */
+    double (*sqdiff_sum)(long n, const float *y, const float *d);
 } ag_kernel_table;
 
 extern const ag_kernel_table ag_kernels_generic;

@@ -11,6 +11,7 @@
  *   KV_FMA(a,b,c)  a*b + c on vectors (one fused instruction where the set has one)
  *   KV_SPLAT(x)    a vector holding the float x in every lane
  *   KV_ISA_NAME    the table's name ("generic", "avx2", "avx512")
+ *   KV_LOADN(p,n), KV_STOREN(p,v,n)   (optional) the first n lanes, by masked moves
  * and gets the table KV_NAME(ag_kernels) (see kernels.h for what each entry computes).
  *
  * Vectors are GCC/Clang vector extensions (`float __attribute__((vector_size(N)))`), so the
@@ -44,6 +45,26 @@ KV_TARGET static inline vf KV_NAME(load)(const float *p) {
 KV_TARGET static inline void KV_NAME(store)(float *p, vf v) { memcpy(p, &v, sizeof v); }
 #define LOAD KV_NAME(load)
 #define STORE KV_NAME(store)
+
+/* The first n (0 < n < VL) lanes from / to memory, the other lanes zero / untouched. With
+ * masked moves where the instruction set has them (KV_LOADN, KV_STOREN), else one by one. */
+#ifdef KV_LOADN
+#define LOADN(p, n) ((vf)KV_LOADN(p, n))
+#define STOREN(p, v, n) KV_STOREN(p, v, n)
+#else
+KV_TARGET static inline vf KV_NAME(loadn)(const float *p, long n) {
+    float b[VL] = {0};
+    for (long l = 0; l < n; l++) b[l] = p[l];
+    return LOAD(b);
+}
+KV_TARGET static inline void KV_NAME(storen)(float *p, vf v, long n) {
+    float b[VL];
+    STORE(b, v);
+    for (long l = 0; l < n; l++) p[l] = b[l];
+}
+#define LOADN(p, n) KV_NAME(loadn)(p, n)
+#define STOREN(p, v, n) KV_NAME(storen)(p, v, n)
+#endif
 
 /* m ? a : b, lane by lane (m from a comparison: all ones or all zeros) */
 KV_TARGET static inline vf KV_NAME(select)(vi m, vf a, vf b) {
@@ -102,60 +123,111 @@ KV_TARGET static inline vf KV_NAME(vrelu)(vf x) { return SELECT(x > KV_SPLAT(0.0
 
 /* ---- elementwise loops ---------------------------------------------------------------------- */
 
-/* Run STEP(in1 + i, in2 + i, out + i) on every whole vector of n, then on the ragged end
- * through zero-padded buffers (out's old values are copied in too: the vjps add into them). */
+/* out[i] = STEP(in1[i], in2[i], out[i]) over n values, a vector at a time; the ragged end
+ * with partial loads and stores. STEP is a vector function of three vectors (the old out
+ * matters to the vjps, which add into it). */
 #define KV_DRIVE(STEP, n, in1, in2, out)                                                        \
     do {                                                                                        \
         long i_ = 0;                                                                            \
-        for (; i_ + VL <= (n); i_ += VL) STEP((in1) + i_, (in2) + i_, (out) + i_);              \
+        for (; i_ + VL <= (n); i_ += VL)                                                        \
+            STORE((out) + i_, STEP(LOAD((in1) + i_), LOAD((in2) + i_), LOAD((out) + i_)));      \
         if (i_ < (n)) {                                                                         \
-            const size_t rest_ = (size_t)((n) - i_) * sizeof(float);                            \
-            float b1_[VL] = {0}, b2_[VL] = {0}, bo_[VL] = {0};                                  \
-            memcpy(b1_, (in1) + i_, rest_);                                                     \
-            memcpy(b2_, (in2) + i_, rest_);                                                     \
-            memcpy(bo_, (out) + i_, rest_);                                                     \
-            STEP(b1_, b2_, bo_);                                                                \
-            memcpy((out) + i_, bo_, rest_);                                                     \
+            const long r_ = (n) - i_;                                                           \
+            STOREN((out) + i_,                                                                  \
+                   STEP(LOADN((in1) + i_, r_), LOADN((in2) + i_, r_), LOADN((out) + i_, r_)),   \
+                   r_);                                                                         \
         }                                                                                       \
     } while (0)
 
-/* A kernel over n values from one vector step: `y` the output, `x`/`u` the inputs. */
-#define KV_KERNEL1(fname, EXPR) /* y = EXPR(x) */                                               \
-    KV_TARGET static inline void KV_NAME(fname##_step)(const float *x, const float *u, float *y) { \
-        (void)u;                                                                                \
-        STORE(y, EXPR);                                                                         \
+/* A kernel over n values from a vector expression of x and u (the inputs) and y (the old
+ * output). KERNEL1 takes one input, KERNEL2 two. */
+#define KV_KERNEL1(fname, EXPR)                                                                 \
+    KV_TARGET static inline vf KV_NAME(fname##_step)(vf x, vf u, vf y) {                        \
+        (void)u, (void)y;                                                                       \
+        return EXPR;                                                                            \
     }                                                                                           \
     KV_TARGET static void KV_NAME(fname)(long n, const float *x, float *y) {                    \
         KV_DRIVE(KV_NAME(fname##_step), n, x, x, y);                                            \
     }
-#define KV_KERNEL2(fname, EXPR) /* y = EXPR(x, u, y) */                                         \
-    KV_TARGET static inline void KV_NAME(fname##_step)(const float *x, const float *u, float *y) { \
-        STORE(y, EXPR);                                                                         \
+#define KV_KERNEL2(fname, EXPR)                                                                 \
+    KV_TARGET static inline vf KV_NAME(fname##_step)(vf x, vf u, vf y) {                        \
+        (void)y;                                                                                \
+        return EXPR;                                                                            \
     }                                                                                           \
     KV_TARGET static void KV_NAME(fname)(long n, const float *x, const float *u, float *y) {     \
         KV_DRIVE(KV_NAME(fname##_step), n, x, u, y);                                            \
     }
 
-KV_KERNEL1(sigmoid, KV_NAME(vsigmoid)(LOAD(x)))                  /* y = 1/(1+e^-x) */
-KV_KERNEL1(tanh, KV_NAME(vtanh)(LOAD(x)))                        /* y = tanh x */
-KV_KERNEL1(relu, KV_NAME(vrelu)(LOAD(x)))                        /* y = max(x, 0) */
-KV_KERNEL1(exp, KV_NAME(vexp)(LOAD(x)))                          /* y = e^x */
-KV_KERNEL1(acc, LOAD(y) + LOAD(x))                               /* y += x */
-KV_KERNEL2(add, LOAD(x) + LOAD(u))                               /* y = x + u */
+KV_KERNEL1(sigmoid, KV_NAME(vsigmoid)(x))                       /* y = 1/(1+e^-x) */
+KV_KERNEL1(tanh, KV_NAME(vtanh)(x))                             /* y = tanh x */
+KV_KERNEL1(relu, KV_NAME(vrelu)(x))                             /* y = max(x, 0) */
+KV_KERNEL1(exp, KV_NAME(vexp)(x))                               /* y = e^x */
+KV_KERNEL1(acc, y + x)                                          /* y += x */
+KV_KERNEL2(add, x + u)                                          /* y = x + u */
 /* the activations' vjps, with x = the forward output (or input for relu), u = dy, y = dx */
-KV_KERNEL2(sigmoid_vjp, LOAD(y) + LOAD(u) * (LOAD(x) * (KV_SPLAT(1.0f) - LOAD(x))))
-KV_KERNEL2(tanh_vjp, LOAD(y) + LOAD(u) * (KV_SPLAT(1.0f) - LOAD(x) * LOAD(x)))
-KV_KERNEL2(relu_vjp, LOAD(y) + SELECT(LOAD(x) > KV_SPLAT(0.0f), LOAD(u), KV_SPLAT(0.0f)))
+KV_KERNEL2(sigmoid_vjp, y + u * (x * (KV_SPLAT(1.0f) - x)))
+KV_KERNEL2(tanh_vjp, y + u * (KV_SPLAT(1.0f) - x * x))
+KV_KERNEL2(relu_vjp, y + SELECT(x > KV_SPLAT(0.0f), u, KV_SPLAT(0.0f)))
+
+KV_KERNEL1(copy, x)                                             /* y = x */
+
+/* out += c (y - d): the losses' vjps */
+KV_TARGET static void KV_NAME(diff_acc)(long n, float c, const float *y, const float *d,
+                                        float *out) {
+    const vf cv = KV_SPLAT(c);
+    long i = 0;
+    for (; i + VL <= n; i += VL) STORE(out + i, KV_FMA(cv, LOAD(y + i) - LOAD(d + i), LOAD(out + i)));
+    if (i < n)
+        STOREN(out + i, KV_FMA(cv, LOADN(y + i, n - i) - LOADN(d + i, n - i), LOADN(out + i, n - i)), n - i);
+}
+
+/* sum of (y - d)^2 in double: the difference in float, its square and the sums in double (one
+ * running sum per lane, the lanes added in order at the end) */
+typedef float KV_NAME(vfh) __attribute__((vector_size(KV_BYTES / 2)));
+typedef double KV_NAME(vd) __attribute__((vector_size(KV_BYTES)));
+KV_TARGET static inline void KV_NAME(add_squares)(KV_NAME(vd) *s0, KV_NAME(vd) *s1, vf t) {
+    KV_NAME(vfh) lo, hi;
+    memcpy(&lo, &t, sizeof lo);
+    memcpy(&hi, (const char *)&t + sizeof lo, sizeof hi);
+    const KV_NAME(vd) a = __builtin_convertvector(lo, KV_NAME(vd));
+    const KV_NAME(vd) b = __builtin_convertvector(hi, KV_NAME(vd));
+    *s0 += a * a;
+    *s1 += b * b;
+}
+KV_TARGET static double KV_NAME(sqdiff_sum)(long n, const float *y, const float *d) {
+    KV_NAME(vd) s0 = {0}, s1 = {0};
+    long i = 0;
+    for (; i + VL <= n; i += VL) KV_NAME(add_squares)(&s0, &s1, LOAD(y + i) - LOAD(d + i));
+    if (i < n) KV_NAME(add_squares)(&s0, &s1, LOADN(y + i, n - i) - LOADN(d + i, n - i));
+    double s = 0.0;
+    for (int l = 0; l < VL / 2; l++) s += s0[l];
+    for (int l = 0; l < VL / 2; l++) s += s1[l];
+    return s;
+}
 
 /* y (rows, cols) = a (rows, cols) + b (cols) */
 KV_TARGET static void KV_NAME(add_row)(long rows, long cols, const float *a, const float *b,
                                        float *y) {
+    if (cols < VL) { /* one partial vector per row, b loaded once */
+        const vf bv = LOADN(b, cols);
+        for (long r = 0; r < rows; r++) STOREN(y + r * cols, LOADN(a + r * cols, cols) + bv, cols);
+        return;
+    }
     for (long r = 0; r < rows; r++) KV_NAME(add)(cols, a + r * cols, b, y + r * cols);
 }
 
 /* y (cols) += sum over rows of x (rows, cols), adding the rows in order */
 KV_TARGET static void KV_NAME(acc_colsum)(long rows, long cols, const float *x, float *y) {
-    for (long r = 0; r < rows; r++) KV_NAME(acc)(cols, x + r * cols, y);
+    for (long j = 0; j < cols; j += VL) { /* a vector of column sums in a register at a time */
+        const long w = cols - j < VL ? cols - j : VL;
+        vf s = w == VL ? LOAD(y + j) : LOADN(y + j, w);
+        if (w == VL)
+            for (long r = 0; r < rows; r++) s += LOAD(x + r * cols + j);
+        else
+            for (long r = 0; r < rows; r++) s += LOADN(x + r * cols + j, w);
+        if (w == VL) STORE(y + j, s);
+        else STOREN(y + j, s, w);
+    }
 }
 
 /* ---- gemm: packing ------------------------------------------------------------------------- */
@@ -267,42 +339,73 @@ KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *pa, co
 
 /* ---- gemm: small shapes, no packing --------------------------------------------------------- */
 
+#define SMALL_BT 4096 /* B^T is copied (to the stack) when it has at most this many values */
+
+/* One strip of w <= VL columns of C (+)= op(A) @ B[:, strip] (B not transposed): four rows at
+ * a time, their accumulators in registers while the K rank-1 updates go in, k in order. `full`
+ * (w == VL) is a constant after inlining, so each case gets its own loop without tests. */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(small_strip)(int M, int N, int K, const float *A, long si, long sk, const float *B,
+                     long ldb, float *C, bool accumulate, long w, bool full) {
+#define LD(p) (full ? LOAD(p) : LOADN(p, w))
+#define ST(p, v) (full ? STORE(p, v) : STOREN(p, v, w))
+    for (int i = 0; i < M; i += 4) {
+        /* rows i .. i+3; past the last row, the row offsets repeat row i (computed, not stored) */
+        const int rows = M - i < 4 ? M - i : 4;
+        const long s1 = rows > 1 ? si : 0, s2 = rows > 2 ? 2 * si : 0, s3 = rows > 3 ? 3 * si : 0;
+        float *c = C + (long)i * N;
+        const float *a = A + i * si;
+        vf c0 = KV_SPLAT(0.0f), c1 = c0, c2 = c0, c3 = c0;
+        if (accumulate) {
+            c0 = LD(c);
+            if (rows > 1) c1 = LD(c + N);
+            if (rows > 2) c2 = LD(c + 2 * N);
+            if (rows > 3) c3 = LD(c + 3 * N);
+        }
+        for (int k = 0; k < K; k++) {
+            const vf b = LD(B + k * ldb);
+            const float *ak = a + k * sk;
+            c0 = KV_FMA(KV_SPLAT(ak[0]), b, c0);
+            c1 = KV_FMA(KV_SPLAT(ak[s1]), b, c1);
+            c2 = KV_FMA(KV_SPLAT(ak[s2]), b, c2);
+            c3 = KV_FMA(KV_SPLAT(ak[s3]), b, c3);
+        }
+        ST(c, c0);
+        if (rows > 1) ST(c + N, c1);
+        if (rows > 2) ST(c + 2 * N, c2);
+        if (rows > 3) ST(c + 3 * N, c3);
+    }
+#undef LD
+#undef ST
+}
+
+/* C (+)= op(A) @ op(B) for shapes too small to pay for packing, a strip of VL columns at a
+ * time (the last one partial). A transposed B is first copied to the stack the right way round
+ * (or, when too big for that, each element is a dot product). */
 KV_TARGET static void KV_NAME(gemm_small)(int M, int N, int K, const float *A, bool ta,
                                           const float *B, bool tb, float *C, bool accumulate) {
-    const long lda = ta ? M : K, ldb = tb ? K : N;
-    if (!accumulate) memset(C, 0, (size_t)M * N * sizeof(float));
-    if (!tb) {
-        /* C[i,:] += op(A)[i,k] * B[k,:] for k in order: rows of B scaled into a row of C */
-        for (int i = 0; i < M; i++) {
-            float *c = C + (long)i * N;
-            for (int k = 0; k < K; k++) {
-                const float a = ta ? A[(long)k * lda + i] : A[(long)i * lda + k];
-                const float *b = B + (long)k * ldb;
-                const vf av = KV_SPLAT(a);
-                int j = 0;
-                for (; j + VL <= N; j += VL) STORE(c + j, KV_FMA(av, LOAD(b + j), LOAD(c + j)));
-                for (; j < N; j++) c[j] += a * b[j];
+    const long lda = ta ? M : K;
+    long ldb = tb ? K : N;
+    float bt[SMALL_BT];
+    if (tb && (long)N * K <= SMALL_BT) {
+        for (int j = 0; j < N; j++)
+            for (int k = 0; k < K; k++) bt[(long)k * N + j] = B[(long)j * K + k];
+        B = bt, ldb = N, tb = false;
+    }
+    if (tb) { /* C[i,j] (+)= sum_k op(A)[i,k] B[j,k] */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                float s = accumulate ? C[(long)i * N + j] : 0.0f;
+                for (int k = 0; k < K; k++)
+                    s += (ta ? A[(long)k * lda + i] : A[(long)i * lda + k]) * B[(long)j * ldb + k];
+                C[(long)i * N + j] = s;
             }
-        }
         return;
     }
-    /* C[i,j] += sum_k op(A)[i,k] B[j,k]: dot products along contiguous rows of B */
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            const float *b = B + (long)j * ldb;
-            float s = 0.0f;
-            if (!ta) {
-                const float *a = A + (long)i * lda;
-                vf sv = KV_SPLAT(0.0f);
-                int k = 0;
-                for (; k + VL <= K; k += VL) sv = KV_FMA(LOAD(a + k), LOAD(b + k), sv);
-                for (int l = 0; l < VL; l++) s += sv[l];
-                for (; k < K; k++) s += a[k] * b[k];
-            } else {
-                for (int k = 0; k < K; k++) s += A[(long)k * lda + i] * b[k];
-            }
-            C[(long)i * N + j] += s;
-        }
+    const long si = ta ? 1 : lda, sk = ta ? lda : 1; /* op(A)[i,k] = A[i*si + k*sk] */
+    int j = 0;
+    for (; j + VL <= N; j += VL) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true);
+    if (j < N) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j, false);
 }
 
 /* ---- the table ------------------------------------------------------------------------------ */
@@ -311,8 +414,8 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
     KV_ISA_NAME, MR, NR, KV_MC, KV_KC, KV_NC,
     KV_NAME(pack_a), KV_NAME(pack_b), KV_NAME(macro), KV_NAME(gemm_small),
     KV_NAME(sigmoid), KV_NAME(sigmoid_vjp), KV_NAME(tanh), KV_NAME(tanh_vjp),
-    KV_NAME(relu), KV_NAME(relu_vjp), KV_NAME(exp), KV_NAME(add), KV_NAME(acc),
-    KV_NAME(add_row), KV_NAME(acc_colsum),
+    KV_NAME(relu), KV_NAME(relu_vjp), KV_NAME(exp), KV_NAME(add), KV_NAME(acc), KV_NAME(copy),
+    KV_NAME(add_row), KV_NAME(acc_colsum), KV_NAME(diff_acc), KV_NAME(sqdiff_sum),
 };
 
 #undef KV_DRIVE
@@ -320,6 +423,9 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
 #undef KV_KERNEL2
 #undef LOAD
 #undef STORE
+#undef LOADN
+#undef STOREN
+#undef SMALL_BT
 #undef SELECT
 #undef vf
 #undef vi

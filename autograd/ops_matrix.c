@@ -99,13 +99,7 @@ ag_tensor *ag_matmul_ex(ag_tape *t, ag_tensor *a, ag_tensor *b, bool transpose_a
     }
     /* Scratch for the packed panels of the forward and both backward products (the same three
      * sizes in other orders), reserved now so that the sweep never has to ask for memory. */
-    size_t need = 0;
-    const int th = ag_get_threads(), p[6][3] = {{M, N, K}, {M, K, N}, {K, M, N},
-                                                {K, N, M}, {N, K, M}, {N, M, K}};
-    for (int i = 0; i < 6; i++) {
-        size_t s = ag_gemm_scratch(p[i][0], p[i][1], p[i][2], th);
-        need = s > need ? s : need;
-    }
+    size_t need = ag_gemm_scratch(M, N, K, ag_get_threads());
     if (need && !ag_tape_scratch(t, need * sizeof(float), "matmul")) return ag_poison(t);
     int shape[2] = {M, N};
     ag_node *n = ag_record(t, &ag_op_matmul, 2, in, 2, shape, NULL);
@@ -384,7 +378,7 @@ static void concat_fwd(ag_node *n) {
         for (int p = 0; p < n->nin; p++) {
             const ag_tensor *X = n->in[p];
             long block = (long)X->shape[n->arg.i[0]] * inner;
-            memcpy(y, X->data + o * block, (size_t)block * sizeof(float));
+            ag_kernels()->copy(block, X->data + o * block, y);
             y += block;
         }
 }
