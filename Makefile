@@ -7,6 +7,7 @@
 #   make valgrind        the test suite under valgrind's memcheck (errors and leaks fail it)
 #   make bench           time the workloads of bench/ side by side with PyTorch and OpenBLAS
 #   make install PREFIX=/usr/local   headers, both libraries and backprop.pc for pkg-config
+#   make docs            draw the chain-rule neuron's tape for docs/tutorial.md (Graphviz's dot)
 #   make clean
 #
 # Variables: CC (cc, gcc or clang), CFLAGS (optimisation/debug), BUILD (output directory).
@@ -36,14 +37,15 @@ EX_BIN    := $(EX_SRC:examples/%.c=$(EXDIR)/%)
 EX_COMMON := $(sort $(wildcard examples/common/*.c))
 EX_COBJ   := $(EX_COMMON:%.c=$(BUILD)/%.o)
 
-# Tests: each tests/test_NAME.c is one cmocka suite; tests/support/*.c are shared helpers.
+# Tests: each tests/test_NAME.c is one cmocka suite; tests/support/*.c are shared helpers, and
+# the examples' helpers (examples/common/*.c) are linked in too so that they can be tested.
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(sort $(wildcard tests/support/*.c))
 TEST_COBJ := $(TEST_COMMON:%.c=$(BUILD)/%.o)
 
-.PHONY: all lib examples test run sanitize valgrind valgrind-run install uninstall clean check-cmocka \
-	bench
+.PHONY: all lib examples test run docs sanitize valgrind valgrind-run install uninstall clean \
+	check-cmocka bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -72,13 +74,27 @@ $(EXDIR)/%: $(BUILD)/examples/%.o $(EX_COBJ) $(STATIC)
 run: examples/chain_rule
 	./examples/chain_rule
 
+# ---- docs -----------------------------------------------------------------------------------
+
+# The neuron of examples/chain_rule as a picture: its tape written as Graphviz DOT, rendered to
+# the SVG that docs/tutorial.md shows (where Graphviz's dot is installed).
+docs: $(EXDIR)/chain_rule
+	@mkdir -p $(BUILD)/docs
+	$(EXDIR)/chain_rule --dot $(BUILD)/docs/chain_rule.dot >/dev/null
+	@if command -v dot >/dev/null 2>&1; then \
+		dot -Tsvg $(BUILD)/docs/chain_rule.dot -o docs/chain_rule.svg && echo "wrote docs/chain_rule.svg"; \
+	else \
+		echo "Graphviz's dot is not installed (sudo apt-get install -y graphviz):"; \
+		echo "wrote $(BUILD)/docs/chain_rule.dot only"; \
+	fi
+
 # ---- tests ----------------------------------------------------------------------------------
 
 check-cmocka:
 	@sh scripts/ensure-cmocka.sh "$(CC)"
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COBJ) $(STATIC)
-	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(TEST_COBJ) $(STATIC) -lcmocka $(LDLIBS)
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COBJ) $(EX_COBJ) $(STATIC)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(TEST_COBJ) $(EX_COBJ) $(STATIC) -lcmocka $(LDLIBS)
 
 test: check-cmocka
 	@$(MAKE) --no-print-directory $(TEST_BIN) examples

@@ -157,6 +157,12 @@ ag_tensor *ag_tape_fail(ag_tape *t, const char *fmt, ...)
 #endif
     ;
 
+/* Stop at the first op whose output holds NaN or Inf (off by default; when on, one extra pass
+ * over each op's output). That op fails the tape, naming itself, the first bad element and each
+ * input's shape and origin, e.g. "log: output (2,2) holds NaN at element 1; inputs: 1 (2,2)
+ * from sub". The setting survives ag_tape_reset. Returns 0, or -1 for a NULL tape. */
+int ag_tape_check_finite(ag_tape *t, bool on);
+
 /* Number of nodes recorded since the last reset. */
 int ag_tape_nodes(const ag_tape *t);
 
@@ -233,6 +239,31 @@ int ag_backward(ag_tape *t, ag_tensor *loss);
 
 /* The same from any output, with seed[0..numel-1] as d(something)/d(out). */
 int ag_backward_seed(ag_tape *t, ag_tensor *out, const float *seed);
+
+/* ---------------------------------------------------------------------------------------------
+ * Seeing the chain rule: the graph as a picture, the sweep as a story. Name tensors with
+ * ag_tensor_set_name first: the names become the labels. Unnamed op results are called v0, v1,
+ * ... after their node.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Write every node recorded on t as a Graphviz DOT graph to f (render it with
+ * `dot -Tpng g.dot -o g.png`): one box per node with its op, its output's shape and, for
+ * tensors of at most 8 elements, its value and gradient (norms for bigger ones); edges from
+ * inputs to outputs; parameters, data and tape constants drawn differently. Call it after
+ * ag_backward and before the optimiser step (which zeroes the gradients). A failed tape is
+ * drawn too, with its error. f stays open and yours. Returns 0, or -1 on a write error or no
+ * memory (see ag_last_error). */
+int ag_tape_write_dot(const ag_tape *t, FILE *f);
+
+/* Narrate every later reverse sweep on t to f (NULL: stop; the default). As the sweep reaches
+ * each node it prints, for each input that takes a gradient, what was added and the product
+ * the chain rule formed:
+ *   node 4 sigmoid: dE/dz += dE/dy * dy/dz = -0.3775 * 0.235 = -0.08872
+ * and for tensors of more than one element their shapes and norms instead of the numbers.
+ * E is the name of the tensor back-propagated from (E when it has none). The setting survives
+ * ag_tape_reset; f must stay open while it is set. Tracing allocates and is slow: turn it on
+ * to look, not to train. Off, it costs one test per node of the sweep. */
+void ag_tape_set_trace(ag_tape *t, FILE *f);
 
 /* ---------------------------------------------------------------------------------------------
  * Ops. Each returns a new tape tensor, or the poisoned tensor on error. Shapes in comments:

@@ -47,9 +47,11 @@ struct ag_tape {
     int nnodes;
     int sweeps;             /* backward sweeps since the last reset */
     bool failed;
+    bool check_finite;      /* ag_tape_check_finite: ag_run checks every output */
     char error[256];
     ag_tensor poison;       /* returned by every op once the tape has failed */
     float poison_value;
+    FILE *trace;            /* where ag_backward narrates the sweep (ag_tape_set_trace), or NULL */
 };
 
 /* ---- the arena (autograd/memory.c) --------------------------------------------------------- */
@@ -89,8 +91,13 @@ long ag_check_shape(ag_tape *t, const char *op, int ndim, const int *shape);
 ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, int ndim,
                    const int *shape, float *view);
 
-/* Run the node's forward and return its output. */
+/* Run the node's forward and return its output (or the poison: see ag_check_finite). */
 ag_tensor *ag_run(ag_node *n);
+
+/* ---- the finite check (autograd/finite.c) --------------------------------------------------- */
+/* Return the node's output when it holds no NaN or Inf; otherwise fail the tape naming the op,
+ * the element and the inputs, and return the poison. ag_run calls it when the tape asks. */
+ag_tensor *ag_check_finite(ag_node *n);
 
 /* The value returned by an op that failed: the tape's poisoned tensor, or NULL with no tape. */
 static inline ag_tensor *ag_poison(ag_tape *t) { return t ? &t->poison : NULL; }
@@ -98,6 +105,18 @@ static inline ag_tensor *ag_poison(ag_tape *t) { return t ? &t->poison : NULL; }
 /* Shape formatting for messages: writes "(2,3)" into a small buffer. */
 typedef struct { char s[64]; } ag_shape_buf;
 ag_shape_buf ag_fmt_shape(const ag_tensor *x);
+
+/* ---- names for pictures and narration (autograd/dot.c) ------------------------------------- */
+/* What a tensor is called in a DOT picture or a trace: its name, else v<node index> for op
+ * results, else "param", "data" or "const" for leaves. Returns its name or buf. */
+#define AG_LABEL_MAX 32
+const char *ag_label(const ag_tensor *x, char buf[AG_LABEL_MAX]);
+
+/* ---- the narrated sweep (autograd/trace.c) ------------------------------------------------- */
+/* Run node n's vjp for the sweep from root and print, to t->trace, what it added to each
+ * input's gradient and the chain-rule product that gave it. The sweep calls it in place of
+ * n->op->vjp(n) when tracing is on. */
+void ag_trace_vjp(ag_tape *t, const ag_tensor *root, ag_node *n);
 
 /* ---- the op table (autograd/ops_*.c) -------------------------------------------------------- */
 /* Every op entry, for tests and tools that enumerate the table. */

@@ -98,9 +98,8 @@ KV_TARGET static inline vf KV_NAME(vexp)(vf x) {
     return p * s1 * s2;
 }
 
-KV_TARGET static inline vf KV_NAME(vsigmoid)(vf x) {
-    return KV_SPLAT(1.0f) / (KV_SPLAT(1.0f) + KV_NAME(vexp)(-x));
-}
+/* 1 / (1 + e^-x): the paper's squashing function */
+KV_TARGET static inline vf KV_NAME(vsigmoid)(vf x) { return KV_SPLAT(1.0f) / (KV_SPLAT(1.0f) + KV_NAME(vexp)(-x)); }
 
 /* tanh x: an odd polynomial (Cephes' tanhf coefficients) for |x| < 0.625, where 1 - 2/(e^2|x|+1)
  * would lose relative accuracy; that formula with x's sign elsewhere. */
@@ -119,7 +118,6 @@ KV_TARGET static inline vf KV_NAME(vtanh)(vf x) {
     return SELECT(ax < KV_SPLAT(0.625f), small, big);
 }
 
-KV_TARGET static inline vf KV_NAME(vrelu)(vf x) { return SELECT(x > KV_SPLAT(0.0f), x, KV_SPLAT(0.0f)); }
 
 /* ---- elementwise loops ---------------------------------------------------------------------- */
 
@@ -139,37 +137,55 @@ KV_TARGET static inline vf KV_NAME(vrelu)(vf x) { return SELECT(x > KV_SPLAT(0.0
         }                                                                                       \
     } while (0)
 
-/* A kernel over n values from a vector expression of x and u (the inputs) and y (the old
- * output). KERNEL1 takes one input, KERNEL2 two. */
-#define KV_KERNEL1(fname, EXPR)                                                                 \
-    KV_TARGET static inline vf KV_NAME(fname##_step)(vf x, vf u, vf y) {                        \
-        (void)u, (void)y;                                                                       \
+/* A kernel over n values from a vector expression, one macro per signature:
+ *   MAP1(name, f(x))           y = f(x)                            name(n, x, y)
+ *   MAP2(name, f(x, u))        y = f(x, u)                         name(n, x, u, y)
+ *   UPDATE(name, f(x, y))      y = f(x, y)  (y's old value)        name(n, x, y)
+ *   VJP_Y(name, f(y, dy, dx))  dx = f(...), with y the forward's output   name(n, y, dy, dx)
+ *   VJP_X(name, f(x, dy, dx))  dx = f(...), with x the forward's input    name(n, x, dy, dx) */
+#define KV_STEP(fname, A, B, C, EXPR)                                                           \
+    KV_TARGET static inline vf KV_NAME(fname##_step)(vf A, vf B, vf C) {                        \
+        (void)A, (void)B, (void)C;                                                              \
         return EXPR;                                                                            \
-    }                                                                                           \
+    }
+#define MAP1(fname, EXPR)                                                                       \
+    KV_STEP(fname, x, u_, y_, EXPR)                                                             \
     KV_TARGET static void KV_NAME(fname)(long n, const float *x, float *y) {                    \
         KV_DRIVE(KV_NAME(fname##_step), n, x, x, y);                                            \
     }
-#define KV_KERNEL2(fname, EXPR)                                                                 \
-    KV_TARGET static inline vf KV_NAME(fname##_step)(vf x, vf u, vf y) {                        \
-        (void)y;                                                                                \
-        return EXPR;                                                                            \
-    }                                                                                           \
+#define MAP2(fname, EXPR)                                                                       \
+    KV_STEP(fname, x, u, y_, EXPR)                                                              \
     KV_TARGET static void KV_NAME(fname)(long n, const float *x, const float *u, float *y) {     \
         KV_DRIVE(KV_NAME(fname##_step), n, x, u, y);                                            \
     }
+#define UPDATE(fname, EXPR)                                                                     \
+    KV_STEP(fname, x, u_, y, EXPR)                                                              \
+    KV_TARGET static void KV_NAME(fname)(long n, const float *x, float *y) {                    \
+        KV_DRIVE(KV_NAME(fname##_step), n, x, x, y);                                            \
+    }
+#define VJP_Y(fname, EXPR)                                                                      \
+    KV_STEP(fname, y, dy, dx, EXPR)                                                             \
+    KV_TARGET static void KV_NAME(fname)(long n, const float *y, const float *dy, float *dx) {   \
+        KV_DRIVE(KV_NAME(fname##_step), n, y, dy, dx);                                          \
+    }
+#define VJP_X(fname, EXPR)                                                                      \
+    KV_STEP(fname, x, dy, dx, EXPR)                                                             \
+    KV_TARGET static void KV_NAME(fname)(long n, const float *x, const float *dy, float *dx) {   \
+        KV_DRIVE(KV_NAME(fname##_step), n, x, dy, dx);                                          \
+    }
+#define ONE KV_SPLAT(1.0f)
+#define ZERO KV_SPLAT(0.0f)
 
-KV_KERNEL1(sigmoid, KV_NAME(vsigmoid)(x))                       /* y = 1/(1+e^-x) */
-KV_KERNEL1(tanh, KV_NAME(vtanh)(x))                             /* y = tanh x */
-KV_KERNEL1(relu, KV_NAME(vrelu)(x))                             /* y = max(x, 0) */
-KV_KERNEL1(exp, KV_NAME(vexp)(x))                               /* y = e^x */
-KV_KERNEL1(acc, y + x)                                          /* y += x */
-KV_KERNEL2(add, x + u)                                          /* y = x + u */
-/* the activations' vjps, with x = the forward output (or input for relu), u = dy, y = dx */
-KV_KERNEL2(sigmoid_vjp, y + u * (x * (KV_SPLAT(1.0f) - x)))
-KV_KERNEL2(tanh_vjp, y + u * (KV_SPLAT(1.0f) - x * x))
-KV_KERNEL2(relu_vjp, y + SELECT(x > KV_SPLAT(0.0f), u, KV_SPLAT(0.0f)))
-
-KV_KERNEL1(copy, x)                                             /* y = x */
+MAP1(sigmoid, KV_NAME(vsigmoid)(x))          /* y = 1 / (1 + e^-x) */
+MAP1(tanh, KV_NAME(vtanh)(x))                /* y = tanh x */
+MAP1(relu, SELECT(x > ZERO, x, ZERO))        /* y = max(x, 0) */
+MAP1(exp, KV_NAME(vexp)(x))                  /* y = e^x */
+MAP1(copy, x)                                /* y = x */
+MAP2(add, x + u)                             /* y = x + u */
+UPDATE(acc, y + x)                           /* y += x */
+VJP_Y(sigmoid_vjp, dx + dy * y * (ONE - y))  /* sigmoid: dx += dy y (1 - y) */
+VJP_Y(tanh_vjp, dx + dy * (ONE - y * y))     /* tanh:    dx += dy (1 - y^2) */
+VJP_X(relu_vjp, dx + SELECT(x > ZERO, dy, ZERO)) /* relu: dx += dy [x > 0] */
 
 /* out += c (y - d): the losses' vjps */
 KV_TARGET static void KV_NAME(diff_acc)(long n, float c, const float *y, const float *d,
@@ -419,8 +435,14 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
 };
 
 #undef KV_DRIVE
-#undef KV_KERNEL1
-#undef KV_KERNEL2
+#undef KV_STEP
+#undef MAP1
+#undef MAP2
+#undef UPDATE
+#undef VJP_Y
+#undef VJP_X
+#undef ONE
+#undef ZERO
 #undef LOAD
 #undef STORE
 #undef LOADN

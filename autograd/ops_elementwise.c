@@ -275,6 +275,16 @@ ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b) { return binary(t, &ag
         }                                                                                       \
     } while (0)
 
+/* The ops with a vector kernel (autograd/kernels_simd.h, where the same formulas are written
+ * on vectors): y = K(x) forward; dx += K'(a, dy) backward, with a the forward's output y or,
+ * for relu, its input x. */
+#define KERNEL_FWD(n, K) ag_kernels()->K((n)->out.numel, (n)->in[0]->data, (n)->out.data)
+#define KERNEL_VJP(n, K, a)                                                                     \
+    do {                                                                                        \
+        if ((n)->in[0]->grad)                                                                   \
+            ag_kernels()->K((n)->out.numel, (a), (n)->out.grad, (n)->in[0]->grad);              \
+    } while (0)
+
 /* neg: y = -x;  dx += -dy */
 static void neg_fwd(ag_node *n) { UNARY_FWD(n, y = -x); }
 static void neg_vjp(ag_node *n) { UNARY_VJP(n, dx = -dy); }
@@ -306,7 +316,7 @@ static void sqrt_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * 0.5f / y); }
 const ag_op ag_op_sqrt = {"sqrt", sqrt_fwd, sqrt_vjp};
 
 /* exp: y = e^x;  dx += dy * y */
-static void exp_fwd(ag_node *n) { ag_kernels()->exp(n->out.numel, n->in[0]->data, n->out.data); }
+static void exp_fwd(ag_node *n) { KERNEL_FWD(n, exp); }
 static void exp_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * y); }
 const ag_op ag_op_exp = {"exp", exp_fwd, exp_vjp};
 
@@ -321,29 +331,18 @@ static void abs_vjp(ag_node *n) { UNARY_VJP(n, dx = x > 0.0f ? dy : x < 0.0f ? -
 const ag_op ag_op_abs = {"abs", abs_fwd, abs_vjp};
 
 /* sigmoid: y = 1/(1+exp(-x));  dx += dy * y * (1 - y)      (the paper's squashing function) */
-static void sigmoid_fwd(ag_node *n) {
-    ag_kernels()->sigmoid(n->out.numel, n->in[0]->data, n->out.data);
-}
-static void sigmoid_vjp(ag_node *n) {
-    if (n->in[0]->grad)
-        ag_kernels()->sigmoid_vjp(n->out.numel, n->out.data, n->out.grad, n->in[0]->grad);
-}
+static void sigmoid_fwd(ag_node *n) { KERNEL_FWD(n, sigmoid); }
+static void sigmoid_vjp(ag_node *n) { KERNEL_VJP(n, sigmoid_vjp, n->out.data); }
 const ag_op ag_op_sigmoid = {"sigmoid", sigmoid_fwd, sigmoid_vjp};
 
 /* tanh: y = tanh(x);  dx += dy * (1 - y^2) */
-static void tanh_fwd(ag_node *n) { ag_kernels()->tanh(n->out.numel, n->in[0]->data, n->out.data); }
-static void tanh_vjp(ag_node *n) {
-    if (n->in[0]->grad)
-        ag_kernels()->tanh_vjp(n->out.numel, n->out.data, n->out.grad, n->in[0]->grad);
-}
+static void tanh_fwd(ag_node *n) { KERNEL_FWD(n, tanh); }
+static void tanh_vjp(ag_node *n) { KERNEL_VJP(n, tanh_vjp, n->out.data); }
 const ag_op ag_op_tanh = {"tanh", tanh_fwd, tanh_vjp};
 
 /* relu: y = max(x, 0);  dx += dy * [x > 0] */
-static void relu_fwd(ag_node *n) { ag_kernels()->relu(n->out.numel, n->in[0]->data, n->out.data); }
-static void relu_vjp(ag_node *n) {
-    if (n->in[0]->grad)
-        ag_kernels()->relu_vjp(n->out.numel, n->in[0]->data, n->out.grad, n->in[0]->grad);
-}
+static void relu_fwd(ag_node *n) { KERNEL_FWD(n, relu); }
+static void relu_vjp(ag_node *n) { KERNEL_VJP(n, relu_vjp, n->in[0]->data); }
 const ag_op ag_op_relu = {"relu", relu_fwd, relu_vjp};
 
 /* softplus: y = log(1 + e^x) = max(x,0) + log1p(e^-|x|);  dx += dy * sigmoid(x) */

@@ -194,6 +194,7 @@ ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, i
 
 ag_tensor *ag_run(ag_node *n) {
     n->op->forward(n);
+    if (n->out.tape->check_finite) return ag_check_finite(n);
     return &n->out;
 }
 
@@ -246,7 +247,8 @@ int ag_backward_seed(ag_tape *t, ag_tensor *out, const float *seed) {
     /* Pass 2: seed, then the chain rule, from the last node to the first. */
     for (int i = 0; i < out->numel; i++) out->grad[i] += seed[i];
     for (ag_node *n = out->node; n; n = n->prev)
-        if (n->out.grad) n->op->vjp(n); /* inputs' grad += J^T * out.grad */
+        if (n->out.grad && !t->trace) n->op->vjp(n); /* inputs' grad += J^T * out.grad */
+        else if (n->out.grad) ag_trace_vjp(t, out, n); /* the same, narrated (trace.c) */
     t->sweeps++;
     return 0;
 }

@@ -4,42 +4,42 @@
  *
  *   y = sigmoid(w1*x1 + w2*x2 + b)        E = 1/2 (y - d)^2
  *
- * Usage: chain_rule [--x1 V] [--x2 V] [--w1 V] [--w2 V] [--b V] [--d V] [--help]
+ * Usage: chain_rule [--x1 V] [--x2 V] [--w1 V] [--w2 V] [--b V] [--d V] [--trace] [--dot FILE]
+ *   --trace     narrate the reverse sweep node by node (docs/tutorial.md walks it by hand)
+ *   --dot FILE  write the tape as a Graphviz picture: dot -Tpng FILE -o graph.png
  */
 #include "backprop.h"
+#include "common/cli.h"
 
+#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: chain_rule [--x1 V] [--x2 V] [--w1 V] [--w2 V] [--b V] [--d V] [--help]\n"
-            "  One neuron y = sigmoid(w1*x1 + w2*x2 + b) with error E = 1/2 (y - d)^2, recorded on\n"
-            "  the tape and back-propagated; prints every node's value and gradient.\n"
-            "  Defaults: x1=1 x2=2 w1=0.5 w2=-0.25 b=0.5 d=1\n");
+/* Give a tensor its name in the picture and the trace (tape tensors keep the pointer: these
+ * are string literals). */
+static ag_tensor *named(ag_tensor *x, const char *name) {
+    ag_tensor_set_name(x, name);
+    return x;
 }
 
 int main(int argc, char **argv) {
     double x1v = 1.0, x2v = 2.0, w1v = 0.5, w2v = -0.25, bv = 0.5, dv = 1.0;
-    struct { const char *flag; double *value; } opts[] = {
-        {"--x1", &x1v}, {"--x2", &x2v}, {"--w1", &w1v}, {"--w2", &w2v}, {"--b", &bv}, {"--d", &dv},
+    bool trace = false;
+    const char *dot_path = NULL;
+    const cli_opt opts[] = {
+        {"--x1", CLI_DOUBLE, &x1v, 1, 0, "input x1"},
+        {"--x2", CLI_DOUBLE, &x2v, 1, 0, "input x2"},
+        {"--w1", CLI_DOUBLE, &w1v, 1, 0, "weight w1"},
+        {"--w2", CLI_DOUBLE, &w2v, 1, 0, "weight w2"},
+        {"--b", CLI_DOUBLE, &bv, 1, 0, "bias b"},
+        {"--d", CLI_DOUBLE, &dv, 1, 0, "target d"},
+        {"--trace", CLI_FLAG, &trace, 1, 0, "narrate the reverse sweep, node by node"},
+        {"--dot", CLI_STRING, &dot_path, 1, 0, "write the tape as Graphviz DOT to this file"},
     };
-    for (int i = 1; i < argc; i += 2) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        size_t k = 0, n = sizeof opts / sizeof opts[0];
-        while (k < n && strcmp(argv[i], opts[k].flag)) k++;
-        char *end = NULL;
-        if (k == n || i + 1 >= argc || (*opts[k].value = strtod(argv[i + 1], &end), *end) ||
-            end == argv[i + 1]) {
-            fprintf(stderr, "chain_rule: bad argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
+    int rc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+                       "one neuron, y = sigmoid(w1*x1 + w2*x2 + b), E = 1/2 (y - d)^2: every\n"
+                       "  node's value and gradient, so the chain rule can be checked by hand");
+    if (rc != CLI_CONTINUE) return rc;
 
     /* Parameters live outside the tape; the inputs and the target are data on the tape. */
     ag_tensor *w1 = ag_scalar_param(w1v), *w2 = ag_scalar_param(w2v), *b = ag_scalar_param(bv);
@@ -48,21 +48,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, "chain_rule: %s\n", ag_last_error());
         return 1;
     }
-    ag_tensor *x1 = ag_scalar(t, x1v), *x2 = ag_scalar(t, x2v), *d = ag_scalar(t, dv);
+    named(w1, "w1"), named(w2, "w2"), named(b, "b");
+    ag_tensor *x1 = named(ag_scalar(t, x1v), "x1"), *x2 = named(ag_scalar(t, x2v), "x2");
+    ag_tensor *d = named(ag_scalar(t, dv), "d");
 
     /* The forward pass: each call runs at once and appends one node to the tape. */
-    ag_tensor *a1 = ag_mul(t, w1, x1);  /* a1 = w1 * x1 */
-    ag_tensor *a2 = ag_mul(t, w2, x2);  /* a2 = w2 * x2 */
-    ag_tensor *s = ag_add(t, a1, a2);   /* s = a1 + a2 */
-    ag_tensor *z = ag_add(t, s, b);     /* z = s + b: the neuron's total input */
-    ag_tensor *y = ag_sigmoid(t, z);    /* y = 1 / (1 + e^-z) */
-    ag_tensor *E = ag_sse(t, y, d);     /* E = 1/2 (y - d)^2 */
-
-    /* The reverse sweep: from E back to the parameters. */
-    if (ag_backward(t, E) != 0) {
-        fprintf(stderr, "chain_rule: %s\n", ag_tape_error(t));
-        return 1;
-    }
+    ag_tensor *a1 = named(ag_mul(t, w1, x1), "a1"); /* a1 = w1 * x1 */
+    ag_tensor *a2 = named(ag_mul(t, w2, x2), "a2"); /* a2 = w2 * x2 */
+    ag_tensor *s = named(ag_add(t, a1, a2), "s");   /* s = a1 + a2 */
+    ag_tensor *z = named(ag_add(t, s, b), "z");     /* z = s + b: the neuron's total input */
+    ag_tensor *y = named(ag_sigmoid(t, z), "y");    /* y = 1 / (1 + e^-z) */
+    ag_tensor *E = named(ag_sse(t, y, d), "E");     /* E = 1/2 (y - d)^2 */
 
     printf("One neuron:  y = sigmoid(w1*x1 + w2*x2 + b),  E = 1/2 (y - d)^2\n");
     printf("inputs x1 = %g, x2 = %g, target d = %g; parameters w1 = %g, w2 = %g, b = %g\n\n",
@@ -79,6 +75,16 @@ int main(int argc, char **argv) {
 
     printf("\nBackward: the same nodes, last to first; each multiplies the gradient it receives\n"
            "by its local derivative and adds the product into its inputs' gradients\n");
+    /* The reverse sweep: from E back to the parameters, narrated when asked. */
+    if (trace) {
+        printf("\nThe sweep as it runs (--trace):\n");
+        ag_tape_set_trace(t, stdout);
+    }
+    if (ag_backward(t, E) != 0) {
+        fprintf(stderr, "chain_rule: %s\n", ag_tape_error(t));
+        return 1;
+    }
+    if (trace) printf("\nThe gradients it left:\n");
     struct { const char *name, *rule; ag_tensor *x; } bwd[] = {
         {"E", "seed", E},
         {"y", "dE/dE * (y - d)", y},
@@ -96,9 +102,25 @@ int main(int argc, char **argv) {
     printf("\nresult: E=%.6g y=%.6g dE_dw1=%.6g dE_dw2=%.6g dE_db=%.6g\n", ag_item(E), ag_item(y),
            ag_grad_item(w1), ag_grad_item(w2), ag_grad_item(b));
 
+    int status = 0;
+    if (dot_path) {
+        FILE *f = fopen(dot_path, "w");
+        const char *why = !f                            ? strerror(errno)
+                          : ag_tape_write_dot(t, f) != 0 ? ag_last_error()
+                                                         : NULL;
+        if (f && fclose(f) != 0 && !why) why = strerror(errno);
+        if (why) {
+            fprintf(stderr, "chain_rule: cannot write %s: %s\n", dot_path, why);
+            status = 1;
+        } else {
+            printf("wrote the graph to %s (render it: dot -Tpng %s -o graph.png)\n", dot_path,
+                   dot_path);
+        }
+    }
+
     ag_tape_free(t);
     ag_tensor_free(w1);
     ag_tensor_free(w2);
     ag_tensor_free(b);
-    return 0;
+    return status;
 }

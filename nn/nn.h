@@ -200,6 +200,28 @@ double nn_optim_momentum(const nn_optim *o);
 /* The error to report after a failed step: the tape's, else ag_last_error(). */
 const char *nn_error(const ag_tape *t);
 
+/* ---------------------------------------------------------------------------------------------
+ * Saving and loading (nn/serialize.c; the file format is docs/format.md). Both return 0, or -1
+ * with the reason, naming the file, in ag_last_error(). Both may be called from any thread for
+ * different lists and files.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Write every parameter of ps (names, shapes, values) to path and, when opt is not NULL, the
+ * optimiser's full state too (momentum buffers or Adam moments, step count, hyperparameters,
+ * pending schedule), so that training resumes bit for bit. Atomic: the file is written next to
+ * path under a temporary name, flushed, fsync'ed and renamed over path, so a failure or a crash
+ * at any moment leaves the old file intact. Refuses to save a parameter or optimiser state that
+ * holds NaN or Inf (a diverged run never overwrites a good file). opt must belong to ps. */
+int nn_save(const char *path, const nn_params *ps, const nn_optim *opt);
+
+/* Read a file written by nn_save into ps, matching parameters by name: the file must hold
+ * exactly the parameters of ps, with the same shapes (the order may differ). With opt, the
+ * file must hold the state of an optimiser of the same kind, and opt gets all of it (its
+ * hyperparameters included); with opt NULL any saved optimiser state is ignored. Everything is
+ * checked before anything changes (magic, version, size, checksum, names, shapes, finite
+ * values): on any error the parameters and opt are exactly as they were. */
+int nn_load(const char *path, nn_params *ps, nn_optim *opt);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

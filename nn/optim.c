@@ -3,7 +3,7 @@
  * and Adam. A step reads the accumulated gradients, updates every parameter, zeroes the
  * gradients. It checks everything first, so a refused step changes no weight.
  */
-#include "nn.h"
+#include "internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -176,4 +176,14 @@ int nn_optim_step(nn_optim *o, const ag_tape *t) {
     nn_zero_grad(o->ps);
     o->steps++;
     return 0;
+}
+
+/* ---- the window save/load uses (nn/internal.h) ---------------------------------------------- */
+
+nn_optim_state nn_optim_state_of(nn_optim *o) {
+    nn_optim_state s = {o->kind == KIND_SGD ? NN_OPTIM_SGD : NN_OPTIM_ADAM, o->ps, o->count,
+                        o->numel, o->s1, o->s2, &o->steps, &o->lr, &o->momentum, &o->decay,
+                        &o->beta1, &o->beta2, &o->eps, &o->sched_step, &o->sched_lr,
+                        &o->sched_momentum};
+    return s;
 }
