@@ -102,22 +102,21 @@ KV_TARGET static inline vf KV_NAME(vexp)(vf x) {
 KV_TARGET static inline vf KV_NAME(vsigmoid)(vf x) { return KV_SPLAT(1.0f) / (KV_SPLAT(1.0f) + KV_NAME(vexp)(-x)); }
 
 /* tanh x: an odd polynomial (Cephes' tanhf coefficients) for |x| < 0.625, where 1 - 2/(e^2|x|+1)
- * would lose relative accuracy; that formula with x's sign elsewhere. */
+ * would lose relative accuracy; that formula elsewhere; both on |x|, then x's sign (so that
+ * tanh(-0) = -0). */
 KV_TARGET static inline vf KV_NAME(vtanh)(vf x) {
     const vi sign = (vi)KV_SPLAT(-0.0f);
-    vf ax = (vf)((vi)x & ~sign);
-    vf big = KV_SPLAT(1.0f) - KV_SPLAT(2.0f) / (KV_NAME(vexp)(ax + ax) + KV_SPLAT(1.0f));
-    big = (vf)((vi)big | ((vi)x & sign));
-    vf z = x * x;
+    const vf ax = (vf)((vi)x & ~sign);
+    const vf big = KV_SPLAT(1.0f) - KV_SPLAT(2.0f) / (KV_NAME(vexp)(ax + ax) + KV_SPLAT(1.0f));
+    const vf z = x * x;
     vf p = KV_SPLAT(-5.70498872745e-3f);
     p = KV_FMA(p, z, KV_SPLAT(2.06390887954e-2f));
     p = KV_FMA(p, z, KV_SPLAT(-5.37397155531e-2f));
     p = KV_FMA(p, z, KV_SPLAT(1.33314422036e-1f));
     p = KV_FMA(p, z, KV_SPLAT(-3.33332819422e-1f));
-    vf small = KV_FMA(p * z, x, x);
-    return SELECT(ax < KV_SPLAT(0.625f), small, big);
+    const vf small = KV_FMA(p * z, ax, ax);
+    return (vf)((vi)SELECT(ax < KV_SPLAT(0.625f), small, big) | ((vi)x & sign));
 }
-
 
 /* ---- elementwise loops ---------------------------------------------------------------------- */
 
