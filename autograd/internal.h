@@ -78,12 +78,32 @@ float *ag_tape_scratch(ag_tape *t, size_t bytes, const char *op);
 
 /* Check the common preconditions of an op: t is not NULL (else NULL is returned by the caller),
  * t has not failed, each input is non-NULL, not poisoned and not from another tape. Records the
- * error and returns false when one fails. */
-bool ag_check_inputs(ag_tape *t, const char *op, int nin, ag_tensor *const *in);
+ * error and returns false when one fails. (Inline: every op calls it; the _report half, in
+ * tape.c, runs only when something is wrong, to say what.) */
+bool ag_check_inputs_report(ag_tape *t, const char *op, int nin, ag_tensor *const *in);
+static inline bool ag_check_inputs(ag_tape *t, const char *op, int nin, ag_tensor *const *in) {
+    if (t && !t->failed) {
+        int i = 0;
+        while (i < nin && in[i] && !(in[i]->flags & AG_POISONED) && (!in[i]->tape || in[i]->tape == t))
+            i++;
+        if (i == nin) return true;
+    }
+    return ag_check_inputs_report(t, op, nin, in);
+}
 
 /* Validate a shape (ndim in 1..4, dims >= 1, element count <= AG_MAX_NUMEL) and return its
- * element count, or -1 after recording "op: ..." on t (or as last error when t is NULL). */
-long ag_check_shape(ag_tape *t, const char *op, int ndim, const int *shape);
+ * element count, or -1 after recording "op: ..." on t (or as last error when t is NULL).
+ * (Inline for the same reason; the _report half says what is wrong.) */
+long ag_check_shape_report(ag_tape *t, const char *op, int ndim, const int *shape);
+static inline long ag_check_shape(ag_tape *t, const char *op, int ndim, const int *shape) {
+    if (shape && ndim >= 1 && ndim <= AG_MAX_DIMS) {
+        long long n = 1;
+        int k = 0;
+        while (k < ndim && shape[k] >= 1 && (n *= shape[k]) <= AG_MAX_NUMEL) k++;
+        if (k == ndim) return (long)n;
+    }
+    return ag_check_shape_report(t, op, ndim, shape);
+}
 
 /* Append a node for op with the given inputs and an output of the given shape. When view is
  * non-NULL the output shares that memory instead of getting its own. Returns NULL (tape

@@ -51,8 +51,10 @@ typedef struct ag_kernel_table {
     void (*copy)(long n, const float *x, float *y);                      /* y = x */
     /* y (rows, cols) = a (rows, cols) + b (cols): a row vector added to every row */
     void (*add_row)(long rows, long cols, const float *a, const float *b, float *y);
-    /* y (cols) += the column sums of x (rows, cols), rows added in order */
+    /* y (cols) += the column sums of x (rows, cols), in a fixed order */
     void (*acc_colsum)(long rows, long cols, const float *x, float *y);
+    /* y (rows, cols; row stride ldy) = x (rows, cols; row stride ldx), or += when add */
+    void (*copy_rows)(long rows, long cols, const float *x, long ldx, float *y, long ldy, bool add);
     /* out += c (y - d): the losses' vjps */
     void (*diff_acc)(long n, float c, const float *y, const float *d, float *out);
     /* sum of (y - d)^2, the squares and sums in double (a running sum per lane, in order) */

@@ -72,8 +72,8 @@ KV_TARGET static inline vf KV_NAME(select)(vi m, vf a, vf b) {
 }
 #define SELECT KV_NAME(select)
 
-/* e^x, within 2 ulp: x = n ln2 + f with |f| <= ln2/2 (Cody-Waite: ln2 in two parts), e^f by a
- * degree-6 polynomial (Cephes' expf coefficients), times 2^n built in the exponent bits. 2^n
+/* e^x, within 1 ulp: x = n ln2 + f with |f| <= ln2/2 (Cody-Waite: ln2 in two parts), e^f by a
+ * degree-7 polynomial (Cephes' expf coefficients), times 2^n built in the exponent bits. 2^n
  * is applied as two factors so that results near overflow and underflow (x > 88.7 -> inf,
  * x < -87.3 -> subnormal or 0) come out as IEEE arithmetic rounds them. NaN stays NaN. */
 KV_TARGET static inline vf KV_NAME(vexp)(vf x) {
@@ -86,13 +86,14 @@ KV_TARGET static inline vf KV_NAME(vexp)(vf x) {
     vi ni = (vi)t - (vi)magic;
     vf f = KV_FMA(n, KV_SPLAT(-0.693359375f), x);
     f = KV_FMA(n, KV_SPLAT(2.12194440e-4f), f);
-    vf p = KV_SPLAT(1.9875691500e-4f);
-    p = KV_FMA(p, f, KV_SPLAT(1.3981999507e-3f));
-    p = KV_FMA(p, f, KV_SPLAT(8.3334519073e-3f));
-    p = KV_FMA(p, f, KV_SPLAT(4.1665795894e-2f));
-    p = KV_FMA(p, f, KV_SPLAT(1.6666665459e-1f));
-    p = KV_FMA(p, f, KV_SPLAT(5.0000001201e-1f));
-    p = KV_FMA(p, f * f, f) + KV_SPLAT(1.0f);
+    /* e^f = 1 + f + f^2 ((c0 + c1 f) + f^2 (c2 + c3 f) + f^4 (c4 + c5 f)): the pairs side by side
+     * (Estrin's scheme), a shorter chain of dependent operations than one term at a time */
+    const vf f2 = f * f, f4 = f2 * f2;
+    const vf q0 = KV_FMA(KV_SPLAT(1.6666665459e-1f), f, KV_SPLAT(5.0000001201e-1f));
+    const vf q1 = KV_FMA(KV_SPLAT(8.3334519073e-3f), f, KV_SPLAT(4.1665795894e-2f));
+    const vf q2 = KV_FMA(KV_SPLAT(1.9875691500e-4f), f, KV_SPLAT(1.3981999507e-3f));
+    const vf q = KV_FMA(f4, q2, KV_FMA(f2, q1, q0));
+    const vf p = KV_FMA(q, f2, f) + KV_SPLAT(1.0f);
     vi n1 = ni >> 1, n2 = ni - n1;
     vf s1 = (vf)((vu)(n1 + 127) << 23), s2 = (vf)((vu)(n2 + 127) << 23);
     return p * s1 * s2;
@@ -231,18 +232,46 @@ KV_TARGET static void KV_NAME(add_row)(long rows, long cols, const float *a, con
     for (long r = 0; r < rows; r++) KV_NAME(add)(cols, a + r * cols, b, y + r * cols);
 }
 
-/* y (cols) += sum over rows of x (rows, cols), adding the rows in order */
+/* y (cols) += the column sums of x (rows, cols): four running sums (rows 0,4,8..; 1,5,9..; ..)
+ * per vector of columns, so that the adds overlap, combined as (s0 + s1) + (s2 + s3). */
 KV_TARGET static void KV_NAME(acc_colsum)(long rows, long cols, const float *x, float *y) {
-    for (long j = 0; j < cols; j += VL) { /* a vector of column sums in a register at a time */
+    for (long j = 0; j < cols; j += VL) {
         const long w = cols - j < VL ? cols - j : VL;
-        vf s = w == VL ? LOAD(y + j) : LOADN(y + j, w);
-        if (w == VL)
-            for (long r = 0; r < rows; r++) s += LOAD(x + r * cols + j);
-        else
-            for (long r = 0; r < rows; r++) s += LOADN(x + r * cols + j, w);
-        if (w == VL) STORE(y + j, s);
-        else STOREN(y + j, s, w);
+        vf s0 = KV_SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0;
+        long r = 0;
+        if (w == VL) {
+            for (; r + 4 <= rows; r += 4) {
+                const float *p = x + r * cols + j;
+                s0 += LOAD(p), s1 += LOAD(p + cols), s2 += LOAD(p + 2 * cols), s3 += LOAD(p + 3 * cols);
+            }
+            for (; r < rows; r++) s0 += LOAD(x + r * cols + j);
+            STORE(y + j, LOAD(y + j) + ((s0 + s1) + (s2 + s3)));
+        } else {
+            for (; r + 4 <= rows; r += 4) {
+                const float *p = x + r * cols + j;
+                s0 += LOADN(p, w), s1 += LOADN(p + cols, w), s2 += LOADN(p + 2 * cols, w),
+                    s3 += LOADN(p + 3 * cols, w);
+            }
+            for (; r < rows; r++) s0 += LOADN(x + r * cols + j, w);
+            STOREN(y + j, LOADN(y + j, w) + ((s0 + s1) + (s2 + s3)), w);
+        }
     }
+}
+
+/* y (rows, cols; row stride ldy) = x (rows, cols; row stride ldx), or += when add: a block of
+ * columns of a wider matrix (concat and its gradient) */
+KV_TARGET static void KV_NAME(copy_rows)(long rows, long cols, const float *x, long ldx, float *y,
+                                         long ldy, bool add) {
+    if (cols < VL) { /* one partial vector per row */
+        for (long r = 0; r < rows; r++) {
+            const vf v = LOADN(x + r * ldx, cols);
+            STOREN(y + r * ldy, add ? LOADN(y + r * ldy, cols) + v : v, cols);
+        }
+        return;
+    }
+    for (long r = 0; r < rows; r++)
+        if (add) KV_NAME(acc)(cols, x + r * ldx, y + r * ldy);
+        else KV_NAME(copy)(cols, x + r * ldx, y + r * ldy);
 }
 
 /* ---- gemm: packing ------------------------------------------------------------------------- */
@@ -356,39 +385,56 @@ KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *pa, co
 
 #define SMALL_BT 4096 /* B^T is copied (to the stack) when it has at most this many values */
 
-/* One strip of w <= VL columns of C (+)= op(A) @ B[:, strip] (B not transposed): four rows at
- * a time, their accumulators in registers while the K rank-1 updates go in, k in order. `full`
- * (w == VL) is a constant after inlining, so each case gets its own loop without tests. */
+/* One strip of w <= VL columns of C (+)= op(A) @ B[:, strip] (B not transposed): eight rows at
+ * a time, their accumulators in registers while the K rank-1 updates go in, k in order (eight
+ * independent sums keep the FMA units busy despite their latency). `full` (w == VL) is a
+ * constant after inlining, so each case gets its own loop without tests. */
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(small_strip)(int M, int N, int K, const float *A, long si, long sk, const float *B,
                      long ldb, float *C, bool accumulate, long w, bool full) {
 #define LD(p) (full ? LOAD(p) : LOADN(p, w))
 #define ST(p, v) (full ? STORE(p, v) : STOREN(p, v, w))
-    for (int i = 0; i < M; i += 4) {
-        /* rows i .. i+3; past the last row, the row offsets repeat row i (computed, not stored) */
-        const int rows = M - i < 4 ? M - i : 4;
-        const long s1 = rows > 1 ? si : 0, s2 = rows > 2 ? 2 * si : 0, s3 = rows > 3 ? 3 * si : 0;
+    for (int i = 0; i < M; i += 8) {
+        /* rows i .. i+7; past the last row, the offsets repeat row i (computed, not stored).
+         * Eight named accumulators, not an array, so that they stay in registers. */
+        const int rows = M - i < 8 ? M - i : 8;
+#define OFF(r) (rows > (r) ? (r) * si : 0)
+        const long o1 = OFF(1), o2 = OFF(2), o3 = OFF(3), o4 = OFF(4), o5 = OFF(5), o6 = OFF(6),
+                   o7 = OFF(7);
+#undef OFF
         float *c = C + (long)i * N;
         const float *a = A + i * si;
-        vf c0 = KV_SPLAT(0.0f), c1 = c0, c2 = c0, c3 = c0;
+        vf c0 = KV_SPLAT(0.0f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
         if (accumulate) {
             c0 = LD(c);
             if (rows > 1) c1 = LD(c + N);
             if (rows > 2) c2 = LD(c + 2 * N);
             if (rows > 3) c3 = LD(c + 3 * N);
+            if (rows > 4) c4 = LD(c + 4 * N);
+            if (rows > 5) c5 = LD(c + 5 * N);
+            if (rows > 6) c6 = LD(c + 6 * N);
+            if (rows > 7) c7 = LD(c + 7 * N);
         }
         for (int k = 0; k < K; k++) {
             const vf b = LD(B + k * ldb);
             const float *ak = a + k * sk;
             c0 = KV_FMA(KV_SPLAT(ak[0]), b, c0);
-            c1 = KV_FMA(KV_SPLAT(ak[s1]), b, c1);
-            c2 = KV_FMA(KV_SPLAT(ak[s2]), b, c2);
-            c3 = KV_FMA(KV_SPLAT(ak[s3]), b, c3);
+            c1 = KV_FMA(KV_SPLAT(ak[o1]), b, c1);
+            c2 = KV_FMA(KV_SPLAT(ak[o2]), b, c2);
+            c3 = KV_FMA(KV_SPLAT(ak[o3]), b, c3);
+            c4 = KV_FMA(KV_SPLAT(ak[o4]), b, c4);
+            c5 = KV_FMA(KV_SPLAT(ak[o5]), b, c5);
+            c6 = KV_FMA(KV_SPLAT(ak[o6]), b, c6);
+            c7 = KV_FMA(KV_SPLAT(ak[o7]), b, c7);
         }
         ST(c, c0);
         if (rows > 1) ST(c + N, c1);
         if (rows > 2) ST(c + 2 * N, c2);
         if (rows > 3) ST(c + 3 * N, c3);
+        if (rows > 4) ST(c + 4 * N, c4);
+        if (rows > 5) ST(c + 5 * N, c5);
+        if (rows > 6) ST(c + 6 * N, c6);
+        if (rows > 7) ST(c + 7 * N, c7);
     }
 #undef LD
 #undef ST
@@ -430,7 +476,8 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
     KV_NAME(pack_a), KV_NAME(pack_b), KV_NAME(macro), KV_NAME(gemm_small),
     KV_NAME(sigmoid), KV_NAME(sigmoid_vjp), KV_NAME(tanh), KV_NAME(tanh_vjp),
     KV_NAME(relu), KV_NAME(relu_vjp), KV_NAME(exp), KV_NAME(add), KV_NAME(acc), KV_NAME(copy),
-    KV_NAME(add_row), KV_NAME(acc_colsum), KV_NAME(diff_acc), KV_NAME(sqdiff_sum),
+    KV_NAME(add_row), KV_NAME(acc_colsum), KV_NAME(copy_rows), KV_NAME(diff_acc),
+    KV_NAME(sqdiff_sum),
 };
 
 #undef KV_DRIVE

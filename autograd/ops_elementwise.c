@@ -228,8 +228,13 @@ static ag_tensor *binary(ag_tape *t, const ag_op *op, ag_tensor *a, ag_tensor *b
     ag_tensor *in[2] = {a, b};
     int nd, shape[AG_MAX_DIMS];
     if (!ag_check_inputs(t, op->name, 2, in)) return ag_poison(t);
-    if (!broadcast_shape(t, op->name, a, b, &nd, shape)) return ag_poison(t);
-    ag_node *n = ag_record(t, op, 2, in, nd, shape, NULL);
+    ag_node *n;
+    if (a->ndim == b->ndim && a->numel == 1 && b->numel == 1) /* scalars: nothing to broadcast */
+        n = ag_record(t, op, 2, in, a->ndim, a->shape, NULL);
+    else if (broadcast_shape(t, op->name, a, b, &nd, shape))
+        n = ag_record(t, op, 2, in, nd, shape, NULL);
+    else
+        return ag_poison(t);
     return n ? ag_run(n) : ag_poison(t);
 }
 

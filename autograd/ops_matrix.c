@@ -373,26 +373,26 @@ ag_tensor *ag_transpose(ag_tape *t, ag_tensor *a) {
 static void concat_fwd(ag_node *n) {
     int outer, D, inner;
     split_at(&n->out, n->arg.i[0], &outer, &D, &inner);
-    float *y = n->out.data;
-    for (int o = 0; o < outer; o++)
-        for (int p = 0; p < n->nin; p++) {
-            const ag_tensor *X = n->in[p];
-            long block = (long)X->shape[n->arg.i[0]] * inner;
-            ag_kernels()->copy(block, X->data + o * block, y);
-            y += block;
-        }
+    const long row = (long)D * inner; /* y seen as (outer, row): part p is a block of columns */
+    long col = 0;
+    for (int p = 0; p < n->nin; p++) {
+        const ag_tensor *X = n->in[p];
+        const long block = (long)X->shape[n->arg.i[0]] * inner;
+        ag_kernels()->copy_rows(outer, block, X->data, block, n->out.data + col, row, false);
+        col += block;
+    }
 }
 static void concat_vjp(ag_node *n) {
     int outer, D, inner;
     split_at(&n->out, n->arg.i[0], &outer, &D, &inner);
-    const float *dy = n->out.grad;
-    for (int o = 0; o < outer; o++)
-        for (int p = 0; p < n->nin; p++) {
-            const ag_tensor *X = n->in[p];
-            long block = (long)X->shape[n->arg.i[0]] * inner;
-            if (X->grad) ag_kernels()->acc(block, dy, X->grad + o * block);
-            dy += block;
-        }
+    const long row = (long)D * inner;
+    long col = 0;
+    for (int p = 0; p < n->nin; p++) {
+        const ag_tensor *X = n->in[p];
+        const long block = (long)X->shape[n->arg.i[0]] * inner;
+        if (X->grad) ag_kernels()->copy_rows(outer, block, n->out.grad + col, row, X->grad, block, true);
+        col += block;
+    }
 }
 const ag_op ag_op_concat = {"concat", concat_fwd, concat_vjp};
 

@@ -89,13 +89,7 @@ ag_shape_buf ag_fmt_shape(const ag_tensor *x) {
     return b;
 }
 
-long ag_check_shape(ag_tape *t, const char *op, int ndim, const int *shape) {
-    if (shape && ndim >= 1 && ndim <= AG_MAX_DIMS) { /* the common case, without messages */
-        long long n = 1;
-        int k = 0;
-        while (k < ndim && shape[k] >= 1 && (n *= shape[k]) <= AG_MAX_NUMEL) k++;
-        if (k == ndim) return (long)n;
-    }
+long ag_check_shape_report(ag_tape *t, const char *op, int ndim, const int *shape) {
     char msg[200];
     msg[0] = '\0';
     long long n = 1;
@@ -120,7 +114,7 @@ long ag_check_shape(ag_tape *t, const char *op, int ndim, const int *shape) {
 
 /* ---- recording ------------------------------------------------------------------------------ */
 
-bool ag_check_inputs(ag_tape *t, const char *op, int nin, ag_tensor *const *in) {
+bool ag_check_inputs_report(ag_tape *t, const char *op, int nin, ag_tensor *const *in) {
     if (!t) {
         ag_set_last_error("%s: tape is NULL", op);
         return false;
@@ -181,7 +175,10 @@ ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, i
     o->data = data;
     o->grad = NULL;
     o->ndim = ndim;
-    for (int i = 0; i < AG_MAX_DIMS; i++) o->shape[i] = i < ndim ? shape[i] : 1;
+    o->shape[0] = shape[0]; /* unrolled: this is the hot path of every op */
+    o->shape[1] = ndim > 1 ? shape[1] : 1;
+    o->shape[2] = ndim > 2 ? shape[2] : 1;
+    o->shape[3] = ndim > 3 ? shape[3] : 1;
     o->numel = (int)numel;
     o->flags = flags;
     o->name = NULL;
