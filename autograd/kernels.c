@@ -66,6 +66,13 @@ static int round_up(int x, int unit) { return (x + unit - 1) / unit * unit; }
 
 static bool is_small(int M, int N, int K) { return (double)M * N * K < SMALL_WORK; }
 
+/* The K blocks: as few as the table's kc allows, of equal length (784 = 4 x 196, not
+ * 3 x 256 + 16), so that no block is too short to pay for its loads and stores of C. */
+static int block_k(const ag_kernel_table *k, int K) {
+    const int blocks = (K + k->kc - 1) / k->kc;
+    return (K + blocks - 1) / blocks;
+}
+
 /* How the product is cut into tasks: `tasks` strips of `chunk` columns (split_n) or rows. */
 typedef struct {
     int tasks, chunk;
@@ -75,8 +82,9 @@ typedef struct {
 static gemm_plan plan_for(const ag_kernel_table *k, int M, int N, int K, int threads) {
     gemm_plan p = {1, N, true};
     if (threads <= 1 || (double)M * N * K < PARALLEL_WORK) return p;
-    /* Splitting the columns makes every task pack all of A; splitting the rows, all of B. */
-    p.split_n = M <= N;
+    /* Split the columns (every task then packs all of A, which keeps each task's packed B
+     * small), unless there are too few of them to go round. */
+    p.split_n = N >= 2 * threads * k->nr || N >= M;
     const int unit = p.split_n ? k->nr : k->mr, dim = p.split_n ? N : M;
     const int units = (dim + unit - 1) / unit;
     p.tasks = imin(threads, units);
@@ -85,11 +93,16 @@ static gemm_plan plan_for(const ag_kernel_table *k, int M, int N, int K, int thr
     return p;
 }
 
+/* Columns of B packed at a time when all of a task's rows fit in one block of A. */
+#define NARROW_PANELS 2
+static int narrow_nc(const ag_kernel_table *k) { return NARROW_PANELS * k->nr; }
+
 /* Floats of packed A and packed B one task of the plan needs. */
 static size_t task_floats(const ag_kernel_table *k, int M, int N, int K, gemm_plan p) {
     const int m = p.split_n ? M : p.chunk, n = p.split_n ? p.chunk : N;
-    const size_t kc = (size_t)imin(k->kc, K);
-    return kc * (size_t)round_up(imin(k->mc, m), k->mr) + kc * (size_t)round_up(imin(k->nc, n), k->nr);
+    const size_t kc = (size_t)block_k(k, K);
+    const int nc = m <= k->mc ? narrow_nc(k) : k->nc;
+    return kc * (size_t)round_up(imin(k->mc, m), k->mr) + kc * (size_t)round_up(imin(nc, n), k->nr);
 }
 
 size_t ag_gemm_scratch(int M, int N, int K, int threads) {
@@ -119,15 +132,32 @@ typedef struct {
 } gemm_job;
 
 /* Rows m0..m1-1 and columns n0..n1-1 of C, with blocks of at most mc_max rows and nc_max
- * columns packed into pa and pb. */
+ * columns packed into pa and pb. When the rows fit in one block, A is packed once per K block
+ * and B a few panels at a time (nc_narrow columns), so that B's packing memory stays small. */
 static void gemm_block(const gemm_job *j, int m0, int m1, int n0, int n1, int mc_max, int nc_max,
-                       float *pa, float *pb) {
+                       int nc_narrow, float *pa, float *pb) {
     const ag_kernel_table *k = j->k;
     const long lda = j->ta ? j->M : j->K, ldb = j->tb ? j->K : j->N;
+    const int kb = block_k(k, j->K);
+    if (m1 - m0 <= mc_max) {
+        for (int pc = 0; pc < j->K; pc += kb) {
+            const int kc = imin(kb, j->K - pc), mc = m1 - m0;
+            k->pack_a(mc, kc, j->ta ? j->A + (long)pc * lda + m0 : j->A + (long)m0 * lda + pc, lda,
+                      j->ta, pa);
+            for (int jc = n0; jc < n1; jc += nc_narrow) {
+                const int nc = imin(nc_narrow, n1 - jc);
+                k->pack_b(kc, nc, j->tb ? j->B + (long)jc * ldb + pc : j->B + (long)pc * ldb + jc,
+                          ldb, j->tb, pb);
+                k->macro(mc, nc, kc, pa, pb, j->C + (long)m0 * j->N + jc, j->N,
+                         j->accumulate || pc > 0);
+            }
+        }
+        return;
+    }
     for (int jc = n0; jc < n1; jc += nc_max) {
         const int nc = imin(nc_max, n1 - jc);
-        for (int pc = 0; pc < j->K; pc += k->kc) {
-            const int kc = imin(k->kc, j->K - pc);
+        for (int pc = 0; pc < j->K; pc += kb) {
+            const int kc = imin(kb, j->K - pc);
             k->pack_b(kc, nc, j->tb ? j->B + (long)jc * ldb + pc : j->B + (long)pc * ldb + jc, ldb,
                       j->tb, pb);
             for (int ic = m0; ic < m1; ic += mc_max) {
@@ -150,8 +180,8 @@ static void gemm_task(void *ctx, int task) {
     else m0 = lo, m1 = imin(j->M, lo + j->plan.chunk);
     const int mc_max = imin(k->mc, round_up(m1 - m0, k->mr));
     float *pa = j->scratch + (size_t)task * j->per_task;
-    float *pb = pa + (size_t)imin(k->kc, j->K) * mc_max;
-    gemm_block(j, m0, m1, n0, n1, mc_max, k->nc, pa, pb);
+    float *pb = pa + (size_t)block_k(k, j->K) * mc_max;
+    gemm_block(j, m0, m1, n0, n1, mc_max, k->nc, narrow_nc(k), pa, pb);
 }
 
 /* Without scratch memory: one micro-panel of each at a time, on the stack (same results). */
@@ -161,7 +191,7 @@ static void gemm_unbuffered(const gemm_job *j) {
         j->k->gemm_small(j->M, j->N, j->K, j->A, j->ta, j->B, j->tb, j->C, j->accumulate);
         return;
     }
-    gemm_block(j, 0, j->M, 0, j->N, j->k->mr, j->k->nr, pa, pb);
+    gemm_block(j, 0, j->M, 0, j->N, j->k->mr, j->k->nr, j->k->nr, pa, pb);
 }
 
 void ag_gemm(int M, int N, int K, const float *A, bool ta, const float *B, bool tb, float *C,

@@ -13,7 +13,7 @@
 #define KV_NV 2
 #define KV_MC 120
 #define KV_KC 256
-#define KV_NC 512
+#define KV_NC 256
 #define KV_FMA(a, b, c) ((a) * (b) + (c))
 #define KV_SPLAT(x) ((KV_NAME(vf)){(x), (x), (x), (x)})
 #include "kernels_simd.h"

@@ -22,7 +22,7 @@ static const int32_t lane_masks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 
 #define KV_NV 2
 #define KV_MC 120
 #define KV_KC 256
-#define KV_NC 512
+#define KV_NC 256
 #define KV_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define KV_SPLAT(x) _mm256_set1_ps(x)
 #define KV_LOADN(p, n) _mm256_maskload_ps((p), AVX2_MASK(n))
@@ -51,7 +51,7 @@ static const int32_t lane_masks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 
 #define KV_NV 2
 #define KV_MC 128
 #define KV_KC 256
-#define KV_NC 512
+#define KV_NC 256
 #define KV_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define KV_SPLAT(x) _mm512_set1_ps(x)
 #define KV_LOADN(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (p))
