@@ -59,7 +59,7 @@ const ag_kernel_table *ag_kernels_select(const char *name) {
  * ------------------------------------------------------------------------------------------- */
 
 #define SMALL_WORK 32768.0   /* M*N*K below this: no packing */
-#define PARALLEL_WORK 524288.0 /* M*N*K from this on: split over the threads */
+#define PARALLEL_WORK 2097152.0 /* M*N*K from this on (some 20 us of work): split over threads */
 
 static int imin(int a, int b) { return a < b ? a : b; }
 static int round_up(int x, int unit) { return (x + unit - 1) / unit * unit; }
