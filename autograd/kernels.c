@@ -131,6 +131,14 @@ typedef struct {
     size_t per_task;
 } gemm_job;
 
+/* The (mc, kc) block of op(A) at row i0, column p0, as the macro-kernel takes it: A itself when
+ * it is stored row-major (the micro-kernel reads its rows in place), else packed into pa. */
+static const float *pack_a_block(const gemm_job *j, int i0, int mc, int p0, int kc, float *pa) {
+    if (!j->ta) return j->A + (long)i0 * j->K + p0;
+    j->k->pack_a(mc, kc, j->A + (long)p0 * j->M + i0, j->M, true, pa);
+    return pa;
+}
+
 /* Rows m0..m1-1 and columns n0..n1-1 of C, with blocks of at most mc_max rows and nc_max
  * columns packed into pa and pb. When the rows fit in one block, A is packed once per K block
  * and B a few panels at a time (nc_narrow columns), so that B's packing memory stays small. */
@@ -142,13 +150,12 @@ static void gemm_block(const gemm_job *j, int m0, int m1, int n0, int n1, int mc
     if (m1 - m0 <= mc_max) {
         for (int pc = 0; pc < j->K; pc += kb) {
             const int kc = imin(kb, j->K - pc), mc = m1 - m0;
-            k->pack_a(mc, kc, j->ta ? j->A + (long)pc * lda + m0 : j->A + (long)m0 * lda + pc, lda,
-                      j->ta, pa);
+            const float *a = pack_a_block(j, m0, mc, pc, kc, pa);
             for (int jc = n0; jc < n1; jc += nc_narrow) {
                 const int nc = imin(nc_narrow, n1 - jc);
                 k->pack_b(kc, nc, j->tb ? j->B + (long)jc * ldb + pc : j->B + (long)pc * ldb + jc,
                           ldb, j->tb, pb);
-                k->macro(mc, nc, kc, pa, pb, j->C + (long)m0 * j->N + jc, j->N,
+                k->macro(mc, nc, kc, a, a == pa ? 0 : lda, pb, j->C + (long)m0 * j->N + jc, j->N,
                          j->accumulate || pc > 0);
             }
         }
@@ -162,9 +169,8 @@ static void gemm_block(const gemm_job *j, int m0, int m1, int n0, int n1, int mc
                       j->tb, pb);
             for (int ic = m0; ic < m1; ic += mc_max) {
                 const int mc = imin(mc_max, m1 - ic);
-                k->pack_a(mc, kc, j->ta ? j->A + (long)pc * lda + ic : j->A + (long)ic * lda + pc,
-                          lda, j->ta, pa);
-                k->macro(mc, nc, kc, pa, pb, j->C + (long)ic * j->N + jc, j->N,
+                const float *a = pack_a_block(j, ic, mc, pc, kc, pa);
+                k->macro(mc, nc, kc, a, a == pa ? 0 : lda, pb, j->C + (long)ic * j->N + jc, j->N,
                          j->accumulate || pc > 0);
             }
         }

@@ -29,10 +29,12 @@ typedef struct ag_kernel_table {
      * k, the nr values op(B)[k, q*nr .. q*nr+nr-1] (columns past nc are 0). op(B)[k,j] is
      * B[j*ldb + k] when tb, else B[k*ldb + j]. */
     void (*pack_b)(int kc, int nc, const float *B, long ldb, bool tb, float *dst);
-    /* C (mc, nc), row stride ldc: C = pa @ pb, or C += pa @ pb when add. Each element is the
-     * sum over k in order, then stored or added once, whatever tile it falls in. */
-    void (*macro)(int mc, int nc, int kc, const float *pa, const float *pb, float *C, long ldc,
-                  bool add);
+    /* C (mc, nc), row stride ldc: C = A @ pb, or C += A @ pb when add. A is packed (pack_a)
+     * when lda is 0, else the (mc, kc) block of a row-major A, row stride lda (no packing
+     * needed). Each element is the sum over k in order, then stored or added once, whatever
+     * tile it falls in and however A was given. */
+    void (*macro)(int mc, int nc, int kc, const float *a, long lda, const float *pb, float *C,
+                  long ldc, bool add);
     /* The whole product without packing, for small shapes: C (+)= op(A) @ op(B), (M,K) @ (K,N),
      * A stored (M,K) or (K,M) when ta, B stored (K,N) or (N,K) when tb. */
     void (*gemm_small)(int M, int N, int K, const float *A, bool ta, const float *B, bool tb,

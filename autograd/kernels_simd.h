@@ -328,29 +328,10 @@ KV_TARGET static void KV_NAME(pack_b)(int kc, int nc, const float *B, long ldb, 
 
 /* ---- gemm: the micro-kernel and the macro-kernel --------------------------------------------- */
 
-/* C (rows <= MR, cols <= NR; row stride ldc) (+)= a (kc, MR panel) @ b (kc, NR panel).
- * The MR x NV accumulators stay in registers for the whole k loop; each k broadcasts MR values
- * of a against NV vectors of b. The tile is then stored or added into C once: directly when it
- * is whole, through a buffer at the ragged edges (the same adds either way). */
-KV_TARGET static inline void KV_NAME(micro)(int kc, const float *restrict a,
-                                            const float *restrict b, float *restrict c, long ldc,
-                                            int rows, int cols, bool add) {
-    vf acc[MR][KV_NV];
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; r++)
-#pragma GCC unroll 8
-        for (int v = 0; v < KV_NV; v++) acc[r][v] = KV_SPLAT(0.0f);
-    for (int k = 0; k < kc; k++) {
-        vf bv[KV_NV];
-#pragma GCC unroll 8
-        for (int v = 0; v < KV_NV; v++) bv[v] = LOAD(b + (long)k * NR + v * VL);
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++) {
-            const vf ar = KV_SPLAT(a[(long)k * MR + r]);
-#pragma GCC unroll 8
-            for (int v = 0; v < KV_NV; v++) acc[r][v] = KV_FMA(ar, bv[v], acc[r][v]);
-        }
-    }
+/* Store or add the MR x NV accumulator tile into C (rows <= MR, cols <= NR; row stride ldc):
+ * directly when it is whole, through a buffer at the ragged edges (the same adds either way). */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(tile_out)(vf acc[MR][KV_NV], float *restrict c, long ldc, int rows, int cols, bool add) {
     if (rows == MR && cols == NR) {
 #pragma GCC unroll 16
         for (int r = 0; r < MR; r++)
@@ -371,14 +352,65 @@ KV_TARGET static inline void KV_NAME(micro)(int kc, const float *restrict a,
             c[r * ldc + j] = add ? c[r * ldc + j] + tile[r * NR + j] : tile[r * NR + j];
 }
 
-/* C (mc, nc) (+)= packed A (mc, kc) @ packed B (kc, nc): every micro-tile. The B panel of a
- * column strip stays in L1 while the A panels stream past it. */
-KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *pa, const float *pb,
-                                     float *C, long ldc, bool add) {
+/* C (rows <= MR, cols <= NR) (+)= a @ b (kc, NR panel), the micro-kernel. The MR x NV
+ * accumulators stay in registers for the whole k loop; each k broadcasts MR values of a against
+ * NV vectors of b. a is a packed panel (kc, MR) when lda is 0; otherwise it is rows of A itself,
+ * row stride lda (rows past `rows` repeat row 0: computed, never stored), which saves packing
+ * an A that is already row-major. Both read the same values, so they give the same bits. */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(micro)(int kc, const float *restrict a, long lda, const float *restrict b,
+               float *restrict c, long ldc, int rows, int cols, bool add) {
+    vf acc[MR][KV_NV];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < KV_NV; v++) acc[r][v] = KV_SPLAT(0.0f);
+    if (lda == 0) {
+        for (int k = 0; k < kc; k++) {
+            vf bv[KV_NV];
+#pragma GCC unroll 8
+            for (int v = 0; v < KV_NV; v++) bv[v] = LOAD(b + (long)k * NR + v * VL);
+#pragma GCC unroll 16
+            for (int r = 0; r < MR; r++) {
+                const vf ar = KV_SPLAT(a[(long)k * MR + r]);
+#pragma GCC unroll 8
+                for (int v = 0; v < KV_NV; v++) acc[r][v] = KV_FMA(ar, bv[v], acc[r][v]);
+            }
+        }
+    } else {
+        const float *row[MR];
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++) row[r] = a + (r < rows ? r * lda : 0);
+        for (int k = 0; k < kc; k++) {
+            vf bv[KV_NV];
+#pragma GCC unroll 8
+            for (int v = 0; v < KV_NV; v++) bv[v] = LOAD(b + (long)k * NR + v * VL);
+#pragma GCC unroll 16
+            for (int r = 0; r < MR; r++) {
+                const vf ar = KV_SPLAT(row[r][k]);
+#pragma GCC unroll 8
+                for (int v = 0; v < KV_NV; v++) acc[r][v] = KV_FMA(ar, bv[v], acc[r][v]);
+            }
+        }
+    }
+    KV_NAME(tile_out)(acc, c, ldc, rows, cols, add);
+}
+
+/* C (mc, nc) (+)= A (mc, kc) @ packed B (kc, nc): every micro-tile. A is packed panels when
+ * lda is 0, else row-major with row stride lda. The B panel of a column strip stays in L1
+ * while the A panels stream past it. */
+KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, long lda,
+                                     const float *pb, float *C, long ldc, bool add) {
     for (int jr = 0; jr < nc; jr += NR)
-        for (int ir = 0; ir < mc; ir += MR)
-            KV_NAME(micro)(kc, pa + (long)ir * kc, pb + (long)jr * kc, C + ir * ldc + jr, ldc,
-                           mc - ir < MR ? mc - ir : MR, nc - jr < NR ? nc - jr : NR, add);
+        for (int ir = 0; ir < mc; ir += MR) {
+            const int rows = mc - ir < MR ? mc - ir : MR, cols = nc - jr < NR ? nc - jr : NR;
+            if (lda == 0)
+                KV_NAME(micro)(kc, a + (long)ir * kc, 0, pb + (long)jr * kc, C + ir * ldc + jr, ldc,
+                               rows, cols, add);
+            else
+                KV_NAME(micro)(kc, a + (long)ir * lda, lda, pb + (long)jr * kc, C + ir * ldc + jr,
+                               ldc, rows, cols, add);
+        }
 }
 
 /* ---- gemm: small shapes, no packing --------------------------------------------------------- */
