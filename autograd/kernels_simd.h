@@ -143,36 +143,21 @@ KV_TARGET static inline vf KV_NAME(vtanh)(vf x) {
  *   UPDATE(name, f(x, y))      y = f(x, y)  (y's old value)        name(n, x, y)
  *   VJP_Y(name, f(y, dy, dx))  dx = f(...), with y the forward's output   name(n, y, dy, dx)
  *   VJP_X(name, f(x, dy, dx))  dx = f(...), with x the forward's input    name(n, x, dy, dx) */
-#define KV_STEP(fname, A, B, C, EXPR)                                                           \
+#define KV_ELEMENTWISE(fname, A, B, C, EXPR, IN1, IN2, OUT, ...)                               \
     KV_TARGET static inline vf KV_NAME(fname##_step)(vf A, vf B, vf C) {                        \
         (void)A, (void)B, (void)C;                                                              \
         return EXPR;                                                                            \
+    }                                                                                           \
+    KV_TARGET static void KV_NAME(fname)(long n, __VA_ARGS__) {                                 \
+        KV_DRIVE(KV_NAME(fname##_step), n, IN1, IN2, OUT);                                      \
     }
-#define MAP1(fname, EXPR)                                                                       \
-    KV_STEP(fname, x, u_, y_, EXPR)                                                             \
-    KV_TARGET static void KV_NAME(fname)(long n, const float *x, float *y) {                    \
-        KV_DRIVE(KV_NAME(fname##_step), n, x, x, y);                                            \
-    }
-#define MAP2(fname, EXPR)                                                                       \
-    KV_STEP(fname, x, u, y_, EXPR)                                                              \
-    KV_TARGET static void KV_NAME(fname)(long n, const float *x, const float *u, float *y) {     \
-        KV_DRIVE(KV_NAME(fname##_step), n, x, u, y);                                            \
-    }
-#define UPDATE(fname, EXPR)                                                                     \
-    KV_STEP(fname, x, u_, y, EXPR)                                                              \
-    KV_TARGET static void KV_NAME(fname)(long n, const float *x, float *y) {                    \
-        KV_DRIVE(KV_NAME(fname##_step), n, x, x, y);                                            \
-    }
-#define VJP_Y(fname, EXPR)                                                                      \
-    KV_STEP(fname, y, dy, dx, EXPR)                                                             \
-    KV_TARGET static void KV_NAME(fname)(long n, const float *y, const float *dy, float *dx) {   \
-        KV_DRIVE(KV_NAME(fname##_step), n, y, dy, dx);                                          \
-    }
-#define VJP_X(fname, EXPR)                                                                      \
-    KV_STEP(fname, x, dy, dx, EXPR)                                                             \
-    KV_TARGET static void KV_NAME(fname)(long n, const float *x, const float *dy, float *dx) {   \
-        KV_DRIVE(KV_NAME(fname##_step), n, x, dy, dx);                                          \
-    }
+#define MAP1(f, E) KV_ELEMENTWISE(f, x, u_, y_, E, x, x, y, const float *x, float *y)
+#define MAP2(f, E) KV_ELEMENTWISE(f, x, u, y_, E, x, u, y, const float *x, const float *u, float *y)
+#define UPDATE(f, E) KV_ELEMENTWISE(f, x, u_, y, E, x, x, y, const float *x, float *y)
+#define VJP_Y(f, E)                                                                             \
+    KV_ELEMENTWISE(f, y, dy, dx, E, y, dy, dx, const float *y, const float *dy, float *dx)
+#define VJP_X(f, E)                                                                             \
+    KV_ELEMENTWISE(f, x, dy, dx, E, x, dy, dx, const float *x, const float *dy, float *dx)
 #define ONE KV_SPLAT(1.0f)
 #define ZERO KV_SPLAT(0.0f)
 
@@ -276,54 +261,45 @@ KV_TARGET static void KV_NAME(copy_rows)(long rows, long cols, const float *x, l
 
 /* ---- gemm: packing ------------------------------------------------------------------------- */
 
-KV_TARGET static void KV_NAME(pack_a)(int mc, int kc, const float *A, long lda, bool ta,
-                                      float *dst) {
-    for (int p = 0; p < mc; p += MR) {
-        const int rows = mc - p < MR ? mc - p : MR;
+/* Panels of W lanes from a matrix X: for `count` lanes (rows of op(A), columns of op(B)) and kc
+ * steps of k, panel p holds for each k the W values X(p*W + l, k), lanes past count being 0.
+ * X(i, k) is X[k*ldx + i] when `along` (the lanes are contiguous: a copy), else X[i*ldx + k]
+ * (a transpose: read along each lane's row, write across the panel). */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(pack_panels)(int W, int count, int kc, const float *X, long ldx, bool along, float *dst) {
+    for (int p = 0; p < count; p += W) {
+        const int lanes = count - p < W ? count - p : W;
         float *d = dst + (long)p * kc;
-        if (ta) { /* op(A)[i,k] = A[k*lda + i]: each k's MR values are contiguous */
+        if (along) {
             for (int k = 0; k < kc; k++) {
-                memcpy(d + (long)k * MR, A + (long)k * lda + p, (size_t)rows * sizeof(float));
-                for (int r = rows; r < MR; r++) d[(long)k * MR + r] = 0.0f;
+                const float *s = X + (long)k * ldx + p;
+                if (lanes == W && W % VL == 0) {
+                    for (int v = 0; v < W / VL; v++) STORE(d + (long)k * W + v * VL, LOAD(s + v * VL));
+                } else {
+                    memcpy(d + (long)k * W, s, (size_t)lanes * sizeof(float));
+                    for (int l = lanes; l < W; l++) d[(long)k * W + l] = 0.0f;
+                }
             }
-        } else { /* op(A)[i,k] = A[i*lda + k]: read along each row, write across panels */
-            for (int r = 0; r < MR; r++) {
-                const float *s = A + (long)(p + r) * lda;
-                if (r < rows)
-                    for (int k = 0; k < kc; k++) d[(long)k * MR + r] = s[k];
+        } else {
+            for (int l = 0; l < W; l++) {
+                const float *s = X + (long)(p + l) * ldx;
+                if (l < lanes)
+                    for (int k = 0; k < kc; k++) d[(long)k * W + l] = s[k];
                 else
-                    for (int k = 0; k < kc; k++) d[(long)k * MR + r] = 0.0f;
+                    for (int k = 0; k < kc; k++) d[(long)k * W + l] = 0.0f;
             }
         }
     }
 }
 
+KV_TARGET static void KV_NAME(pack_a)(int mc, int kc, const float *A, long lda, bool ta,
+                                      float *dst) {
+    KV_NAME(pack_panels)(MR, mc, kc, A, lda, ta, dst);
+}
+
 KV_TARGET static void KV_NAME(pack_b)(int kc, int nc, const float *B, long ldb, bool tb,
                                       float *dst) {
-    for (int q = 0; q < nc; q += NR) {
-        const int cols = nc - q < NR ? nc - q : NR;
-        float *d = dst + (long)q * kc;
-        if (!tb) { /* op(B)[k,j] = B[k*ldb + j]: each k's NR values are contiguous */
-            for (int k = 0; k < kc; k++) {
-                const float *s = B + (long)k * ldb + q;
-                if (cols == NR) {
-#pragma GCC unroll 8
-                    for (int v = 0; v < KV_NV; v++) STORE(d + (long)k * NR + v * VL, LOAD(s + v * VL));
-                } else {
-                    memcpy(d + (long)k * NR, s, (size_t)cols * sizeof(float));
-                    for (int c = cols; c < NR; c++) d[(long)k * NR + c] = 0.0f;
-                }
-            }
-        } else { /* op(B)[k,j] = B[j*ldb + k]: read along each row of B, write across panels */
-            for (int c = 0; c < NR; c++) {
-                const float *s = B + (long)(q + c) * ldb;
-                if (c < cols)
-                    for (int k = 0; k < kc; k++) d[(long)k * NR + c] = s[k];
-                else
-                    for (int k = 0; k < kc; k++) d[(long)k * NR + c] = 0.0f;
-            }
-        }
-    }
+    KV_NAME(pack_panels)(NR, nc, kc, B, ldb, !tb, dst);
 }
 
 /* ---- gemm: the micro-kernel and the macro-kernel --------------------------------------------- */
@@ -352,6 +328,24 @@ KV_NAME(tile_out)(vf acc[MR][KV_NV], float *restrict c, long ldc, int rows, int 
             c[r * ldc + j] = add ? c[r * ldc + j] + tile[r * NR + j] : tile[r * NR + j];
 }
 
+/* acc (MR x NV) += the k = 0..kc-1 rank-1 updates: row r of A's tile at row[r][k * step],
+ * broadcast against the NV vectors of b's k-th row. `step` is a constant after inlining. */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(micro_loop)(vf acc[MR][KV_NV], int kc, const float *const row[MR], long step,
+                    const float *restrict b) {
+    for (int k = 0; k < kc; k++) {
+        vf bv[KV_NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < KV_NV; v++) bv[v] = LOAD(b + (long)k * NR + v * VL);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++) {
+            const vf ar = KV_SPLAT(row[r][k * step]);
+#pragma GCC unroll 8
+            for (int v = 0; v < KV_NV; v++) acc[r][v] = KV_FMA(ar, bv[v], acc[r][v]);
+        }
+    }
+}
+
 /* C (rows <= MR, cols <= NR) (+)= a @ b (kc, NR panel), the micro-kernel. The MR x NV
  * accumulators stay in registers for the whole k loop; each k broadcasts MR values of a against
  * NV vectors of b. a is a packed panel (kc, MR) when lda is 0; otherwise it is rows of A itself,
@@ -361,38 +355,15 @@ KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(micro)(int kc, const float *restrict a, long lda, const float *restrict b,
                float *restrict c, long ldc, int rows, int cols, bool add) {
     vf acc[MR][KV_NV];
+    const float *row[MR];
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; r++)
+    for (int r = 0; r < MR; r++) {
 #pragma GCC unroll 8
         for (int v = 0; v < KV_NV; v++) acc[r][v] = KV_SPLAT(0.0f);
-    if (lda == 0) {
-        for (int k = 0; k < kc; k++) {
-            vf bv[KV_NV];
-#pragma GCC unroll 8
-            for (int v = 0; v < KV_NV; v++) bv[v] = LOAD(b + (long)k * NR + v * VL);
-#pragma GCC unroll 16
-            for (int r = 0; r < MR; r++) {
-                const vf ar = KV_SPLAT(a[(long)k * MR + r]);
-#pragma GCC unroll 8
-                for (int v = 0; v < KV_NV; v++) acc[r][v] = KV_FMA(ar, bv[v], acc[r][v]);
-            }
-        }
-    } else {
-        const float *row[MR];
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++) row[r] = a + (r < rows ? r * lda : 0);
-        for (int k = 0; k < kc; k++) {
-            vf bv[KV_NV];
-#pragma GCC unroll 8
-            for (int v = 0; v < KV_NV; v++) bv[v] = LOAD(b + (long)k * NR + v * VL);
-#pragma GCC unroll 16
-            for (int r = 0; r < MR; r++) {
-                const vf ar = KV_SPLAT(row[r][k]);
-#pragma GCC unroll 8
-                for (int v = 0; v < KV_NV; v++) acc[r][v] = KV_FMA(ar, bv[v], acc[r][v]);
-            }
-        }
+        row[r] = lda == 0 ? a + r : a + (r < rows ? r * lda : 0);
     }
+    if (lda == 0) KV_NAME(micro_loop)(acc, kc, row, MR, b);
+    else KV_NAME(micro_loop)(acc, kc, row, 1, b);
     KV_NAME(tile_out)(acc, c, ldc, rows, cols, add);
 }
 
@@ -513,7 +484,7 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
 };
 
 #undef KV_DRIVE
-#undef KV_STEP
+#undef KV_ELEMENTWISE
 #undef MAP1
 #undef MAP2
 #undef UPDATE
