@@ -189,6 +189,24 @@ static void test_elementwise_loops(void **state) {
             assert_true(o[rows * n] == 777.0f);
             for (int i = 0; i < rows * n; i++) assert_true(fabs(o[i] - (a[i] + x[i % n])) < 1e-6);
             CHECK(k->acc_colsum(rows, n, a, y), (double)y0[i] + a[i] + a[n + i] + a[2 * n + i], 1e-6);
+            /* a block of n columns out of rows of 2n+1, and back, adding */
+            float wide[3 * (2 * MAX + 1)], blk[3 * MAX + 1];
+            for (int i = 0; i < rows * (2 * n + 1); i++) wide[i] = (float)i;
+            blk[rows * n] = 777.0f;
+            k->copy_rows(rows, n, wide + 1, 2 * n + 1, blk, n, false);
+            assert_true(blk[rows * n] == 777.0f);
+            for (int q = 0; q < rows; q++)
+                for (int i = 0; i < n; i++) assert_true(blk[q * n + i] == wide[q * (2 * n + 1) + 1 + i]);
+            k->copy_rows(rows, n, blk, n, wide + 1, 2 * n + 1, true);
+            for (int q = 0; q < rows; q++) {
+                assert_true(wide[q * (2 * n + 1)] == (float)(q * (2 * n + 1))); /* untouched */
+                for (int i = 0; i < n; i++) {
+                    const int at = q * (2 * n + 1) + 1 + i;
+                    assert_true(wide[at] == 2.0f * (float)at);
+                }
+                for (int i = n + 1; i < 2 * n + 1; i++)
+                    assert_true(wide[q * (2 * n + 1) + i] == (float)(q * (2 * n + 1) + i));
+            }
             double s = 0;
             for (int i = 0; i < n; i++) s += (double)(x[i] - u[i]) * (x[i] - u[i]);
             assert_true(fabs(k->sqdiff_sum(n, x, u) - s) <= 1e-9 * s);
