@@ -64,7 +64,12 @@ const ag_kernel_table *ag_kernels_select(const char *name) {
 static int imin(int a, int b) { return a < b ? a : b; }
 static int round_up(int x, int unit) { return (x + unit - 1) / unit * unit; }
 
-static bool is_small(int M, int N, int K) { return (double)M * N * K < SMALL_WORK; }
+/* Products that skip packing: tiny ones, and those at most one vector wide (N <= nr/2), which
+ * the unpacked kernel runs with every lane of its vectors busy while the packed one would pad
+ * each row to nr columns (when B is stored transposed, only if it fits gemm_small's copy). */
+static bool is_small(const ag_kernel_table *k, int M, int N, int K, bool tb) {
+    return (double)M * N * K < SMALL_WORK || (N <= k->nr / 2 && (!tb || (long)N * K <= AG_SMALL_BT));
+}
 
 /* The K blocks: as few as the table's kc allows, of equal length (784 = 4 x 196, not
  * 3 x 256 + 16), so that no block is too short to pay for its loads and stores of C. */
@@ -106,13 +111,14 @@ static size_t task_floats(const ag_kernel_table *k, int M, int N, int K, gemm_pl
 }
 
 size_t ag_gemm_scratch(int M, int N, int K, int threads) {
-    if (M < 1 || N < 1 || K < 1 || is_small(M, N, K)) return 0; /* the same in every order */
+    if (M < 1 || N < 1 || K < 1 || (double)M * N * K < SMALL_WORK) return 0;
     const ag_kernel_table *k = ag_kernels();
     const int order[6][3] = {{M, N, K}, {M, K, N}, {K, M, N}, {K, N, M}, {N, K, M}, {N, M, K}};
     size_t need = 0;
     for (int o = 0; o < 6; o++)
         for (int t = 1; t <= threads; t++) {
             const int m = order[o][0], n = order[o][1], kk = order[o][2];
+            if (is_small(k, m, n, kk, false) && is_small(k, m, n, kk, true)) continue;
             gemm_plan p = plan_for(k, m, n, kk, t);
             size_t s = (size_t)p.tasks * task_floats(k, m, n, kk, p);
             if (s > need) need = s;
@@ -203,7 +209,7 @@ static void gemm_unbuffered(const gemm_job *j) {
 void ag_gemm(int M, int N, int K, const float *A, bool ta, const float *B, bool tb, float *C,
              bool accumulate, float *scratch, size_t scratch_floats) {
     const ag_kernel_table *k = ag_kernels();
-    if (is_small(M, N, K)) {
+    if (is_small(k, M, N, K, tb)) {
         k->gemm_small(M, N, K, A, ta, B, tb, C, accumulate);
         return;
     }

@@ -15,6 +15,10 @@
 
 #include <stdatomic.h>
 
+/* gemm_small copies a transposed B of at most this many values to the stack, the right way
+ * round, before multiplying. */
+#define AG_SMALL_BT 4096
+
 typedef struct ag_kernel_table {
     const char *name; /* "generic", "avx2", "avx512" */
     int mr, nr;       /* the gemm micro-tile: mr rows x nr columns of C */

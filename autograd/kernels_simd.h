@@ -386,8 +386,6 @@ KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, lon
 
 /* ---- gemm: small shapes, no packing --------------------------------------------------------- */
 
-#define SMALL_BT 4096 /* B^T is copied (to the stack) when it has at most this many values */
-
 /* One strip of w <= VL columns of C (+)= op(A) @ B[:, strip] (B not transposed): eight rows at
  * a time, their accumulators in registers while the K rank-1 updates go in, k in order (eight
  * independent sums keep the FMA units busy despite their latency). `full` (w == VL) is a
@@ -450,8 +448,8 @@ KV_TARGET static void KV_NAME(gemm_small)(int M, int N, int K, const float *A, b
                                           const float *B, bool tb, float *C, bool accumulate) {
     const long lda = ta ? M : K;
     long ldb = tb ? K : N;
-    float bt[SMALL_BT];
-    if (tb && (long)N * K <= SMALL_BT) {
+    float bt[AG_SMALL_BT];
+    if (tb && (long)N * K <= AG_SMALL_BT) {
         for (int j = 0; j < N; j++)
             for (int k = 0; k < K; k++) bt[(long)k * N + j] = B[(long)j * K + k];
         B = bt, ldb = N, tb = false;
@@ -496,7 +494,6 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
 #undef STORE
 #undef LOADN
 #undef STOREN
-#undef SMALL_BT
 #undef SELECT
 #undef vf
 #undef vi

@@ -332,7 +332,8 @@ int main(int argc, char **argv) {
     printf("; load average at start %.2f\n", loadavg());
     if (opt.torch) printf("reference: pytorch %s (OMP_WAIT_POLICY=PASSIVE)\n", torch_version(torch[0]));
     else printf("reference skipped: pytorch (%s)\n", torch_skip);
-    if (opt.blas) printf("reference: openblas cblas_sgemm (matmul shapes)\n");
+    if (opt.blas) printf("reference: openblas cblas_sgemm (matmul shapes; OPENBLAS_THREAD_TIMEOUT=%s)\n",
+                         getenv("OPENBLAS_THREAD_TIMEOUT"));
     else printf("reference skipped: openblas (%s)\n", blas_skip);
 
     FILE *csv = fopen(opt.csv, "w");

@@ -151,6 +151,10 @@ static sgemm_fn sgemm;
 static set_threads_fn set_threads;
 
 bool blas_load(char *why, int whylen) {
+    /* OpenBLAS's idle workers spin for some 0.1 s after each call, taking a core from whatever
+     * runs next; a short timeout lets them sleep at once, as OMP_WAIT_POLICY=PASSIVE does for
+     * PyTorch's. Read when the library loads; a value already in the environment wins. */
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
     const char *names[] = {"libopenblas.so.0", "libopenblas.so"};
     void *h = NULL;
     for (int i = 0; i < 2 && !h; i++) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);

@@ -42,7 +42,8 @@ static void test_gemm_matches_reference(void **state) {
     (void)state;
     static const int shapes[][3] = {{1, 1, 1},  {3, 1, 7},   {1, 9, 4},    {5, 7, 3},
                                     {64, 2, 6}, {100, 6, 24}, {6, 24, 100}, {37, 41, 43},
-                                    {1, 100, 100}, {64, 64, 64}, {129, 257, 300}, {9, 600, 33}};
+                                    {1, 100, 100}, {64, 64, 64}, {129, 257, 300}, {9, 600, 33},
+                                    {200, 12, 400}};
     tu_rng r = {3};
     FOR_EACH_TABLE(k) {
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {

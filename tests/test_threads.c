@@ -61,7 +61,8 @@ static void fill(tu_rng *r, float *x, long n) {
 static void test_gemm_is_bit_identical(void **state) {
     (void)state;
     static const int shapes[][3] = {{1, 1, 1},    {7, 5, 3},     {33, 65, 130}, {130, 70, 300},
-                                    {64, 128, 256}, {300, 40, 297}, {17, 600, 60}, {129, 257, 513}};
+                                    {64, 128, 256}, {300, 40, 297}, {17, 600, 60}, {129, 257, 513},
+                                    {600, 12, 400}};
     tu_rng r = {7};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
