@@ -206,36 +206,63 @@ KV_TARGET static double KV_NAME(sqdiff_sum)(long n, const float *y, const float 
     return s;
 }
 
+/* Rows narrower than a vector (cols < VL) are taken as one flat array of rows*cols values:
+ * vector v starts at flat index v*VL, in column (v*VL) % cols, and that phase repeats every
+ * `cols` vectors. So a row vector b is laid out once per phase (tile), and column sums are
+ * kept per phase (part), which keeps every lane busy however narrow the rows. */
+
 /* y (rows, cols) = a (rows, cols) + b (cols) */
 KV_TARGET static void KV_NAME(add_row)(long rows, long cols, const float *a, const float *b,
                                        float *y) {
-    if (cols < VL) { /* one partial vector per row, b loaded once */
-        const vf bv = LOADN(b, cols);
-        for (long r = 0; r < rows; r++) STOREN(y + r * cols, LOADN(a + r * cols, cols) + bv, cols);
+    if (cols < VL) {
+        float tile[VL * VL]; /* phase p: b[(p*VL + l) % cols] for l = 0..VL-1 */
+        for (long i = 0, j = 0; i < cols * VL; i++, j = j + 1 == cols ? 0 : j + 1) tile[i] = b[j];
+        const long n = rows * cols;
+        long i = 0, p = 0;
+        for (; i + VL <= n; i += VL, p = p + 1 == cols ? 0 : p + 1)
+            STORE(y + i, LOAD(a + i) + LOAD(tile + p * VL));
+        if (i < n) STOREN(y + i, LOADN(a + i, n - i) + LOAD(tile + p * VL), n - i);
         return;
     }
     for (long r = 0; r < rows; r++) KV_NAME(add)(cols, a + r * cols, b, y + r * cols);
 }
 
-/* y (cols) += the column sums of x (rows, cols): four running sums (rows 0,4,8..; 1,5,9..; ..)
- * per vector of columns, so that the adds overlap, combined as (s0 + s1) + (s2 + s3). */
+/* y (cols) += the column sums of x (rows, cols). Narrow rows: one running sum per phase, the
+ * lanes then added into their columns in order. Wide rows: four running sums (rows 0,4,8..;
+ * 1,5,9..; ..) per vector of columns, so that the adds overlap, then (s0 + s1) + (s2 + s3). */
 KV_TARGET static void KV_NAME(acc_colsum)(long rows, long cols, const float *x, float *y) {
+    if (cols < VL) {
+        vf part[VL];
+        for (long p = 0; p < cols; p++) part[p] = KV_SPLAT(0.0f);
+        const long n = rows * cols;
+        long i = 0, p = 0;
+        for (; i + VL <= n; i += VL, p = p + 1 == cols ? 0 : p + 1) part[p] += LOAD(x + i);
+        if (i < n) part[p] += LOADN(x + i, n - i);
+        float lanes[VL * VL]; /* flat index f of the phases is in column f % cols */
+        for (long q = 0; q < cols; q++) STORE(lanes + q * VL, part[q]);
+        for (long j = 0; j < cols; j++) {
+            float t = 0.0f;
+            for (long f = j; f < cols * VL; f += cols) t += lanes[f];
+            y[j] += t;
+        }
+        return;
+    }
     for (long j = 0; j < cols; j += VL) {
         const long w = cols - j < VL ? cols - j : VL;
         vf s0 = KV_SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0;
         long r = 0;
         if (w == VL) {
             for (; r + 4 <= rows; r += 4) {
-                const float *p = x + r * cols + j;
-                s0 += LOAD(p), s1 += LOAD(p + cols), s2 += LOAD(p + 2 * cols), s3 += LOAD(p + 3 * cols);
+                const float *q = x + r * cols + j;
+                s0 += LOAD(q), s1 += LOAD(q + cols), s2 += LOAD(q + 2 * cols), s3 += LOAD(q + 3 * cols);
             }
             for (; r < rows; r++) s0 += LOAD(x + r * cols + j);
             STORE(y + j, LOAD(y + j) + ((s0 + s1) + (s2 + s3)));
         } else {
             for (; r + 4 <= rows; r += 4) {
-                const float *p = x + r * cols + j;
-                s0 += LOADN(p, w), s1 += LOADN(p + cols, w), s2 += LOADN(p + 2 * cols, w),
-                    s3 += LOADN(p + 3 * cols, w);
+                const float *q = x + r * cols + j;
+                s0 += LOADN(q, w), s1 += LOADN(q + cols, w), s2 += LOADN(q + 2 * cols, w),
+                    s3 += LOADN(q + 3 * cols, w);
             }
             for (; r < rows; r++) s0 += LOADN(x + r * cols + j, w);
             STOREN(y + j, LOADN(y + j, w) + ((s0 + s1) + (s2 + s3)), w);
@@ -386,59 +413,71 @@ KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, lon
 
 /* ---- gemm: small shapes, no packing --------------------------------------------------------- */
 
-/* One strip of w <= VL columns of C (+)= op(A) @ B[:, strip] (B not transposed): eight rows at
- * a time, their accumulators in registers while the K rank-1 updates go in, k in order (eight
- * independent sums keep the FMA units busy despite their latency). `full` (w == VL) is a
- * constant after inlining, so each case gets its own loop without tests. */
+/* Rows i0 .. i0+rows-1 (rows <= R, R = 4 or 8, a constant after inlining) of one strip of
+ * w <= VL columns of C (+)= op(A) @ B[:, strip], B not transposed: R accumulators in
+ * registers while the K rank-1 updates go in, k in order (R independent sums keep the FMA
+ * units busy despite their latency). Named accumulators, not an array, so that they stay in
+ * registers; past the last row the offsets repeat row i0 (computed, never stored). `full`
+ * (w == VL) is a constant too, so each case gets its own loop without tests. */
 KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(small_strip)(int M, int N, int K, const float *A, long si, long sk, const float *B,
-                     long ldb, float *C, bool accumulate, long w, bool full) {
+KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, long sk,
+                     const float *B, long ldb, float *c, bool accumulate, long w, bool full) {
 #define LD(p) (full ? LOAD(p) : LOADN(p, w))
 #define ST(p, v) (full ? STORE(p, v) : STOREN(p, v, w))
-    for (int i = 0; i < M; i += 8) {
-        /* rows i .. i+7; past the last row, the offsets repeat row i (computed, not stored).
-         * Eight named accumulators, not an array, so that they stay in registers. */
-        const int rows = M - i < 8 ? M - i : 8;
 #define OFF(r) (rows > (r) ? (r) * si : 0)
-        const long o1 = OFF(1), o2 = OFF(2), o3 = OFF(3), o4 = OFF(4), o5 = OFF(5), o6 = OFF(6),
-                   o7 = OFF(7);
+    const long o1 = OFF(1), o2 = OFF(2), o3 = OFF(3), o4 = OFF(4), o5 = OFF(5), o6 = OFF(6),
+               o7 = OFF(7);
 #undef OFF
-        float *c = C + (long)i * N;
-        const float *a = A + i * si;
-        vf c0 = KV_SPLAT(0.0f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
-        if (accumulate) {
-            c0 = LD(c);
-            if (rows > 1) c1 = LD(c + N);
-            if (rows > 2) c2 = LD(c + 2 * N);
-            if (rows > 3) c3 = LD(c + 3 * N);
-            if (rows > 4) c4 = LD(c + 4 * N);
-            if (rows > 5) c5 = LD(c + 5 * N);
-            if (rows > 6) c6 = LD(c + 6 * N);
-            if (rows > 7) c7 = LD(c + 7 * N);
-        }
-        for (int k = 0; k < K; k++) {
-            const vf b = LD(B + k * ldb);
-            const float *ak = a + k * sk;
-            c0 = KV_FMA(KV_SPLAT(ak[0]), b, c0);
-            c1 = KV_FMA(KV_SPLAT(ak[o1]), b, c1);
-            c2 = KV_FMA(KV_SPLAT(ak[o2]), b, c2);
-            c3 = KV_FMA(KV_SPLAT(ak[o3]), b, c3);
+    vf c0 = KV_SPLAT(0.0f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+    if (accumulate) {
+        c0 = LD(c);
+        if (rows > 1) c1 = LD(c + N);
+        if (rows > 2) c2 = LD(c + 2 * N);
+        if (rows > 3) c3 = LD(c + 3 * N);
+        if (rows > 4) c4 = LD(c + 4 * N);
+        if (rows > 5) c5 = LD(c + 5 * N);
+        if (rows > 6) c6 = LD(c + 6 * N);
+        if (rows > 7) c7 = LD(c + 7 * N);
+    }
+    for (int k = 0; k < K; k++) {
+        const vf b = LD(B + k * ldb);
+        const float *ak = a + k * sk;
+        c0 = KV_FMA(KV_SPLAT(ak[0]), b, c0);
+        c1 = KV_FMA(KV_SPLAT(ak[o1]), b, c1);
+        c2 = KV_FMA(KV_SPLAT(ak[o2]), b, c2);
+        c3 = KV_FMA(KV_SPLAT(ak[o3]), b, c3);
+        if (R > 4) {
             c4 = KV_FMA(KV_SPLAT(ak[o4]), b, c4);
             c5 = KV_FMA(KV_SPLAT(ak[o5]), b, c5);
             c6 = KV_FMA(KV_SPLAT(ak[o6]), b, c6);
             c7 = KV_FMA(KV_SPLAT(ak[o7]), b, c7);
         }
-        ST(c, c0);
-        if (rows > 1) ST(c + N, c1);
-        if (rows > 2) ST(c + 2 * N, c2);
-        if (rows > 3) ST(c + 3 * N, c3);
-        if (rows > 4) ST(c + 4 * N, c4);
-        if (rows > 5) ST(c + 5 * N, c5);
-        if (rows > 6) ST(c + 6 * N, c6);
-        if (rows > 7) ST(c + 7 * N, c7);
     }
+    ST(c, c0);
+    if (rows > 1) ST(c + N, c1);
+    if (rows > 2) ST(c + 2 * N, c2);
+    if (rows > 3) ST(c + 3 * N, c3);
+    if (rows > 4) ST(c + 4 * N, c4);
+    if (rows > 5) ST(c + 5 * N, c5);
+    if (rows > 6) ST(c + 6 * N, c6);
+    if (rows > 7) ST(c + 7 * N, c7);
 #undef LD
 #undef ST
+}
+
+/* One strip of columns, eight rows at a time; four when no more than four are left. */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(small_strip)(int M, int N, int K, const float *A, long si, long sk, const float *B,
+                     long ldb, float *C, bool accumulate, long w, bool full) {
+    for (int i = 0; i < M; i += 8) {
+        const int rows = M - i < 8 ? M - i : 8;
+        if (rows > 4)
+            KV_NAME(small_block)(8, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
+                                 accumulate, w, full);
+        else
+            KV_NAME(small_block)(4, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
+                                 accumulate, w, full);
+    }
 }
 
 /* C (+)= op(A) @ op(B) for shapes too small to pay for packing, a strip of VL columns at a

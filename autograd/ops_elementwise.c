@@ -133,6 +133,8 @@ static void add_fwd(ag_node *n) {
     if (ka == FULL && kb == FULL) ag_kernels()->add(O->numel, A->data, B->data, O->data);
     else if (ka == FULL && kb == ROW) ag_kernels()->add_row(rows, cols, A->data, B->data, O->data);
     else if (ka == ROW && kb == FULL) ag_kernels()->add_row(rows, cols, B->data, A->data, O->data);
+    else if (ka == FULL && kb == SCALAR) ag_kernels()->add_row(O->numel, 1, A->data, B->data, O->data);
+    else if (ka == SCALAR && kb == FULL) ag_kernels()->add_row(O->numel, 1, B->data, A->data, O->data);
     else {
         BINARY_VARS(n);
         float *o = n->out.data;
@@ -146,11 +148,7 @@ static void add_grad(const ag_node *n, const ag_tensor *X, float *dx) {
     const long cols = O->shape[O->ndim - 1], rows = O->numel / cols;
     if (kind == FULL) ag_kernels()->acc(O->numel, O->grad, dx);
     else if (kind == ROW) ag_kernels()->acc_colsum(rows, cols, O->grad, dx);
-    else {
-        float s = dx[0]; /* SCALAR: every element of g, in order */
-        for (long i = 0; i < O->numel; i++) s += O->grad[i];
-        dx[0] = s;
-    }
+    else ag_kernels()->acc_colsum(O->numel, 1, O->grad, dx); /* SCALAR: the sum of all of g */
 }
 static void add_vjp(ag_node *n) {
     float *da = n->in[0]->grad, *db = n->in[1]->grad;
