@@ -275,6 +275,15 @@ KV_TARGET static void KV_NAME(acc_colsum)(long rows, long cols, const float *x, 
 KV_TARGET static void KV_NAME(copy_rows)(long rows, long cols, const float *x, long ldx, float *y,
                                          long ldy, bool add) {
     if (cols < VL) { /* one partial vector per row */
+        if (add && ldy == cols && rows * cols <= 4096) {
+            /* y is one flat block: gather x's rows next to each other first, then add the whole
+             * block at once. (Adding row by row would read each row of y right after writing
+             * the one before it, which shares its vector's span: the CPU stalls on that.) */
+            float t[4096];
+            for (long r = 0; r < rows; r++) STOREN(t + r * cols, LOADN(x + r * ldx, cols), cols);
+            KV_NAME(acc)(rows * cols, t, y);
+            return;
+        }
         for (long r = 0; r < rows; r++) {
             const vf v = LOADN(x + r * ldx, cols);
             STOREN(y + r * ldy, add ? LOADN(y + r * ldy, cols) + v : v, cols);
