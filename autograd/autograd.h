@@ -41,6 +41,10 @@
  * mutable global state (the allocator hook and the thread count are set once, at start-up).
  * Large kernels (matrix products) may also split their work over a small pool of worker
  * threads: see ag_set_threads. Results are the same, bit for bit, whatever the thread count.
+ *
+ * SPEED. The kernels use the widest vector instructions the CPU has (AVX-512, AVX2+FMA, or
+ * plain C with 16-byte vectors), chosen at run time; BACKPROP_ISA=generic|avx2|avx512 in the
+ * environment asks for a narrower set. docs/performance.md has the figures.
  */
 #ifndef BACKPROP_AUTOGRAD_H
 #define BACKPROP_AUTOGRAD_H
