@@ -3,8 +3,11 @@
 #   make                 the library (static + shared) and the examples
 #   make test            every cmocka suite (installs or names libcmocka-dev when missing)
 #   make run             build and run the first example (the chain rule on one neuron)
-#   make sanitize        the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
-#   make valgrind        the test suite under valgrind's memcheck (errors and leaks fail it)
+#   make sanitize        the test suite and every example (default arguments) under
+#                        AddressSanitizer + UndefinedBehaviorSanitizer (leaks fail it too)
+#   make valgrind        the same under valgrind's memcheck (errors and leaks fail it)
+#   make tsan            the threads test under ThreadSanitizer (TSAN_CC, clang by default)
+#   make fuzz            the libFuzzer harnesses fuzz/fuzz_*.c for FUZZ_SECONDS in all (60; clang)
 #   make bench           time the workloads of bench/ side by side with PyTorch and OpenBLAS
 #   make install PREFIX=/usr/local   headers, both libraries and backprop.pc for pkg-config
 #   make docs            draw the chain-rule neuron's tape for docs/tutorial.md (Graphviz's dot)
@@ -44,8 +47,8 @@ TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(sort $(wildcard tests/support/*.c))
 TEST_COBJ := $(TEST_COMMON:%.c=$(BUILD)/%.o)
 
-.PHONY: all lib examples test run docs sanitize valgrind valgrind-run install uninstall clean \
-	check-cmocka bench
+.PHONY: all lib examples test run docs sanitize valgrind valgrind-run install uninstall clean check-cmocka \
+	run-examples tsan fuzz fuzz-build fuzz-seeds bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -98,13 +101,17 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COBJ) $(EX_COBJ) $(STATIC)
 
 test: check-cmocka
 	@$(MAKE) --no-print-directory $(TEST_BIN) examples
-	@BACKPROP_EXAMPLES=$(EXDIR) sh scripts/run-tests.sh $(TEST_BIN)
+	@BACKPROP_EXAMPLES=$(EXDIR) BACKPROP_LIB=$(STATIC) sh scripts/run-tests.sh $(TEST_BIN)
 	@CC="$(CC)" CFLAGS="$(CFLAGS)" sh scripts/check-doc-examples.sh $(BUILD)
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 sanitize: check-cmocka
 	@$(MAKE) --no-print-directory BUILD=build-sanitize EXDIR=build-sanitize/examples \
-		CFLAGS="$(SAN_FLAGS)" test
+		CFLAGS="$(SAN_FLAGS)" test run-examples
+
+# Every example with its default arguments (under RUNNER when set), with the time each takes.
+run-examples: examples
+	@RUNNER="$(RUNNER)" sh scripts/run-examples.sh $(EX_BIN)
 
 VALGRIND := valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99
@@ -113,7 +120,46 @@ valgrind: check-cmocka
 	@$(MAKE) --no-print-directory BUILD=build-valgrind EXDIR=build-valgrind/examples \
 		CFLAGS="-O1 -gdwarf-4" valgrind-run
 valgrind-run: $(TEST_BIN) examples
-	@BACKPROP_EXAMPLES=$(EXDIR) RUNNER="$(VALGRIND)" sh scripts/run-tests.sh $(TEST_BIN)
+	@BACKPROP_EXAMPLES=$(EXDIR) BACKPROP_LIB=$(STATIC) RUNNER="$(VALGRIND)" sh scripts/run-tests.sh $(TEST_BIN)
+	@RUNNER="$(VALGRIND)" sh scripts/run-examples.sh $(EX_BIN)
+
+# Threads under ThreadSanitizer: tests/test_threads trains several models at once; any data race
+# fails it. Run without address-space randomisation where setarch allows, as some kernels'
+# randomisation is wider than older TSan runtimes can map.
+TSAN_CC ?= clang
+tsan: check-cmocka
+	@$(MAKE) --no-print-directory CC=$(TSAN_CC) BUILD=build-tsan EXDIR=build-tsan/examples \
+		CFLAGS="-O1 -g -fsanitize=thread" build-tsan/tests/test_threads
+	@norand=""; if setarch "$$(uname -m)" -R true 2>/dev/null; then norand="setarch $$(uname -m) -R"; fi; \
+		BACKPROP_LIB=build-tsan/libbackprop.a TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+		$$norand ./build-tsan/tests/test_threads
+
+# ---- fuzzing ---------------------------------------------------------------------------------
+# Each fuzz/fuzz_NAME.c is a libFuzzer harness, built with clang and ASan + UBSan into
+# build-fuzz/fuzz_NAME and started from the seed corpus fuzz/corpus/NAME.
+
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_DIR     := build-fuzz
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=all
+FUZZ_SRC     := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_SRC:fuzz/%.c=$(FUZZ_DIR)/%)
+
+fuzz:
+	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_DIR) EXDIR=$(FUZZ_DIR)/examples \
+		CFLAGS="$(FUZZ_FLAGS)" fuzz-build
+	@sh scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+fuzz-build: $(FUZZ_BIN)
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/fuzz/fuzz_%.o $(EX_COBJ) $(STATIC)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(EX_COBJ) $(STATIC) $(LDLIBS)
+
+# The loader's seed files, saved from the harness's model (the output is committed).
+fuzz-seeds: $(BUILD)/fuzz/make_seeds
+	$(BUILD)/fuzz/make_seeds fuzz/corpus/load
+$(BUILD)/fuzz/make_seeds: $(BUILD)/fuzz/make_seeds.o $(STATIC)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
 # ---- benchmark -------------------------------------------------------------------------------
 # Builds bench/ and times every workload; PyTorch (python3-torch) and OpenBLAS (libopenblas) run

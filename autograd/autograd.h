@@ -122,13 +122,13 @@ void ag_set_last_error(const char *fmt, ...)
  * ------------------------------------------------------------------------------------------- */
 
 /* Let large kernels use n threads: the calling thread plus n-1 workers that the library starts
- * now (POSIX threads) and keeps idle between kernels. n < 1 means one per online CPU. Results
- * are identical bit for bit whatever n (every kernel splits its work in a fixed way). Without a
- * call, the first kernel reads the environment variable BACKPROP_THREADS (a number; unset means
- * 1: no worker threads). Call it at start-up or between steps, never while another thread is
- * running ops. ag_set_threads(1) stops and joins the workers: call it before exit if you need
- * every thread gone (e.g. under a leak checker). Returns 0, or -1 when fewer threads could be
- * started (ag_last_error says how many; those are used). */
+ * now (POSIX threads) and keeps idle between kernels. n < 1 means one per online CPU; at most
+ * 64. Results are identical bit for bit whatever n (every kernel splits its work in a fixed
+ * way). Without a call, the first kernel reads the environment variable BACKPROP_THREADS (a
+ * number; unset means 1: no worker threads). Call it at start-up or between steps, never while
+ * another thread is running ops. ag_set_threads(1) stops and joins the workers: call it before
+ * exit if you need every thread gone (e.g. under a leak checker). Returns 0, or -1 when fewer
+ * threads could be started (ag_last_error says how many; those are used). */
 int ag_set_threads(int n);
 
 /* The number of threads kernels may use (the calling thread included): the last ag_set_threads,

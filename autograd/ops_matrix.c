@@ -316,8 +316,8 @@ const ag_op ag_op_slice_rows = {"slice_rows", view_fwd, view_vjp};
 ag_tensor *ag_slice_rows(ag_tape *t, ag_tensor *a, int start, int count) {
     if (!ag_check_inputs(t, "slice_rows", 1, &a)) return ag_poison(t);
     if (start < 0 || count < 1 || start > a->shape[0] - count) {
-        ag_tape_fail(t, "slice_rows: rows %d..%d (count %d) are out of range for %s", start,
-                     start + count - 1, count, ag_fmt_shape(a).s);
+        ag_tape_fail(t, "slice_rows: rows %d..%ld (count %d) are out of range for %s", start,
+                     (long)start + count - 1, count, ag_fmt_shape(a).s);
         return ag_poison(t);
     }
     int shape[AG_MAX_DIMS];

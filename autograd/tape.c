@@ -73,6 +73,8 @@ int ag_tape_nodes(const ag_tape *t) { return t ? t->nnodes : 0; }
 static _Thread_local char last_error[256];
 
 void ag_set_last_error(const char *fmt, ...) {
+    last_error[0] = '\0';
+    if (!fmt) return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);

@@ -14,7 +14,8 @@
 #include <string.h>
 
 void ag_tape_set_trace(ag_tape *t, FILE *f) {
-    if (t) t->trace = f;
+    if (!t) ag_set_last_error("ag_tape_set_trace: tape is NULL");
+    else t->trace = f;
 }
 
 /* One input of the node being narrated, counted once however often it appears among the

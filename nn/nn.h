@@ -48,6 +48,7 @@ extern "C" {
 /* ---------------------------------------------------------------------------------------------
  * Random numbers: a small seeded generator (splitmix64). The same seed gives the same numbers
  * on every platform; uniform draws (and so every initialisation below) are bit-exact.
+ * A NULL generator gives 0 (nn_rng_range: lo) and the reason in ag_last_error().
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct nn_rng {
@@ -168,7 +169,10 @@ ag_tensor *nn_sse_margin(ag_tape *t, ag_tensor *y, ag_tensor *d, double margin);
 
 /* ---------------------------------------------------------------------------------------------
  * Optimisers. A step applies the gradients accumulated since the last step (one whole sweep
- * for full-batch training, one mini-batch otherwise), then zeroes them.
+ * for full-batch training, one mini-batch otherwise), then zeroes them. Settings must be
+ * finite, learning rates and momenta >= 0, decay and the betas in [0, 1), eps > 0, a schedule's
+ * step >= 0: a bad value is refused (NULL from the constructors; the setters keep the old
+ * setting), with the reason in ag_last_error().
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct nn_optim nn_optim;

@@ -23,6 +23,21 @@ struct nn_optim {
     double sched_lr, sched_momentum;
 };
 
+/* A hyperparameter that breaks `ok` is refused: the reason goes to ag_last_error. */
+static bool hyper_ok(const char *fn, const char *what, double v, bool ok, const char *rule) {
+    if (!ok) ag_set_last_error("%s: %s %g must be %s", fn, what, v, rule);
+    return ok;
+}
+#define LR_OK(fn, v) hyper_ok(fn, "learning rate", v, isfinite(v) && (v) >= 0, "finite and >= 0")
+#define MOMENTUM_OK(fn, v) hyper_ok(fn, "momentum", v, isfinite(v) && (v) >= 0, "finite and >= 0")
+#define UNIT_OK(fn, what, v) hyper_ok(fn, what, v, (v) >= 0 && (v) < 1, "in [0, 1)")
+
+/* The optimiser a setter was given, or NULL with the reason in ag_last_error. */
+static nn_optim *need(nn_optim *o, const char *fn) {
+    if (!o) ag_set_last_error("%s: optimiser is NULL", fn);
+    return o;
+}
+
 static nn_optim *optim_new(const char *what, optim_kind kind, nn_params *ps, int nstate) {
     if (!ps || nn_params_count(ps) == 0) {
         ag_set_last_error("%s: %s", what, ps ? "the parameter list is empty" : "parameter list is NULL");
@@ -43,8 +58,8 @@ static nn_optim *optim_new(const char *what, optim_kind kind, nn_params *ps, int
     o->s1 = ag_alloc(bytes);
     o->s2 = nstate > 1 ? ag_alloc(bytes) : NULL;
     if (!o->s1 || (nstate > 1 && !o->s2)) {
-        nn_optim_free(o);
         ag_set_last_error("%s: out of memory for the optimiser state (%ld values)", what, o->numel);
+        nn_optim_free(o);
         return NULL;
     }
     memset(o->s1, 0, bytes);
@@ -53,6 +68,7 @@ static nn_optim *optim_new(const char *what, optim_kind kind, nn_params *ps, int
 }
 
 nn_optim *nn_sgd_new(nn_params *ps, double lr, double momentum) {
+    if (!LR_OK("nn_sgd_new", lr) || !MOMENTUM_OK("nn_sgd_new", momentum)) return NULL;
     nn_optim *o = optim_new("nn_sgd_new", KIND_SGD, ps, 1);
     if (o) {
         o->lr = lr;
@@ -62,6 +78,7 @@ nn_optim *nn_sgd_new(nn_params *ps, double lr, double momentum) {
 }
 
 nn_optim *nn_adam_new(nn_params *ps, double lr) {
+    if (!LR_OK("nn_adam_new", lr)) return NULL;
     nn_optim *o = optim_new("nn_adam_new", KIND_ADAM, ps, 2);
     if (o) {
         o->lr = lr;
@@ -73,7 +90,14 @@ nn_optim *nn_adam_new(nn_params *ps, double lr) {
 }
 
 void nn_adam_set(nn_optim *o, double beta1, double beta2, double eps) {
-    if (!o) return;
+    if (!need(o, "nn_adam_set")) return;
+    if (o->kind != KIND_ADAM) {
+        ag_set_last_error("nn_adam_set: not an Adam optimiser");
+        return;
+    }
+    if (!UNIT_OK("nn_adam_set", "beta1", beta1) || !UNIT_OK("nn_adam_set", "beta2", beta2) ||
+        !hyper_ok("nn_adam_set", "eps", eps, isfinite(eps) && eps > 0, "finite and > 0"))
+        return;
     o->beta1 = beta1;
     o->beta2 = beta2;
     o->eps = eps;
@@ -86,15 +110,31 @@ void nn_optim_free(nn_optim *o) {
     ag_free(o);
 }
 
-void nn_optim_set_lr(nn_optim *o, double lr) { if (o) o->lr = lr; }
-void nn_optim_set_momentum(nn_optim *o, double momentum) { if (o) o->momentum = momentum; }
-void nn_optim_set_weight_decay(nn_optim *o, double decay) { if (o) o->decay = decay; }
+void nn_optim_set_lr(nn_optim *o, double lr) {
+    if (need(o, "nn_optim_set_lr") && LR_OK("nn_optim_set_lr", lr)) o->lr = lr;
+}
+void nn_optim_set_momentum(nn_optim *o, double momentum) {
+    if (need(o, "nn_optim_set_momentum") && MOMENTUM_OK("nn_optim_set_momentum", momentum))
+        o->momentum = momentum;
+}
+void nn_optim_set_weight_decay(nn_optim *o, double decay) {
+    if (need(o, "nn_optim_set_weight_decay") && UNIT_OK("nn_optim_set_weight_decay", "decay", decay))
+        o->decay = decay;
+}
 long nn_optim_steps(const nn_optim *o) { return o ? o->steps : 0; }
 double nn_optim_lr(const nn_optim *o) { return o ? o->lr : 0.0; }
 double nn_optim_momentum(const nn_optim *o) { return o ? o->momentum : 0.0; }
 
 void nn_optim_schedule(nn_optim *o, long step, double lr, double momentum) {
-    if (!o) return;
+    const char *fn = "nn_optim_schedule";
+    if (!need(o, fn)) return;
+    if (step < 0) {
+        ag_set_last_error("%s: step %ld must be >= 0", fn, step);
+        return;
+    }
+    if (!hyper_ok(fn, "learning rate", lr, isfinite(lr), "finite (negative: keep)") ||
+        !hyper_ok(fn, "momentum", momentum, isfinite(momentum), "finite (negative: keep)"))
+        return;
     o->sched_step = step;
     o->sched_lr = lr;
     o->sched_momentum = momentum;
@@ -116,6 +156,12 @@ static bool step_allowed(const nn_optim *o, const ag_tape *t) {
     }
     for (int p = 0; p < o->count; p++) {
         const ag_tensor *w = nn_params_at(o->ps, p);
+        if (!w->grad) {
+            ag_set_last_error("optimiser step: parameter '%s' has no gradient (requires_grad was "
+                              "turned off); no weight changed",
+                              w->name);
+            return false;
+        }
         for (int i = 0; i < w->numel; i++)
             if (!isfinite(w->grad[i])) {
                 ag_set_last_error("optimiser step: the gradient of %s holds %s at element %d; no "

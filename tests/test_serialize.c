@@ -360,7 +360,7 @@ static void expect_edit_refused(fixture *f, bytes b, bool seal, const char *part
 }
 
 static bytes copy_of(const bytes *b) {
-    bytes c = {malloc(b->n + 64), b->n};
+    bytes c = {calloc(b->n + 64, 1), b->n}; /* room to grow, zeroed */
     memcpy(c.p, b->p, b->n);
     return c;
 }

@@ -38,7 +38,7 @@ static size_t type_size(int code) {
     return 0; /* not a type of the format */
 }
 
-/* ---- the byte source: the file itself, or the output of `gzip -dc` reading it ----------------- */
+/* ---- the byte source: the file itself, or the output of `gzip -dc` reading it --------------- */
 
 typedef struct {
     const char *path;

@@ -30,8 +30,8 @@ void progress_update(progress *p, long done, double error) {
     double rate = done / (now - p->start);
     char total[32] = "";
     if (p->total > 0) snprintf(total, sizeof total, "/%ld", p->total);
-    printf("%s%s %ld%s  error %.6g  %.0f %ss/s%s", p->tty ? "\r" : "", p->unit, done, total, error,
-           rate, p->unit, p->tty ? "   " : "\n");
+    printf("%s%s %ld%s  error %.6g  (%.0f %s per second)%s", p->tty ? "\r" : "", p->unit, done,
+           total, error, rate, p->unit, p->tty ? "   " : "\n");
     fflush(stdout);
     p->shown = true;
 }

@@ -44,4 +44,9 @@ void tu_alloc_install(void);   /* reset the counters and install */
 void tu_alloc_uninstall(void); /* back to malloc/free */
 void tu_alloc_fail_at(long n); /* the nth allocation from now fails; 0 disables */
 
+/* Append to names[n..max-1] every function declared in the C header at path whose name starts
+ * with ag_ or nn_ (comments, preprocessor lines, C++ guards, typedefs and struct bodies are
+ * skipped); returns the new count. Fails the test when the file cannot be read. */
+int tu_declared_functions(const char *path, char names[][64], int n, int max);
+
 #endif

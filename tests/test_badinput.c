@@ -1,0 +1,957 @@
+/*
+ * test_badinput.c -- every public function of autograd.h and nn.h called with bad input: NULL,
+ * zero and negative sizes, mismatched shapes, out-of-range indices, element counts that
+ * overflow, a tape already in error. Each must give a clear error and no crash; parameters are
+ * left as they were.
+ *
+ * Every call goes through BAD(fn, (args)), which records that fn was exercised. The last test
+ * reads the public headers and fails for any function declared there that no test called: a
+ * new public function needs its bad-input case here.
+ * One file on purpose, though a long one: the coverage check counts the calls made in this
+ * process. (The example programs' command lines: tests/test_cli.c.)
+ */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+#include "support/testutil.h"
+
+#include "nn/internal.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- which functions were called ------------------------------------------------------------ */
+
+static const char *called[512];
+static int ncalled;
+
+static void mark(const char *name) {
+    for (int i = 0; i < ncalled; i++)
+        if (!strcmp(called[i], name)) return;
+    if (ncalled < (int)(sizeof called / sizeof called[0])) called[ncalled++] = name;
+}
+
+#define BAD(fn, args) (mark(#fn), fn args)
+
+/* ---- fixtures ------------------------------------------------------------------------------- */
+
+static ag_tape *T; /* healthy; reset before each test */
+static ag_tape *F; /* failed: "the first error" */
+static ag_tape *O; /* another healthy tape, for tensors from elsewhere */
+
+static int setup(void **s) {
+    (void)s;
+    T = ag_tape_new(), F = ag_tape_new(), O = ag_tape_new();
+    return T && F && O ? 0 : -1;
+}
+static int teardown(void **s) {
+    (void)s;
+    ag_tape_free(T), ag_tape_free(F), ag_tape_free(O);
+    return 0;
+}
+static int reset(void **s) {
+    (void)s;
+    ag_tape_reset(T), ag_tape_reset(F), ag_tape_reset(O);
+    ag_tape_fail(F, "the first error");
+    ag_set_last_error("%s", "");
+    return 0;
+}
+
+static void expect_last(const char *part) {
+    const char *e = ag_last_error();
+    if (!strstr(e, part)) {
+        print_error("last error: %s\nexpected it to contain: %s\n", e, part);
+        fail();
+    }
+}
+
+/* Assert that the tape failed with `part`, that r is its poisoned result, then reset it. */
+static void expect_tape(ag_tape *t, const ag_tensor *r, const char *part) {
+    tu_assert_error(t, part);
+    assert_non_null(r);
+    assert_true(r->flags & AG_POISONED);
+    ag_tape_reset(t);
+}
+
+static ag_tensor *tt(ag_tape *t, int r, int c) {
+    return ag_tape_tensor(t, 2, (const int[]){r, c}, NULL);
+}
+
+/* =============================================================================================
+ * Every op (and every nn function that records on a tape) against the generic bad inputs.
+ * =========================================================================================== */
+
+static nn_params *PS;
+static nn_dense DENSE;
+static nn_mlp MLP;
+static nn_recurrent REC;
+
+static int make_layers(void **s) {
+    (void)s;
+    nn_rng rng = nn_rng_seed(3);
+    PS = nn_params_new();
+    DENSE = nn_dense_new(PS, "d", 3, 2, NN_SIGMOID, nn_init_uniform(0.3), &rng);
+    MLP = nn_mlp_new(PS, "m", "3-4-2", NN_TANH, NN_SIGMOID, nn_init_xavier(), &rng);
+    REC = nn_recurrent_new(PS, "r", 3, 2, NN_TANH, nn_init_he(), &rng);
+    return DENSE.W && MLP.nlayers && REC.W ? 0 : -1;
+}
+static int free_layers(void **s) {
+    (void)s;
+    nn_params_free(PS);
+    return 0;
+}
+
+typedef ag_tensor *(*op_call)(ag_tape *t, ag_tensor *a, ag_tensor *b);
+typedef struct {
+    const char *name; /* how its messages start */
+    int nin;          /* how many of a, b it takes */
+    int b_rows, b_cols; /* b's shape (a is (2,3)) */
+    bool layer;       /* an nn function: NULL inputs are reported by the op it calls */
+    op_call call;
+} op_case;
+
+#define OP1(fn, ...) static ag_tensor *c_##fn(ag_tape *t, ag_tensor *a, ag_tensor *b) { (void)b; return BAD(fn, (t, a __VA_ARGS__)); }
+#define OP2(fn) static ag_tensor *c_##fn(ag_tape *t, ag_tensor *a, ag_tensor *b) { return BAD(fn, (t, a, b)); }
+OP2(ag_add) OP2(ag_sub) OP2(ag_mul) OP2(ag_div) OP2(ag_matmul) OP2(ag_sse) OP2(ag_mse) OP2(ag_bce)
+OP2(ag_bce_logits)
+OP1(ag_neg, ) OP1(ag_scale, , 2.0) OP1(ag_add_const, , 1.0) OP1(ag_pow, , 2.0) OP1(ag_square, )
+OP1(ag_sqrt, ) OP1(ag_exp, ) OP1(ag_log, ) OP1(ag_abs, ) OP1(ag_sigmoid, ) OP1(ag_tanh, ) OP1(ag_relu, )
+OP1(ag_softplus, ) OP1(ag_sum, ) OP1(ag_mean, ) OP1(ag_sum_axis, , 1) OP1(ag_mean_axis, , 0)
+OP1(ag_max_axis, , -1) OP1(ag_transpose, ) OP1(ag_softmax, ) OP1(ag_log_softmax, )
+OP1(ag_slice_rows, , 0, 1) OP1(ag_reshape, , 1, (const int[]){6})
+OP1(ag_gather_rows, , (const int[]){1, 0, 1}, 3) OP1(ag_softmax_xent, , (const int[]){2, 0})
+OP1(nn_activate, , NN_TANH)
+static ag_tensor *c_ag_matmul_ex(ag_tape *t, ag_tensor *a, ag_tensor *b) { return BAD(ag_matmul_ex, (t, a, b, false, true)); }
+static ag_tensor *c_ag_concat(ag_tape *t, ag_tensor *a, ag_tensor *b) { return BAD(ag_concat, (t, (ag_tensor *const[]){a, b}, 2, 0)); }
+static ag_tensor *c_ag_tape_tensor(ag_tape *t, ag_tensor *a, ag_tensor *b) { (void)a, (void)b; return BAD(ag_tape_tensor, (t, 2, (const int[]){2, 2}, NULL)); }
+static ag_tensor *c_ag_scalar(ag_tape *t, ag_tensor *a, ag_tensor *b) { (void)a, (void)b; return BAD(ag_scalar, (t, 1.5)); }
+static ag_tensor *c_nn_dense_forward(ag_tape *t, ag_tensor *a, ag_tensor *b) { (void)b; return BAD(nn_dense_forward, (t, &DENSE, a)); }
+static ag_tensor *c_nn_mlp_forward(ag_tape *t, ag_tensor *a, ag_tensor *b) { (void)b; return BAD(nn_mlp_forward, (t, &MLP, a)); }
+static ag_tensor *c_nn_recurrent_step(ag_tape *t, ag_tensor *a, ag_tensor *b) { return BAD(nn_recurrent_step, (t, &REC, b, a)); }
+static ag_tensor *c_nn_sse_margin(ag_tape *t, ag_tensor *a, ag_tensor *b) { return BAD(nn_sse_margin, (t, a, b, 0.2)); }
+
+static const op_case ops[] = {
+    {"add", 2, 2, 3, false, c_ag_add},           {"sub", 2, 1, 3, false, c_ag_sub},
+    {"mul", 2, 2, 1, false, c_ag_mul},           {"div", 2, 2, 3, false, c_ag_div},
+    {"neg", 1, 0, 0, false, c_ag_neg},           {"scale", 1, 0, 0, false, c_ag_scale},
+    {"add_const", 1, 0, 0, false, c_ag_add_const}, {"pow", 1, 0, 0, false, c_ag_pow},
+    {"square", 1, 0, 0, false, c_ag_square},     {"sqrt", 1, 0, 0, false, c_ag_sqrt},
+    {"exp", 1, 0, 0, false, c_ag_exp},           {"log", 1, 0, 0, false, c_ag_log},
+    {"abs", 1, 0, 0, false, c_ag_abs},           {"sigmoid", 1, 0, 0, false, c_ag_sigmoid},
+    {"tanh", 1, 0, 0, false, c_ag_tanh},         {"relu", 1, 0, 0, false, c_ag_relu},
+    {"softplus", 1, 0, 0, false, c_ag_softplus}, {"matmul", 2, 3, 4, false, c_ag_matmul},
+    {"matmul", 2, 5, 3, false, c_ag_matmul_ex},  {"sum", 1, 0, 0, false, c_ag_sum},
+    {"mean", 1, 0, 0, false, c_ag_mean},         {"sum_axis", 1, 0, 0, false, c_ag_sum_axis},
+    {"mean_axis", 1, 0, 0, false, c_ag_mean_axis}, {"max_axis", 1, 0, 0, false, c_ag_max_axis},
+    {"reshape", 1, 0, 0, false, c_ag_reshape},   {"transpose", 1, 0, 0, false, c_ag_transpose},
+    {"concat", 2, 4, 3, false, c_ag_concat},     {"slice_rows", 1, 0, 0, false, c_ag_slice_rows},
+    {"gather_rows", 1, 0, 0, false, c_ag_gather_rows}, {"softmax", 1, 0, 0, false, c_ag_softmax},
+    {"log_softmax", 1, 0, 0, false, c_ag_log_softmax}, {"sse", 2, 2, 3, false, c_ag_sse},
+    {"mse", 2, 2, 3, false, c_ag_mse},           {"bce", 2, 2, 3, false, c_ag_bce},
+    {"bce_logits", 2, 2, 3, false, c_ag_bce_logits},
+    {"softmax_xent", 1, 0, 0, false, c_ag_softmax_xent},
+    {"tape_tensor", 0, 0, 0, false, c_ag_tape_tensor}, {"tape_tensor", 0, 0, 0, false, c_ag_scalar},
+    {"activate", 1, 0, 0, true, c_nn_activate},  {"dense", 1, 0, 0, true, c_nn_dense_forward},
+    {"mlp", 1, 0, 0, true, c_nn_mlp_forward},    {"recurrent", 1, 2, 2, true, c_nn_recurrent_step},
+    {"sse_margin", 2, 2, 3, true, c_nn_sse_margin},
+};
+#define NOPS ((int)(sizeof ops / sizeof ops[0]))
+
+/* The inputs a healthy call takes, made on tape t. */
+static void inputs(ag_tape *t, const op_case *c, ag_tensor **a, ag_tensor **b) {
+    *a = ag_tape_tensor(t, 2, (const int[]){2, 3}, (const float[]){0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f});
+    *b = c->nin > 1 ? ag_tape_tensor(t, 2, (const int[]){c->b_rows, c->b_cols}, NULL) : NULL;
+    if (*b) for (int i = 0; i < (*b)->numel; i++) (*b)->data[i] = 0.25f;
+}
+
+/* A healthy call works: the cases below are not failing for some unrelated reason. */
+static void test_ops_healthy(void **state) {
+    (void)state;
+    for (int k = 0; k < NOPS; k++) {
+        ag_tensor *a, *b;
+        inputs(T, &ops[k], &a, &b);
+        ag_tensor *r = ops[k].call(T, a, b);
+        if (ag_tape_error(T) || !r || (r->flags & AG_POISONED)) {
+            print_error("%s: a healthy call failed: %s\n", ops[k].name, ag_tape_error(T));
+            fail();
+        }
+        ag_tape_reset(T);
+    }
+}
+
+/* No tape: NULL back and the reason, naming the op, in ag_last_error. */
+static void test_ops_without_tape(void **state) {
+    (void)state;
+    for (int k = 0; k < NOPS; k++) {
+        ag_tensor *a, *b;
+        inputs(T, &ops[k], &a, &b);
+        ag_set_last_error("%s", "");
+        assert_null(ops[k].call(NULL, a, b));
+        char want[64];
+        snprintf(want, sizeof want, "%s: tape is NULL", ops[k].name);
+        expect_last(want);
+        ag_tape_reset(T);
+    }
+}
+
+/* A NULL input in each position. */
+static void test_ops_null_inputs(void **state) {
+    (void)state;
+    for (int k = 0; k < NOPS; k++)
+        for (int i = 0; i < ops[k].nin; i++) {
+            ag_tensor *a, *b;
+            inputs(T, &ops[k], &a, &b);
+            if (i == 0) a = NULL;
+            else b = NULL;
+            ag_tensor *r = ops[k].call(T, a, b);
+            char want[64];
+            if (ops[k].layer) snprintf(want, sizeof want, "NULL");
+            else snprintf(want, sizeof want, "%s: input %d is NULL", ops[k].name, i + 1);
+            expect_tape(T, r, want);
+        }
+}
+
+/* A tape already in error: nothing recorded, the first error kept, the poison returned. */
+static void test_ops_on_failed_tape(void **state) {
+    (void)state;
+    for (int k = 0; k < NOPS; k++) {
+        ag_tensor *a = ag_tensor_2d(2, 3, true);
+        ag_tensor *b = ops[k].nin > 1 ? ag_tensor_2d(ops[k].b_rows, ops[k].b_cols, false) : NULL;
+        int nodes = ag_tape_nodes(F);
+        ag_tensor *r = ops[k].call(F, a, b);
+        assert_non_null(r);
+        assert_true(r->flags & AG_POISONED);
+        assert_int_equal(ag_tape_nodes(F), nodes);
+        assert_string_equal(ag_tape_error(F), "the first error");
+        ag_tensor_free(a);
+        ag_tensor_free(b);
+    }
+}
+
+/* Inputs that are the poisoned result of a failed tape, or that belong to another tape. */
+static void test_ops_foreign_inputs(void **state) {
+    (void)state;
+    for (int k = 0; k < NOPS; k++)
+        for (int i = 0; i < ops[k].nin; i++) {
+            ag_tensor *a, *b, *oa, *ob;
+            inputs(T, &ops[k], &a, &b);
+            ag_tensor *poison = ag_exp(F, NULL);
+            if (i == 0) a = poison;
+            else b = poison;
+            ag_tensor *r = ops[k].call(T, a, b);
+            expect_tape(T, r, "is the poisoned result of a failed tape");
+            inputs(T, &ops[k], &a, &b);
+            inputs(O, &ops[k], &oa, &ob);
+            if (i == 0) a = oa;
+            else b = ob;
+            r = ops[k].call(T, a, b);
+            expect_tape(T, r, "belongs to another tape");
+            ag_tape_reset(O);
+        }
+}
+
+/* =============================================================================================
+ * Op by op: shapes, axes, indices, sizes.
+ * =========================================================================================== */
+
+static void test_shapes_that_do_not_fit(void **state) {
+    (void)state;
+    ag_tensor *r;
+    r = BAD(ag_add, (T, tt(T, 2, 3), tt(T, 3, 2)));
+    expect_tape(T, r, "add: shapes (2,3) and (3,2) do not broadcast");
+    r = BAD(ag_div, (T, tt(T, 4, 1), tt(T, 2, 2)));
+    expect_tape(T, r, "div: shapes (4,1) and (2,2) do not broadcast");
+    r = BAD(ag_matmul, (T, tt(T, 2, 3), tt(T, 2, 3)));
+    expect_tape(T, r, "matmul: (2,3) @ (2,3): inner dimensions differ (3 vs 2)");
+    r = BAD(ag_matmul_ex, (T, tt(T, 2, 3), tt(T, 2, 3), true, true));
+    expect_tape(T, r, "matmul: (2,3)^T @ (2,3)^T: inner dimensions differ (2 vs 3)");
+    r = BAD(ag_matmul, (T, ag_scalar(T, 1), tt(T, 1, 1)));
+    expect_tape(T, r, "matmul: (1) @ (1,1): both operands must be 2-D");
+    r = BAD(ag_transpose, (T, ag_scalar(T, 1)));
+    expect_tape(T, r, "transpose: (1) has fewer than 2 dimensions");
+    r = BAD(ag_concat, (T, (ag_tensor *const[]){tt(T, 2, 3), tt(T, 2, 4)}, 2, 0));
+    expect_tape(T, r, "concat: part 2 (2,4) does not match part 1 (2,3) along axis 0");
+    r = BAD(ag_concat, (T, (ag_tensor *const[]){tt(T, 2, 3), ag_scalar(T, 1)}, 2, 1));
+    expect_tape(T, r, "concat: part 2 (1) does not match part 1 (2,3)");
+    const char *losses[] = {"sse", "mse", "bce", "bce_logits"};
+    ag_tensor *(*fns[])(ag_tape *, ag_tensor *, ag_tensor *) = {ag_sse, ag_mse, ag_bce, ag_bce_logits};
+    for (int k = 0; k < 4; k++) {
+        char want[96];
+        r = fns[k](T, tt(T, 4, 1), tt(T, 1, 4));
+        snprintf(want, sizeof want, "%s: prediction (4,1) and target (1,4) differ in shape", losses[k]);
+        expect_tape(T, r, want);
+    }
+    r = BAD(nn_sse_margin, (T, tt(T, 4, 1), tt(T, 1, 4), 0.2));
+    expect_tape(T, r, "prediction (4,1) and target (1,4) differ in shape");
+    r = BAD(ag_softmax_xent, (T, ag_scalar(T, 1), (const int[]){0}));
+    expect_tape(T, r, "softmax_xent: logits (1): must be 2-D (B,C)");
+    r = BAD(nn_dense_forward, (T, &DENSE, tt(T, 2, 4)));
+    expect_tape(T, r, "dense d.W: input (2,4) has 4 columns, the layer expects 3");
+    r = BAD(nn_mlp_forward, (T, &MLP, tt(T, 5, 2)));
+    expect_tape(T, r, "dense m.1.W: input (5,2) has 2 columns, the layer expects 3");
+    r = BAD(nn_recurrent_step, (T, &REC, tt(T, 2, 3), NULL));
+    expect_tape(T, r, "matmul: (2,3) @ (2,2): inner dimensions differ");
+    r = BAD(nn_recurrent_step, (T, &REC, NULL, NULL));
+    expect_tape(T, r, "recurrent: a step needs a state h or an input x (both NULL)");
+}
+
+static void test_axes_and_indices_out_of_range(void **state) {
+    (void)state;
+    ag_tensor *r;
+    const int axes[] = {2, -3, INT_MAX, INT_MIN};
+    for (int k = 0; k < 4; k++) {
+        char want[96];
+        snprintf(want, sizeof want, "sum_axis: axis %d is out of range for (2,3)", axes[k]);
+        expect_tape(T, BAD(ag_sum_axis, (T, tt(T, 2, 3), axes[k])), want);
+        expect_tape(T, BAD(ag_mean_axis, (T, tt(T, 2, 3), axes[k])), "mean_axis: axis");
+        expect_tape(T, BAD(ag_max_axis, (T, tt(T, 2, 3), axes[k])), "max_axis: axis");
+        expect_tape(T, BAD(ag_concat, (T, (ag_tensor *const[]){tt(T, 2, 3)}, 1, axes[k])), "concat: axis");
+    }
+    r = BAD(ag_slice_rows, (T, tt(T, 4, 2), 3, 2));
+    expect_tape(T, r, "slice_rows: rows 3..4 (count 2) are out of range for (4,2)");
+    expect_tape(T, BAD(ag_slice_rows, (T, tt(T, 4, 2), -1, 1)), "slice_rows: rows -1..-1");
+    expect_tape(T, BAD(ag_slice_rows, (T, tt(T, 4, 2), 0, 0)), "slice_rows: rows 0..-1 (count 0)");
+    expect_tape(T, BAD(ag_slice_rows, (T, tt(T, 4, 2), 0, -5)), "(count -5) are out of range");
+    expect_tape(T, BAD(ag_slice_rows, (T, tt(T, 4, 2), 2, INT_MAX)), "(count 2147483647) are out of range");
+    expect_tape(T, BAD(ag_slice_rows, (T, tt(T, 4, 2), INT_MAX, 1)), "slice_rows: rows 2147483647..");
+    expect_tape(T, BAD(ag_slice_rows, (T, tt(T, 4, 2), INT_MIN, INT_MAX)), "slice_rows: rows -2147483648..");
+    const int bad_rows[] = {5, -1, INT_MAX, INT_MIN};
+    for (int k = 0; k < 4; k++) {
+        char want[96];
+        snprintf(want, sizeof want, "gather_rows: index %d at position 1 is out of range for table (5,3)", bad_rows[k]);
+        expect_tape(T, BAD(ag_gather_rows, (T, tt(T, 5, 3), (const int[]){0, bad_rows[k]}, 2)), want);
+        snprintf(want, sizeof want, "softmax_xent: label %d of row 1 is out of range for logits (2,3)", bad_rows[k] == 5 ? 3 : bad_rows[k]);
+        expect_tape(T, BAD(ag_softmax_xent, (T, tt(T, 2, 3), (const int[]){0, bad_rows[k] == 5 ? 3 : bad_rows[k]})), want);
+    }
+    expect_tape(T, BAD(ag_gather_rows, (T, tt(T, 5, 3), (const int[]){0}, 0)), "gather_rows: needs at least one index");
+    expect_tape(T, BAD(ag_gather_rows, (T, tt(T, 5, 3), (const int[]){0}, -3)), "gather_rows: needs at least one index");
+    expect_tape(T, BAD(ag_gather_rows, (T, tt(T, 5, 3), NULL, 2)), "gather_rows: index array is NULL");
+    expect_tape(T, BAD(ag_softmax_xent, (T, tt(T, 2, 3), NULL)), "softmax_xent: logits (2,3): labels is NULL");
+    expect_tape(T, BAD(ag_concat, (T, NULL, 2, 0)), "concat: parts is NULL");
+    expect_tape(T, BAD(ag_concat, (T, (ag_tensor *const[]){tt(T, 1, 1)}, 0, 0)), "concat: needs at least one part");
+    expect_tape(T, BAD(ag_concat, (T, (ag_tensor *const[]){tt(T, 1, 1)}, -1, 0)), "concat: needs at least one part");
+}
+
+static void test_sizes_zero_negative_overflowing(void **state) {
+    (void)state;
+    /* shapes given directly */
+    const int bad[][4] = {{0, 3}, {3, -2}, {-1, -1}, {65536, 65536}, {INT_MAX, INT_MAX}, {INT_MIN, 1}};
+    const char *why[] = {"dimension 0 is 0", "dimension 1 is -2", "dimension 0 is -1",
+                         "absurd size", "absurd size", "dimension 0 is -2147483648"};
+    for (int k = 0; k < 6; k++) {
+        assert_null(BAD(ag_tensor_new, (2, bad[k], true)));
+        expect_last(why[k]);
+        assert_null(BAD(ag_tensor_2d, (bad[k][0], bad[k][1], false)));
+        expect_last(why[k]);
+        assert_null(BAD(ag_tensor_from, (2, bad[k], (const float[]){1}, false)));
+        expect_last(why[k]);
+        expect_tape(T, BAD(ag_tape_tensor, (T, 2, bad[k], NULL)), why[k]);
+        nn_params *ps = nn_params_new();
+        assert_null(BAD(nn_param_new, (ps, "w", 2, bad[k])));
+        expect_last(why[k]);
+        assert_int_equal(nn_params_count(ps), 0);
+        nn_params_free(ps);
+    }
+    const int four[4] = {1024, 1024, 1024, 1024};
+    assert_null(BAD(ag_tensor_new, (4, four, false)));
+    expect_last("ag_tensor_new: absurd size: more than 2147483647 elements");
+    const int ndims[] = {0, -1, 5, INT_MAX, INT_MIN};
+    for (int k = 0; k < 5; k++) {
+        char want[64];
+        snprintf(want, sizeof want, "%d dimensions (must be 1 to 4)", ndims[k]);
+        assert_null(BAD(ag_tensor_new, (ndims[k], four, false)));
+        expect_last(want);
+        expect_tape(T, BAD(ag_tape_tensor, (T, ndims[k], four, NULL)), want);
+        expect_tape(T, BAD(ag_reshape, (T, tt(T, 2, 2), ndims[k], four)), "reshape: (2,2) to");
+    }
+    assert_null(BAD(ag_tensor_new, (2, NULL, false)));
+    expect_last("ag_tensor_new: shape is NULL");
+    assert_null(BAD(ag_tensor_from, (2, (const int[]){2, 2}, NULL, false)));
+    expect_last("ag_tensor_from: values is NULL");
+    expect_tape(T, BAD(ag_tape_tensor, (T, 2, NULL, NULL)), "tape_tensor: shape is NULL");
+    expect_tape(T, BAD(ag_reshape, (T, tt(T, 2, 2), 2, NULL)), "reshape: (2,2) to 2 dimensions with a NULL shape");
+    /* results whose element count overflows, made from legal pieces */
+    ag_tensor *col = tt(T, 65536, 1), *row = tt(T, 1, 32768);
+    expect_tape(T, BAD(ag_mul, (T, col, row)), "mul: absurd size"); /* 2^31 elements */
+    col = tt(T, 65536, 1), row = tt(T, 1, 65536);
+    expect_tape(T, BAD(ag_matmul, (T, col, row)), "matmul: absurd size");
+    expect_tape(T, BAD(ag_reshape, (T, tt(T, 2, 2), 3, (const int[]){1 << 20, 1 << 20, -1})),
+                "reshape: (2,2) has 4 elements");
+    expect_tape(T, BAD(ag_reshape, (T, tt(T, 2, 2), 2, (const int[]){INT_MAX, INT_MAX})),
+                "reshape: (2,2) has 4 elements");
+    expect_tape(T, BAD(ag_reshape, (T, tt(T, 2, 2), 2, (const int[]){-1, -1})), "new dimension 1 is -1");
+    expect_tape(T, BAD(ag_reshape, (T, tt(T, 2, 2), 2, (const int[]){0, -1})), "new dimension 0 is 0");
+    int *idx = calloc(1 << 20, sizeof(int));
+    assert_non_null(idx);
+    expect_tape(T, BAD(ag_gather_rows, (T, tt(T, 1, 4096), idx, 1 << 20)), "gather_rows: absurd size");
+    free(idx);
+    /* layers and nets of absurd size are refused before any memory is asked for */
+    nn_params *ps = nn_params_new();
+    nn_rng rng = nn_rng_seed(1);
+    nn_dense d = BAD(nn_dense_new, (ps, "big", 65536, 65536, NN_SIGMOID, nn_init_uniform(1), &rng));
+    assert_null(d.W);
+    expect_last("absurd size");
+    d = BAD(nn_dense_new, (ps, "zero", 0, 3, NN_SIGMOID, nn_init_uniform(1), &rng));
+    assert_null(d.W);
+    expect_last("dimension 0 is 0");
+    nn_recurrent rn = BAD(nn_recurrent_new, (ps, "rn", 3, -2, NN_TANH, nn_init_uniform(1), &rng));
+    assert_null(rn.W);
+    expect_last("dimension 0 is -2");
+    nn_mlp m = BAD(nn_mlp_new, (ps, "m", "65536-65536", NN_SIGMOID, NN_SIGMOID, nn_init_uniform(1), &rng));
+    assert_int_equal(m.nlayers, 0);
+    expect_last("absurd size");
+    nn_params_free(ps);
+    /* the allocator refuses sizes that cannot be represented */
+    assert_null(BAD(ag_alloc, ((size_t)-1)));
+    assert_null(BAD(ag_alloc, ((size_t)-1 - 40)));
+}
+
+/* =============================================================================================
+ * Tape-less functions.
+ * =========================================================================================== */
+
+static void test_tensor_functions(void **state) {
+    (void)state;
+    ag_tensor *poison = ag_exp(F, NULL), *c = tt(T, 2, 2);
+    BAD(ag_tensor_free, (NULL));
+    BAD(ag_tensor_free, (c));      /* a tape tensor: ignored */
+    BAD(ag_tensor_free, (poison)); /* ignored */
+    assert_int_equal(BAD(ag_set_requires_grad, (NULL, true)), -1);
+    expect_last("ag_set_requires_grad: tensor is NULL");
+    assert_int_equal(BAD(ag_set_requires_grad, (c, true)), -1);
+    expect_last("ag_set_requires_grad: only user-owned tensors can change");
+    assert_int_equal(BAD(ag_set_requires_grad, (poison, false)), -1);
+    assert_int_equal(BAD(ag_tensor_set_name, (NULL, "x")), -1);
+    expect_last("ag_tensor_set_name: tensor is NULL");
+    assert_int_equal(BAD(ag_tensor_set_name, (poison, "x")), -1);
+    expect_last("ag_tensor_set_name: tensor is poisoned");
+    ag_tensor *u = ag_tensor_2d(2, 2, false);
+    assert_int_equal(BAD(ag_tensor_set_name, (u, NULL)), 0); /* clears the name */
+    assert_null(u->name);
+    assert_true(isnan(BAD(ag_item, (NULL))));
+    assert_true(isnan(BAD(ag_item, (poison))));
+    assert_true(isnan(BAD(ag_item, (u)))); /* more than one element */
+    assert_true(isnan(BAD(ag_grad_item, (NULL))));
+    assert_true(isnan(BAD(ag_grad_item, (poison))));
+    assert_true(isnan(BAD(ag_grad_item, (u))));
+    char buf[8] = "xxxxxxx";
+    assert_string_equal(BAD(ag_shape_str, (NULL, buf, sizeof buf)), "(null)");
+    assert_null(BAD(ag_shape_str, (u, NULL, 10)));
+    assert_ptr_equal(BAD(ag_shape_str, (u, buf, 0)), buf);
+    ag_tensor *w4 = ag_tensor_new(4, (const int[]){10, 100, 1000, 2}, false);
+    assert_non_null(w4);
+    char tiny[6];
+    BAD(ag_shape_str, (w4, tiny, sizeof tiny)); /* cut short, still terminated */
+    assert_int_equal(strlen(tiny), 5);
+    ag_tensor_free(w4);
+    assert_string_equal(BAD(ag_op_name, (NULL)), "");
+    assert_string_equal(BAD(ag_op_name, (poison)), "leaf");
+    BAD(ag_zero_grad, (NULL));
+    BAD(ag_zero_grad, (u)); /* no gradient: nothing to do */
+    BAD(ag_zero_grad, (poison));
+    ag_tensor_free(u);
+    /* out of memory in every constructor */
+    tu_alloc_install();
+    tu_alloc_fail_at(1);
+    assert_null(BAD(ag_scalar_param, (1.0)));
+    expect_last("ag_tensor_new: out of memory");
+    tu_alloc_fail_at(2);
+    assert_null(ag_scalar_param(1.0)); /* the gradient's allocation */
+    expect_last("out of memory for the gradient");
+    tu_alloc_fail_at(1);
+    assert_null(BAD(ag_tape_new, ()));
+    expect_last("ag_tape_new: out of memory");
+    tu_alloc_fail_at(1);
+    assert_null(BAD(nn_params_new, ()));
+    expect_last("nn_params_new: out of memory");
+    tu_alloc_fail_at(0);
+    assert_int_equal(tu_alloc.outstanding_blocks, 0);
+    tu_alloc_uninstall();
+}
+
+static int counted;
+static void *counting_alloc(size_t n, void *ctx) { (void)ctx; counted++; return malloc(n); }
+
+static void test_memory_and_errors(void **state) {
+    (void)state;
+    /* half an allocator is no allocator: the default comes back */
+    BAD(ag_set_allocator, (counting_alloc, NULL, NULL));
+    void *p = BAD(ag_alloc, (100));
+    assert_non_null(p);
+    assert_int_equal(counted, 0);
+    BAD(ag_free, (p));
+    BAD(ag_free, (NULL));
+    BAD(ag_set_allocator, (NULL, NULL, NULL));
+    /* the last error: a NULL format, an overlong message */
+    BAD(ag_set_last_error, ("%s", "something"));
+    assert_string_equal(BAD(ag_last_error, ()), "something");
+    BAD(ag_set_last_error, (NULL));
+    assert_string_equal(ag_last_error(), "");
+    char longmsg[1000];
+    memset(longmsg, 'x', sizeof longmsg - 1);
+    longmsg[sizeof longmsg - 1] = '\0';
+    ag_set_last_error("%s", longmsg);
+    assert_true(strlen(ag_last_error()) < 1000 && strlen(ag_last_error()) > 100);
+    /* tapes */
+    BAD(ag_tape_free, (NULL));
+    BAD(ag_tape_reset, (NULL));
+    assert_string_equal(BAD(ag_tape_error, (NULL)), "no tape (NULL)");
+    assert_null(BAD(ag_tape_fail, (NULL, "x")));
+    ag_tensor *poison = BAD(ag_tape_fail, (T, NULL));
+    assert_ptr_equal(poison, ag_exp(T, NULL));
+    tu_assert_error(T, "error");
+    ag_tape_reset(T);
+    ag_tape_fail(T, "%s", longmsg);
+    assert_true(strlen(ag_tape_error(T)) < 1000);
+    assert_int_equal(BAD(ag_tape_nodes, (NULL)), 0);
+    assert_int_equal(BAD(ag_tape_bytes, (NULL)), 0);
+    assert_int_equal(BAD(ag_tape_check_finite, (NULL, true)), -1);
+    expect_last("ag_tape_check_finite: tape is NULL");
+    assert_string_equal(BAD(nn_error, (NULL)), ag_last_error());
+    assert_string_equal(BAD(nn_error, (F)), "the first error");
+    /* threads: a count below 1 means one per online CPU (at most 64); back to 1 joins them */
+    assert_int_equal(BAD(ag_set_threads, (-7)), 0);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(BAD(ag_get_threads, ()), cpus < 1 ? 1 : cpus > 64 ? 64 : cpus);
+    assert_int_equal(ag_set_threads(1), 0);
+    assert_int_equal(ag_get_threads(), 1);
+}
+
+/* The tape as a picture and the narrated sweep. */
+static void test_dot_and_trace(void **state) {
+    (void)state;
+    FILE *sink = fopen("/dev/null", "w"), *full = fopen("/dev/full", "w");
+    assert_non_null(sink);
+    assert_int_equal(BAD(ag_tape_write_dot, (NULL, sink)), -1);
+    expect_last("ag_tape_write_dot: tape is NULL");
+    assert_int_equal(ag_tape_write_dot(T, NULL), -1);
+    expect_last("ag_tape_write_dot: file is NULL");
+    ag_tensor *w = ag_tensor_from(1, (const int[]){2}, (const float[]){1, 2}, true);
+    ag_sum(T, ag_mul(T, w, w));
+    if (full) { /* a disk that is full */
+        assert_int_equal(ag_tape_write_dot(T, full), -1);
+        expect_last("ag_tape_write_dot: write error");
+        fclose(full);
+    }
+    tu_alloc_install();
+    tu_alloc_fail_at(1);
+    assert_int_equal(ag_tape_write_dot(T, sink), -1);
+    expect_last("ag_tape_write_dot: out of memory");
+    tu_alloc_fail_at(0);
+    tu_alloc_uninstall();
+    assert_int_equal(ag_tape_write_dot(F, sink), 0); /* a failed tape is drawn, with its error */
+    BAD(ag_tape_set_trace, (NULL, sink));
+    expect_last("ag_tape_set_trace: tape is NULL");
+    ag_tape_set_trace(F, sink);
+    assert_int_equal(ag_backward(F, ag_exp(F, NULL)), -1); /* nothing to narrate */
+    ag_tape_set_trace(F, NULL);
+    ag_tensor_free(w);
+    fclose(sink);
+}
+
+static void test_backward(void **state) {
+    (void)state;
+    ag_tensor *w = ag_tensor_from(1, (const int[]){2}, (const float[]){1, 2}, true);
+    assert_int_equal(BAD(ag_backward, (NULL, NULL)), -1);
+    expect_last("backward: tape is NULL");
+    assert_int_equal(BAD(ag_backward, (T, NULL)), -1);
+    tu_assert_error(T, "backward: input 1 is NULL");
+    ag_tape_reset(T);
+    assert_int_equal(BAD(ag_backward, (T, ag_mul(T, w, w))), -1);
+    tu_assert_error(T, "backward: loss has shape (2), not one element");
+    ag_tape_reset(T);
+    assert_int_equal(BAD(ag_backward, (T, ag_sum(O, ag_tape_tensor(O, 1, (const int[]){2}, NULL)))), -1);
+    tu_assert_error(T, "backward: input 1 (1) belongs to another tape");
+    ag_tape_reset(T);
+    assert_int_equal(BAD(ag_backward, (T, ag_exp(F, NULL))), -1);
+    tu_assert_error(T, "backward: input 1 is the poisoned result of a failed tape");
+    ag_tape_reset(T);
+    assert_int_equal(BAD(ag_backward_seed, (T, ag_mul(T, w, w), NULL)), -1);
+    tu_assert_error(T, "backward: seed gradient is NULL for output (2)");
+    ag_tape_reset(T);
+    assert_int_equal(BAD(ag_backward_seed, (NULL, w, (const float[]){1, 1})), -1);
+    expect_last("backward: tape is NULL");
+    assert_int_equal(BAD(ag_backward_seed, (T, NULL, (const float[]){1})), -1);
+    ag_tape_reset(T);
+    /* on a failed tape no gradient changes, even from a node recorded before the failure */
+    ag_tensor *y = ag_sum(T, ag_mul(T, w, w));
+    ag_tape_fail(T, "later failure");
+    assert_int_equal(ag_backward(T, y), -1);
+    assert_true(w->grad[0] == 0 && w->grad[1] == 0);
+    ag_tensor_free(w);
+}
+
+/* A loss function for gradcheck that fails, and one that returns the wrong shape. */
+static ag_tensor *loss_fails(ag_tape *t, void *ctx) { (void)ctx; return ag_exp(t, NULL); }
+static ag_tensor *loss_wide(ag_tape *t, void *ctx) { return ag_square(t, (ag_tensor *)ctx); }
+static ag_tensor *loss_null(ag_tape *t, void *ctx) { (void)t, (void)ctx; return NULL; }
+static ag_tensor *loss_ok(ag_tape *t, void *ctx) { return ag_sum(t, ag_square(t, (ag_tensor *)ctx)); }
+
+static void test_gradcheck(void **state) {
+    (void)state;
+    ag_tensor *w = ag_tensor_from(1, (const int[]){2}, (const float[]){1, 2}, true);
+    ag_tensor *c = tt(T, 1, 2), *nograd = ag_tensor_2d(1, 2, false);
+    ag_gradcheck_report r;
+    ag_tensor *const ps[] = {w};
+    assert_int_equal(BAD(ag_gradcheck, (loss_ok, w, ps, 1, 1e-3, 1e-2, NULL)), -1);
+    expect_last("gradcheck: report is NULL");
+    struct { ag_loss_fn f; ag_tensor *const *p; int n; double eps, floor; const char *why; } cases[] = {
+        {NULL, ps, 1, 1e-3, 1e-2, "needs a loss function and at least one parameter"},
+        {loss_ok, NULL, 1, 1e-3, 1e-2, "needs a loss function and at least one parameter"},
+        {loss_ok, ps, 0, 1e-3, 1e-2, "needs a loss function and at least one parameter"},
+        {loss_ok, ps, -4, 1e-3, 1e-2, "needs a loss function and at least one parameter"},
+        {loss_ok, ps, 1, 0.0, 1e-2, "eps and floor must be positive"},
+        {loss_ok, ps, 1, NAN, 1e-2, "eps and floor must be positive"},
+        {loss_ok, ps, 1, 1e-3, -1.0, "eps and floor must be positive"},
+        {loss_ok, (ag_tensor *const[]){c}, 1, 1e-3, 1e-2, "must be a user-owned tensor that requires a gradient"},
+        {loss_ok, (ag_tensor *const[]){nograd}, 1, 1e-3, 1e-2, "must be a user-owned tensor that requires"},
+        {loss_ok, (ag_tensor *const[]){NULL}, 1, 1e-3, 1e-2, "must be a user-owned tensor"},
+        {loss_fails, ps, 1, 1e-3, 1e-2, "the loss function failed: exp: input 1 is NULL"},
+        {loss_wide, ps, 1, 1e-3, 1e-2, "the loss function must return a one-element tensor"},
+        {loss_null, ps, 1, 1e-3, 1e-2, "the loss function must return a one-element tensor"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        w->data[0] = 1, w->data[1] = 2, w->grad[0] = 5, w->grad[1] = 6;
+        assert_int_equal(ag_gradcheck(cases[k].f, w, cases[k].p, cases[k].n, cases[k].eps, cases[k].floor, &r), -1);
+        if (!strstr(r.error, cases[k].why)) {
+            print_error("case %zu: %s\nexpected: %s\n", k, r.error, cases[k].why);
+            fail();
+        }
+        assert_true(w->data[0] == 1 && w->data[1] == 2 && w->grad[0] == 5 && w->grad[1] == 6);
+    }
+    ag_tensor_free(w);
+    ag_tensor_free(nograd);
+}
+
+/* =============================================================================================
+ * nn: generators, initialisation, parameter lists, layers, optimisers, save/load.
+ * =========================================================================================== */
+
+static void test_rng_and_init(void **state) {
+    (void)state;
+    nn_rng r = BAD(nn_rng_seed, (0)); /* seed 0 is a seed like any other */
+    assert_true(BAD(nn_rng_next, (&r)) != nn_rng_next(&r));
+    assert_int_equal(BAD(nn_rng_next, (NULL)), 0);
+    expect_last("nn_rng_next: generator is NULL");
+    assert_true(BAD(nn_rng_uniform, (NULL)) == 0.0);
+    expect_last("generator is NULL");
+    assert_true(BAD(nn_rng_range, (NULL, 2.0, 3.0)) == 2.0);
+    expect_last("generator is NULL");
+    assert_true(BAD(nn_rng_normal, (NULL)) == 0.0);
+    expect_last("generator is NULL");
+    assert_int_equal(BAD(nn_rng_int, (NULL, 10)), 0);
+    expect_last("generator is NULL");
+    ag_set_last_error("%s", "");
+    assert_int_equal(BAD(nn_rng_int, (&r, 0)), 0);
+    expect_last("nn_rng_int: n = 0 (must be >= 1)");
+    assert_int_equal(nn_rng_int(&r, INT_MIN), 0);
+    expect_last("nn_rng_int: n = -2147483648");
+    int a[4] = {0, 1, 2, 3};
+    BAD(nn_rng_shuffle, (NULL, a, 4));
+    expect_last("nn_rng_shuffle: generator is NULL");
+    BAD(nn_rng_shuffle, (&r, NULL, 4));
+    expect_last("nn_rng_shuffle: array is NULL");
+    BAD(nn_rng_shuffle, (&r, a, -4));
+    expect_last("nn_rng_shuffle: n = -4");
+    assert_true(a[0] == 0 && a[1] == 1 && a[2] == 2 && a[3] == 3);
+    /* initialisation */
+    ag_tensor *w = ag_tensor_2d(3, 4, true);
+    for (int i = 0; i < 12; i++) w->data[i] = 7;
+    assert_int_equal(BAD(nn_init_fill, (NULL, nn_init_uniform(1), 3, 4, false, &r)), -1);
+    expect_last("nn_init_fill: tensor is NULL");
+    assert_int_equal(nn_init_fill(w, nn_init_uniform(1), 3, 4, false, NULL), -1);
+    expect_last("nn_init_fill: rng is NULL");
+    assert_int_equal(nn_init_fill(ag_exp(F, NULL), nn_init_uniform(1), 3, 4, false, &r), -1);
+    expect_last("nn_init_fill: tensor is poisoned");
+    nn_init kinds[] = {BAD(nn_init_uniform, (-1.0)), nn_init_uniform(NAN), nn_init_uniform(INFINITY)};
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(nn_init_fill(w, kinds[k], 3, 4, false, &r), -1);
+        expect_last("nn_init_fill: the uniform range");
+    }
+    nn_init weird = {(nn_init_kind)99, 0.0};
+    assert_int_equal(nn_init_fill(w, weird, 3, 4, false, &r), -1);
+    expect_last("nn_init_fill: unknown initialisation 99");
+    assert_int_equal(nn_init_fill(w, BAD(nn_init_xavier, ()), 0, 0, false, &r), -1);
+    expect_last("nn_init_fill: fan_in 0 and fan_out 0");
+    assert_int_equal(nn_init_fill(w, BAD(nn_init_he, ()), -3, 4, false, &r), -1);
+    expect_last("nn_init_fill: fan_in -3 and fan_out 4");
+    for (int i = 0; i < 12; i++) assert_true(w->data[i] == 7); /* untouched */
+    nn_params *ps = nn_params_new();
+    nn_dense d = BAD(nn_dense_new, (ps, "x", 3, 2, NN_SIGMOID, nn_init_uniform(-1), &r));
+    assert_null(d.W);
+    expect_last("nn_init_fill: the uniform range");
+    nn_params_free(ps);
+    ag_tensor_free(w);
+}
+
+static void test_params(void **state) {
+    (void)state;
+    nn_params *ps = nn_params_new();
+    ag_tensor *w = nn_param_new(ps, "w", 1, (const int[]){3});
+    char long_name[80];
+    memset(long_name, 'n', 64);
+    long_name[64] = '\0';
+    struct { nn_params *ps; const char *name; const char *why; } cases[] = {
+        {NULL, "a", "nn_param_new: parameter list is NULL"},
+        {ps, NULL, "nn_param_new: name is NULL"},
+        {ps, "", "nn_param_new: name must be 1 to 63 characters"},
+        {ps, long_name, "nn_param_new: name must be 1 to 63 characters"},
+        {ps, "w", "nn_param_new: a parameter named 'w' already exists"},
+    };
+    for (int k = 0; k < 5; k++) {
+        assert_null(BAD(nn_param_new, (cases[k].ps, cases[k].name, 1, (const int[]){3})));
+        expect_last(cases[k].why);
+    }
+    assert_int_equal(nn_params_count(ps), 1);
+    BAD(nn_params_free, (NULL));
+    assert_int_equal(BAD(nn_params_count, (NULL)), 0);
+    assert_null(BAD(nn_params_at, (NULL, 0)));
+    const int idx[] = {-1, 1, INT_MAX, INT_MIN};
+    for (int k = 0; k < 4; k++) assert_null(nn_params_at(ps, idx[k]));
+    assert_null(BAD(nn_params_find, (NULL, "w")));
+    assert_null(nn_params_find(ps, NULL));
+    assert_null(nn_params_find(ps, "missing"));
+    assert_int_equal(BAD(nn_params_numel, (NULL)), 0);
+    BAD(nn_zero_grad, (NULL));
+    BAD(nn_params_print, (NULL, stdout, 3));
+    BAD(nn_params_print, (ps, NULL, 3));
+    FILE *devnull = fopen("/dev/null", "w");
+    BAD(nn_params_print, (ps, devnull, -1));
+    fclose(devnull);
+    /* a parameter whose gradient was turned off does not crash the optimiser or zeroing */
+    nn_optim *o = nn_sgd_new(ps, 0.1, 0.9);
+    ag_set_requires_grad(w, false);
+    nn_zero_grad(ps);
+    assert_int_equal(BAD(nn_optim_step, (o, NULL)), -1);
+    expect_last("optimiser step: parameter 'w' has no gradient");
+    nn_optim_free(o);
+    nn_params_free(ps);
+}
+
+static void test_layers(void **state) {
+    (void)state;
+    nn_params *ps = nn_params_new();
+    nn_rng rng = nn_rng_seed(1);
+    nn_init u = nn_init_uniform(0.3);
+    char name62[70];
+    memset(name62, 'a', 62);
+    name62[62] = '\0';
+    struct { nn_params *ps; const char *name; nn_act act; nn_rng *rng; const char *why; } dcases[] = {
+        {NULL, "a", NN_SIGMOID, &rng, "parameter list is NULL"},
+        {ps, NULL, NN_SIGMOID, &rng, "name is NULL"},
+        {ps, "a", (nn_act)42, &rng, "unknown activation"},
+        {ps, "a", NN_SIGMOID, NULL, "rng is NULL"},
+        {ps, name62, NN_SIGMOID, &rng, "is too long (63 characters at most)"},
+    };
+    for (int k = 0; k < 5; k++) {
+        nn_dense d = nn_dense_new(dcases[k].ps, dcases[k].name, 3, 2, dcases[k].act, u, dcases[k].rng);
+        assert_true(!d.W && !d.b);
+        expect_last(dcases[k].why);
+        nn_recurrent r = nn_recurrent_new(dcases[k].ps, dcases[k].name, 3, 2, dcases[k].act, u, dcases[k].rng);
+        assert_true(!r.W && !r.U && !r.b);
+        expect_last(dcases[k].why);
+    }
+    assert_int_equal(nn_params_count(ps), 0);
+    const char *sizes[] = {NULL, "", "6", "6-", "-6-2", "6--2", "a-b", "0-1", "6-2-1x", "6 2",
+                           "99999999999-1", "1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16-17-18"};
+    for (int k = 0; k < 12; k++) {
+        nn_mlp m = nn_mlp_new(ps, "m", sizes[k], NN_SIGMOID, NN_SIGMOID, u, &rng);
+        assert_int_equal(m.nlayers, 0);
+        expect_last("nn_mlp_new: sizes must look like \"6-2-1\"");
+    }
+    nn_mlp m = nn_mlp_new(ps, NULL, "2-1", NN_SIGMOID, NN_SIGMOID, u, &rng);
+    assert_int_equal(m.nlayers, 0);
+    expect_last("nn_mlp_new: name is NULL");
+    assert_int_equal(nn_params_count(ps), 0);
+    /* forward through layers whose creation failed, or that were never made */
+    nn_dense empty = {NULL, NULL, NN_SIGMOID};
+    expect_tape(T, nn_dense_forward(T, &empty, tt(T, 2, 3)), "dense: layer has no weights (its creation failed)");
+    expect_tape(T, nn_dense_forward(T, NULL, tt(T, 2, 3)), "dense: layer is NULL");
+    nn_mlp none;
+    memset(&none, 0, sizeof none);
+    expect_tape(T, nn_mlp_forward(T, &none, tt(T, 2, 3)), "mlp: net has no layers (its creation failed)");
+    expect_tape(T, nn_mlp_forward(T, NULL, tt(T, 2, 3)), "mlp: net is NULL");
+    none.nlayers = 1000; /* a corrupted struct is refused, not read past its end */
+    expect_tape(T, nn_mlp_forward(T, &none, tt(T, 2, 3)), "mlp: net has 1000 layers (at most 16)");
+    nn_recurrent rnone = {NULL, NULL, NULL, NN_TANH};
+    expect_tape(T, nn_recurrent_step(T, &rnone, NULL, tt(T, 2, 3)), "recurrent: layer has no weights");
+    expect_tape(T, nn_recurrent_step(T, NULL, NULL, tt(T, 2, 3)), "recurrent: layer is NULL");
+    /* activations */
+    expect_tape(T, BAD(nn_activate, (T, tt(T, 2, 2), (nn_act)-7)), "activate: unknown activation -7");
+    expect_tape(T, nn_activate(T, NULL, NN_IDENTITY), "activate: input is NULL");
+    ag_tensor *x = tt(T, 2, 2);
+    ag_tape_fail(T, "earlier");
+    expect_tape(T, nn_activate(T, x, NN_IDENTITY), "earlier");
+    assert_string_equal(BAD(nn_act_name, ((nn_act)99)), "unknown");
+    assert_string_equal(nn_act_name((nn_act)-1), "unknown");
+    nn_params_free(ps);
+}
+
+static void test_optimisers(void **state) {
+    (void)state;
+    nn_params *empty = nn_params_new();
+    assert_null(BAD(nn_sgd_new, (NULL, 0.1, 0.9)));
+    expect_last("nn_sgd_new: parameter list is NULL");
+    assert_null(nn_sgd_new(empty, 0.1, 0.9));
+    expect_last("nn_sgd_new: the parameter list is empty");
+    assert_null(BAD(nn_adam_new, (NULL, 0.1)));
+    expect_last("nn_adam_new: parameter list is NULL");
+    const double bad_lr[] = {NAN, INFINITY, -0.1};
+    for (int k = 0; k < 3; k++) {
+        assert_null(nn_sgd_new(PS, bad_lr[k], 0.9));
+        expect_last("nn_sgd_new: learning rate");
+        assert_null(nn_sgd_new(PS, 0.1, bad_lr[k]));
+        expect_last("nn_sgd_new: momentum");
+        assert_null(nn_adam_new(PS, bad_lr[k]));
+        expect_last("nn_adam_new: learning rate");
+    }
+    nn_params_free(empty);
+    nn_optim *o = nn_sgd_new(PS, 0.1, 0.5), *a = nn_adam_new(PS, 0.01);
+    /* setters refuse bad values, say why, and keep the old setting */
+    BAD(nn_optim_set_lr, (NULL, 0.1));
+    expect_last("nn_optim_set_lr: optimiser is NULL");
+    BAD(nn_optim_set_lr, (o, NAN));
+    expect_last("nn_optim_set_lr: learning rate nan");
+    BAD(nn_optim_set_lr, (o, -1));
+    BAD(nn_optim_set_momentum, (NULL, 0.1));
+    expect_last("nn_optim_set_momentum: optimiser is NULL");
+    BAD(nn_optim_set_momentum, (o, INFINITY));
+    expect_last("nn_optim_set_momentum: momentum inf");
+    BAD(nn_optim_set_weight_decay, (NULL, 0.1));
+    expect_last("nn_optim_set_weight_decay: optimiser is NULL");
+    BAD(nn_optim_set_weight_decay, (o, 1.5));
+    expect_last("nn_optim_set_weight_decay: decay 1.5");
+    BAD(nn_optim_set_weight_decay, (o, -0.1));
+    BAD(nn_adam_set, (NULL, 0.9, 0.999, 1e-8));
+    expect_last("nn_adam_set: optimiser is NULL");
+    BAD(nn_adam_set, (a, 1.0, 0.999, 1e-8));
+    expect_last("nn_adam_set: beta1 1");
+    BAD(nn_adam_set, (a, 0.9, -0.5, 1e-8));
+    expect_last("nn_adam_set: beta2 -0.5");
+    BAD(nn_adam_set, (a, 0.9, 0.999, 0.0));
+    expect_last("nn_adam_set: eps 0");
+    BAD(nn_adam_set, (o, 0.9, 0.999, 1e-8));
+    expect_last("nn_adam_set: not an Adam optimiser");
+    BAD(nn_optim_schedule, (NULL, 5, 0.1, 0.9));
+    expect_last("nn_optim_schedule: optimiser is NULL");
+    BAD(nn_optim_schedule, (o, -5, 0.1, 0.9));
+    expect_last("nn_optim_schedule: step -5");
+    BAD(nn_optim_schedule, (o, 5, NAN, 0.9));
+    expect_last("nn_optim_schedule: learning rate nan");
+    assert_true(BAD(nn_optim_lr, (o)) == 0.1);
+    assert_true(BAD(nn_optim_momentum, (o)) == 0.5);
+    nn_optim_state st = nn_optim_state_of(o), sa = nn_optim_state_of(a);
+    assert_true(*st.decay == 0.0 && *st.sched_step == -1);
+    assert_true(*sa.beta1 == 0.9 && *sa.beta2 == 0.999 && *sa.eps == 1e-8);
+    assert_true(BAD(nn_optim_lr, (NULL)) == 0.0);
+    assert_true(BAD(nn_optim_momentum, (NULL)) == 0.0);
+    assert_int_equal(BAD(nn_optim_steps, (NULL)), 0);
+    /* steps that must not happen */
+    float *before = malloc((size_t)nn_params_numel(PS) * sizeof(float));
+    for (int i = 0, off = 0; i < nn_params_count(PS); off += nn_params_at(PS, i)->numel, i++)
+        memcpy(before + off, nn_params_at(PS, i)->data, (size_t)nn_params_at(PS, i)->numel * sizeof(float));
+    assert_int_equal(BAD(nn_optim_step, (NULL, T)), -1);
+    expect_last("optimiser step: optimiser is NULL");
+    assert_int_equal(nn_optim_step(o, F), -1);
+    assert_string_equal(nn_error(F), "the first error");
+    nn_params_at(PS, 0)->grad[1] = NAN;
+    assert_int_equal(nn_optim_step(a, NULL), -1);
+    expect_last("optimiser step: the gradient of d.W holds NaN at element 1");
+    nn_params_at(PS, 0)->grad[1] = 0;
+    for (int i = 0, off = 0; i < nn_params_count(PS); off += nn_params_at(PS, i)->numel, i++)
+        assert_memory_equal(before + off, nn_params_at(PS, i)->data, (size_t)nn_params_at(PS, i)->numel * sizeof(float));
+    assert_int_equal(BAD(nn_optim_steps, (o)), 0);
+    free(before);
+    BAD(nn_optim_free, (NULL));
+    nn_optim_free(o);
+    nn_optim_free(a);
+}
+
+static void test_save_load_arguments(void **state) {
+    (void)state;
+    nn_params *other = nn_params_new();
+    nn_param_new(other, "q", 1, (const int[]){2});
+    nn_optim *foreign = nn_sgd_new(other, 0.1, 0.9);
+    assert_int_equal(BAD(nn_save, (NULL, PS, NULL)), -1);
+    expect_last("nn_save: (no file): path is NULL");
+    assert_int_equal(nn_save("", PS, NULL), -1);
+    expect_last("nn_save: (no file): path is empty");
+    assert_int_equal(nn_save("/tmp/x.bp", NULL, NULL), -1);
+    expect_last("nn_save: /tmp/x.bp: parameter list is NULL");
+    assert_int_equal(nn_save("/tmp/x.bp", PS, foreign), -1);
+    expect_last("nn_save: /tmp/x.bp: the optimiser was made for another parameter list");
+    char dir[] = "/tmp/backprop-badsave-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(nn_save(dir, PS, NULL), -1); /* a directory: the rename cannot replace it */
+    expect_last("rename failed: Is a directory; nothing saved, the old file is kept");
+    rmdir(dir);
+    assert_int_equal(BAD(nn_load, (NULL, PS, NULL)), -1);
+    expect_last("nn_load: (no file): path is NULL");
+    assert_int_equal(nn_load("", PS, NULL), -1);
+    expect_last("nn_load: (no file): path is empty");
+    assert_int_equal(nn_load("/tmp/x.bp", NULL, NULL), -1);
+    expect_last("nn_load: /tmp/x.bp: parameter list is NULL");
+    assert_int_equal(nn_load("/dev/null", PS, NULL), -1);
+    expect_last("nn_load: /dev/null: not a regular file");
+    nn_optim_free(foreign);
+    nn_params_free(other);
+}
+
+/* =============================================================================================
+ * Coverage: every public function in the headers has been called above with bad input.
+ * =========================================================================================== */
+
+static void test_every_public_function_has_a_case(void **state) {
+    (void)state;
+    const char *src = getenv("BACKPROP_SRC");
+    const char *headers[] = {"autograd/autograd.h", "nn/nn.h"};
+    static char names[512][64];
+    int n = 0;
+    for (int h = 0; h < 2; h++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", src ? src : ".", headers[h]);
+        n = tu_declared_functions(path, names, n, 512);
+    }
+    assert_true(n > 100); /* the scan finds the declarations (about 110 today) */
+    int missing = 0;
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        while (k < ncalled && strcmp(called[k], names[i])) k++;
+        if (k == ncalled) {
+            print_error("public function %s has no bad-input case in tests/test_badinput.c\n", names[i]);
+            missing++;
+        }
+    }
+    assert_int_equal(missing, 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_ops_healthy, reset),
+        cmocka_unit_test_setup(test_ops_without_tape, reset),
+        cmocka_unit_test_setup(test_ops_null_inputs, reset),
+        cmocka_unit_test_setup(test_ops_on_failed_tape, reset),
+        cmocka_unit_test_setup(test_ops_foreign_inputs, reset),
+        cmocka_unit_test_setup(test_shapes_that_do_not_fit, reset),
+        cmocka_unit_test_setup(test_axes_and_indices_out_of_range, reset),
+        cmocka_unit_test_setup(test_sizes_zero_negative_overflowing, reset),
+        cmocka_unit_test_setup(test_tensor_functions, reset),
+        cmocka_unit_test_setup(test_memory_and_errors, reset),
+        cmocka_unit_test_setup(test_dot_and_trace, reset),
+        cmocka_unit_test_setup(test_backward, reset),
+        cmocka_unit_test_setup(test_gradcheck, reset),
+        cmocka_unit_test_setup(test_rng_and_init, reset),
+        cmocka_unit_test_setup(test_params, reset),
+        cmocka_unit_test_setup(test_layers, reset),
+        cmocka_unit_test_setup(test_optimisers, reset),
+        cmocka_unit_test_setup(test_save_load_arguments, reset),
+        cmocka_unit_test(test_every_public_function_has_a_case), /* last: counts the calls above */
+    };
+    int setup_layers = make_layers(NULL);
+    if (setup_layers != 0) return 1;
+    int rc = cmocka_run_group_tests_name("badinput", tests, setup, teardown);
+    free_layers(NULL);
+    return rc;
+}
