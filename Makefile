@@ -96,6 +96,7 @@ docs: $(EXDIR)/chain_rule
 check-cmocka:
 	@sh scripts/ensure-cmocka.sh "$(CC)"
 
+# Tests link the examples' helpers too (examples/common), so that they can test them.
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COBJ) $(EX_COBJ) $(STATIC)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(TEST_COBJ) $(EX_COBJ) $(STATIC) -lcmocka $(LDLIBS)
 
@@ -121,7 +122,7 @@ valgrind: check-cmocka
 		CFLAGS="-O1 -gdwarf-4" valgrind-run
 valgrind-run: $(TEST_BIN) examples
 	@BACKPROP_EXAMPLES=$(EXDIR) BACKPROP_LIB=$(STATIC) RUNNER="$(VALGRIND)" sh scripts/run-tests.sh $(TEST_BIN)
-	@RUNNER="$(VALGRIND)" sh scripts/run-examples.sh $(EX_BIN)
+	@RUNNER="$(VALGRIND)" ARGS_FILE=scripts/valgrind-example-args sh scripts/run-examples.sh $(EX_BIN)
 
 # Threads under ThreadSanitizer: tests/test_threads trains several models at once; any data race
 # fails it. Run without address-space randomisation where setarch allows, as some kernels'

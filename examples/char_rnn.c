@@ -11,7 +11,8 @@
  * parallel streams; each step unfolds the net for --seq characters of every stream, from the
  * state the previous step ended in (held as data: no gradient flows back past the cut), takes
  * the mean cross-entropy of the predictions, and lets ag_backward sum the gradients of the
- * --seq copies of W, U and b. The last tenth of the text is held out and only ever predicted.
+ * --seq copies of W, U and b. The last tenth of the text (of each text, when --text names a
+ * directory) is held out and only ever predicted.
  *
  *   examples/char_rnn                               # the licences every Debian system has
  *   examples/char_rnn --text mybook.txt --hidden 256 --steps 5000 --temperature 0.5
@@ -49,7 +50,8 @@ typedef struct {
 /* The text as indices 0..V-1 into its alphabet (the distinct bytes, in byte order). */
 typedef struct {
     int *code;
-    long n;            /* characters */
+    long n;            /* characters: the training text, then the held-out text */
+    long held;         /* characters held out, at the end */
     int V;             /* alphabet size */
     unsigned char alphabet[256];
     int index[256];    /* byte -> index, -1 when the byte never occurs */
@@ -66,83 +68,126 @@ typedef struct {
 
 /* ---- the text -------------------------------------------------------------------------------- */
 
-/* Append the bytes of the file at path to buf[0..*n) (capacity *cap, grown by doubling). */
-static int append_file(const char *path, unsigned char **buf, size_t *n, size_t *cap) {
+/* A growing byte buffer. */
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+} bytes;
+
+static int bytes_reserve(bytes *b, size_t more) {
+    if (b->cap - b->n >= more) return 0;
+    size_t cap = b->cap ? b->cap : 1 << 16;
+    while (cap - b->n < more)
+        if ((cap *= 2) > ((size_t)1 << 30)) return -1;
+    unsigned char *p = realloc(b->p, cap);
+    if (!p) return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+/* Append the bytes of the file at path to b. */
+static int append_file(const char *path, bytes *b) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "char_rnn: cannot open --text %s: %s\n", path, strerror(errno));
         return 1;
     }
-    for (size_t r; (r = fread(*buf + *n, 1, *cap - *n, f)) > 0;) {
-        *n += r;
-        if (*n == *cap) {
-            unsigned char *bigger = *cap < ((size_t)1 << 30) ? realloc(*buf, *cap * 2) : NULL;
-            if (!bigger) {
-                fclose(f);
-                fprintf(stderr, "char_rnn: %s: the text is too big\n", path);
-                return 1;
-            }
-            *buf = bigger;
-            *cap *= 2;
+    bool bad = false;
+    for (size_t r = 1; r > 0;) {
+        if (bytes_reserve(b, 1 << 16) != 0) {
+            fprintf(stderr, "char_rnn: %s: the text is too big\n", path);
+            bad = true;
+            break;
         }
+        b->n += r = fread(b->p + b->n, 1, b->cap - b->n, f);
     }
-    bool bad = ferror(f);
+    if (!bad && ferror(f)) {
+        fprintf(stderr, "char_rnn: cannot read %s: read error\n", path);
+        bad = true;
+    }
     fclose(f);
-    if (bad) fprintf(stderr, "char_rnn: cannot read %s: read error\n", path);
     return bad;
+}
+
+/* Append one text to the training bytes and its last `holdout` fraction to the held-out ones. */
+static int split_text(const bytes *text, double holdout, bytes *train, bytes *tail) {
+    size_t held = (size_t)((double)text->n * holdout);
+    if (bytes_reserve(train, text->n - held) || bytes_reserve(tail, held)) {
+        fprintf(stderr, "char_rnn: out of memory\n");
+        return 1;
+    }
+    memcpy(train->p + train->n, text->p, text->n - held);
+    train->n += text->n - held;
+    memcpy(tail->p + tail->n, text->p + text->n - held, held);
+    tail->n += held;
+    return 0;
 }
 
 static int by_name(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The text at path: a file, or every regular file of a directory in name order (links are
- * skipped, so a text linked under two names counts once). */
-static int read_text(const char *path, unsigned char **buf, size_t *n) {
-    size_t cap = 1 << 16;
-    *n = 0;
-    *buf = malloc(cap);
-    if (!*buf) {
-        fprintf(stderr, "char_rnn: out of memory\n");
-        return 1;
-    }
-    DIR *dir = opendir(path);
-    if (!dir) return append_file(path, buf, n, &cap);
+/* The text at path as [training text][held-out text], with *held the length of the second part.
+ * A file's held-out text is its last `holdout` fraction. A directory's is the last fraction of
+ * each of its regular files (read in name order; links are skipped, so a text linked under two
+ * names counts once): every text is learned from, and every text's tail is tested on. */
+static int read_text(const char *path, double holdout, bytes *out, size_t *held) {
+    bytes train = {0}, tail = {0}, one = {0};
+    int rc = 0, count = 0;
     char *names[256];
-    int count = 0, rc = 0;
-    for (struct dirent *e; (e = readdir(dir)) && count < 256;) {
-        char full[4096];
-        struct stat st;
-        if (snprintf(full, sizeof full, "%s/%s", path, e->d_name) >= (int)sizeof full ||
-            lstat(full, &st) != 0 || !S_ISREG(st.st_mode))
-            continue;
-        if (!(names[count] = malloc(strlen(full) + 1))) break;
-        strcpy(names[count++], full);
+    DIR *dir = opendir(path);
+    if (!dir) {
+        rc = append_file(path, &one) || split_text(&one, holdout, &train, &tail);
+    } else {
+        for (struct dirent *e; (e = readdir(dir)) && count < 256;) {
+            char full[4096];
+            struct stat st;
+            if (snprintf(full, sizeof full, "%s/%s", path, e->d_name) >= (int)sizeof full ||
+                lstat(full, &st) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            if (!(names[count] = malloc(strlen(full) + 1))) break;
+            strcpy(names[count++], full);
+        }
+        closedir(dir);
+        qsort(names, (size_t)count, sizeof names[0], by_name);
+        for (int i = 0; i < count; i++) {
+            one.n = 0;
+            if (!rc) rc = append_file(names[i], &one) || split_text(&one, holdout, &train, &tail);
+            free(names[i]);
+        }
+        if (!rc && train.n == 0) {
+            fprintf(stderr, "char_rnn: no text in the directory %s\n", path);
+            rc = 1;
+        }
     }
-    closedir(dir);
-    qsort(names, (size_t)count, sizeof names[0], by_name);
-    for (int i = 0; i < count; i++) {
-        if (!rc) rc = append_file(names[i], buf, n, &cap);
-        free(names[i]);
-    }
-    if (!rc && *n == 0) {
-        fprintf(stderr, "char_rnn: no text in the directory %s\n", path);
+    if (!rc && bytes_reserve(&train, tail.n)) {
+        fprintf(stderr, "char_rnn: out of memory\n");
         rc = 1;
     }
+    if (!rc && tail.n) memcpy(train.p + train.n, tail.p, tail.n);
+    *held = tail.n;
+    train.n += rc ? 0 : tail.n;
+    free(tail.p);
+    free(one.p);
+    *out = train;
     return rc;
 }
 
-static int load_text(const char *path, corpus *c) {
+static int load_text(const char *path, double holdout, corpus *c) {
     memset(c, 0, sizeof *c);
-    unsigned char *buf;
-    size_t n;
-    if (read_text(path, &buf, &n)) {
-        free(buf);
+    bytes text;
+    size_t held;
+    if (read_text(path, holdout, &text, &held)) {
+        free(text.p);
         return 1;
     }
+    const unsigned char *buf = text.p;
+    const size_t n = text.n;
+    c->held = (long)held;
     c->code = malloc((n ? n : 1) * sizeof(int));
     if (!c->code) {
-        free(buf);
+        free(text.p);
         fprintf(stderr, "char_rnn: out of memory for %zu characters\n", n);
         return 1;
     }
@@ -154,7 +199,7 @@ static int load_text(const char *path, corpus *c) {
     }
     for (size_t i = 0; i < n; i++) c->code[i] = c->index[buf[i]];
     c->n = (long)n;
-    free(buf);
+    free(text.p);
     return 0;
 }
 
@@ -273,8 +318,8 @@ static int sample(ag_tape *t, model *m, const corpus *c, const char *prime, int 
 
 static int parse_options(int argc, char **argv, options *o, nn_act *act, bool *adam) {
     *o = (options){.text = DEFAULT_TEXT, .act = "tanh", .optim = "adam", .prime = "The ",
-                   .hidden = 128, .seq = 32, .batch = 16, .sample = 400, .steps = 2000,
-                   .eval_every = 200, .seed = 1, .lr = 0, .momentum = 0.9, .decay = 0.001,
+                   .hidden = 256, .seq = 32, .batch = 16, .sample = 400, .steps = 10000,
+                   .eval_every = 1000, .seed = 1, .lr = 0, .momentum = 0.9, .decay = 0.0001,
                    .clip = 5,
                    .holdout = 0.1, .temperature = 0.6};
     const cli_opt opts[] = {
@@ -292,7 +337,7 @@ static int parse_options(int argc, char **argv, options *o, nn_act *act, bool *a
                                                           "this) w"},
         {"--clip", CLI_DOUBLE, &o->clip, 0, 1e6, "largest gradient norm (0: no clipping)"},
         {"--holdout", CLI_DOUBLE, &o->holdout, 0.01, 0.5,
-         "fraction of the text held out at its end"},
+         "fraction held out at the end of the text (of each text, for a directory)"},
         {"--eval-every", CLI_LONG, &o->eval_every, 1, 100000000, "steps between held-out checks"},
         {"--sample", CLI_INT, &o->sample, 0, 1000000, "characters to write at the end"},
         {"--temperature", CLI_DOUBLE, &o->temperature, 0.01, 10, "sampling temperature"},
@@ -331,8 +376,8 @@ int main(int argc, char **argv) {
     if (rc != CLI_CONTINUE) return rc;
 
     corpus c;
-    if (load_text(o.text, &c)) return 1;
-    const long held = (long)(c.n * o.holdout), ntrain = c.n - held;
+    if (load_text(o.text, o.holdout, &c)) return 1;
+    const long held = c.held, ntrain = c.n - held;
     const long per_stream = ntrain / o.batch; /* characters in each stream */
     if (held < 2 || per_stream < o.seq + 1 || c.V < 2) {
         fprintf(stderr,

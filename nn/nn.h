@@ -159,6 +159,47 @@ nn_recurrent nn_recurrent_new(nn_params *ps, const char *name, int in, int hidde
 ag_tensor *nn_recurrent_step(ag_tape *t, const nn_recurrent *net, ag_tensor *h, ag_tensor *x);
 
 /* ---------------------------------------------------------------------------------------------
+ * Unfolded runs: the paper's iterative net for T steps (figure 5), with inputs and targets at
+ * any steps, and the Elman form (a recurrent layer with a readout) for sequence models. Every
+ * step records the same weights on the tape again; how the T copies' gradients combine:
+ *   NN_COPIES_SUM      dE/dw = the sum over the copies (the plain chain rule; the default)
+ *   NN_COPIES_AVERAGE  dE/dw = their average, the paper's rule for keeping copies equal (the same
+ *                      as the sum with eps divided by the number of copies). It is recorded on
+ *                      the tape (w' = (w/n - c/n) + c with c a constant copy: w' is w exactly,
+ *                      dw'/dw = 1/n), so ag_backward alone still computes every gradient.
+ * The arrays passed in (xs, ys, states) are the caller's; the tensors written into them are tape
+ * tensors, valid until the next reset.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum { NN_COPIES_SUM = 0, NN_COPIES_AVERAGE = 1 } nn_copies;
+
+/* Run the net for T steps: h(k) = f(h(k-1) W + x(k) U + b), k = 1..T, from h(0) = h0 (NULL: the
+ * zero state), with xs[k-1] the input at step k (xs NULL, or an entry NULL: no input then).
+ * states (may be NULL) receives h(1)..h(T) in states[0..T-1]. Returns h(T). */
+ag_tensor *nn_recurrent_unfold(ag_tape *t, const nn_recurrent *net, ag_tensor *h0,
+                               ag_tensor *const *xs, int T, nn_copies copies, ag_tensor **states);
+
+/* The Elman net: the recurrent layer above, read out at every step by a dense layer,
+ * y(k) = g(h(k) V + c). Parameters NAME.W, NAME.U, NAME.b, NAME.out.W, NAME.out.b. It keeps
+ * pointers into ps, like every layer; on failure rec.W is NULL (see ag_last_error). */
+typedef struct nn_elman {
+    nn_recurrent rec;
+    nn_dense out;
+} nn_elman;
+
+nn_elman nn_elman_new(nn_params *ps, const char *name, int in, int hidden, int out,
+                      nn_act hidden_act, nn_act out_act, nn_init init, nn_rng *rng);
+/* Run it for T steps as nn_recurrent_unfold does; ys[0..T-1] (required) receives y(1)..y(T),
+ * states (may be NULL) h(1)..h(T). The readout's copies follow `copies` too. Returns y(T). */
+ag_tensor *nn_elman_forward(ag_tape *t, const nn_elman *net, ag_tensor *h0, ag_tensor *const *xs,
+                            int T, nn_copies copies, ag_tensor **ys, ag_tensor **states);
+
+/* The error of a run with targets at any steps: the sum over the steps k with ds[k] != NULL of
+ * 1/2 sum (ys[k] - ds[k])^2, or of nn_sse_margin(ys[k], ds[k], margin) when margin > 0. */
+ag_tensor *nn_sse_steps(ag_tape *t, ag_tensor *const *ys, ag_tensor *const *ds, int T,
+                        double margin);
+
+/* ---------------------------------------------------------------------------------------------
  * Losses (the others are autograd ops: ag_sse, ag_mse, ag_bce, ag_bce_logits, ag_softmax_xent)
  * ------------------------------------------------------------------------------------------- */
 

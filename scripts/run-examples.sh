@@ -4,7 +4,9 @@
 # writes land nowhere. Prints how long each took and fails if any failed. An example that cannot
 # run on this machine (its data set is not installed, say) exits with status 77 and is reported
 # as skipped.
-# Usage: RUNNER="..." run-examples.sh examples/xor examples/chain_rule ...
+# With ARGS_FILE set, an example named in that file (lines "NAME ARGUMENTS"; # comments) runs
+# with the arguments given there instead: scripts/valgrind-example-args says why.
+# Usage: RUNNER="..." [ARGS_FILE=...] run-examples.sh examples/xor examples/chain_rule ...
 set -u
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -15,11 +17,16 @@ for ex in "$@"; do
     abs=$(cd "$(dirname "$ex")" && pwd)/$name
     mkdir -p "$work/$name"
     start=$(now)
-    (cd "$work/$name" && ${RUNNER:-} "$abs" >"$work/$name.out" 2>&1)
+    args=""
+    if [ -n "${ARGS_FILE:-}" ]; then
+        args=$(awk -v n="$name" '$1 == n { $1 = ""; print substr($0, 2) }' "$ARGS_FILE")
+    fi
+    # $args is split into words on purpose: it is a list of arguments.
+    (cd "$work/$name" && ${RUNNER:-} "$abs" $args >"$work/$name.out" 2>&1)
     status=$?
     secs=$(awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
     case $status in
-    0) echo "example $name: ok (${secs} s)" ;;
+    0) echo "example $name${args:+ $args}: ok (${secs} s)" ;;
     77) echo "example $name: skipped, it cannot run here (${secs} s):"; tail -n 3 "$work/$name.out" ;;
     *)
         echo "example $name: FAILED with status $status after ${secs} s; the end of its output:" >&2
@@ -32,4 +39,4 @@ if [ -n "$failed" ]; then
     echo "FAILED examples:$failed" >&2
     exit 1
 fi
-echo "All $# examples ran with their default arguments${RUNNER:+ under $RUNNER}."
+echo "All $# examples ran${RUNNER:+ under $RUNNER}, with their default arguments${ARGS_FILE:+ except those in $ARGS_FILE}."

@@ -789,6 +789,91 @@ static void test_layers(void **state) {
     nn_params_free(ps);
 }
 
+/* The unfolded runs (nn_recurrent_unfold, the Elman net) and the error over steps. */
+static void test_unfolded_runs(void **state) {
+    (void)state;
+    ag_tensor *ys[3] = {NULL}, *ds[3] = {NULL}, *xs[3];
+    for (int k = 0; k < 3; k++) xs[k] = tt(T, 2, 3);
+    nn_recurrent none = {NULL, NULL, NULL, NN_TANH};
+    expect_tape(T, BAD(nn_recurrent_unfold, (T, NULL, NULL, xs, 3, NN_COPIES_SUM, NULL)),
+                "recurrent unfold: layer is NULL");
+    expect_tape(T, BAD(nn_recurrent_unfold, (T, &none, NULL, xs, 3, NN_COPIES_SUM, NULL)),
+                "recurrent unfold: layer has no weights");
+    const int steps[] = {0, -1, INT_MIN};
+    for (int k = 0; k < 3; k++)
+        expect_tape(T, BAD(nn_recurrent_unfold, (T, &REC, NULL, xs, steps[k], NN_COPIES_SUM, NULL)),
+                    "recurrent unfold: ");
+    for (int k = 0; k < 3; k++) xs[k] = tt(T, 2, 3);
+    expect_tape(T, BAD(nn_recurrent_unfold, (T, &REC, NULL, xs, 3, (nn_copies)7, NULL)),
+                "recurrent unfold: unknown rule for the copies' gradients (7)");
+    for (int k = 0; k < 3; k++) xs[k] = tt(T, 2, 4); /* the layer takes 3 inputs */
+    expect_tape(T, BAD(nn_recurrent_unfold, (T, &REC, NULL, xs, 3, NN_COPIES_AVERAGE, NULL)),
+                "matmul: (2,4) @ (3,2): inner dimensions differ");
+    expect_tape(T, BAD(nn_recurrent_unfold, (T, &REC, NULL, NULL, 2, NN_COPIES_SUM, NULL)),
+                "recurrent: a step needs a state h or an input x (both NULL)");
+    assert_null(BAD(nn_recurrent_unfold, (NULL, &REC, NULL, xs, 3, NN_COPIES_SUM, NULL)));
+    expect_tape(F, nn_recurrent_unfold(F, &REC, NULL, xs, 3, NN_COPIES_SUM, NULL), "the first error");
+
+    /* the Elman net: creation, then runs */
+    nn_rng rng = nn_rng_seed(4);
+    nn_elman bad = BAD(nn_elman_new, (PS, "e", 3, 0, 2, NN_TANH, NN_SIGMOID, nn_init_he(), &rng));
+    assert_null(bad.rec.W);
+    expect_last("dimension 0 is 0");
+    bad = BAD(nn_elman_new, (PS, "e", 3, 2, -2, NN_TANH, NN_SIGMOID, nn_init_he(), &rng));
+    assert_null(bad.rec.W);
+    bad = BAD(nn_elman_new, (NULL, "e", 3, 2, 2, NN_TANH, NN_SIGMOID, nn_init_he(), &rng));
+    assert_null(bad.rec.W);
+    bad = BAD(nn_elman_new, (PS, NULL, 3, 2, 2, NN_TANH, NN_SIGMOID, nn_init_he(), &rng));
+    assert_null(bad.rec.W);
+    bad = BAD(nn_elman_new, (PS, "elman", 3, 2, 2, NN_TANH, NN_SIGMOID, nn_init_he(), NULL));
+    assert_null(bad.rec.W);
+    char longname[80];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    bad = BAD(nn_elman_new, (PS, longname, 3, 2, 2, NN_TANH, NN_SIGMOID, nn_init_he(), &rng));
+    assert_null(bad.rec.W);
+    nn_elman ok = nn_elman_new(PS, "elman", 3, 2, 2, NN_TANH, NN_SIGMOID, nn_init_he(), &rng);
+    assert_non_null(ok.rec.W);
+    for (int k = 0; k < 3; k++) xs[k] = tt(T, 2, 3);
+    expect_tape(T, BAD(nn_elman_forward, (T, NULL, NULL, xs, 3, NN_COPIES_SUM, ys, NULL)),
+                "elman: net is NULL");
+    expect_tape(T, BAD(nn_elman_forward, (T, &ok, NULL, xs, 3, NN_COPIES_SUM, NULL, NULL)),
+                "elman: ys is NULL");
+    expect_tape(T, BAD(nn_elman_forward, (T, &ok, NULL, xs, 0, NN_COPIES_SUM, ys, NULL)),
+                "elman: 0 steps; at least 1 is needed");
+    expect_tape(T, BAD(nn_elman_forward, (T, &bad, NULL, xs, 3, NN_COPIES_SUM, ys, NULL)),
+                "elman: layer has no weights");
+    nn_elman half = ok;
+    half.out.W = NULL;
+    for (int k = 0; k < 3; k++) xs[k] = tt(T, 2, 3);
+    expect_tape(T, BAD(nn_elman_forward, (T, &half, NULL, xs, 3, NN_COPIES_SUM, ys, NULL)),
+                "elman: the readout has no weights");
+    for (int k = 0; k < 3; k++) xs[k] = tt(T, 2, 3);
+    expect_tape(T, BAD(nn_elman_forward, (T, &ok, tt(T, 2, 5), xs, 3, NN_COPIES_SUM, ys, NULL)),
+                "matmul: (2,5) @ (2,2): inner dimensions differ");
+    assert_null(BAD(nn_elman_forward, (NULL, &ok, NULL, xs, 3, NN_COPIES_SUM, ys, NULL)));
+    ag_tape_fail(F, "the first error");
+    expect_tape(F, nn_elman_forward(F, &ok, NULL, xs, 3, NN_COPIES_SUM, ys, NULL), "the first error");
+
+    /* the error over steps */
+    for (int k = 0; k < 3; k++) ys[k] = tt(T, 2, 2), ds[k] = NULL;
+    expect_tape(T, BAD(nn_sse_steps, (T, NULL, ds, 3, 0)), "sse steps: ys is NULL");
+    expect_tape(T, BAD(nn_sse_steps, (T, ys, NULL, 3, 0)), "sse steps: ds is NULL");
+    expect_tape(T, BAD(nn_sse_steps, (T, ys, ds, 0, 0)), "sse steps: no steps (T < 1)");
+    for (int k = 0; k < 3; k++) ys[k] = tt(T, 2, 2);
+    expect_tape(T, BAD(nn_sse_steps, (T, ys, ds, 3, 0)), "sse steps: no step among the 3 has a target");
+    for (int k = 0; k < 3; k++) ys[k] = tt(T, 2, 2);
+    ds[1] = tt(T, 2, 2);
+    ys[1] = NULL;
+    expect_tape(T, BAD(nn_sse_steps, (T, ys, ds, 3, 0.2)), "sse steps: step 2 has a target but no output");
+    for (int k = 0; k < 3; k++) ys[k] = tt(T, 2, 2);
+    ds[1] = tt(T, 1, 4);
+    expect_tape(T, BAD(nn_sse_steps, (T, ys, ds, 3, 0)), "sse: prediction (2,2) and target (1,4) differ in shape");
+    assert_null(BAD(nn_sse_steps, (NULL, ys, ds, 3, 0)));
+    ag_tape_fail(F, "the first error");
+    expect_tape(F, nn_sse_steps(F, ys, ds, 3, 0), "the first error");
+}
+
 static void test_optimisers(void **state) {
     (void)state;
     nn_params *empty = nn_params_new();
@@ -945,6 +1030,7 @@ int main(void) {
         cmocka_unit_test_setup(test_rng_and_init, reset),
         cmocka_unit_test_setup(test_params, reset),
         cmocka_unit_test_setup(test_layers, reset),
+        cmocka_unit_test_setup(test_unfolded_runs, reset),
         cmocka_unit_test_setup(test_optimisers, reset),
         cmocka_unit_test_setup(test_save_load_arguments, reset),
         cmocka_unit_test(test_every_public_function_has_a_case), /* last: counts the calls above */

@@ -181,6 +181,145 @@ static void test_recurrent_gradient_is_sum_over_copies(void **state) {
     nn_params_free(ps);
 }
 
+/* nn_recurrent_unfold records what T calls of nn_recurrent_step record: the same states, and
+ * with NN_COPIES_SUM the same gradients, which are the sums over T separate copies of W, U, b.
+ * With NN_COPIES_AVERAGE the forward pass is bit for bit the same and each weight's gradient is
+ * that sum divided by its number of copies (W: T - 1 with the zero start state, U: the steps with
+ * an input, b: T). */
+static void test_unfold_sums_or_averages_the_copies(void **state) {
+    (void)state;
+    enum { B = 3, I = 2, H = 4, T = 5 };
+    nn_params *ps = nn_params_new();
+    nn_rng r = nn_rng_seed(21);
+    nn_recurrent net = nn_recurrent_new(ps, "rnn", I, H, NN_SIGMOID, nn_init_uniform(0.8), &r);
+    ag_tensor *Wc[T], *Uc[T], *bc[T];
+    for (int k = 0; k < T; k++) {
+        Wc[k] = ag_tensor_from(2, (const int[]){H, H}, net.W->data, true);
+        Uc[k] = ag_tensor_from(2, (const int[]){I, H}, net.U->data, true);
+        bc[k] = ag_tensor_from(2, (const int[]){1, H}, net.b->data, true);
+    }
+    ag_tape *t = ag_tape_new();
+    tu_rng tr = {9};
+    ag_tensor *xs[T], *ds[T];
+    for (int k = 0; k < T; k++) {
+        xs[k] = k == 1 || k == 3 ? NULL : tu_const(t, &tr, 2, (const int[]){B, I}, -1, 1);
+        ds[k] = k == 0 ? NULL : tu_const(t, &tr, 2, (const int[]){B, H}, 0, 1);
+    }
+    /* T separate copies, step by step: the reference */
+    ag_tensor *h = NULL, *ref[T];
+    for (int k = 0; k < T; k++) {
+        nn_recurrent copy = {Wc[k], Uc[k], bc[k], NN_SIGMOID};
+        h = ref[k] = nn_recurrent_step(t, &copy, h, xs[k]);
+    }
+    assert_int_equal(ag_backward(t, nn_sse_steps(t, ref, ds, T, 0.0)), 0);
+    const int nW = T - 1, nU = 3, nb = T;
+    for (int rule = 0; rule < 2; rule++) {
+        nn_zero_grad(ps);
+        ag_tensor *states[T];
+        nn_copies copies = rule ? NN_COPIES_AVERAGE : NN_COPIES_SUM;
+        ag_tensor *last = nn_recurrent_unfold(t, &net, NULL, xs, T, copies, states);
+        assert_ptr_equal(last, states[T - 1]);
+        assert_int_equal(ag_backward(t, nn_sse_steps(t, states, ds, T, 0.0)), 0);
+        assert_null(ag_tape_error(t));
+        for (int k = 0; k < T; k++)
+            for (int i = 0; i < B * H; i++) assert_true(states[k]->data[i] == ref[k]->data[i]);
+        struct { ag_tensor *w, **c; int n; } sets[3] = {{net.W, Wc, nW}, {net.U, Uc, nU}, {net.b, bc, nb}};
+        for (int p = 0; p < 3; p++)
+            for (int i = 0; i < sets[p].w->numel; i++) {
+                double sum = 0;
+                for (int k = 0; k < T; k++) sum += sets[p].c[k]->grad[i];
+                double want = rule ? sum / sets[p].n : sum;
+                assert_float_equal(sets[p].w->grad[i], want, 1e-5 * fmax(1.0, fabs(want)));
+            }
+    }
+    for (int k = 0; k < T; k++) {
+        ag_tensor_free(Wc[k]);
+        ag_tensor_free(Uc[k]);
+        ag_tensor_free(bc[k]);
+    }
+    ag_tape_free(t);
+    nn_params_free(ps);
+}
+
+/* Targets at some steps only: the error is the sum of the per-step errors where there is a
+ * target, with or without the margin. */
+static void test_sse_steps_sums_where_targets_are(void **state) {
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    tu_rng tr = {4};
+    ag_tensor *ys[3], *ds[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < 3; k++) ys[k] = tu_const(t, &tr, 2, (const int[]){2, 3}, 0, 1);
+    ds[1] = tu_const(t, &tr, 2, (const int[]){2, 3}, 0, 1);
+    ds[2] = tu_const(t, &tr, 2, (const int[]){2, 3}, 0, 1);
+    double want = ag_item(ag_sse(t, ys[1], ds[1])) + ag_item(ag_sse(t, ys[2], ds[2]));
+    assert_float_equal(ag_item(nn_sse_steps(t, ys, ds, 3, 0.0)), want, 1e-6);
+    want = ag_item(nn_sse_margin(t, ys[1], ds[1], 0.2)) + ag_item(nn_sse_margin(t, ys[2], ds[2], 0.2));
+    assert_float_equal(ag_item(nn_sse_steps(t, ys, ds, 3, 0.2)), want, 1e-6);
+    assert_null(ag_tape_error(t));
+    ag_tensor *none[3] = {NULL, NULL, NULL};
+    nn_sse_steps(t, ys, none, 3, 0.0);
+    tu_assert_error(t, "sse steps: no step among the 3 has a target");
+    ag_tape_reset(t); /* every tape tensor above is gone: make new ones */
+    for (int k = 0; k < 3; k++) {
+        ys[k] = k == 2 ? NULL : tu_const(t, &tr, 2, (const int[]){2, 3}, 0, 1);
+        ds[k] = k == 0 ? NULL : tu_const(t, &tr, 2, (const int[]){2, 3}, 0, 1);
+    }
+    nn_sse_steps(t, ys, ds, 3, 0.0);
+    tu_assert_error(t, "sse steps: step 3 has a target but no output");
+    ag_tape_free(t);
+}
+
+/* The Elman net: y(k) = g(h(k) V + c) at every step, h from the recurrent layer; the readout's
+ * gradient is also the sum over its T copies. */
+static void test_elman_reads_out_every_step(void **state) {
+    (void)state;
+    enum { B = 2, I = 3, H = 5, O = 2, T = 4 };
+    nn_params *ps = nn_params_new();
+    nn_rng r = nn_rng_seed(5);
+    nn_elman e = nn_elman_new(ps, "el", I, H, O, NN_TANH, NN_SIGMOID, nn_init_uniform(0.5), &r);
+    assert_non_null(e.rec.W);
+    assert_non_null(nn_params_find(ps, "el.out.W"));
+    assert_non_null(nn_params_find(ps, "el.out.b"));
+    assert_int_equal(nn_params_count(ps), 5);
+    ag_tape *t = ag_tape_new();
+    tu_rng tr = {6};
+    ag_tensor *xs[T], *ys[T], *hs[T];
+    for (int k = 0; k < T; k++) xs[k] = tu_const(t, &tr, 2, (const int[]){B, I}, -1, 1);
+    ag_tensor *last = nn_elman_forward(t, &e, NULL, xs, T, NN_COPIES_SUM, ys, hs);
+    assert_null(ag_tape_error(t));
+    assert_ptr_equal(last, ys[T - 1]);
+    for (int k = 0; k < T; k++) {
+        tu_assert_shape(ys[k], 2, (const int[]){B, O});
+        ag_tensor *want = nn_dense_forward(t, &e.out, hs[k]);
+        for (int i = 0; i < B * O; i++) assert_float_equal(ys[k]->data[i], want->data[i], 1e-7);
+    }
+    /* readout gradient = sum over steps of the per-step readout gradients */
+    assert_int_equal(ag_backward(t, ag_sum(t, ag_concat(t, ys, T, 0))), 0);
+    double gc = 0;
+    for (int k = 0; k < T; k++)
+        for (int i = 0; i < B * O; i++) {
+            double y = ys[k]->data[i];
+            gc += y * (1 - y); /* d sum(y) / dc for a sigmoid readout */
+        }
+    assert_float_equal(e.out.b->grad[0] + e.out.b->grad[1], gc, 1e-5);
+    /* errors name the function */
+    ag_tape_reset(t);
+    nn_elman_forward(t, &e, NULL, xs, T, NN_COPIES_SUM, NULL, NULL);
+    tu_assert_error(t, "elman: ys is NULL");
+    ag_tape_reset(t);
+    nn_recurrent_unfold(t, &e.rec, NULL, NULL, 0, NN_COPIES_SUM, NULL);
+    tu_assert_error(t, "recurrent unfold: 0 steps");
+    ag_tape_reset(t);
+    nn_recurrent_unfold(t, &e.rec, NULL, NULL, 2, (nn_copies)7, NULL);
+    tu_assert_error(t, "recurrent unfold: unknown rule");
+    ag_tape_reset(t);
+    nn_recurrent bad = {NULL, NULL, NULL, NN_SIGMOID};
+    nn_recurrent_unfold(t, &bad, NULL, NULL, 2, NN_COPIES_SUM, NULL);
+    tu_assert_error(t, "recurrent unfold: layer has no weights");
+    ag_tape_free(t);
+    nn_params_free(ps);
+}
+
 static void test_margin_loss(void **state) {
     (void)state;
     ag_tape *t = ag_tape_new();
@@ -288,6 +427,9 @@ int main(void) {
         cmocka_unit_test(test_dense_layer_computes_f_of_xW_plus_b),
         cmocka_unit_test(test_mlp_from_sizes),
         cmocka_unit_test(test_recurrent_gradient_is_sum_over_copies),
+        cmocka_unit_test(test_unfold_sums_or_averages_the_copies),
+        cmocka_unit_test(test_sse_steps_sums_where_targets_are),
+        cmocka_unit_test(test_elman_reads_out_every_step),
         cmocka_unit_test(test_margin_loss),
         cmocka_unit_test(test_sgd_matches_the_paper_formula),
         cmocka_unit_test(test_adam_matches_a_hand_computation),

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,11 +40,13 @@ void cli_usage(const char *prog, const cli_opt *opts, int n, const char *about, 
     fprintf(f, "  %-22s %s\n", "--help", "show this message");
 }
 
-static int bad(char **argv, const cli_opt *opts, int n, const char *about, const char *fmt,
-               const char *a, const char *b) {
+int cli_error(char **argv, const cli_opt *opts, int n, const char *about, const char *fmt, ...) {
     const char *base = strrchr(argv[0], '/');
     fprintf(stderr, "%s: ", base ? base + 1 : argv[0]);
-    fprintf(stderr, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fputs("\n\n", stderr);
     cli_usage(argv[0], opts, n, about, true);
     return 2;
@@ -58,16 +61,16 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int n, const char *abo
         }
         int k = 0;
         while (k < n && strcmp(arg, opts[k].name)) k++;
-        if (k == n) return bad(argv, opts, n, about, "unknown option '%s'%s", arg, "");
+        if (k == n) return cli_error(argv, opts, n, about, "unknown option '%s'", arg);
         const cli_opt *o = &opts[k];
         if (o->kind == CLI_FLAG) {
             *(bool *)o->value = true;
             continue;
         }
-        if (i + 1 >= argc) return bad(argv, opts, n, about, "%s needs a value%s", arg, "");
+        if (i + 1 >= argc) return cli_error(argv, opts, n, about, "%s needs a value", arg);
         const char *v = argv[++i];
         if (o->kind == CLI_STRING) {
-            if (!*v) return bad(argv, opts, n, about, "%s needs a non-empty value%s", arg, "");
+            if (!*v) return cli_error(argv, opts, n, about, "%s needs a non-empty value", arg);
             *(const char **)o->value = v;
             continue;
         }
@@ -75,15 +78,15 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int n, const char *abo
         errno = 0;
         double x = o->kind == CLI_DOUBLE ? strtod(v, &end) : (double)strtol(v, &end, 10);
         if (end == v || *end || errno == ERANGE || !isfinite(x))
-            return bad(argv, opts, n, about, "%s: '%s' is not a number of the right kind", arg, v);
+            return cli_error(argv, opts, n, about, "%s: '%s' is not a number of the right kind", arg, v);
         if (o->min <= o->max && (x < o->min || x > o->max)) {
             char range[96];
             snprintf(range, sizeof range, "'%s' is out of range [%g, %g]", v, o->min, o->max);
-            return bad(argv, opts, n, about, "%s: %s", arg, range);
+            return cli_error(argv, opts, n, about, "%s: %s", arg, range);
         }
         if (o->kind == CLI_INT) {
             if (x < -2147483648.0 || x > 2147483647.0)
-                return bad(argv, opts, n, about, "%s: '%s' is too large", arg, v);
+                return cli_error(argv, opts, n, about, "%s: '%s' is too large", arg, v);
             *(int *)o->value = (int)x;
         } else if (o->kind == CLI_LONG) {
             *(long *)o->value = strtol(v, NULL, 10);

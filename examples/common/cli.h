@@ -27,4 +27,12 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int n, const char *abo
 /* Print the usage message (program name, about, every option with its default). */
 void cli_usage(const char *prog, const cli_opt *opts, int n, const char *about, bool to_stderr);
 
+/* For checks cli_parse cannot make (a name from a list, a list of numbers): print
+ * "PROG: message" (printf-style) and the usage to stderr, and return 2, the status to exit with. */
+int cli_error(char **argv, const cli_opt *opts, int n, const char *about, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+
 #endif

@@ -121,8 +121,22 @@ int svg_line_plot(const char *path, const char *title, const char *xlabel, const
     return close_svg(f, path);
 }
 
+/* Widest of the labels, in characters. */
+static int longest(const char *const *labels, int n) {
+    int m = 0;
+    for (int i = 0; labels && i < n; i++)
+        if (labels[i] && (int)strlen(labels[i]) > m) m = (int)strlen(labels[i]);
+    return m;
+}
+
 int svg_hinton(const char *path, const char *title, const float *w, int rows, int cols,
                const char *const *row_labels, const char *const *col_labels, double max_abs) {
+    return svg_hinton_grouped(path, title, w, rows, cols, row_labels, col_labels, max_abs, 0);
+}
+
+int svg_hinton_grouped(const char *path, const char *title, const float *w, int rows, int cols,
+                       const char *const *row_labels, const char *const *col_labels,
+                       double max_abs, int group) {
     if (!w || rows < 1 || cols < 1) {
         fprintf(stderr, "svg_hinton: no matrix to draw\n");
         return -1;
@@ -130,20 +144,30 @@ int svg_hinton(const char *path, const char *title, const float *w, int rows, in
     if (max_abs <= 0)
         for (int i = 0; i < rows * cols; i++) max_abs = fmax(max_abs, fabs(w[i]));
     if (max_abs <= 0) max_abs = 1;
-    const int cell = 28, left = row_labels ? 110 : 20, top = 60 + (col_labels ? 70 : 0);
-    const int W = left + cols * cell + 20, H = top + rows * cell + 20;
+    /* Sizes: about 7 px per character of 12 px text. Column labels are turned 60 degrees, so
+     * they rise by sin 60 and lean right by cos 60 of their length. */
+    const int cell = 28, gap = group > 0 ? 10 : 0, ngaps = group > 0 ? (rows - 1) / group : 0;
+    const int rlab = longest(row_labels, rows) * 7, clab = longest(col_labels, cols) * 7;
+    const int left = 20 + (rlab ? rlab + 10 : 0), top = 50 + (clab ? clab * 87 / 100 + 10 : 0);
+    int W = left + cols * cell + 20 + clab / 2, H = top + rows * cell + ngaps * gap + 20;
+    const int title_w = (int)(title ? strlen(title) : 0) * 9 + 40;
+    if (W < title_w) W = title_w;
     FILE *f = open_svg(path, W, H);
     if (!f) return -1;
     fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
     fprintf(f, "<text x=\"%d\" y=\"26\" font-size=\"16\" text-anchor=\"middle\">", W / 2);
     put_text(f, title);
     fputs("</text>\n", f);
-    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#888\"/>\n", left, top,
-            cols * cell, rows * cell);
     for (int r = 0; r < rows; r++) {
+        const int y0 = top + r * cell + (group > 0 ? r / group : 0) * gap;
+        if (group > 0 ? r % group == 0 : r == 0) { /* the grey ground of this block of rows */
+            int n = group > 0 ? (rows - r < group ? rows - r : group) : rows;
+            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#888\"/>\n",
+                    left, y0, cols * cell, n * cell);
+        }
         if (row_labels && row_labels[r]) {
             fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"end\">", left - 6,
-                    top + r * cell + cell / 2 + 4);
+                    y0 + cell / 2 + 4);
             put_text(f, row_labels[r]);
             fputs("</text>\n", f);
         }
@@ -151,8 +175,8 @@ int svg_hinton(const char *path, const char *title, const float *w, int rows, in
             double v = w[r * cols + c], side = (cell - 2) * sqrt(fmin(fabs(v) / max_abs, 1.0));
             if (side < 0.5) continue;
             fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n",
-                    left + c * cell + (cell - side) / 2, top + r * cell + (cell - side) / 2, side,
-                    side, v > 0 ? "white" : "black");
+                    left + c * cell + (cell - side) / 2, y0 + (cell - side) / 2, side, side,
+                    v > 0 ? "white" : "black");
         }
     }
     for (int c = 0; col_labels && c < cols; c++) {

@@ -26,4 +26,10 @@ int svg_line_plot(const char *path, const char *title, const char *xlabel, const
 int svg_hinton(const char *path, const char *title, const float *w, int rows, int cols,
                const char *const *row_labels, const char *const *col_labels, double max_abs);
 
+/* The same with a gap after every `group` rows (group <= 0: none), e.g. group = 2 to show
+ * each hidden unit as a block of two rows, as the paper's figure 4 does. */
+int svg_hinton_grouped(const char *path, const char *title, const float *w, int rows, int cols,
+                       const char *const *row_labels, const char *const *col_labels,
+                       double max_abs, int group);
+
 #endif

@@ -1,0 +1,46 @@
+/*
+ * test_paper_xor.c -- the chapter's XOR, with its settings (eps 0.5, alpha 0.9, initial weights
+ * in [-0.3, 0.3], full batch): a 2-2-1 net and the chapter's 2-1-1 net with direct input->output
+ * links each learn (every output on the right side of 0.5) on at least 18 of seeds 1-20.
+ */
+#include "support/testutil.h"
+
+#include "examples/common/paper_xor.h"
+
+#include <stdio.h>
+
+static void check_arch(xor_arch arch) {
+    xor_config c = {arch, 0, 0.5, 0.9, 0.3, 5000, true, NULL};
+    double sweeps[20];
+    int learned = 0;
+    for (int seed = 1; seed <= 20; seed++) {
+        xor_outcome out;
+        c.seed = (uint64_t)seed;
+        assert_int_equal(xor_run(&c, &out), 0);
+        if (!out.learned) continue;
+        sweeps[learned++] = (double)out.run.learned_at;
+        /* learned means every output on its side of 0.5 */
+        assert_true(out.y[0] < 0.5f && out.y[1] > 0.5f && out.y[2] > 0.5f && out.y[3] < 0.5f);
+    }
+    printf("xor %s: %d of 20 seeds learned, median %.0f sweeps (the chapter: 558 for 2-1-1 with "
+           "direct links)\n", xor_arch_name(arch), learned, train_median(sweeps, learned));
+    assert_true(learned >= 18);
+}
+
+static void test_xor_2_2_1(void **state) {
+    (void)state;
+    check_arch(XOR_2_2_1);
+}
+
+static void test_xor_2_1_1_with_direct_links(void **state) {
+    (void)state;
+    check_arch(XOR_2_1_1_DIRECT);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_xor_2_2_1),
+        cmocka_unit_test(test_xor_2_1_1_with_direct_links),
+    };
+    return cmocka_run_group_tests_name("paper: xor", tests, NULL, NULL);
+}
