@@ -8,6 +8,7 @@
 #   make valgrind        the same under valgrind's memcheck (errors and leaks fail it)
 #   make tsan            the threads test under ThreadSanitizer (TSAN_CC, clang by default)
 #   make fuzz            the libFuzzer harnesses fuzz/fuzz_*.c for FUZZ_SECONDS in all (60; clang)
+#   make bench           time the workloads of bench/ side by side with PyTorch and OpenBLAS
 #   make install PREFIX=/usr/local   headers, both libraries and backprop.pc for pkg-config
 #   make docs            draw the chain-rule neuron's tape for docs/tutorial.md (Graphviz's dot)
 #   make clean
@@ -47,7 +48,7 @@ TEST_COMMON := $(sort $(wildcard tests/support/*.c))
 TEST_COBJ := $(TEST_COMMON:%.c=$(BUILD)/%.o)
 
 .PHONY: all lib examples test run docs sanitize valgrind valgrind-run install uninstall clean check-cmocka \
-	run-examples tsan fuzz fuzz-build fuzz-seeds
+	run-examples tsan fuzz fuzz-build fuzz-seeds bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -119,9 +120,12 @@ VALGRIND := valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,po
 valgrind: check-cmocka
 	@$(MAKE) --no-print-directory BUILD=build-valgrind EXDIR=build-valgrind/examples \
 		CFLAGS="-O1 -gdwarf-4" valgrind-run
+# The examples run on the plain-C kernels (BACKPROP_ISA=generic): valgrind emulates each AVX2
+# FMA instruction lane by lane, which makes the vector kernels some 20 times slower under it than
+# the plain ones. The test suites keep the CPU's kernels, and test_kernels checks every table.
 valgrind-run: $(TEST_BIN) examples
 	@BACKPROP_EXAMPLES=$(EXDIR) BACKPROP_LIB=$(STATIC) RUNNER="$(VALGRIND)" sh scripts/run-tests.sh $(TEST_BIN)
-	@RUNNER="$(VALGRIND)" ARGS_FILE=scripts/valgrind-example-args sh scripts/run-examples.sh $(EX_BIN)
+	@BACKPROP_ISA=generic RUNNER="$(VALGRIND)" ARGS_FILE=scripts/valgrind-example-args sh scripts/run-examples.sh $(EX_BIN)
 
 # Threads under ThreadSanitizer: tests/test_threads trains several models at once; any data race
 # fails it. Run without address-space randomisation where setarch allows, as some kernels'
@@ -160,6 +164,20 @@ fuzz-seeds: $(BUILD)/fuzz/make_seeds
 	$(BUILD)/fuzz/make_seeds fuzz/corpus/load
 $(BUILD)/fuzz/make_seeds: $(BUILD)/fuzz/make_seeds.o $(STATIC)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+# ---- benchmark -------------------------------------------------------------------------------
+# Builds bench/ and times every workload; PyTorch (python3-torch) and OpenBLAS (libopenblas) run
+# the same work in the same invocation when installed: references only, loaded at run time, the
+# library never links them. BENCH_ARGS passes options (e.g. BENCH_ARGS="--quick --only mlp").
+
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
+
+bench: $(BUILD)/bench/bench
+	$(BUILD)/bench/bench $(BENCH_ARGS)
+
+$(BUILD)/bench/bench: $(BENCH_OBJ) $(STATIC)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $(BENCH_OBJ) $(STATIC) $(LDLIBS) -ldl
 
 # ---- install ---------------------------------------------------------------------------------
 

@@ -39,6 +39,12 @@
  * THREADS. A tape, and the tensors recorded on it, belong to one thread at a time. Different
  * threads may use different tapes and different parameters freely: the library keeps no hidden
  * mutable global state (the allocator hook and the thread count are set once, at start-up).
+ * Large kernels (matrix products) may also split their work over a small pool of worker
+ * threads: see ag_set_threads. Results are the same, bit for bit, whatever the thread count.
+ *
+ * SPEED. The kernels use the widest vector instructions the CPU has (AVX-512, AVX2+FMA, or
+ * plain C with 16-byte vectors), chosen at run time; BACKPROP_ISA=generic|avx2|avx512 in the
+ * environment asks for a narrower set. docs/performance.md has the figures.
  */
 #ifndef BACKPROP_AUTOGRAD_H
 #define BACKPROP_AUTOGRAD_H
@@ -110,6 +116,24 @@ void ag_set_last_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+
+/* ---------------------------------------------------------------------------------------------
+ * Threads
+ * ------------------------------------------------------------------------------------------- */
+
+/* Let large kernels use n threads: the calling thread plus n-1 workers that the library starts
+ * now (POSIX threads) and keeps idle between kernels. n < 1 means one per online CPU; at most
+ * 64. Results are identical bit for bit whatever n (every kernel splits its work in a fixed
+ * way). Without a call, the first kernel reads the environment variable BACKPROP_THREADS (a
+ * number; unset means 1: no worker threads). Call it at start-up or between steps, never while
+ * another thread is running ops. ag_set_threads(1) stops and joins the workers: call it before
+ * exit if you need every thread gone (e.g. under a leak checker). Returns 0, or -1 when fewer
+ * threads could be started (ag_last_error says how many; those are used). */
+int ag_set_threads(int n);
+
+/* The number of threads kernels may use (the calling thread included): the last ag_set_threads,
+ * else BACKPROP_THREADS, else 1. */
+int ag_get_threads(void);
 
 /* ---------------------------------------------------------------------------------------------
  * The tape

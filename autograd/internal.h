@@ -32,13 +32,17 @@ struct ag_node {
     } arg;
     void *aux;          /* what the backward needs besides inputs and output (arena memory) */
     ag_tensor out;
+    float scalar[2];    /* a one-element output's value and gradient live here, in the node */
 };
 
 /* The tape: the node list and its arena. */
 typedef struct ag_chunk ag_chunk;
 struct ag_tape {
+    char *bump, *end;       /* the free part of the current chunk: allocation bumps `bump` */
     ag_chunk *first, *cur;  /* arena chunks; cur is the one being filled */
     size_t reserved;        /* bytes held by all chunks */
+    float *scratch;         /* kernels' working memory (packed gemm panels), kept across steps */
+    size_t scratch_bytes;
     ag_node *last;          /* most recent node */
     int nnodes;
     int sweeps;             /* backward sweeps since the last reset */
@@ -53,20 +57,53 @@ struct ag_tape {
 /* ---- the arena (autograd/memory.c) --------------------------------------------------------- */
 /* Bump-allocate size bytes with the given alignment (a power of two <= 64) from the tape's
  * arena. NULL (and the tape's error set, naming op) when out of memory. */
-void *ag_arena_alloc(ag_tape *t, size_t size, size_t align, const char *op);
+void *ag_arena_alloc_slow(ag_tape *t, size_t size, size_t align, const char *op);
+static inline void *ag_arena_alloc(ag_tape *t, size_t size, size_t align, const char *op) {
+    char *p = (char *)(((uintptr_t)t->bump + align - 1) & ~(uintptr_t)(align - 1));
+    if (size > 0 && p <= t->end && (size_t)(t->end - p) >= size) {
+        t->bump = p + size;
+        return p;
+    }
+    return ag_arena_alloc_slow(t, size, align, op);
+}
 void ag_arena_rewind(ag_tape *t);
-void ag_arena_free(ag_tape *t);
+void ag_arena_free(ag_tape *t); /* the chunks and the scratch memory */
+
+/* The tape's scratch memory, at least `bytes` long and 64-byte aligned, grown (and its old
+ * contents dropped) when too small. NULL (and the tape's error set, naming op) when out of
+ * memory. Kernels borrow it for the length of one call; ops reserve it when they record. */
+float *ag_tape_scratch(ag_tape *t, size_t bytes, const char *op);
 
 /* ---- recording (autograd/tape.c) ----------------------------------------------------------- */
 
 /* Check the common preconditions of an op: t is not NULL (else NULL is returned by the caller),
  * t has not failed, each input is non-NULL, not poisoned and not from another tape. Records the
- * error and returns false when one fails. */
-bool ag_check_inputs(ag_tape *t, const char *op, int nin, ag_tensor *const *in);
+ * error and returns false when one fails. (Inline: every op calls it; the _report half, in
+ * tape.c, runs only when something is wrong, to say what.) */
+bool ag_check_inputs_report(ag_tape *t, const char *op, int nin, ag_tensor *const *in);
+static inline bool ag_check_inputs(ag_tape *t, const char *op, int nin, ag_tensor *const *in) {
+    if (t && !t->failed) {
+        int i = 0;
+        while (i < nin && in[i] && !(in[i]->flags & AG_POISONED) && (!in[i]->tape || in[i]->tape == t))
+            i++;
+        if (i == nin) return true;
+    }
+    return ag_check_inputs_report(t, op, nin, in);
+}
 
 /* Validate a shape (ndim in 1..4, dims >= 1, element count <= AG_MAX_NUMEL) and return its
- * element count, or -1 after recording "op: ..." on t (or as last error when t is NULL). */
-long ag_check_shape(ag_tape *t, const char *op, int ndim, const int *shape);
+ * element count, or -1 after recording "op: ..." on t (or as last error when t is NULL).
+ * (Inline for the same reason; the _report half says what is wrong.) */
+long ag_check_shape_report(ag_tape *t, const char *op, int ndim, const int *shape);
+static inline long ag_check_shape(ag_tape *t, const char *op, int ndim, const int *shape) {
+    if (shape && ndim >= 1 && ndim <= AG_MAX_DIMS) {
+        long long n = 1;
+        int k = 0;
+        while (k < ndim && shape[k] >= 1 && (n *= shape[k]) <= AG_MAX_NUMEL) k++;
+        if (k == ndim) return (long)n;
+    }
+    return ag_check_shape_report(t, op, ndim, shape);
+}
 
 /* Append a node for op with the given inputs and an output of the given shape. When view is
  * non-NULL the output shares that memory instead of getting its own. Returns NULL (tape
@@ -106,12 +143,29 @@ void ag_trace_vjp(ag_tape *t, const ag_tensor *root, ag_node *n);
 extern const ag_op *const ag_op_table[];
 extern const int ag_op_count;
 
-/* ---- kernels (autograd/kernels.c) ----------------------------------------------------------- */
+/* ---- threads (autograd/threads.c) --------------------------------------------------------- */
+
+/* Run fn(ctx, 0) .. fn(ctx, ntasks-1) on the calling thread and the pool's workers (at most
+ * ag_get_threads() threads) and return when all are done. Tasks must write disjoint memory;
+ * which thread runs a task is not fixed, so a task's result must not depend on it. Runs
+ * everything on the caller when there is one thread, one task, or another caller's job in
+ * flight. */
+typedef void (*ag_task_fn)(void *ctx, int task);
+void ag_parallel(int ntasks, ag_task_fn fn, void *ctx);
+
+/* ---- kernels (autograd/kernels.c; the per-instruction-set loops are in kernels.h) ---------- */
 
 /* C (+)= op(A) @ op(B): op(A) is (M,K), op(B) is (K,N), C is (M,N), all row-major and contiguous.
  * A is stored (M,K), or (K,M) when ta; B is stored (K,N), or (N,K) when tb. accumulate = 0
- * overwrites C, 1 adds to it. */
+ * overwrites C, 1 adds to it. scratch (scratch_floats floats, 64-byte aligned) holds the packed
+ * panels; with less than ag_gemm_scratch asks for it uses fewer threads, or none. The result
+ * is the same, bit for bit, whatever the scratch and the thread count. */
 void ag_gemm(int M, int N, int K, const float *A, bool ta, const float *B, bool tb, float *C,
-             bool accumulate);
+             bool accumulate, float *scratch, size_t scratch_floats);
+
+/* Floats of scratch ag_gemm wants on up to `threads` threads for an (M,N,K) product and for
+ * the products of its gradients, which take the same three sizes in other orders (0 for
+ * products too small to pack). */
+size_t ag_gemm_scratch(int M, int N, int K, int threads);
 
 #endif /* BACKPROP_AUTOGRAD_INTERNAL_H */

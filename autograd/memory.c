@@ -61,7 +61,7 @@ void ag_free(void *p) {
 }
 
 /* ---- the arena ------------------------------------------------------------------------------
- * A singly linked list of chunks. Allocation bumps `used` in the current chunk; when it does not
+ * A singly linked list of chunks. Allocation bumps a pointer in the current chunk; when it does not
  * fit, the next chunk (kept from an earlier step) is tried, and only when none is left is a new
  * one allocated and appended. A reset points `cur` back at the first chunk: O(1), nothing freed.
  * A step that records the same graph asks for the same sizes in the same order, so from the
@@ -71,30 +71,29 @@ void ag_free(void *p) {
 struct ag_chunk {
     ag_chunk *next;
     size_t size; /* usable bytes after the header */
-    size_t used;
 };
 
 #define CHUNK_HEADER ((sizeof(ag_chunk) + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1))
 #define CHUNK_MIN ((size_t)64 << 10)
 
-static char *chunk_mem(ag_chunk *c) { return (char *)c + CHUNK_HEADER; }
-
-static void *chunk_take(ag_chunk *c, size_t size, size_t align) {
-    size_t off = (c->used + align - 1) & ~(align - 1);
-    if (off > c->size || c->size - off < size) return NULL;
-    c->used = off + size;
-    return chunk_mem(c) + off;
+/* Make c the chunk being filled, from its start. */
+static void chunk_enter(ag_tape *t, ag_chunk *c) {
+    t->cur = c;
+    t->bump = (char *)c + CHUNK_HEADER;
+    t->end = t->bump + c->size;
 }
 
-void *ag_arena_alloc(ag_tape *t, size_t size, size_t align, const char *op) {
-    if (size == 0) size = 1;
-    /* The current chunk, then the chunks kept from earlier steps (each starts empty). */
-    while (t->cur) {
-        void *p = chunk_take(t->cur, size, align);
-        if (p) return p;
-        if (!t->cur->next) break;
-        t->cur = t->cur->next;
-        t->cur->used = 0;
+/* The fast path (ag_arena_alloc in internal.h) bumps t->bump within the current chunk; this is
+ * the rest: the chunks kept from earlier steps (each starts empty), then a new chunk. */
+void *ag_arena_alloc_slow(ag_tape *t, size_t size, size_t align, const char *op) {
+    if (size == 0) return ag_arena_alloc(t, 1, align, op);
+    while (t->cur && t->cur->next) {
+        chunk_enter(t, t->cur->next);
+        char *p = (char *)(((uintptr_t)t->bump + align - 1) & ~(uintptr_t)(align - 1));
+        if (p <= t->end && (size_t)(t->end - p) >= size) {
+            t->bump = p + size;
+            return p;
+        }
     }
     /* A new chunk, at least as large as everything held so far (so there are few chunks). */
     size_t want = t->reserved > CHUNK_MIN ? t->reserved : CHUNK_MIN;
@@ -108,17 +107,15 @@ void *ag_arena_alloc(ag_tape *t, size_t size, size_t align, const char *op) {
     }
     c->next = NULL;
     c->size = want;
-    c->used = 0;
     if (t->cur) t->cur->next = c;
     else t->first = c;
-    t->cur = c;
     t->reserved += want;
-    return chunk_take(c, size, align);
+    chunk_enter(t, c);
+    return ag_arena_alloc(t, size, align, op); /* fits: the chunk is empty and large enough */
 }
 
 void ag_arena_rewind(ag_tape *t) {
-    t->cur = t->first;
-    if (t->cur) t->cur->used = 0;
+    if (t->first) chunk_enter(t, t->first);
 }
 
 void ag_arena_free(ag_tape *t) {
@@ -129,7 +126,26 @@ void ag_arena_free(ag_tape *t) {
         c = next;
     }
     t->first = t->cur = NULL;
+    t->bump = t->end = NULL;
     t->reserved = 0;
+    ag_free(t->scratch);
+    t->scratch = NULL;
+    t->scratch_bytes = 0;
+}
+
+float *ag_tape_scratch(ag_tape *t, size_t bytes, const char *op) {
+    if (bytes <= t->scratch_bytes) return t->scratch;
+    /* Grow geometrically, so a program whose products grow one by one regrows rarely. */
+    size_t want = bytes < SIZE_MAX / 2 && bytes < 2 * t->scratch_bytes ? 2 * t->scratch_bytes : bytes;
+    float *p = ag_alloc(want);
+    if (!p) {
+        ag_tape_fail(t, "%s: out of memory (asked the allocator for %zu bytes of scratch)", op, want);
+        return NULL;
+    }
+    ag_free(t->scratch);
+    t->scratch = p;
+    t->scratch_bytes = want;
+    return p;
 }
 
 size_t ag_tape_bytes(const ag_tape *t) { return t ? t->reserved : 0; }

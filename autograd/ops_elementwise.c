@@ -5,6 +5,7 @@
  * its table entry, and the public function. "dx += ..." is the chain rule: the gradient that
  * reaches the output (dy) times the local derivative, ADDED into the input's gradient.
  */
+#include "kernels.h"
 #include "ops.h"
 
 #include <math.h>
@@ -107,21 +108,73 @@ static void make_plan(const ag_tensor *a, const ag_tensor *b, const ag_tensor *o
     make_plan(A, B, &(n)->out, &p);                                                             \
     (void)a; (void)b; (void)out; (void)g; (void)da; (void)db
 
+/* How an operand of a binary op lines up with the output: as a scalar (1 element), as all of
+ * it (same element count), as one row stretched over every row (its element count is the
+ * output's last dimension and that is its own last dimension), or otherwise. The kernels
+ * handle the first three without a broadcast plan. */
+enum { FULL, ROW, SCALAR, OTHER };
+static int operand_kind(const ag_tensor *x, const ag_tensor *out) {
+    const int last = out->shape[out->ndim - 1];
+    if (x->numel == out->numel) return FULL;
+    if (x->numel == 1) return SCALAR;
+    if (x->numel == last && x->shape[x->ndim - 1] == last) return ROW;
+    return OTHER;
+}
+
 /* add: out = a + b;  da += g;  db += g                          (broadcast) */
 static void add_fwd(ag_node *n) {
-    BINARY_VARS(n);
-    float *o = n->out.data;
-    BCAST_FOR(p, o[io] = a[ia] + b[ib];);
+    const ag_tensor *A = n->in[0], *B = n->in[1], *O = &n->out;
+    if (O->numel == 1) { /* scalars: the whole op in one line */
+        O->data[0] = A->data[0] + B->data[0];
+        return;
+    }
+    const int ka = operand_kind(A, O), kb = operand_kind(B, O);
+    const long cols = O->shape[O->ndim - 1], rows = O->numel / cols;
+    if (ka == FULL && kb == FULL) ag_kernels()->add(O->numel, A->data, B->data, O->data);
+    else if (ka == FULL && kb == ROW) ag_kernels()->add_row(rows, cols, A->data, B->data, O->data);
+    else if (ka == ROW && kb == FULL) ag_kernels()->add_row(rows, cols, B->data, A->data, O->data);
+    else if (ka == FULL && kb == SCALAR) ag_kernels()->add_row(O->numel, 1, A->data, B->data, O->data);
+    else if (ka == SCALAR && kb == FULL) ag_kernels()->add_row(O->numel, 1, B->data, A->data, O->data);
+    else {
+        BINARY_VARS(n);
+        float *o = n->out.data;
+        BCAST_FOR(p, o[io] = a[ia] + b[ib];);
+    }
+}
+/* g reaching the output, added into one operand's gradient dx: summed over stretched dims. */
+static void add_grad(const ag_node *n, const ag_tensor *X, float *dx) {
+    const ag_tensor *O = &n->out;
+    const int kind = operand_kind(X, O);
+    const long cols = O->shape[O->ndim - 1], rows = O->numel / cols;
+    if (kind == FULL) ag_kernels()->acc(O->numel, O->grad, dx);
+    else if (kind == ROW) ag_kernels()->acc_colsum(rows, cols, O->grad, dx);
+    else ag_kernels()->acc_colsum(O->numel, 1, O->grad, dx); /* SCALAR: the sum of all of g */
 }
 static void add_vjp(ag_node *n) {
-    BINARY_VARS(n);
-    if (da) BCAST_FOR(p, da[ia] += g[io];);
-    if (db) BCAST_FOR(p, db[ib] += g[io];);
+    float *da = n->in[0]->grad, *db = n->in[1]->grad;
+    const float *g = n->out.grad;
+    if (n->out.numel == 1) {
+        if (da) da[0] += g[0];
+        if (db) db[0] += g[0];
+        return;
+    }
+    if (operand_kind(n->in[0], &n->out) == OTHER || operand_kind(n->in[1], &n->out) == OTHER) {
+        BINARY_VARS(n);
+        if (da) BCAST_FOR(p, da[ia] += g[io];);
+        if (db) BCAST_FOR(p, db[ib] += g[io];);
+        return;
+    }
+    if (da) add_grad(n, n->in[0], da);
+    if (db) add_grad(n, n->in[1], db);
 }
 const ag_op ag_op_add = {"add", add_fwd, add_vjp};
 
 /* sub: out = a - b;  da += g;  db -= g                          (broadcast) */
 static void sub_fwd(ag_node *n) {
+    if (n->out.numel == 1) {
+        n->out.data[0] = n->in[0]->data[0] - n->in[1]->data[0];
+        return;
+    }
     BINARY_VARS(n);
     float *o = n->out.data;
     BCAST_FOR(p, o[io] = a[ia] - b[ib];);
@@ -135,11 +188,21 @@ const ag_op ag_op_sub = {"sub", sub_fwd, sub_vjp};
 
 /* mul: out = a * b;  da += g * b;  db += g * a                  (broadcast) */
 static void mul_fwd(ag_node *n) {
+    if (n->out.numel == 1) {
+        n->out.data[0] = n->in[0]->data[0] * n->in[1]->data[0];
+        return;
+    }
     BINARY_VARS(n);
     float *o = n->out.data;
     BCAST_FOR(p, o[io] = a[ia] * b[ib];);
 }
 static void mul_vjp(ag_node *n) {
+    if (n->out.numel == 1) {
+        const float g = n->out.grad[0], a = n->in[0]->data[0], b = n->in[1]->data[0];
+        if (n->in[0]->grad) n->in[0]->grad[0] += g * b;
+        if (n->in[1]->grad) n->in[1]->grad[0] += g * a;
+        return;
+    }
     BINARY_VARS(n);
     if (da) BCAST_FOR(p, da[ia] += g[io] * b[ib];);
     if (db) BCAST_FOR(p, db[ib] += g[io] * a[ia];);
@@ -163,8 +226,13 @@ static ag_tensor *binary(ag_tape *t, const ag_op *op, ag_tensor *a, ag_tensor *b
     ag_tensor *in[2] = {a, b};
     int nd, shape[AG_MAX_DIMS];
     if (!ag_check_inputs(t, op->name, 2, in)) return ag_poison(t);
-    if (!broadcast_shape(t, op->name, a, b, &nd, shape)) return ag_poison(t);
-    ag_node *n = ag_record(t, op, 2, in, nd, shape, NULL);
+    ag_node *n;
+    if (a->ndim == b->ndim && a->numel == 1 && b->numel == 1) /* scalars: nothing to broadcast */
+        n = ag_record(t, op, 2, in, a->ndim, a->shape, NULL);
+    else if (broadcast_shape(t, op->name, a, b, &nd, shape))
+        n = ag_record(t, op, 2, in, nd, shape, NULL);
+    else
+        return ag_poison(t);
     return n ? ag_run(n) : ag_poison(t);
 }
 
@@ -210,6 +278,16 @@ ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b) { return binary(t, &ag
         }                                                                                       \
     } while (0)
 
+/* The ops with a vector kernel (autograd/kernels_simd.h, where the same formulas are written
+ * on vectors): y = K(x) forward; dx += K'(a, dy) backward, with a the forward's output y or,
+ * for relu, its input x. */
+#define KERNEL_FWD(n, K) ag_kernels()->K((n)->out.numel, (n)->in[0]->data, (n)->out.data)
+#define KERNEL_VJP(n, K, a)                                                                     \
+    do {                                                                                        \
+        if ((n)->in[0]->grad)                                                                   \
+            ag_kernels()->K((n)->out.numel, (a), (n)->out.grad, (n)->in[0]->grad);              \
+    } while (0)
+
 /* neg: y = -x;  dx += -dy */
 static void neg_fwd(ag_node *n) { UNARY_FWD(n, y = -x); }
 static void neg_vjp(ag_node *n) { UNARY_VJP(n, dx = -dy); }
@@ -241,7 +319,7 @@ static void sqrt_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * 0.5f / y); }
 const ag_op ag_op_sqrt = {"sqrt", sqrt_fwd, sqrt_vjp};
 
 /* exp: y = e^x;  dx += dy * y */
-static void exp_fwd(ag_node *n) { UNARY_FWD(n, y = expf(x)); }
+static void exp_fwd(ag_node *n) { KERNEL_FWD(n, exp); }
 static void exp_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * y); }
 const ag_op ag_op_exp = {"exp", exp_fwd, exp_vjp};
 
@@ -256,18 +334,18 @@ static void abs_vjp(ag_node *n) { UNARY_VJP(n, dx = x > 0.0f ? dy : x < 0.0f ? -
 const ag_op ag_op_abs = {"abs", abs_fwd, abs_vjp};
 
 /* sigmoid: y = 1/(1+exp(-x));  dx += dy * y * (1 - y)      (the paper's squashing function) */
-static void sigmoid_fwd(ag_node *n) { UNARY_FWD(n, y = 1.0f / (1.0f + expf(-x))); }
-static void sigmoid_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * y * (1.0f - y)); }
+static void sigmoid_fwd(ag_node *n) { KERNEL_FWD(n, sigmoid); }
+static void sigmoid_vjp(ag_node *n) { KERNEL_VJP(n, sigmoid_vjp, n->out.data); }
 const ag_op ag_op_sigmoid = {"sigmoid", sigmoid_fwd, sigmoid_vjp};
 
 /* tanh: y = tanh(x);  dx += dy * (1 - y^2) */
-static void tanh_fwd(ag_node *n) { UNARY_FWD(n, y = tanhf(x)); }
-static void tanh_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * (1.0f - y * y)); }
+static void tanh_fwd(ag_node *n) { KERNEL_FWD(n, tanh); }
+static void tanh_vjp(ag_node *n) { KERNEL_VJP(n, tanh_vjp, n->out.data); }
 const ag_op ag_op_tanh = {"tanh", tanh_fwd, tanh_vjp};
 
 /* relu: y = max(x, 0);  dx += dy * [x > 0] */
-static void relu_fwd(ag_node *n) { UNARY_FWD(n, y = x > 0.0f ? x : 0.0f); }
-static void relu_vjp(ag_node *n) { UNARY_VJP(n, dx = x > 0.0f ? dy : 0.0f); }
+static void relu_fwd(ag_node *n) { KERNEL_FWD(n, relu); }
+static void relu_vjp(ag_node *n) { KERNEL_VJP(n, relu_vjp, n->in[0]->data); }
 const ag_op ag_op_relu = {"relu", relu_fwd, relu_vjp};
 
 /* softplus: y = log(1 + e^x) = max(x,0) + log1p(e^-|x|);  dx += dy * sigmoid(x) */

@@ -4,6 +4,7 @@
  * Rows: these ops work along the last axis; a tensor of N columns has numel / N rows.
  * Losses return one element and, like every op, ADD into their inputs' gradients.
  */
+#include "kernels.h"
 #include "ops.h"
 
 #include <math.h>
@@ -94,29 +95,25 @@ ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *a) { return rowwise(t, &ag_op_l
 /* sse: E = 1/2 sum (y - d)^2   (the paper's error);  dy += g (y - d);  dd -= g (y - d) */
 static void sse_fwd(ag_node *node) {
     LOSS_VARS(node);
-    double s = 0.0;
-    for (int i = 0; i < n; i++) s += (double)(y[i] - d[i]) * (y[i] - d[i]);
-    node->out.data[0] = (float)(0.5 * s);
+    node->out.data[0] = (float)(0.5 * ag_kernels()->sqdiff_sum(n, y, d));
 }
 static void sse_vjp(ag_node *node) {
     LOSS_VARS(node);
-    if (dy) for (int i = 0; i < n; i++) dy[i] += g * (y[i] - d[i]);
-    if (dd) for (int i = 0; i < n; i++) dd[i] -= g * (y[i] - d[i]);
+    if (dy) ag_kernels()->diff_acc(n, g, y, d, dy);
+    if (dd) ag_kernels()->diff_acc(n, -g, y, d, dd);
 }
 const ag_op ag_op_sse = {"sse", sse_fwd, sse_vjp};
 
 /* mse: E = mean (y - d)^2;  dy += g 2 (y - d) / n;  dd -= the same */
 static void mse_fwd(ag_node *node) {
     LOSS_VARS(node);
-    double s = 0.0;
-    for (int i = 0; i < n; i++) s += (double)(y[i] - d[i]) * (y[i] - d[i]);
-    node->out.data[0] = (float)(s / n);
+    node->out.data[0] = (float)(ag_kernels()->sqdiff_sum(n, y, d) / n);
 }
 static void mse_vjp(ag_node *node) {
     LOSS_VARS(node);
     const float k = 2.0f * g / (float)n;
-    if (dy) for (int i = 0; i < n; i++) dy[i] += k * (y[i] - d[i]);
-    if (dd) for (int i = 0; i < n; i++) dd[i] -= k * (y[i] - d[i]);
+    if (dy) ag_kernels()->diff_acc(n, k, y, d, dy);
+    if (dd) ag_kernels()->diff_acc(n, -k, y, d, dd);
 }
 const ag_op ag_op_mse = {"mse", mse_fwd, mse_vjp};
 

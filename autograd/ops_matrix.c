@@ -4,6 +4,7 @@
  * As in every ops file: the maths and shapes in a comment, the forward, the vector-Jacobian
  * product (vjp) that ADDS into the inputs' gradients, the table entry, the public function.
  */
+#include "kernels.h"
 #include "ops.h"
 
 #include <string.h>
@@ -53,21 +54,28 @@ static mm_dims mm_of(const ag_node *n) {
     return d;
 }
 
+/* C (+)= op(A) op(B) with the tape's scratch memory for the packed panels. */
+static void gemm(const ag_node *n, int M, int N, int K, const float *A, bool ta, const float *B,
+                 bool tb, float *C, bool accumulate) {
+    const ag_tape *t = n->out.tape;
+    ag_gemm(M, N, K, A, ta, B, tb, C, accumulate, t->scratch, t->scratch_bytes / sizeof(float));
+}
+
 static void matmul_fwd(ag_node *n) {
     mm_dims d = mm_of(n);
-    ag_gemm(d.M, d.N, d.K, n->in[0]->data, d.ta, n->in[1]->data, d.tb, n->out.data, false);
+    gemm(n, d.M, d.N, d.K, n->in[0]->data, d.ta, n->in[1]->data, d.tb, n->out.data, false);
 }
 static void matmul_vjp(ag_node *n) {
     mm_dims d = mm_of(n);
     const ag_tensor *A = n->in[0], *B = n->in[1];
     const float *dY = n->out.grad;
     if (A->grad) {
-        if (!d.ta) ag_gemm(d.M, d.K, d.N, dY, false, B->data, !d.tb, A->grad, true); /* dA = dY op(B)^T */
-        else ag_gemm(d.K, d.M, d.N, B->data, d.tb, dY, true, A->grad, true);          /* dA = op(B) dY^T */
+        if (!d.ta) gemm(n, d.M, d.K, d.N, dY, false, B->data, !d.tb, A->grad, true); /* dA = dY op(B)^T */
+        else gemm(n, d.K, d.M, d.N, B->data, d.tb, dY, true, A->grad, true);          /* dA = op(B) dY^T */
     }
     if (B->grad) {
-        if (!d.tb) ag_gemm(d.K, d.N, d.M, A->data, !d.ta, dY, false, B->grad, true); /* dB = op(A)^T dY */
-        else ag_gemm(d.N, d.K, d.M, dY, true, A->data, d.ta, B->grad, true);          /* dB = dY^T op(A) */
+        if (!d.tb) gemm(n, d.K, d.N, d.M, A->data, !d.ta, dY, false, B->grad, true); /* dB = op(A)^T dY */
+        else gemm(n, d.N, d.K, d.M, dY, true, A->data, d.ta, B->grad, true);          /* dB = dY^T op(A) */
     }
 }
 const ag_op ag_op_matmul = {"matmul", matmul_fwd, matmul_vjp};
@@ -89,6 +97,10 @@ ag_tensor *ag_matmul_ex(ag_tape *t, ag_tensor *a, ag_tensor *b, bool transpose_a
                      ag_fmt_shape(a).s, ta, ag_fmt_shape(b).s, tb, K, Kb);
         return ag_poison(t);
     }
+    /* Scratch for the packed panels of the forward and both backward products (the same three
+     * sizes in other orders), reserved now so that the sweep never has to ask for memory. */
+    size_t need = ag_gemm_scratch(M, N, K, ag_get_threads());
+    if (need && !ag_tape_scratch(t, need * sizeof(float), "matmul")) return ag_poison(t);
     int shape[2] = {M, N};
     ag_node *n = ag_record(t, &ag_op_matmul, 2, in, 2, shape, NULL);
     if (!n) return ag_poison(t);
@@ -258,9 +270,7 @@ static void view_fwd(ag_node *n) { (void)n; }
 static void view_vjp(ag_node *n) {
     float *dx = n->in[0]->grad;
     if (!dx) return;
-    dx += n->arg.i[0];
-    const float *dy = n->out.grad;
-    for (int i = 0; i < n->out.numel; i++) dx[i] += dy[i];
+    ag_kernels()->acc(n->out.numel, n->out.grad, dx + n->arg.i[0]);
 }
 
 /* reshape: y = x with a new shape (a view, no copy);  dx += dy */
@@ -363,29 +373,26 @@ ag_tensor *ag_transpose(ag_tape *t, ag_tensor *a) {
 static void concat_fwd(ag_node *n) {
     int outer, D, inner;
     split_at(&n->out, n->arg.i[0], &outer, &D, &inner);
-    float *y = n->out.data;
-    for (int o = 0; o < outer; o++)
-        for (int p = 0; p < n->nin; p++) {
-            const ag_tensor *X = n->in[p];
-            long block = (long)X->shape[n->arg.i[0]] * inner;
-            memcpy(y, X->data + o * block, (size_t)block * sizeof(float));
-            y += block;
-        }
+    const long row = (long)D * inner; /* y seen as (outer, row): part p is a block of columns */
+    long col = 0;
+    for (int p = 0; p < n->nin; p++) {
+        const ag_tensor *X = n->in[p];
+        const long block = (long)X->shape[n->arg.i[0]] * inner;
+        ag_kernels()->copy_rows(outer, block, X->data, block, n->out.data + col, row, false);
+        col += block;
+    }
 }
 static void concat_vjp(ag_node *n) {
     int outer, D, inner;
     split_at(&n->out, n->arg.i[0], &outer, &D, &inner);
-    const float *dy = n->out.grad;
-    for (int o = 0; o < outer; o++)
-        for (int p = 0; p < n->nin; p++) {
-            const ag_tensor *X = n->in[p];
-            long block = (long)X->shape[n->arg.i[0]] * inner;
-            if (X->grad) {
-                float *dx = X->grad + o * block;
-                for (long i = 0; i < block; i++) dx[i] += dy[i];
-            }
-            dy += block;
-        }
+    const long row = (long)D * inner;
+    long col = 0;
+    for (int p = 0; p < n->nin; p++) {
+        const ag_tensor *X = n->in[p];
+        const long block = (long)X->shape[n->arg.i[0]] * inner;
+        if (X->grad) ag_kernels()->copy_rows(outer, block, n->out.grad + col, row, X->grad, block, true);
+        col += block;
+    }
 }
 const ag_op ag_op_concat = {"concat", concat_fwd, concat_vjp};
 

@@ -91,7 +91,7 @@ ag_shape_buf ag_fmt_shape(const ag_tensor *x) {
     return b;
 }
 
-long ag_check_shape(ag_tape *t, const char *op, int ndim, const int *shape) {
+long ag_check_shape_report(ag_tape *t, const char *op, int ndim, const int *shape) {
     char msg[200];
     msg[0] = '\0';
     long long n = 1;
@@ -116,7 +116,7 @@ long ag_check_shape(ag_tape *t, const char *op, int ndim, const int *shape) {
 
 /* ---- recording ------------------------------------------------------------------------------ */
 
-bool ag_check_inputs(ag_tape *t, const char *op, int nin, ag_tensor *const *in) {
+bool ag_check_inputs_report(ag_tape *t, const char *op, int nin, ag_tensor *const *in) {
     if (!t) {
         ag_set_last_error("%s: tape is NULL", op);
         return false;
@@ -148,8 +148,10 @@ ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, i
     ag_node *n = ag_arena_alloc(t, sizeof *n, _Alignof(ag_node), op->name);
     if (!n) return NULL;
     float *data = view;
-    if (!data) {
-        /* Big outputs start on a cache line; scalars pack tightly. */
+    if (!data && numel == 1) {
+        data = &n->scalar[0]; /* no second allocation for a scalar */
+    } else if (!data) {
+        /* Big outputs start on a cache line; small ones pack tightly. */
         size_t align = numel >= 16 ? 64 : sizeof(float);
         data = ag_arena_alloc(t, (size_t)numel * sizeof(float), align, op->name);
         if (!data) return NULL;
@@ -175,7 +177,10 @@ ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, i
     o->data = data;
     o->grad = NULL;
     o->ndim = ndim;
-    for (int i = 0; i < AG_MAX_DIMS; i++) o->shape[i] = i < ndim ? shape[i] : 1;
+    o->shape[0] = shape[0]; /* unrolled: this is the hot path of every op */
+    o->shape[1] = ndim > 1 ? shape[1] : 1;
+    o->shape[2] = ndim > 2 ? shape[2] : 1;
+    o->shape[3] = ndim > 3 ? shape[3] : 1;
     o->numel = (int)numel;
     o->flags = flags;
     o->name = NULL;
@@ -199,6 +204,11 @@ ag_tensor *ag_run(ag_node *n) {
 static bool grad_ready(ag_tape *t, ag_tensor *x) {
     if (x->grad || !(x->flags & AG_REQUIRES_GRAD)) return true;
     if (x->flags & AG_USER_OWNED) return true; /* requires_grad was turned on without memory */
+    if (x->node && x->data == &x->node->scalar[0]) { /* a scalar kept in its node */
+        x->grad = &x->node->scalar[1];
+        x->grad[0] = 0.0f;
+        return true;
+    }
     x->grad = ag_arena_alloc(t, (size_t)x->numel * sizeof(float), x->numel >= 16 ? 64 : 4,
                              "backward");
     if (!x->grad) return false;

@@ -511,6 +511,12 @@ static void test_memory_and_errors(void **state) {
     expect_last("ag_tape_check_finite: tape is NULL");
     assert_string_equal(BAD(nn_error, (NULL)), ag_last_error());
     assert_string_equal(BAD(nn_error, (F)), "the first error");
+    /* threads: a count below 1 means one per online CPU (at most 64); back to 1 joins them */
+    assert_int_equal(BAD(ag_set_threads, (-7)), 0);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(BAD(ag_get_threads, ()), cpus < 1 ? 1 : cpus > 64 ? 64 : cpus);
+    assert_int_equal(ag_set_threads(1), 0);
+    assert_int_equal(ag_get_threads(), 1);
 }
 
 /* The tape as a picture and the narrated sweep. */

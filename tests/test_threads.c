@@ -135,6 +135,9 @@ static void test_threads_train_independently(void **state) {
 static const char *const allowed[] = {
     "hook_alloc", "hook_release", "hook_ctx", /* ag_set_allocator: set once, before any use */
     "last_error",                             /* ag_last_error: _Thread_local */
+    "pool",              /* threads.c: the worker pool; its size set by ag_set_threads at start-up,
+                            its job hand-out all atomics (tests/test_parallel.c) */
+    "ag_kernels_in_use", /* kernels.c: the kernel table, an atomic pointer chosen once for the CPU */
 };
 
 /* Every symbol objdump places in a writable data section (.data, .bss and their thread-local

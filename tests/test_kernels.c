@@ -1,0 +1,228 @@
+/*
+ * test_kernels.c -- every kernel table this CPU can run (generic, and on x86-64 AVX2 and
+ * AVX-512 when present) against plain scalar reference loops: the matrix product in all its
+ * forms and sizes, the vector exp/sigmoid/tanh against libm (within a few ulp, with the IEEE
+ * edge cases), and the elementwise loops at every length around the vector width (the partial
+ * vectors must neither miss an element nor write past the end).
+ */
+#include "support/testutil.h"
+
+#include "kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const isas[] = {"generic", "avx2", "avx512"};
+
+/* Run body for every table this CPU supports; restores the default table afterwards. */
+#define FOR_EACH_TABLE(k)                                                                       \
+    for (int isa_ = 0; isa_ < 3; isa_++)                                                        \
+        for (const ag_kernel_table *k = ag_kernels_select(isas[isa_]); k; k = NULL)
+
+static void restore_default(void) { assert_non_null(ag_kernels_select(NULL)); }
+
+static void fill(tu_rng *r, float *x, long n, double lo, double hi) {
+    for (long i = 0; i < n; i++) x[i] = (float)tu_uniform(r, lo, hi);
+}
+
+static void test_generic_is_always_there(void **state) {
+    (void)state;
+    const ag_kernel_table *k = ag_kernels_select("generic");
+    assert_non_null(k);
+    assert_string_equal(k->name, "generic");
+    assert_null(ag_kernels_select("no-such-instruction-set"));
+    assert_ptr_equal(ag_kernels(), k); /* a failed request left the table alone */
+    restore_default();
+}
+
+/* ---- the matrix product against a double-precision loop ------------------------------------ */
+
+static void test_gemm_matches_reference(void **state) {
+    (void)state;
+    static const int shapes[][3] = {{1, 1, 1},  {3, 1, 7},   {1, 9, 4},    {5, 7, 3},
+                                    {64, 2, 6}, {100, 6, 24}, {6, 24, 100}, {37, 41, 43},
+                                    {1, 100, 100}, {64, 64, 64}, {129, 257, 300}, {9, 600, 33},
+                                    {200, 12, 400}};
+    tu_rng r = {3};
+    FOR_EACH_TABLE(k) {
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+            float *C0 = malloc(sizeof(float) * M * N), *C = malloc(sizeof(float) * (M * N + 1));
+            size_t need = ag_gemm_scratch(M, N, K, 1);
+            float *scratch = ag_alloc((need + 1) * sizeof(float));
+            assert_true(A && B && C0 && C && scratch);
+            fill(&r, A, (long)M * K, -1, 1);
+            fill(&r, B, (long)K * N, -1, 1);
+            fill(&r, C0, (long)M * N, -1, 1);
+            for (int ta = 0; ta < 2; ta++)
+                for (int tb = 0; tb < 2; tb++)
+                    for (int acc = 0; acc < 2; acc++) {
+                        memcpy(C, C0, sizeof(float) * M * N);
+                        C[M * N] = 12345.0f; /* a canary past the end */
+                        ag_gemm(M, N, K, A, ta, B, tb, C, acc, scratch, need);
+                        assert_true(C[M * N] == 12345.0f);
+                        for (int i = 0; i < M; i++)
+                            for (int j = 0; j < N; j++) {
+                                double want = acc ? C0[(long)i * N + j] : 0.0;
+                                for (int q = 0; q < K; q++)
+                                    want += (double)(ta ? A[(long)q * M + i] : A[(long)i * K + q]) *
+                                            (tb ? B[(long)j * K + q] : B[(long)q * N + j]);
+                                double got = C[(long)i * N + j];
+                                if (!(fabs(got - want) <= 1e-5 * (K + 1))) {
+                                    print_error("%s (%d,%d,%d) ta=%d tb=%d acc=%d: C[%d,%d] = %.9g, "
+                                                "want %.9g\n",
+                                                k->name, M, N, K, ta, tb, acc, i, j, got, want);
+                                    fail();
+                                }
+                            }
+                    }
+            free(A), free(B), free(C0), free(C);
+            ag_free(scratch);
+        }
+    }
+    restore_default();
+}
+
+/* ---- exp, sigmoid, tanh against libm -------------------------------------------------------- */
+
+static double ulps(float got, double want) {
+    if (isnan(want)) return isnan(got) ? 0 : INFINITY;
+    if (isinf((float)want)) return got == (float)want ? 0 : INFINITY; /* overflows a float */
+    if (fabs(want) < 1.17549435e-38) /* a subnormal result: within the smallest normal float */
+        return fabs(got - want) <= 1.17549435e-38 ? 0 : INFINITY;
+    double unit = fmax(fabs(want), 1.17549435e-38) * 5.9604645e-8; /* half an ulp of a float */
+    return fabs(got - want) / (2 * unit);
+}
+
+typedef void (*map_fn)(long n, const float *x, float *y);
+
+/* Worst error in ulp of kernel f against reference g over xs; also returns the element. */
+static double worst_ulps(map_fn f, double (*g)(double), const float *xs, int n, int *at) {
+    float *y = malloc(sizeof(float) * n);
+    assert_non_null(y);
+    f(n, xs, y);
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        double u = ulps(y[i], g((double)xs[i]));
+        if (u > worst) worst = u, *at = i;
+    }
+    free(y);
+    return worst;
+}
+
+static double sigmoid_ref(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+static void test_vector_maths_matches_libm(void **state) {
+    (void)state;
+    enum { N = 20000 };
+    static float xs[N];
+    tu_rng r = {5};
+    for (int i = 0; i < N; i++) xs[i] = (float)tu_uniform(&r, -110, 95);
+    for (int i = 0; i < 2000; i++) xs[i] = (float)tu_uniform(&r, -1, 1); /* tanh's small range */
+    const float edge[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 0.625f, -0.625f, 88.7f, 88.8f, 89.0f,
+                          -87.3f, -87.4f, -100.0f, -103.9f, -104.5f, 1e4f, -1e4f, INFINITY,
+                          -INFINITY, NAN};
+    memcpy(xs + 2000, edge, sizeof edge);
+    FOR_EACH_TABLE(k) {
+        int at = 0;
+        double e = worst_ulps(k->exp, exp, xs, N, &at);
+        if (e > 4) print_error("%s exp(%.9g): %.1f ulp\n", k->name, xs[at], e), fail();
+        e = worst_ulps(k->sigmoid, sigmoid_ref, xs, N, &at);
+        if (e > 4) print_error("%s sigmoid(%.9g): %.1f ulp\n", k->name, xs[at], e), fail();
+        e = worst_ulps(k->tanh, tanh, xs, N, &at);
+        if (e > 4) print_error("%s tanh(%.9g): %.1f ulp\n", k->name, xs[at], e), fail();
+        /* exact edge values */
+        float in[6] = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 1e4f}, out[6];
+        k->exp(6, in, out);
+        assert_true(out[0] == INFINITY && out[1] == 0.0f && isnan(out[2]) && out[3] == 1.0f);
+        k->sigmoid(6, in, out);
+        assert_true(out[0] == 1.0f && out[1] == 0.0f && isnan(out[2]) && out[3] == 0.5f);
+        k->tanh(6, in, out);
+        assert_true(out[0] == 1.0f && out[1] == -1.0f && isnan(out[2]) && out[3] == 0.0f);
+        assert_true(signbit(out[4]) && out[5] == 1.0f); /* tanh(-0) = -0 */
+    }
+    restore_default();
+}
+
+/* ---- the elementwise loops at every length around the vector width -------------------------- */
+
+static void test_elementwise_loops(void **state) {
+    (void)state;
+    enum { MAX = 70 };
+    tu_rng r = {9};
+    FOR_EACH_TABLE(k) {
+        for (int n = 1; n <= MAX; n++) {
+            float x[MAX + 1], u[MAX + 1], y0[MAX + 1], y[MAX + 1];
+            fill(&r, x, n, -3, 3);
+            fill(&r, u, n, -3, 3);
+            fill(&r, y0, n, -3, 3);
+            x[n] = u[n] = y0[n] = 777.0f;
+            /* each kernel against its formula, and nothing written past n */
+#define CHECK(CALL, FORMULA, TOL)                                                               \
+    do {                                                                                        \
+        memcpy(y, y0, sizeof y);                                                                \
+        CALL;                                                                                   \
+        assert_true(y[n] == 777.0f);                                                            \
+        for (int i = 0; i < n; i++) {                                                           \
+            double want = (FORMULA);                                                            \
+            if (!(fabs(y[i] - want) <= (TOL) * fmax(1.0, fabs(want)))) {                        \
+                print_error("%s %s n=%d i=%d: %.9g, want %.9g\n", k->name, #CALL, n, i, y[i], want); \
+                fail();                                                                         \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+            CHECK(k->relu(n, x, y), x[i] > 0 ? x[i] : 0, 0);
+            CHECK(k->copy(n, x, y), x[i], 0);
+            CHECK(k->add(n, x, u, y), (double)x[i] + u[i], 1e-7);
+            CHECK(k->acc(n, x, y), (double)y0[i] + x[i], 1e-7);
+            CHECK(k->sigmoid_vjp(n, x, u, y), y0[i] + (double)u[i] * x[i] * (1 - x[i]), 1e-6);
+            CHECK(k->tanh_vjp(n, x, u, y), y0[i] + (double)u[i] * (1 - (double)x[i] * x[i]), 1e-6);
+            CHECK(k->relu_vjp(n, x, u, y), y0[i] + (x[i] > 0 ? u[i] : 0), 1e-7);
+            CHECK(k->diff_acc(n, 0.5f, x, u, y), y0[i] + 0.5 * ((double)x[i] - u[i]), 1e-6);
+            /* rows of n columns: a row vector added to each, and column sums */
+            const int rows = 3;
+            float a[3 * MAX], o[3 * MAX + 1];
+            fill(&r, a, rows * n, -3, 3);
+            o[rows * n] = 777.0f;
+            k->add_row(rows, n, a, x, o);
+            assert_true(o[rows * n] == 777.0f);
+            for (int i = 0; i < rows * n; i++) assert_true(fabs(o[i] - (a[i] + x[i % n])) < 1e-6);
+            CHECK(k->acc_colsum(rows, n, a, y), (double)y0[i] + a[i] + a[n + i] + a[2 * n + i], 1e-6);
+            /* a block of n columns out of rows of 2n+1, and back, adding */
+            float wide[3 * (2 * MAX + 1)], blk[3 * MAX + 1];
+            for (int i = 0; i < rows * (2 * n + 1); i++) wide[i] = (float)i;
+            blk[rows * n] = 777.0f;
+            k->copy_rows(rows, n, wide + 1, 2 * n + 1, blk, n, false);
+            assert_true(blk[rows * n] == 777.0f);
+            for (int q = 0; q < rows; q++)
+                for (int i = 0; i < n; i++) assert_true(blk[q * n + i] == wide[q * (2 * n + 1) + 1 + i]);
+            k->copy_rows(rows, n, blk, n, wide + 1, 2 * n + 1, true);
+            for (int q = 0; q < rows; q++) {
+                assert_true(wide[q * (2 * n + 1)] == (float)(q * (2 * n + 1))); /* untouched */
+                for (int i = 0; i < n; i++) {
+                    const int at = q * (2 * n + 1) + 1 + i;
+                    assert_true(wide[at] == 2.0f * (float)at);
+                }
+                for (int i = n + 1; i < 2 * n + 1; i++)
+                    assert_true(wide[q * (2 * n + 1) + i] == (float)(q * (2 * n + 1) + i));
+            }
+            double s = 0;
+            for (int i = 0; i < n; i++) s += (double)(x[i] - u[i]) * (x[i] - u[i]);
+            assert_true(fabs(k->sqdiff_sum(n, x, u) - s) <= 1e-9 * s);
+#undef CHECK
+        }
+    }
+    restore_default();
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_generic_is_always_there),
+        cmocka_unit_test(test_gemm_matches_reference),
+        cmocka_unit_test(test_vector_maths_matches_libm),
+        cmocka_unit_test(test_elementwise_loops),
+    };
+    return cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
+}

@@ -1,0 +1,279 @@
+/*
+ * test_parallel.c -- the worker pool that large kernels share their work with, and its promise:
+ * results identical bit for bit whatever the thread count; ag_set_threads, ag_get_threads and
+ * BACKPROP_THREADS; no allocation per step with workers running; callers on several threads at
+ * once. (tests/test_threads.c: user threads that each train their own model.)
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "support/testutil.h"
+
+#include "internal.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Runs first: the environment variable sets the thread count at first use. */
+static void test_environment_sets_the_default(void **state) {
+    (void)state;
+    setenv("BACKPROP_THREADS", "3", 1);
+    assert_int_equal(ag_get_threads(), 3);
+    assert_int_equal(ag_set_threads(2), 0);
+    assert_int_equal(ag_get_threads(), 2);
+    assert_int_equal(ag_set_threads(0), 0); /* one per online CPU */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(ag_get_threads(), cpus < 1 ? 1 : cpus > 64 ? 64 : cpus);
+    assert_int_equal(ag_set_threads(1), 0);
+    assert_int_equal(ag_get_threads(), 1);
+}
+
+/* ---- the pool hands out every task exactly once ------------------------------------------- */
+
+typedef struct {
+    atomic_int count[257];
+} tally;
+
+static void count_task(void *ctx, int task) { atomic_fetch_add(&((tally *)ctx)->count[task], 1); }
+
+static void test_every_task_runs_once(void **state) {
+    (void)state;
+    static tally t;
+    for (int threads = 1; threads <= 3; threads++) {
+        assert_int_equal(ag_set_threads(threads), 0);
+        for (int rep = 0; rep < 200; rep++) {
+            const int n = rep % 257;
+            for (int i = 0; i < 257; i++) atomic_store(&t.count[i], 0);
+            ag_parallel(n, count_task, &t);
+            for (int i = 0; i < 257; i++) assert_int_equal(atomic_load(&t.count[i]), i < n);
+        }
+    }
+    ag_set_threads(1);
+}
+
+/* ---- the matrix product: same bits for any thread count and any scratch ------------------- */
+
+static void fill(tu_rng *r, float *x, long n) {
+    for (long i = 0; i < n; i++) x[i] = (float)tu_uniform(r, -1, 1);
+}
+
+static void test_gemm_is_bit_identical(void **state) {
+    (void)state;
+    static const int shapes[][3] = {{1, 1, 1},    {7, 5, 3},     {33, 65, 130}, {130, 70, 300},
+                                    {64, 128, 256}, {300, 40, 297}, {17, 600, 60}, {129, 257, 513},
+                                    {600, 12, 400}};
+    tu_rng r = {7};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+        float *C0 = malloc(sizeof(float) * M * N), *C1 = malloc(sizeof(float) * M * N);
+        float *C = malloc(sizeof(float) * M * N);
+        size_t need = ag_gemm_scratch(M, N, K, 3);
+        float *scratch = ag_alloc((need + 1) * sizeof(float));
+        assert_true(A && B && C0 && C1 && C && scratch);
+        fill(&r, A, (long)M * K);
+        fill(&r, B, (long)K * N);
+        fill(&r, C0, (long)M * N);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int acc = 0; acc < 2; acc++) {
+                    /* reference: one thread, all the scratch it wants */
+                    ag_set_threads(1);
+                    memcpy(C1, C0, sizeof(float) * M * N);
+                    ag_gemm(M, N, K, A, ta, B, tb, C1, acc, scratch, need);
+                    struct { int threads; size_t scratch; } run[] = {
+                        {2, need}, {3, need}, {2, ag_gemm_scratch(M, N, K, 1)}, {3, 0}};
+                    for (int k = 0; k < 4; k++) {
+                        ag_set_threads(run[k].threads);
+                        memcpy(C, C0, sizeof(float) * M * N);
+                        ag_gemm(M, N, K, A, ta, B, tb, C, acc, run[k].scratch ? scratch : NULL,
+                                run[k].scratch);
+                        if (memcmp(C, C1, sizeof(float) * M * N) != 0) {
+                            print_error("(%d,%d,%d) ta=%d tb=%d acc=%d: %d threads, %zu floats of "
+                                        "scratch differ from 1 thread\n",
+                                        M, N, K, ta, tb, acc, run[k].threads, run[k].scratch);
+                            fail();
+                        }
+                    }
+                }
+        free(A), free(B), free(C0), free(C1), free(C);
+        ag_free(scratch);
+    }
+    /* the shapes above include products that are split: more threads want more scratch */
+    assert_true(ag_gemm_scratch(300, 40, 297, 2) > ag_gemm_scratch(300, 40, 297, 1));
+    assert_true(ag_gemm_scratch(129, 257, 513, 3) > ag_gemm_scratch(129, 257, 513, 1));
+    ag_set_threads(1);
+}
+
+/* ---- training: every loss and every weight, bit for bit ------------------------------------ */
+
+#define BATCH 64
+#define NIN 320
+#define NHID 128
+#define NOUT 10
+#define STEPS 3
+
+typedef struct {
+    ag_tensor *W1, *b1, *W2, *b2, *X, *D;
+    int labels[BATCH];
+    float vel[NIN * NHID + NHID + NHID * NOUT + NOUT];
+} net;
+
+static void net_init(net *n) {
+    tu_rng r = {11};
+    n->W1 = tu_param(&r, 2, (const int[]){NIN, NHID}, -0.1, 0.1);
+    n->b1 = tu_param(&r, 2, (const int[]){1, NHID}, -0.1, 0.1);
+    n->W2 = tu_param(&r, 2, (const int[]){NHID, NOUT}, -0.1, 0.1);
+    n->b2 = tu_param(&r, 2, (const int[]){1, NOUT}, -0.1, 0.1);
+    n->X = ag_tensor_2d(BATCH, NIN, false);
+    n->D = ag_tensor_2d(BATCH, NOUT, false);
+    assert_true(n->X && n->D);
+    fill(&r, n->X->data, BATCH * NIN);
+    fill(&r, n->D->data, BATCH * NOUT);
+    for (int i = 0; i < BATCH; i++) n->labels[i] = i % NOUT;
+    memset(n->vel, 0, sizeof n->vel);
+}
+
+static void net_free(net *n) {
+    ag_tensor_free(n->W1), ag_tensor_free(n->b1), ag_tensor_free(n->W2), ag_tensor_free(n->b2);
+    ag_tensor_free(n->X), ag_tensor_free(n->D);
+}
+
+/* One step: tanh hidden layer, two losses (softmax cross-entropy and squared error on the
+ * sigmoid of the logits), backward, the paper's momentum update. Returns the loss. */
+static float net_step(ag_tape *t, net *n) {
+    ag_tensor *h = ag_tanh(t, ag_add(t, ag_matmul(t, n->X, n->W1), n->b1));
+    ag_tensor *z = ag_add(t, ag_matmul(t, h, n->W2), n->b2);
+    ag_tensor *E = ag_add(t, ag_softmax_xent(t, z, n->labels), ag_sse(t, ag_sigmoid(t, z), n->D));
+    assert_int_equal(ag_backward(t, E), 0);
+    float loss = (float)ag_item(E);
+    ag_tensor *p[4] = {n->W1, n->b1, n->W2, n->b2};
+    float *v = n->vel;
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < p[k]->numel; i++, v++) {
+            *v = -0.05f * p[k]->grad[i] + 0.9f * *v;
+            p[k]->data[i] += *v;
+            p[k]->grad[i] = 0.0f;
+        }
+    ag_tape_reset(t);
+    return loss;
+}
+
+/* Train with `threads` threads; the losses and all the weights, end to end, into out. */
+static long train(int threads, float *out) {
+    assert_int_equal(ag_set_threads(threads), 0);
+    net n;
+    net_init(&n);
+    ag_tape *t = ag_tape_new();
+    long k = 0;
+    for (int s = 0; s < STEPS; s++) out[k++] = net_step(t, &n);
+    ag_tensor *p[4] = {n.W1, n.b1, n.W2, n.b2};
+    for (int j = 0; j < 4; j++) {
+        memcpy(out + k, p[j]->data, sizeof(float) * p[j]->numel);
+        k += p[j]->numel;
+    }
+    ag_tape_free(t);
+    net_free(&n);
+    return k;
+}
+
+static void test_training_is_bit_identical(void **state) {
+    (void)state;
+    const long total = STEPS + NIN * NHID + NHID + NHID * NOUT + NOUT;
+    float *one = malloc(sizeof(float) * total), *more = malloc(sizeof(float) * total);
+    assert_true(one && more);
+    assert_int_equal(train(1, one), total);
+    for (int threads = 2; threads <= 3; threads++) {
+        assert_int_equal(train(threads, more), total);
+        for (long i = 0; i < total; i++)
+            if (memcmp(&one[i], &more[i], sizeof(float)) != 0) {
+                print_error("%d threads: value %ld is %.9g, with 1 thread %.9g\n", threads, i,
+                            more[i], one[i]);
+                fail();
+            }
+    }
+    /* the first layer's products are big enough to be split */
+    assert_true(ag_gemm_scratch(BATCH, NHID, NIN, 2) > ag_gemm_scratch(BATCH, NHID, NIN, 1));
+    free(one);
+    free(more);
+    ag_set_threads(1);
+}
+
+/* ---- no allocation per steady-state step with the workers running -------------------------- */
+
+static void test_steady_state_allocates_nothing(void **state) {
+    (void)state;
+    tu_alloc_install();
+    assert_int_equal(ag_set_threads(2), 0);
+    net n;
+    net_init(&n);
+    ag_tape *t = ag_tape_new();
+    net_step(t, &n); /* the first step grows the arena and the scratch memory */
+    long before = tu_alloc.allocs;
+    for (int s = 0; s < 5; s++) net_step(t, &n);
+    assert_int_equal(tu_alloc.allocs - before, 0);
+    ag_tape_free(t);
+    net_free(&n);
+    ag_set_threads(1);
+    assert_int_equal(tu_alloc.outstanding_blocks, 0);
+    tu_alloc_uninstall();
+}
+
+/* ---- several callers at once: each gets the right answer ----------------------------------- */
+
+typedef struct {
+    float *out;
+    long n;
+} caller;
+
+static void *caller_main(void *arg) {
+    caller *c = arg;
+    net n;
+    net_init(&n);
+    ag_tape *t = ag_tape_new();
+    long k = 0;
+    for (int s = 0; s < STEPS; s++) c->out[k++] = net_step(t, &n);
+    memcpy(c->out + k, n.W1->data, sizeof(float) * n.W1->numel);
+    c->n = k + n.W1->numel;
+    ag_tape_free(t);
+    net_free(&n);
+    return NULL;
+}
+
+static void test_concurrent_callers(void **state) {
+    (void)state;
+    const long total = STEPS + NIN * NHID;
+    float *ref = malloc(sizeof(float) * (STEPS + NIN * NHID + NHID + NHID * NOUT + NOUT));
+    assert_non_null(ref);
+    train(1, ref);
+    assert_int_equal(ag_set_threads(2), 0);
+    caller c[3];
+    pthread_t tid[3];
+    for (int i = 0; i < 3; i++) {
+        c[i].out = malloc(sizeof(float) * total);
+        assert_non_null(c[i].out);
+        assert_int_equal(pthread_create(&tid[i], NULL, caller_main, &c[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(tid[i], NULL);
+        assert_int_equal(c[i].n, total);
+        assert_memory_equal(c[i].out, ref, sizeof(float) * total);
+        free(c[i].out);
+    }
+    free(ref);
+    ag_set_threads(1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_environment_sets_the_default),
+        cmocka_unit_test(test_every_task_runs_once),
+        cmocka_unit_test(test_gemm_is_bit_identical),
+        cmocka_unit_test(test_training_is_bit_identical),
+        cmocka_unit_test(test_steady_state_allocates_nothing),
+        cmocka_unit_test(test_concurrent_callers),
+    };
+    return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
+}
