@@ -34,7 +34,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
-/* The licences every Debian system has (package base-files), as one text: about 300,000
+/* The licences every Debian system has (package base-files), as one text: about 240,000
  * characters. GPL-3 alone (35,000) is too little to learn from: see docs/real-data.md. */
 #define DEFAULT_TEXT "/usr/share/common-licenses"
 #define EVAL_SEQ 256 /* characters per tape when predicting the held-out text */

@@ -319,6 +319,49 @@ static void test_char_rnn_repeats_itself(void **state) {
     assert_int_equal(cr("--steps 30 --eval-every 30 --act sigmoid --optim sgd"), 0);
 }
 
+/* Write n characters of the repeating sentence to dir/name. */
+static void write_sentence(const char *name, int n) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    const char *s = "the cat sat on the mat. ";
+    for (int i = 0; i < n; i++) fputc(s[i % 24], f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* --text DIR: every regular file of the directory, each with its own held-out tail; links,
+ * subdirectories and empty files add nothing. Two texts of 1009 characters hold out 100 each
+ * (200 in all), where the tail of their concatenation would be 201; the link would add 1009
+ * more characters were it read. */
+static void test_char_rnn_reads_a_directory(void **state) {
+    (void)state;
+    char sub[128], cmd[512];
+    snprintf(sub, sizeof sub, "%s/texts", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s/subdir'", sub, sub);
+    assert_int_equal(system(cmd), 0);
+    write_sentence("texts/b.txt", 1009);
+    write_sentence("texts/a.txt", 1009);
+    write_sentence("texts/empty", 0);
+    snprintf(cmd, sizeof cmd, "ln -s a.txt '%s/link.txt'", sub);
+    assert_int_equal(system(cmd), 0);
+    char args[512];
+    snprintf(args, sizeof args,
+             "--text '%s' --hidden 16 --batch 4 --seq 16 --steps 2 --eval-every 2 --sample 10 "
+             "--prime t --quiet",
+             sub);
+    if (run("char_rnn", args) != 0) {
+        print_error("char_rnn on a directory failed:\n%s\n%s\n", out, err);
+        fail();
+    }
+    expect_in(out, "2018 characters, 11 different; training on the first 1818, 200 held out");
+    /* a directory without a regular file in it */
+    snprintf(cmd, sizeof cmd, "rm -f '%s'/*.txt '%s/empty'", sub, sub);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("char_rnn", args), 1);
+    expect_in(err, "no text in the directory");
+}
+
 static void test_char_rnn_refuses(void **state) {
     (void)state;
     make_text();
@@ -349,6 +392,7 @@ int main(void) {
         cmocka_unit_test(test_fashion_mnist_save_and_load),
         cmocka_unit_test(test_char_rnn_learns),
         cmocka_unit_test(test_char_rnn_repeats_itself),
+        cmocka_unit_test(test_char_rnn_reads_a_directory),
         cmocka_unit_test(test_char_rnn_refuses),
     };
     return cmocka_run_group_tests_name("real_data", tests, make_dir, remove_dir);

@@ -15,6 +15,8 @@ Prints the training and held-out bits per character at each check and
 """
 import argparse
 import math
+import os
+import stat
 import time
 
 import torch
@@ -56,29 +58,48 @@ def held_out_bpc(net, text, seq=256):
     return nats / (len(text) - 1) / math.log(2)
 
 
+def read_text(path, holdout):
+    """The bytes at path as (training, held out), as examples/char_rnn reads them: a file's
+    held-out text is its last `holdout` fraction; a directory's is the last fraction of each of
+    its regular files (name order, links skipped), the tails joined in that order."""
+    if os.path.isdir(path):
+        names = sorted(os.path.join(path, n) for n in os.listdir(path))
+        names = [n for n in names if stat.S_ISREG(os.lstat(n).st_mode)]
+    else:
+        names = [path]
+    train, tail = b"", b""
+    for name in names:
+        raw = open(name, "rb").read()
+        held = int(len(raw) * holdout)
+        train += raw[:len(raw) - held]
+        tail += raw[len(raw) - held:]
+    return train, tail
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--text", default="/usr/share/common-licenses/GPL-3")
-    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--text", default="/usr/share/common-licenses")
+    ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--act", default="tanh", choices=["tanh", "sigmoid"])
     ap.add_argument("--seq", type=int, default=32)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=10000)
     ap.add_argument("--lr", type=float, default=0.003)
     ap.add_argument("--clip", type=float, default=5.0)
-    ap.add_argument("--weight-decay", type=float, default=0.001)
+    ap.add_argument("--weight-decay", type=float, default=0.0001)
     ap.add_argument("--holdout", type=float, default=0.1)
-    ap.add_argument("--eval-every", type=int, default=200)
+    ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
 
-    raw = open(a.text, "rb").read()
+    train_bytes, tail_bytes = read_text(a.text, a.holdout)
+    raw = train_bytes + tail_bytes
     alphabet = sorted(set(raw))
     index = {b: i for i, b in enumerate(alphabet)}
     code = torch.tensor([index[b] for b in raw], dtype=torch.long)
-    held = int(len(code) * a.holdout)
+    held = len(tail_bytes)
     train, tail = code[:len(code) - held], code[len(code) - held:]
     per_stream = len(train) // a.batch
     streams = train[:per_stream * a.batch].view(a.batch, per_stream)
