@@ -105,7 +105,7 @@ test: check-cmocka
 	@BACKPROP_EXAMPLES=$(EXDIR) BACKPROP_LIB=$(STATIC) sh scripts/run-tests.sh $(TEST_BIN)
 	@CC="$(CC)" CFLAGS="$(CFLAGS)" sh scripts/check-doc-examples.sh $(BUILD)
 
-SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_FLAGS := -O2 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 sanitize: check-cmocka
 	@$(MAKE) --no-print-directory BUILD=build-sanitize EXDIR=build-sanitize/examples \
 		CFLAGS="$(SAN_FLAGS)" test run-examples
