@@ -1,4 +1,5 @@
 /* testutil.c -- see testutil.h. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include "testutil.h"
 
 #include <math.h>
@@ -100,4 +101,15 @@ void tu_alloc_uninstall(void) { ag_set_allocator(NULL, NULL, NULL); }
 void tu_alloc_fail_at(long n) {
     tu_alloc.fail_at = n;
     tu_alloc.calls_since_arm = 0;
+}
+
+int tu_tmpdir_make(char *dir, size_t size, const char *tag) {
+    if (snprintf(dir, size, "/tmp/%s.XXXXXX", tag) >= (int)size) return -1;
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+int tu_tmpdir_remove(const char *dir) {
+    char cmd[256];
+    if (snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir) >= (int)sizeof cmd) return -1;
+    return system(cmd) == 0 ? 0 : -1;
 }

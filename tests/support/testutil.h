@@ -44,6 +44,11 @@ void tu_alloc_install(void);   /* reset the counters and install */
 void tu_alloc_uninstall(void); /* back to malloc/free */
 void tu_alloc_fail_at(long n); /* the nth allocation from now fails; 0 disables */
 
+/* A fresh directory /tmp/TAG.XXXXXX for a suite's files, its name written to dir (size bytes);
+ * returns 0, or -1 when it cannot be made. tu_tmpdir_remove deletes it with all it holds. */
+int tu_tmpdir_make(char *dir, size_t size, const char *tag);
+int tu_tmpdir_remove(const char *dir);
+
 /* Append to names[n..max-1] every function declared in the C header at path whose name starts
  * with ag_ or nn_ (comments, preprocessor lines, C++ guards, typedefs and struct bodies are
  * skipped); returns the new count. Fails the test when the file cannot be read. */
