@@ -19,7 +19,13 @@ import os
 import stat
 import time
 
-import torch
+# One thread means one thread everywhere: Debian's PyTorch hands matrix products to OpenBLAS,
+# whose own threads torch.set_num_threads does not govern (left alone they take both cores and
+# spin, which makes a run three times slower when another program is busy).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import torch  # noqa: E402  (after the environment is set)
 
 
 class Net(torch.nn.Module):
