@@ -23,24 +23,12 @@ static char dir[64];
 
 static int make_dir(void **s) {
     (void)s;
-    snprintf(dir, sizeof dir, "/tmp/backprop-serialize-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return tu_tmpdir_make(dir, sizeof dir, "backprop-serialize");
 }
 
 static int remove_dir(void **s) {
     (void)s;
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-    closedir(d);
-    rmdir(dir);
-    return 0;
+    return tu_tmpdir_remove(dir);
 }
 
 static const char *file(const char *name) {
