@@ -141,14 +141,24 @@ static int read_text(const char *path, double holdout, bytes *out, size_t *held)
     if (!dir) {
         rc = append_file(path, &one) || split_text(&one, holdout, &train, &tail);
     } else {
-        for (struct dirent *e; (e = readdir(dir)) && count < 256;) {
+        for (struct dirent *e; !rc && (e = readdir(dir));) {
             char full[4096];
             struct stat st;
-            if (snprintf(full, sizeof full, "%s/%s", path, e->d_name) >= (int)sizeof full ||
-                lstat(full, &st) != 0 || !S_ISREG(st.st_mode))
+            if (snprintf(full, sizeof full, "%s/%s", path, e->d_name) >= (int)sizeof full) {
+                fprintf(stderr, "char_rnn: %s/%s: the path is too long\n", path, e->d_name);
+                rc = 1;
+            } else if (lstat(full, &st) != 0 || !S_ISREG(st.st_mode)) {
                 continue;
-            if (!(names[count] = malloc(strlen(full) + 1))) break;
-            strcpy(names[count++], full);
+            } else if (count == (int)(sizeof names / sizeof names[0])) {
+                fprintf(stderr, "char_rnn: %s holds more than %d texts; give a directory with "
+                        "fewer\n", path, count);
+                rc = 1;
+            } else if (!(names[count] = malloc(strlen(full) + 1))) {
+                fprintf(stderr, "char_rnn: out of memory\n");
+                rc = 1;
+            } else {
+                strcpy(names[count++], full);
+            }
         }
         closedir(dir);
         qsort(names, (size_t)count, sizeof names[0], by_name);

@@ -357,6 +357,14 @@ static void test_char_rnn_reads_a_directory(void **state) {
     assert_int_equal(system(cmd), 0);
     assert_int_equal(run("char_rnn", args), 1);
     expect_in(err, "no text in the directory");
+    /* more texts than it takes: refused, not cut short without a word */
+    for (int i = 0; i < 257; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "texts/t%03d", i);
+        write_sentence(name, 100);
+    }
+    assert_int_equal(run("char_rnn", args), 1);
+    expect_in(err, "holds more than 256 texts");
 }
 
 static void test_char_rnn_refuses(void **state) {
