@@ -13,19 +13,15 @@ one character at a time from a zero state), one thread.
 Prints the training and held-out bits per character at each check and
 `result: bpc=X steps=N seconds=S`.
 """
+import one_thread  # noqa: F401  (first: it pins OpenBLAS to one thread before torch loads it)
+
 import argparse
 import math
 import os
 import stat
 import time
 
-# One thread means one thread everywhere: Debian's PyTorch hands matrix products to OpenBLAS,
-# whose own threads torch.set_num_threads does not govern (left alone they take both cores and
-# spin, which makes a run three times slower when another program is busy).
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
-
-import torch  # noqa: E402  (after the environment is set)
+import torch
 
 
 class Net(torch.nn.Module):

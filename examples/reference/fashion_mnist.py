@@ -14,21 +14,15 @@ come from PyTorch's generator, so the figures match in level, not digit for digi
 Prints one line per epoch and `result: test_acc=... epochs=N seconds_per_epoch=S` (training
 time only, as the C program reports it).
 """
-import os
+import one_thread  # noqa: F401  (first: it pins OpenBLAS to one thread before numpy loads it)
 
-# One thread means one thread everywhere: Debian's PyTorch hands matrix products to OpenBLAS,
-# whose own threads torch.set_num_threads does not govern (left alone they take both cores and
-# spin, which makes a run three times slower when another program is busy). Set before numpy
-# is imported: it loads OpenBLAS, which reads them once.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
-
-import argparse  # noqa: E402 (the imports come after the environment is set)
+import argparse
 import gzip
+import os
 import time
 
 import numpy as np
-import torch  # noqa: E402
+import torch
 
 
 def read_idx(path):
