@@ -3,8 +3,9 @@
 #   make                 the library (static + shared) and the examples
 #   make test            every cmocka suite (installs or names libcmocka-dev when missing)
 #   make run             build and run the first example (the chain rule on one neuron)
-#   make sanitize        the test suite and every example (default arguments) under
-#                        AddressSanitizer + UndefinedBehaviorSanitizer (leaks fail it too)
+#   make sanitize        the test suite and every example under AddressSanitizer +
+#                        UndefinedBehaviorSanitizer (leaks fail it too); the two real-data
+#                        examples on the shorter runs of scripts/sanitize-example-args
 #   make valgrind        the same under valgrind's memcheck (errors and leaks fail it)
 #   make tsan            the threads test under ThreadSanitizer (TSAN_CC, clang by default)
 #   make fuzz            the libFuzzer harnesses fuzz/fuzz_*.c for FUZZ_SECONDS in all (60; clang)
@@ -108,11 +109,12 @@ test: check-cmocka
 SAN_FLAGS := -O2 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 sanitize: check-cmocka
 	@$(MAKE) --no-print-directory BUILD=build-sanitize EXDIR=build-sanitize/examples \
-		CFLAGS="$(SAN_FLAGS)" test run-examples
+		CFLAGS="$(SAN_FLAGS)" ARGS_FILE=scripts/sanitize-example-args test run-examples
 
-# Every example with its default arguments (under RUNNER when set), with the time each takes.
+# Every example with its default arguments, or those ARGS_FILE gives it (under RUNNER when set),
+# with the time each takes.
 run-examples: examples
-	@RUNNER="$(RUNNER)" sh scripts/run-examples.sh $(EX_BIN)
+	@RUNNER="$(RUNNER)" ARGS_FILE="$(ARGS_FILE)" sh scripts/run-examples.sh $(EX_BIN)
 
 VALGRIND := valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99
@@ -120,11 +122,13 @@ VALGRIND := valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,po
 valgrind: check-cmocka
 	@$(MAKE) --no-print-directory BUILD=build-valgrind EXDIR=build-valgrind/examples \
 		CFLAGS="-O1 -gdwarf-4" valgrind-run
-# The examples run on the plain-C kernels (BACKPROP_ISA=generic): valgrind emulates each AVX2
-# FMA instruction lane by lane, which makes the vector kernels some 20 times slower under it than
-# the plain ones. The test suites keep the CPU's kernels, and test_kernels checks every table.
+# The suites and the examples run on the plain-C kernels (BACKPROP_ISA=generic): valgrind
+# emulates each AVX2 FMA instruction lane by lane, which makes the vector kernels some 20 times
+# slower under it than the plain ones (the family-trees suite alone took 10 minutes on a 2.25 GHz
+# AVX2 machine). test_kernels still runs every vector table valgrind lets the CPU show (AVX2;
+# valgrind hides AVX-512) under valgrind: it picks each table by name, whatever BACKPROP_ISA says.
 valgrind-run: $(TEST_BIN) examples
-	@BACKPROP_EXAMPLES=$(EXDIR) BACKPROP_LIB=$(STATIC) RUNNER="$(VALGRIND)" sh scripts/run-tests.sh $(TEST_BIN)
+	@BACKPROP_ISA=generic BACKPROP_EXAMPLES=$(EXDIR) BACKPROP_LIB=$(STATIC) RUNNER="$(VALGRIND)" sh scripts/run-tests.sh $(TEST_BIN)
 	@BACKPROP_ISA=generic RUNNER="$(VALGRIND)" ARGS_FILE=scripts/valgrind-example-args sh scripts/run-examples.sh $(EX_BIN)
 
 # Threads under ThreadSanitizer: tests/test_threads trains several models at once; any data race
