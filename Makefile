@@ -33,15 +33,16 @@ STATIC   := $(BUILD)/libbackprop.a
 SHARED   := $(BUILD)/libbackprop.so
 
 # Examples: each examples/NAME.c is a program $(EXDIR)/NAME (examples/NAME by default);
-# examples/common/*.c are shared by them.
+# examples/support/*.c (command line, IDX files, SVG plots, progress lines) and examples/paper/*.c
+# (the paper's tasks and their training loop) are shared by them: example code, not the library.
 EXDIR     ?= examples
 EX_SRC    := $(sort $(wildcard examples/*.c))
 EX_BIN    := $(EX_SRC:examples/%.c=$(EXDIR)/%)
-EX_COMMON := $(sort $(wildcard examples/common/*.c))
-EX_COBJ   := $(EX_COMMON:%.c=$(BUILD)/%.o)
+EX_HELPERS := $(sort $(wildcard examples/support/*.c examples/paper/*.c))
+EX_COBJ   := $(EX_HELPERS:%.c=$(BUILD)/%.o)
 
 # Tests: each tests/test_NAME.c is one cmocka suite; tests/support/*.c are shared helpers, and
-# the examples' helpers (examples/common/*.c) are linked in too so that they can be tested.
+# the examples' helpers (examples/support, examples/paper) are linked in too so that they can be tested.
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(sort $(wildcard tests/support/*.c))
@@ -96,7 +97,7 @@ docs: $(EXDIR)/chain_rule
 check-cmocka:
 	@sh scripts/ensure-cmocka.sh "$(CC)"
 
-# Tests link the examples' helpers too (examples/common), so that they can test them.
+# Tests link the examples' helpers too (examples/support, examples/paper), so that they can test them.
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COBJ) $(EX_COBJ) $(STATIC)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(TEST_COBJ) $(EX_COBJ) $(STATIC) -lcmocka $(LDLIBS)
 
