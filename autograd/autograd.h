@@ -23,6 +23,8 @@
  *     live in the tape's arena and are ALL invalid after ag_tape_reset or ag_tape_free. Never
  *     free them, never keep them across a reset.
  * Pointers you pass in (index arrays, label arrays, seed values) are copied; you keep ownership.
+ * Two are kept instead: the name of a tape tensor (ag_tensor_set_name), which must outlive the
+ * step, and the FILE of ag_tape_set_trace, which must stay open while it is set.
  *
  * ERRORS (sticky, per tape). No user error aborts the process. The first error on a tape (NULL
  * argument, mismatched shapes, bad axis or index, absurd size, out of memory) is recorded with
