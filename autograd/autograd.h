@@ -319,13 +319,14 @@ ag_tensor *ag_mean_axis(ag_tape *t, ag_tensor *a, int axis);
 ag_tensor *ag_max_axis(ag_tape *t, ag_tensor *a, int axis); /* gradient goes to the first max */
 
 /* Shape ops. */
-/* Same values, new shape (same element count). One entry of shape may be -1: inferred. */
+/* Same values, new shape (same element count). One entry of shape may be -1: inferred.
+ * A view: the result shares a's values, nothing is copied. */
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *a, int ndim, const int *shape);
 /* Swap the last two dimensions: (M,N) -> (N,M), (B,M,N) -> (B,N,M). */
 ag_tensor *ag_transpose(ag_tape *t, ag_tensor *a);
 /* Join n tensors along axis; all other dimensions must agree. */
 ag_tensor *ag_concat(ag_tape *t, ag_tensor *const *parts, int n, int axis);
-/* Rows start .. start+count-1 of a: (B,...) -> (count,...). */
+/* Rows start .. start+count-1 of a: (B,...) -> (count,...), a view (no copy). */
 ag_tensor *ag_slice_rows(ag_tape *t, ag_tensor *a, int start, int count);
 /* Rows idx[0..n-1] of table: (V,...) -> (n,...). An embedding or one-hot lookup; repeated
  * indices receive the sum of their gradients. idx is copied. */
