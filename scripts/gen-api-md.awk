@@ -367,25 +367,19 @@ function decl_line(line,    i, c, nx, L, q) {
         return
     }
     code[++ncode] = line
-    if (d_macro) {
-        if (line ~ /\/\*|\/\//) d_comment = 1
-        if (line !~ /\\$/) { d_done = 1; d_bc = 0 }
-        check_decl_end()
-        return
-    }
     L = length(line)
     for (i = 1; i <= L; i++) {
         c = substr(line, i, 1); nx = substr(line, i + 1, 1)
         if (d_bc) { if (c == "*" && nx == "/") { d_bc = 0; i++ }; continue }
         if (c == "/" && nx == "*") { d_bc = 1; d_comment = 1; i++; continue }
         if (c == "/" && nx == "/") { d_comment = 1; break }
-        if (d_done) continue
         if (c == "\"" || c == "'") { # a literal: skip it
-            q = c; d_code = d_code c
+            q = c
             for (i++; i <= L && substr(line, i, 1) != q; i++) if (substr(line, i, 1) == "\\") i++
-            d_code = d_code q
+            if (!d_done && !d_macro) d_code = d_code q q
             continue
         }
+        if (d_done || d_macro) continue # a macro ends at its last line, not at a ";"
         d_code = d_code c
         if (c == "(" || c == "[") d_depth++
         else if (c == ")" || c == "]") d_depth--
@@ -394,6 +388,7 @@ function decl_line(line,    i, c, nx, L, q) {
         else if (c == ";" && d_depth == 0) d_done = 1
     }
     d_code = d_code "\n"
+    if (d_macro && !d_bc && line !~ /\\$/) d_done = 1
     check_decl_end()
 }
 
@@ -423,7 +418,7 @@ function flush_entry(    i) {
         emit(FENCE); emit("")
     }
     for (i = 1; i <= nundoc; i++)
-        warn(undoc_line[i], undoc[i] " has no comment: say in a line what it does and who owns" \
-             " what")
+        warn(undoc_line[i], undoc[i] " has no comment: say in a line what it does and who owns what" \
+             " (right above it, or after it on its line)")
     nprose = 0; ncode = 0; nundoc = 0
 }

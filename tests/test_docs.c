@@ -193,6 +193,13 @@ static void test_the_generator_reads_every_header_style(void **state) {
           "    /* a whole line */\n"
           "    int b;\n"
           "} mu_pair;\n\n"
+          "/* Kinds, one per line. */\n"
+          "typedef enum {\n"
+          "    MU_ONE, /* the first */\n"
+          "    MU_TWO  /* the second; } is not the end */\n"
+          "} mu_kind;\n"
+          "#define MU_LIMIT 8 /* a limit, with a comment that\n"
+          "                   * goes on */\n\n"
           "/* ---- Second section ---- */\n\n"
           "/* Split over lines, with an attribute behind #if. */\n"
           "int mu_log(mu_pair *p,\n"
@@ -232,6 +239,9 @@ static void test_the_generator_reads_every_header_style(void **state) {
         "Builds a loss.\n\n```c\ntypedef int (*mu_fn)(void *ctx, const char *name);\n```\n",
         "```c\ntypedef struct mu_pair {\n    int a; /* the first; { not a brace */\n"
         "    /* a whole line */\n    int b;\n} mu_pair;\n```\n",
+        "Kinds, one per line.\n\n```c\ntypedef enum {\n    MU_ONE, /* the first */\n"
+        "    MU_TWO  /* the second; } is not the end */\n} mu_kind;\n"
+        "#define MU_LIMIT 8 /* a limit, with a comment that\n                   * goes on */\n```\n",
         "### Second section\n\n",
         "Split over lines, with an attribute behind #if.\n\n```c\n"
         "int mu_log(mu_pair *p,\n           const char *fmt, ...)\n"
