@@ -335,7 +335,7 @@ function escape_starts(s,    n, lines, i, out, l) {
     out = ""
     for (i = 1; i <= n; i++) {
         l = lines[i]
-        if (l ~ /^[#>+*-]([ \t]|$)/ || l ~ /^[=-]+[ \t]*$/) l = "\\" l
+        if (l ~ /^[#+*-]([ \t]|$)/ || l ~ /^>/ || l ~ /^[=-]+[ \t]*$/) l = "\\" l
         else if (l ~ /^[0-9]+[.)]([ \t]|$)/ && (i == 1 || l ~ /^0*1[.)]/)) {
             match(l, /^[0-9]+/); l = substr(l, 1, RLENGTH) "\\" substr(l, RLENGTH + 1)
         }

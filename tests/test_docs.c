@@ -187,7 +187,8 @@ static void test_the_generator_reads_every_header_style(void **state) {
           " * ---------------------------------------------------------------------------- */\n\n"
           "/* Builds a loss. */\n"
           "typedef int (*mu_fn)(void *ctx, const char *name);\n\n"
-          "/* A struct with comments in it. */\n"
+          "/* A struct with comments in it, values\n"
+          " * >= 0 (a line that starts like a quote). */\n"
           "typedef struct mu_pair {\n"
           "    int a; /* the first; { not a brace */\n"
           "    /* a whole line */\n"
@@ -237,7 +238,8 @@ static void test_the_generator_reads_every_header_style(void **state) {
         "__attribute__((format(printf, f, a)))\n```\n",
         "### First section\n\nIts prose goes on\nover two lines.\n\n",
         "Builds a loss.\n\n```c\ntypedef int (*mu_fn)(void *ctx, const char *name);\n```\n",
-        "```c\ntypedef struct mu_pair {\n    int a; /* the first; { not a brace */\n"
+        "values\n\\>= 0 (a line that starts like a quote).\n\n```c\ntypedef struct mu_pair {\n"
+        "    int a; /* the first; { not a brace */\n"
         "    /* a whole line */\n    int b;\n} mu_pair;\n```\n",
         "Kinds, one per line.\n\n```c\ntypedef enum {\n    MU_ONE, /* the first */\n"
         "    MU_TWO  /* the second; } is not the end */\n} mu_kind;\n"
