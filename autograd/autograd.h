@@ -109,7 +109,8 @@ void ag_set_allocator(void *(*alloc)(size_t size, void *ctx),
 void *ag_alloc(size_t size);
 void ag_free(void *p);
 
-/* The reason the last tape-less call on this thread failed (tensor creation), or "" if none. */
+/* The reason the last tape-less call on this thread failed (tensor creation), or "" if none;
+ * a buffer of this thread's that the next failure on it overwrites. */
 const char *ag_last_error(void);
 
 /* Set that reason (printf-style); for code built on the library (the nn layer uses it). */
@@ -151,7 +152,8 @@ void ag_tape_free(ag_tape *t);
  * that records the same graph again allocates nothing. User-owned tensors are untouched. */
 void ag_tape_reset(ag_tape *t);
 
-/* The first error recorded on the tape, or NULL when all is well (also "no tape" for NULL). */
+/* The first error recorded on the tape, or NULL when all is well (also "no tape" for NULL).
+ * The string is the tape's: copy it before the next ag_tape_reset or ag_tape_free. */
 const char *ag_tape_error(const ag_tape *t);
 
 /* Record an error of your own (printf-style) unless the tape already holds one, and return the
@@ -227,7 +229,7 @@ double ag_grad_item(const ag_tensor *x);
 char *ag_shape_str(const ag_tensor *x, char *buf, size_t size);
 
 /* The name of the op that produced x ("mul", "sigmoid", ...), or "leaf" for tensors no op
- * made (parameters, data, tape constants); "" for NULL. */
+ * made (parameters, data, tape constants); "" for NULL. A static string. */
 const char *ag_op_name(const ag_tensor *x);
 
 /* Set a tensor's gradient to zero (if it has one). NULL is a no-op. */

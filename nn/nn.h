@@ -116,7 +116,7 @@ typedef enum { NN_SIGMOID, NN_TANH, NN_RELU, NN_IDENTITY } nn_act;
 
 /* f(x) for one of the activations; NN_IDENTITY returns x itself (records nothing). */
 ag_tensor *nn_activate(ag_tape *t, ag_tensor *x, nn_act act);
-const char *nn_act_name(nn_act act); /* "sigmoid", "tanh", "relu", "identity" */
+const char *nn_act_name(nn_act act); /* "sigmoid", "tanh", "relu", "identity" (static) */
 
 /* A dense layer y = f(x W + b): W is (in,out), b is (1,out), named NAME.W and NAME.b. */
 typedef struct nn_dense {
@@ -246,7 +246,8 @@ long nn_optim_steps(const nn_optim *o);      /* steps taken */
 double nn_optim_lr(const nn_optim *o);       /* the current learning rate */
 double nn_optim_momentum(const nn_optim *o); /* the current momentum */
 
-/* The error to report after a failed step: the tape's, else ag_last_error(). */
+/* The error to report after a failed step: the tape's, else ag_last_error() (see both for how
+ * long the string lasts). */
 const char *nn_error(const ag_tape *t);
 
 /* ---------------------------------------------------------------------------------------------
