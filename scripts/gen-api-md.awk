@@ -24,7 +24,7 @@ FNR == 1 {
     start_file(FILENAME)
 }
 
-{ handle($0) }
+{ last_line = FNR; handle($0) }
 
 END {
     if (nfiles > 0) end_file()
@@ -74,6 +74,7 @@ function print_page(    i, links) {
     print "## Contents"
     print ""
     for (i = 1; i <= ntoc; i++) print toc[i]
+    while (nbody > 0 && body[nbody] == "") nbody--
     for (i = 1; i <= nbody; i++) print body[i]
 }
 
@@ -85,7 +86,7 @@ function start_file(path) {
     seen_code = 0; have_intro = 0
     in_comment = 0; in_slash = 0; nc = 0
     in_decl = 0; skip_depth = 0; skip_cont = 0
-    nprose = 0; ncode = 0; entry_doc = 0; nundoc = 0
+    nprose = 0; ncode = 0; nundoc = 0
     guard = ""; nsec = 0; sec_line = ""
     emit(""); emit("## " path); emit("")
     file_toc = "- [" path "](#" anchor(path) ")"
@@ -93,15 +94,15 @@ function start_file(path) {
 
 function end_file() {
     if (in_slash) { in_slash = 0; end_comment() }
-    if (in_comment) warn(FNR, "comment not closed at the end of the file")
-    if (in_decl) { warn(FNR, "declaration not finished at the end of the file"); finish_decl() }
+    if (in_comment) warn(last_line, "comment not closed at the end of the file")
+    if (in_decl) { warn(last_line, "declaration not finished at the end of the file"); finish_decl() }
     flush_entry()
     toc[++ntoc] = file_toc (nsec > 0 ? ": " sec_line : "")
 }
 
 # ---- one line at a time ------------------------------------------------------------------
 
-function handle(line,    d) {
+function handle(line) {
     if (in_slash && line !~ /^[ \t]*\/\//) { in_slash = 0; end_comment() }
     if (in_comment) {
         cbuf[++nc] = line
@@ -176,9 +177,8 @@ function directive(line,    d, name, value) {
 # ---- comments ----------------------------------------------------------------------------
 
 # cbuf[1..nc] holds a whole comment, markers included.
-function end_comment(    first, last, n, i, t) {
-    first = cbuf[1]; last = cbuf[nc]
-    if (first ~ /^[ \t]*\/\*[ \t]*----/) { section(); return }
+function end_comment(    n, i, t) {
+    if (cbuf[1] ~ /^[ \t]*\/\*[ \t]*----/) { section(); return }
     n = comment_text(t)
     if (!seen_code && !have_intro) {
         have_intro = 1
@@ -289,7 +289,7 @@ function more_pre(t, n, i) {
 
 # Prose for Markdown: identifiers with an underscore (and ag_x() calls, a->b_c chains) in
 # backticks, and what would read as markup escaped; text already in backticks is left alone.
-function markdown(s,    out, seg, i, n, parts, inside, c) {
+function markdown(s,    out, i, n, parts, inside) {
     n = split(s, parts, BT)
     out = ""
     for (i = 1; i <= n; i++) {
@@ -401,7 +401,7 @@ function finish_decl(    s, name) {
     if (d_macro) return
     s = d_code
     gsub(/[ \t\n]+/, " ", s); sub(/^ /, "", s)
-    if (s ~ /^(typedef|struct|union|enum)[ (]/) return
+    if (s ~ /^typedef[ (]/ || index(s, "{") && s ~ /^(struct|union|enum)[ {]/) return # a type
     if (!match(s, /[A-Za-z_][A-Za-z0-9_]*[ ]*\(/)) return
     name = substr(s, RSTART, RLENGTH); sub(/[ (]+$/, "", name)
     if (substr(s, RSTART - 1, 1) == "(") return # a pointer to a function, not a function
