@@ -11,7 +11,9 @@
 #   make fuzz            the libFuzzer harnesses fuzz/fuzz_*.c for FUZZ_SECONDS in all (60; clang)
 #   make bench           time the workloads of bench/ side by side with PyTorch and OpenBLAS
 #   make install PREFIX=/usr/local   headers, both libraries and backprop.pc for pkg-config
-#   make docs            draw the chain-rule neuron's tape for docs/tutorial.md (Graphviz's dot)
+#   make docs            write docs/api.md from the public headers, and draw the chain-rule
+#                        neuron's tape for docs/tutorial.md (Graphviz's dot, when installed)
+#   make check-docs      fail when docs/api.md differs from what the headers give
 #   make clean
 #
 # Variables: CC (cc, gcc or clang), CFLAGS (optimisation/debug), BUILD (output directory).
@@ -34,22 +36,23 @@ STATIC   := $(BUILD)/libbackprop.a
 SHARED   := $(BUILD)/libbackprop.so
 
 # Examples: each examples/NAME.c is a program $(EXDIR)/NAME (examples/NAME by default);
-# examples/common/*.c are shared by them.
+# examples/support/*.c (command line, IDX files, SVG plots, progress lines) and examples/paper/*.c
+# (the paper's tasks and their training loop) are shared by them: example code, not the library.
 EXDIR     ?= examples
 EX_SRC    := $(sort $(wildcard examples/*.c))
 EX_BIN    := $(EX_SRC:examples/%.c=$(EXDIR)/%)
-EX_COMMON := $(sort $(wildcard examples/common/*.c))
-EX_COBJ   := $(EX_COMMON:%.c=$(BUILD)/%.o)
+EX_HELPERS := $(sort $(wildcard examples/support/*.c examples/paper/*.c))
+EX_COBJ   := $(EX_HELPERS:%.c=$(BUILD)/%.o)
 
 # Tests: each tests/test_NAME.c is one cmocka suite; tests/support/*.c are shared helpers, and
-# the examples' helpers (examples/common/*.c) are linked in too so that they can be tested.
+# the examples' helpers (examples/support, examples/paper) are linked in too so that they can be tested.
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(sort $(wildcard tests/support/*.c))
 TEST_COBJ := $(TEST_COMMON:%.c=$(BUILD)/%.o)
 
 .PHONY: all lib examples test run docs sanitize valgrind valgrind-run install uninstall clean check-cmocka \
-	run-examples tsan fuzz fuzz-build fuzz-seeds bench
+	run-examples tsan fuzz fuzz-build fuzz-seeds bench api-md check-docs
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -80,9 +83,32 @@ run: examples/chain_rule
 
 # ---- docs -----------------------------------------------------------------------------------
 
+# docs/api.md is written from the public headers, which are the manual, by scripts/gen-api-md.sh
+# (POSIX sh and awk); it names on stderr any public function without a comment. check-docs
+# fails when the checked-in docs/api.md is not byte for byte what the headers give, or when a
+# function has no comment (.ci/run calls it).
+API_MD_GEN := sh scripts/gen-api-md.sh $(HEADERS)
+
+api-md:
+	@mkdir -p $(BUILD)/docs
+	$(API_MD_GEN) > $(BUILD)/docs/api.md
+	@if cmp -s $(BUILD)/docs/api.md docs/api.md; then echo "docs/api.md is up to date"; \
+	else cp $(BUILD)/docs/api.md docs/api.md && echo "wrote docs/api.md"; fi
+
+check-docs:
+	@mkdir -p $(BUILD)/docs
+	@$(API_MD_GEN) > $(BUILD)/docs/api.md 2> $(BUILD)/docs/api.md.warnings
+	@if [ -s $(BUILD)/docs/api.md.warnings ]; then cat $(BUILD)/docs/api.md.warnings; \
+		echo "check-docs: every public function needs a comment in its header"; exit 1; fi
+	@if ! cmp -s $(BUILD)/docs/api.md docs/api.md; then \
+		diff -u docs/api.md $(BUILD)/docs/api.md | head -n 40; \
+		echo "check-docs: docs/api.md differs from what the headers give: run make docs and commit it"; \
+		exit 1; fi
+	@echo "check-docs: docs/api.md is what the headers give"
+
 # The neuron of examples/chain_rule as a picture: its tape written as Graphviz DOT, rendered to
 # the SVG that docs/tutorial.md shows (where Graphviz's dot is installed).
-docs: $(EXDIR)/chain_rule
+docs: api-md $(EXDIR)/chain_rule
 	@mkdir -p $(BUILD)/docs
 	$(EXDIR)/chain_rule --dot $(BUILD)/docs/chain_rule.dot >/dev/null
 	@if command -v dot >/dev/null 2>&1; then \
@@ -97,7 +123,7 @@ docs: $(EXDIR)/chain_rule
 check-cmocka:
 	@sh scripts/ensure-cmocka.sh "$(CC)"
 
-# Tests link the examples' helpers too (examples/common), so that they can test them.
+# Tests link the examples' helpers too (examples/support, examples/paper), so that they can test them.
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COBJ) $(EX_COBJ) $(STATIC)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(TEST_COBJ) $(EX_COBJ) $(STATIC) -lcmocka $(LDLIBS)
 

@@ -23,6 +23,8 @@
  *     live in the tape's arena and are ALL invalid after ag_tape_reset or ag_tape_free. Never
  *     free them, never keep them across a reset.
  * Pointers you pass in (index arrays, label arrays, seed values) are copied; you keep ownership.
+ * Two are kept instead: the name of a tape tensor (ag_tensor_set_name), which must outlive the
+ * step, and the FILE of ag_tape_set_trace, which must stay open while it is set.
  *
  * ERRORS (sticky, per tape). No user error aborts the process. The first error on a tape (NULL
  * argument, mismatched shapes, bad axis or index, absurd size, out of memory) is recorded with
@@ -107,7 +109,8 @@ void ag_set_allocator(void *(*alloc)(size_t size, void *ctx),
 void *ag_alloc(size_t size);
 void ag_free(void *p);
 
-/* The reason the last tape-less call on this thread failed (tensor creation), or "" if none. */
+/* The reason the last tape-less call on this thread failed (tensor creation), or "" if none;
+ * a buffer of this thread's that the next failure on it overwrites. */
 const char *ag_last_error(void);
 
 /* Set that reason (printf-style); for code built on the library (the nn layer uses it). */
@@ -149,7 +152,8 @@ void ag_tape_free(ag_tape *t);
  * that records the same graph again allocates nothing. User-owned tensors are untouched. */
 void ag_tape_reset(ag_tape *t);
 
-/* The first error recorded on the tape, or NULL when all is well (also "no tape" for NULL). */
+/* The first error recorded on the tape, or NULL when all is well (also "no tape" for NULL).
+ * The string is the tape's: copy it before the next ag_tape_reset or ag_tape_free. */
 const char *ag_tape_error(const ag_tape *t);
 
 /* Record an error of your own (printf-style) unless the tape already holds one, and return the
@@ -225,7 +229,7 @@ double ag_grad_item(const ag_tensor *x);
 char *ag_shape_str(const ag_tensor *x, char *buf, size_t size);
 
 /* The name of the op that produced x ("mul", "sigmoid", ...), or "leaf" for tensors no op
- * made (parameters, data, tape constants); "" for NULL. */
+ * made (parameters, data, tape constants); "" for NULL. A static string. */
 const char *ag_op_name(const ag_tensor *x);
 
 /* Set a tensor's gradient to zero (if it has one). NULL is a no-op. */
@@ -317,13 +321,14 @@ ag_tensor *ag_mean_axis(ag_tape *t, ag_tensor *a, int axis);
 ag_tensor *ag_max_axis(ag_tape *t, ag_tensor *a, int axis); /* gradient goes to the first max */
 
 /* Shape ops. */
-/* Same values, new shape (same element count). One entry of shape may be -1: inferred. */
+/* Same values, new shape (same element count). One entry of shape may be -1: inferred.
+ * A view: the result shares a's values, nothing is copied. */
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *a, int ndim, const int *shape);
 /* Swap the last two dimensions: (M,N) -> (N,M), (B,M,N) -> (B,N,M). */
 ag_tensor *ag_transpose(ag_tape *t, ag_tensor *a);
 /* Join n tensors along axis; all other dimensions must agree. */
 ag_tensor *ag_concat(ag_tape *t, ag_tensor *const *parts, int n, int axis);
-/* Rows start .. start+count-1 of a: (B,...) -> (count,...). */
+/* Rows start .. start+count-1 of a: (B,...) -> (count,...), a view (no copy). */
 ag_tensor *ag_slice_rows(ag_tape *t, ag_tensor *a, int start, int count);
 /* Rows idx[0..n-1] of table: (V,...) -> (n,...). An embedding or one-hot lookup; repeated
  * indices receive the sum of their gradients. idx is copied. */

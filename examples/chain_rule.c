@@ -9,7 +9,7 @@
  *   --dot FILE  write the tape as a Graphviz picture: dot -Tpng FILE -o graph.png
  */
 #include "backprop.h"
-#include "common/cli.h"
+#include "support/cli.h"
 
 #include <errno.h>
 #include <stdio.h>

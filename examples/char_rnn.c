@@ -22,9 +22,9 @@
  */
 #define _POSIX_C_SOURCE 200809L /* opendir, lstat */
 #include "backprop.h"
-#include "common/cli.h"
-#include "common/progress.h"
-#include "common/svg.h"
+#include "support/cli.h"
+#include "support/progress.h"
+#include "support/svg.h"
 
 #include <errno.h>
 #include <math.h>

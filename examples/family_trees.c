@@ -13,8 +13,8 @@
  * Ends with `result: train=a/100 test=b/4 sweeps=N recipe=NAME` (one seed) or
  * `result: seeds=N train_all=K test_mean=m test_sd=s recipe=NAME` (--seeds).
  */
-#include "common/cli.h"
-#include "common/paper_family.h"
+#include "support/cli.h"
+#include "paper/paper_family.h"
 
 #include <math.h>
 #include <stdio.h>

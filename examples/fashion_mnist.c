@@ -20,10 +20,10 @@
  */
 #define _POSIX_C_SOURCE 200809L /* access */
 #include "backprop.h"
-#include "common/cli.h"
-#include "common/idx.h"
-#include "common/progress.h"
-#include "common/svg.h"
+#include "support/cli.h"
+#include "support/idx.h"
+#include "support/progress.h"
+#include "support/svg.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -11,8 +11,8 @@
  * Ends with `result: learned=1|0 sweeps=N test_digits=a/20 test_sequences=b/5` (one seed) or
  * `result: seeds=N learned=K median_sweeps=M test_digits_mean=m` (--seeds).
  */
-#include "common/cli.h"
-#include "common/paper_sequences.h"
+#include "support/cli.h"
+#include "paper/paper_sequences.h"
 
 #include <stdio.h>
 #include <string.h>

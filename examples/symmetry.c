@@ -11,8 +11,8 @@
  * Ends with `result: sweeps=N learned=1|0 mirror_opposite=1|0 ratio=a:b:c` (one seed) or
  * `result: seeds=N learned=K median_sweeps=M mirror_opposite=J ratio_124=R` (--seeds).
  */
-#include "common/cli.h"
-#include "common/paper_symmetry.h"
+#include "support/cli.h"
+#include "paper/paper_symmetry.h"
 
 #include <stdio.h>
 

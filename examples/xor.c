@@ -9,8 +9,8 @@
  * Ends with `result: sweeps=N learned=1|0 arch=...` (one seed) or
  * `result: seeds=N learned=K median_sweeps=M arch=...` (--seeds).
  */
-#include "common/cli.h"
-#include "common/paper_xor.h"
+#include "support/cli.h"
+#include "paper/paper_xor.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,10 +1,10 @@
 /*
- * fuzz_cli.c -- libFuzzer harness for the examples' command-line parser (examples/common/cli.c).
+ * fuzz_cli.c -- libFuzzer harness for the examples' command-line parser (examples/support/cli.c).
  * The input is split at NUL bytes into arguments (at most 16) after a program name. Besides
  * "no crash, no sanitizer report": when the parser says go on, every value it stored is of its
  * kind and within its range.
  */
-#include "examples/common/cli.h"
+#include "examples/support/cli.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /*
- * fuzz_idx.c -- libFuzzer harness for the examples' IDX reader (examples/common/idx.c), the
+ * fuzz_idx.c -- libFuzzer harness for the examples' IDX reader (examples/support/idx.c), the
  * format of MNIST and Fashion-MNIST. Each input is written to a scratch file and read back with
  * idx_read; inputs that start with gzip's magic go through `gzip -dc` like real compressed
  * files. Besides "no crash, no sanitizer report, no leak": an accepted file describes itself
@@ -8,7 +8,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* getpid, fdopen */
 #include "backprop.h"
-#include "examples/common/idx.h"
+#include "examples/support/idx.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -55,7 +55,7 @@ typedef struct nn_rng {
     uint64_t state;
 } nn_rng;
 
-nn_rng nn_rng_seed(uint64_t seed);                 /* a generator started from seed */
+nn_rng nn_rng_seed(uint64_t seed);                 /* a generator started from seed (a value) */
 uint64_t nn_rng_next(nn_rng *r);                   /* 64 random bits */
 double nn_rng_uniform(nn_rng *r);                  /* uniform in [0, 1) */
 double nn_rng_range(nn_rng *r, double lo, double hi); /* uniform in [lo, hi) */
@@ -95,8 +95,9 @@ typedef struct nn_params nn_params;
 nn_params *nn_params_new(void);       /* an empty list, or NULL when out of memory */
 void nn_params_free(nn_params *ps);   /* free the list and every parameter in it; NULL ok */
 
-/* A new zero-filled parameter (requires a gradient) owned by the list. Names are unique and
- * at most 63 characters. NULL on error (duplicate name, bad shape, no memory). */
+/* A new zero-filled parameter (requires a gradient) owned by the list: never ag_tensor_free
+ * it. Names are unique, 1 to 63 characters, and copied. NULL on error (duplicate name, bad
+ * shape, no memory). */
 ag_tensor *nn_param_new(nn_params *ps, const char *name, int ndim, const int *shape);
 
 int nn_params_count(const nn_params *ps);                        /* how many */
@@ -115,7 +116,7 @@ typedef enum { NN_SIGMOID, NN_TANH, NN_RELU, NN_IDENTITY } nn_act;
 
 /* f(x) for one of the activations; NN_IDENTITY returns x itself (records nothing). */
 ag_tensor *nn_activate(ag_tape *t, ag_tensor *x, nn_act act);
-const char *nn_act_name(nn_act act); /* "sigmoid", "tanh", "relu", "identity" */
+const char *nn_act_name(nn_act act); /* "sigmoid", "tanh", "relu", "identity" (static) */
 
 /* A dense layer y = f(x W + b): W is (in,out), b is (1,out), named NAME.W and NAME.b. */
 typedef struct nn_dense {
@@ -138,6 +139,7 @@ typedef struct nn_mlp {
     nn_dense layer[NN_MLP_MAX_LAYERS];
 } nn_mlp;
 
+/* Create the net's parameters in ps; on failure nlayers is 0 (see ag_last_error). */
 nn_mlp nn_mlp_new(nn_params *ps, const char *name, const char *sizes, nn_act hidden_act,
                   nn_act out_act, nn_init init, nn_rng *rng);
 /* (B, sizes[0]) -> (B, sizes[last]). */
@@ -152,6 +154,7 @@ typedef struct nn_recurrent {
     nn_act act;
 } nn_recurrent;
 
+/* Create W, U and b in ps; on failure W is NULL (see ag_last_error). */
 nn_recurrent nn_recurrent_new(nn_params *ps, const char *name, int in, int hidden, nn_act act,
                               nn_init init, nn_rng *rng);
 /* One step: (B,hidden), (B,in) -> (B,hidden). h NULL means the zero state (the h W term is
@@ -187,6 +190,7 @@ typedef struct nn_elman {
     nn_dense out;
 } nn_elman;
 
+/* Create its parameters in ps; on failure rec.W is NULL (see ag_last_error). */
 nn_elman nn_elman_new(nn_params *ps, const char *name, int in, int hidden, int out,
                       nn_act hidden_act, nn_act out_act, nn_init init, nn_rng *rng);
 /* Run it for T steps as nn_recurrent_unfold does; ys[0..T-1] (required) receives y(1)..y(T),
@@ -222,10 +226,10 @@ typedef struct nn_optim nn_optim;
 nn_optim *nn_sgd_new(nn_params *ps, double lr, double momentum);
 /* Adam (Kingma & Ba): beta1 = 0.9, beta2 = 0.999, eps = 1e-8 (change with nn_adam_set). */
 nn_optim *nn_adam_new(nn_params *ps, double lr);
-void nn_adam_set(nn_optim *o, double beta1, double beta2, double eps);
-void nn_optim_free(nn_optim *o); /* NULL ok */
+void nn_adam_set(nn_optim *o, double beta1, double beta2, double eps); /* Adam's only */
+void nn_optim_free(nn_optim *o); /* free it and its state, before its list; NULL ok */
 
-void nn_optim_set_lr(nn_optim *o, double lr);
+void nn_optim_set_lr(nn_optim *o, double lr);             /* the learning rate from now on */
 void nn_optim_set_momentum(nn_optim *o, double momentum); /* SGD's alpha */
 /* The paper's weight decay: after each change, every weight shrinks: w <- (1 - decay) w. */
 void nn_optim_set_weight_decay(nn_optim *o, double decay);
@@ -238,11 +242,12 @@ void nn_optim_schedule(nn_optim *o, long step, double lr, double momentum);
  * (may be NULL) holds an error, when a gradient holds NaN or Inf, or when the list has
  * changed since the optimiser was made. Returns 0 or -1 (reason in nn_error(t)). */
 int nn_optim_step(nn_optim *o, const ag_tape *t);
-long nn_optim_steps(const nn_optim *o); /* steps taken */
-double nn_optim_lr(const nn_optim *o);
-double nn_optim_momentum(const nn_optim *o);
+long nn_optim_steps(const nn_optim *o);      /* steps taken */
+double nn_optim_lr(const nn_optim *o);       /* the current learning rate */
+double nn_optim_momentum(const nn_optim *o); /* the current momentum */
 
-/* The error to report after a failed step: the tape's, else ag_last_error(). */
+/* The error to report after a failed step: the tape's, else ag_last_error() (see both for how
+ * long the string lasts). */
 const char *nn_error(const ag_tape *t);
 
 /* ---------------------------------------------------------------------------------------------

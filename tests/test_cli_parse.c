@@ -1,5 +1,5 @@
 /*
- * test_cli_parse.c -- the examples' command-line parsing (examples/common/cli): good values land in
+ * test_cli_parse.c -- the examples' command-line parsing (examples/support/cli): good values land in
  * their variables; every kind of bad flag or value gives status 2 with a usage message, never a
  * crash; and the paper examples themselves answer bad arguments with status 2 and end a run with
  * their `result:` line.
@@ -7,7 +7,7 @@
 #define _POSIX_C_SOURCE 200809L /* popen, dup, dup2, fileno */
 #include "support/testutil.h"
 
-#include "examples/common/cli.h"
+#include "examples/support/cli.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * test_idx.c -- the IDX reader (examples/common/idx.h) on tiny files the tests write
+ * test_idx.c -- the IDX reader (examples/support/idx.h) on tiny files the tests write
  * themselves: good files of every type, plain and gzip-compressed, and bad ones (truncated,
  * too long, wrong magic, dimensions that disagree with the size, damaged compression), each
  * refused with a message that says what is wrong. A lying header costs no memory.
@@ -7,7 +7,7 @@
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, setenv */
 #include "support/testutil.h"
 
-#include "examples/common/idx.h"
+#include "examples/support/idx.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
  */
 #include "support/testutil.h"
 
-#include "examples/common/paper_family.h"
+#include "examples/paper/paper_family.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  */
 #include "support/testutil.h"
 
-#include "examples/common/paper_sequences.h"
+#include "examples/paper/paper_sequences.h"
 
 #include <stdio.h>
 

@@ -6,7 +6,7 @@
  */
 #include "support/testutil.h"
 
-#include "examples/common/paper_symmetry.h"
+#include "examples/paper/paper_symmetry.h"
 
 #include <math.h>
 #include <stdio.h>

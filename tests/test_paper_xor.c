@@ -5,7 +5,7 @@
  */
 #include "support/testutil.h"
 
-#include "examples/common/paper_xor.h"
+#include "examples/paper/paper_xor.h"
 
 #include <stdio.h>
 

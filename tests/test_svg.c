@@ -1,12 +1,12 @@
 /*
- * test_svg.c -- the examples' SVG writer (examples/common/svg): a complete document, one point per
+ * test_svg.c -- the examples' SVG writer (examples/support/svg): a complete document, one point per
  * plotted value, text escaped; Hinton squares whose AREA is proportional to |w|, white for
  * positive and black for negative; failures reported, not crashed on.
  */
 #define _POSIX_C_SOURCE 200809L /* mkstemp */
 #include "support/testutil.h"
 
-#include "examples/common/svg.h"
+#include "examples/support/svg.h"
 
 #include <math.h>
 #include <stdio.h>

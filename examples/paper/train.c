@@ -1,8 +1,8 @@
 /* train.c -- see train.h. */
 #include "train.h"
 
-#include "progress.h"
-#include "svg.h"
+#include "../support/progress.h"
+#include "../support/svg.h"
 
 #include <errno.h>
 #include <stdio.h>

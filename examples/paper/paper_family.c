@@ -1,7 +1,7 @@
 /* paper_family.c -- see paper_family.h. */
 #include "paper_family.h"
 
-#include "svg.h"
+#include "../support/svg.h"
 
 #include <math.h>
 #include <stdio.h>
