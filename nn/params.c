@@ -2,7 +2,7 @@
  * params.c -- the parameter list: named, user-owned tensors that optimisers, save/load and
  * printing walk over.
  */
-#include "nn.h"
+#include "internal.h"
 
 #include <string.h>
 
@@ -70,6 +70,11 @@ ag_tensor *nn_param_new(nn_params *ps, const char *name, int ndim, const int *sh
 }
 
 int nn_params_count(const nn_params *ps) { return ps ? ps->count : 0; }
+
+void nn_params_roll_back(nn_params *ps, int count) {
+    if (!ps || count < 0) return;
+    while (ps->count > count) ag_tensor_free(ps->items[--ps->count]);
+}
 
 ag_tensor *nn_params_at(const nn_params *ps, int i) {
     return ps && i >= 0 && i < ps->count ? ps->items[i] : NULL;

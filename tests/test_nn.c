@@ -419,6 +419,131 @@ static void test_refused_steps_change_no_weight(void **state) {
     nn_params_free(ps);
 }
 
+/* ---- creation is all or nothing ------------------------------------------------------------- */
+
+/* The names in ps, joined by spaces, into buf: what a failed creation must leave unchanged. */
+static const char *param_names(const nn_params *ps, char *buf, size_t size) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < nn_params_count(ps) && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s ", nn_params_at(ps, i)->name);
+    return buf;
+}
+
+/* A constructor that fails leaves the list (names and count), the generator and any optimiser
+ * already made on the list exactly as they were; a retry under the same name then succeeds. */
+static void test_failed_creation_leaves_nothing(void **state) {
+    (void)state;
+    nn_params *ps = nn_params_new();
+    nn_rng r = nn_rng_seed(11);
+    ag_tensor *w = nn_param_new(ps, "w", 1, (const int[]){1});
+    nn_optim *opt = nn_sgd_new(ps, 0.1, 0.0);
+    assert_non_null(opt);
+    const nn_init nan_init = nn_init_uniform(NAN), ok = nn_init_uniform(0.3);
+    char before[512], after[512];
+    param_names(ps, before, sizeof before);
+    const uint64_t rng_before = r.state;
+#define EXPECT_UNCHANGED(why)                                                                 \
+    do {                                                                                      \
+        assert_non_null(strstr(ag_last_error(), why));                                        \
+        assert_string_equal(param_names(ps, after, sizeof after), before);                    \
+        assert_true(r.state == rng_before);                                                   \
+    } while (0)
+
+    /* dense: the init fails on W; the second parameter's name is taken */
+    nn_dense d = nn_dense_new(ps, "d", 2, 2, NN_TANH, nan_init, &r);
+    assert_null(d.W);
+    assert_null(d.b);
+    EXPECT_UNCHANGED("uniform range");
+    /* recurrent: the init fails on W; the input size fails U after W was made */
+    nn_recurrent rec = nn_recurrent_new(ps, "r", 2, 3, NN_TANH, nan_init, &r);
+    assert_null(rec.W);
+    EXPECT_UNCHANGED("uniform range");
+    rec = nn_recurrent_new(ps, "r", 0, 3, NN_TANH, ok, &r);
+    assert_null(rec.W);
+    assert_null(rec.U);
+    assert_null(rec.b);
+    EXPECT_UNCHANGED("nn_param_new 'r.U'");
+    /* mlp: the second layer fails after the first was made */
+    nn_mlp m = nn_mlp_new(ps, "m", "2-3-2", NN_TANH, NN_IDENTITY, nan_init, &r);
+    assert_int_equal(m.nlayers, 0);
+    EXPECT_UNCHANGED("uniform range");
+    /* elman: the readout's name is too long after the recurrent part was made */
+    char longname[64];
+    memset(longname, 'e', 60);
+    longname[60] = '\0';
+    nn_elman el = nn_elman_new(ps, longname, 2, 3, 1, NN_TANH, NN_SIGMOID, ok, &r);
+    assert_null(el.rec.W);
+    assert_null(el.out.W);
+    EXPECT_UNCHANGED("too long");
+    el = nn_elman_new(ps, "el", 2, 3, 0, NN_TANH, NN_SIGMOID, ok, &r);
+    assert_null(el.rec.W);
+    EXPECT_UNCHANGED("nn_param_new 'el.out.W'");
+
+    /* the optimiser made before still steps: the list did not change */
+    w->grad[0] = 1.0f;
+    assert_int_equal(nn_optim_step(opt, NULL), 0);
+    nn_optim_free(opt);
+
+    /* a name taken by a later parameter of the layer: every part made before it goes too */
+    assert_non_null(nn_param_new(ps, "d.b", 1, (const int[]){1}));
+    assert_non_null(nn_param_new(ps, "r.b", 1, (const int[]){1}));
+    assert_non_null(nn_param_new(ps, "m.2.W", 1, (const int[]){1}));
+    assert_non_null(nn_param_new(ps, "el.out.b", 1, (const int[]){1}));
+    param_names(ps, before, sizeof before);
+    d = nn_dense_new(ps, "d", 2, 2, NN_TANH, ok, &r);
+    assert_null(d.W);
+    EXPECT_UNCHANGED("'d.b' already exists");
+    rec = nn_recurrent_new(ps, "r", 2, 3, NN_TANH, ok, &r);
+    assert_null(rec.W);
+    EXPECT_UNCHANGED("'r.b' already exists");
+    m = nn_mlp_new(ps, "m", "2-3-2", NN_TANH, NN_IDENTITY, ok, &r);
+    assert_int_equal(m.nlayers, 0);
+    EXPECT_UNCHANGED("'m.2.W' already exists");
+    el = nn_elman_new(ps, "el", 2, 3, 1, NN_TANH, NN_SIGMOID, ok, &r);
+    assert_null(el.rec.W);
+    EXPECT_UNCHANGED("'el.out.b' already exists");
+#undef EXPECT_UNCHANGED
+
+
+    /* the same names are free again: a retry succeeds */
+    d = nn_dense_new(ps, "d2", 2, 2, NN_TANH, ok, &r);
+    assert_non_null(d.W);
+    d = nn_dense_new(ps, "d", 2, 2, NN_TANH, ok, &r);
+    assert_null(d.W); /* d.b still taken (by the parameter made by hand) */
+    rec = nn_recurrent_new(ps, "r2", 2, 3, NN_TANH, ok, &r);
+    assert_non_null(rec.W);
+    m = nn_mlp_new(ps, "m", "2-3", NN_TANH, NN_IDENTITY, ok, &r);
+    assert_int_equal(m.nlayers, 1);
+    el = nn_elman_new(ps, "el2", 2, 3, 1, NN_TANH, NN_SIGMOID, ok, &r);
+    assert_non_null(el.rec.W);
+    assert_non_null(el.out.W);
+    nn_params_free(ps);
+
+    /* the case: the first attempt fails, the retry under the same name succeeds */
+    ps = nn_params_new();
+    d = nn_dense_new(ps, "d", 2, 2, NN_TANH, nan_init, &r);
+    assert_null(d.W);
+    assert_int_equal(nn_params_count(ps), 0);
+    d = nn_dense_new(ps, "d", 2, 2, NN_TANH, ok, &r);
+    assert_non_null(d.W);
+    assert_int_equal(nn_params_count(ps), 2);
+    rec = nn_recurrent_new(ps, "r", 2, 2, NN_TANH, nan_init, &r);
+    assert_int_equal(nn_params_count(ps), 2);
+    rec = nn_recurrent_new(ps, "r", 2, 2, NN_TANH, ok, &r);
+    assert_non_null(rec.W);
+    m = nn_mlp_new(ps, "m", "2-2-2", NN_TANH, NN_TANH, nan_init, &r);
+    assert_int_equal(nn_params_count(ps), 5);
+    m = nn_mlp_new(ps, "m", "2-2-2", NN_TANH, NN_TANH, ok, &r);
+    assert_int_equal(m.nlayers, 2);
+    el = nn_elman_new(ps, "el", 2, 2, 2, NN_TANH, NN_TANH, nan_init, &r);
+    assert_int_equal(nn_params_count(ps), 9);
+    el = nn_elman_new(ps, "el", 2, 2, 2, NN_TANH, NN_TANH, ok, &r);
+    assert_non_null(el.rec.W);
+    assert_int_equal(nn_params_count(ps), 14);
+    nn_params_free(ps);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rng_is_deterministic_and_uniform),
@@ -434,6 +559,7 @@ int main(void) {
         cmocka_unit_test(test_sgd_matches_the_paper_formula),
         cmocka_unit_test(test_adam_matches_a_hand_computation),
         cmocka_unit_test(test_refused_steps_change_no_weight),
+        cmocka_unit_test(test_failed_creation_leaves_nothing),
     };
     return cmocka_run_group_tests_name("nn", tests, NULL, NULL);
 }
