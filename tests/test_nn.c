@@ -132,6 +132,48 @@ static void test_mlp_from_sizes(void **state) {
         nn_mlp b = nn_mlp_new(ps, "b", bad[i], NN_TANH, NN_IDENTITY, nn_init_xavier(), &r);
         assert_int_equal(b.nlayers, 0);
     }
+    /* the grammar is strict: digits and single '-' only, nothing before, between or after */
+    const struct {
+        const char *sizes, *why;
+    } loose[] = {
+        {" 6-2", "character 1 (' ') is not a digit or '-'"},
+        {"+6-2", "character 1 ('+') is not a digit or '-'"},
+        {"6- 2", "character 3 (' ') is not a digit or '-'"},
+        {"6-+2", "character 3 ('+') is not a digit or '-'"},
+        {"6--2", "size 2 is empty (character 3)"},
+        {"-6-2", "size 1 is empty (character 1)"},
+        {"6-2-", "size 3 is empty (character 5)"},
+        {"6-2 ", "character 4 (' ') is not a digit or '-'"},
+        {"6 -2", "character 2 (' ') is not a digit or '-'"},
+        {"6-\t2", "character 3 (byte 0x09) is not a digit or '-'"},
+        {"6-2\n", "character 4 (byte 0x0a) is not a digit or '-'"},
+        {"0x6-2", "size 1 (0) is 0, less than 1"},
+        {"6-000", "size 2 (000) is 0, less than 1"},
+        {"1000001-2", "size 1 (1000001) is more than 1000000"},
+        {"6-99999999999999999999", "size 2 (999999999999...) is more than 1000000"},
+        {"6-4294967302", "size 2 (4294967302) is more than 1000000"}, /* 6 mod 2^32 */
+        {"6", "only one size (6)"},
+        {"", "size 1 is empty (character 1)"},
+        {"1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16-17-18", "more than 17 sizes"},
+    };
+    for (size_t i = 0; i < sizeof loose / sizeof loose[0]; i++) {
+        nn_mlp b = nn_mlp_new(ps, "b", loose[i].sizes, NN_TANH, NN_IDENTITY, nn_init_xavier(), &r);
+        if (b.nlayers != 0 || !strstr(ag_last_error(), loose[i].why)) {
+            print_error("\"%s\": %d layers, error \"%s\" (want \"%s\")\n", loose[i].sizes,
+                        b.nlayers, ag_last_error(), loose[i].why);
+            fail();
+        }
+        assert_non_null(strstr(ag_last_error(), "nn_mlp_new: sizes must look like \"6-2-1\""));
+    }
+    assert_int_equal(nn_params_count(ps), 4);
+    /* leading zeros are digits too; 17 sizes is the most */
+    nn_mlp z = nn_mlp_new(ps, "z", "006-02", NN_TANH, NN_IDENTITY, nn_init_xavier(), &r);
+    assert_int_equal(z.nlayers, 1);
+    tu_assert_shape(z.layer[0].W, 2, (const int[]){6, 2});
+    z = nn_mlp_new(ps, "z17", "1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16-17", NN_TANH, NN_IDENTITY,
+                   nn_init_xavier(), &r);
+    assert_int_equal(z.nlayers, 16);
+    tu_assert_shape(z.layer[15].W, 2, (const int[]){16, 17});
     ag_tape *t = ag_tape_new();
     ag_tensor *y = nn_mlp_forward(t, &m, ag_tape_tensor(t, 2, (const int[]){5, 6}, NULL));
     tu_assert_shape(y, 2, (const int[]){5, 1});
