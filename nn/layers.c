@@ -192,6 +192,9 @@ nn_mlp nn_mlp_new(nn_params *ps, const char *name, const char *sizes, nn_act hid
             m.layer[l] = nn_dense_new(ps, lname, sz[l], sz[l + 1],
                                       l == n - 2 ? out_act : hidden_act, init, rng);
             if (m.layer[l].W) continue;
+            char inner[200];
+            snprintf(inner, sizeof inner, "%s", ag_last_error());
+            ag_set_last_error("nn_mlp_new: layer %d: %s", l + 1, inner);
         }
         undo_creation(ps, count, rng, &start);
         memset(&m, 0, sizeof m);

@@ -4,6 +4,7 @@
  */
 #include "internal.h"
 
+#include <limits.h>
 #include <string.h>
 
 #define NAME_MAX_LEN 63
@@ -42,6 +43,11 @@ ag_tensor *nn_param_new(nn_params *ps, const char *name, int ndim, const int *sh
         return NULL;
     }
     if (ps->count == ps->capacity) {
+        if (ps->capacity > INT_MAX / 2) { /* doubling it would overflow an int */
+            ag_set_last_error("nn_param_new: the list already holds %d parameters, the most it can",
+                              ps->count);
+            return NULL;
+        }
         int cap = ps->capacity ? 2 * ps->capacity : 16;
         ag_tensor **items = ag_alloc((size_t)cap * sizeof *items);
         if (!items) {

@@ -80,15 +80,27 @@ nn_elman nn_elman_new(nn_params *ps, const char *name, int in, int hidden, int o
     nn_elman e;
     const int count = nn_params_count(ps);
     const nn_rng start = rng ? *rng : nn_rng_seed(0);
+    char inner[200];
     e.rec = nn_recurrent_new(ps, name, in, hidden, hidden_act, init, rng);
     e.out.W = e.out.b = NULL;
     e.out.act = out_act;
-    if (!e.rec.W) return e;
+    if (!e.rec.W) {
+        if (name) {
+            snprintf(inner, sizeof inner, "%s", ag_last_error());
+            ag_set_last_error("nn_elman_new '%s': %s", name, inner);
+        }
+        return e;
+    }
     char oname[64];
-    if (snprintf(oname, sizeof oname, "%s.out", name) >= (int)sizeof oname)
+    if (snprintf(oname, sizeof oname, "%s.out", name) >= (int)sizeof oname) {
         ag_set_last_error("nn_elman_new: name '%s' is too long", name);
-    else
+    } else {
         e.out = nn_dense_new(ps, oname, hidden, out, out_act, init, rng);
+        if (!e.out.W) {
+            snprintf(inner, sizeof inner, "%s", ag_last_error());
+            ag_set_last_error("nn_elman_new '%s': readout: %s", name, inner);
+        }
+    }
     if (!e.out.W) {
         /* all or nothing: the recurrent part made above goes too, the generator goes back */
         nn_params_roll_back(ps, count);

@@ -4,6 +4,7 @@
  */
 #include "support/testutil.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -586,6 +587,53 @@ static void test_failed_creation_leaves_nothing(void **state) {
     nn_params_free(ps);
 }
 
+/* Sizes whose products or sums pass INT_MAX: computed without overflow (the initialisation's
+ * fan_in + fan_out), or refused with the numbers named. */
+static void test_sizes_past_int_max(void **state) {
+    (void)state;
+    nn_rng r = nn_rng_seed(2);
+    ag_tensor *w = ag_tensor_2d(4, 5, true);
+    /* Xavier with fans whose sum overflows an int: s = sqrt(6 / (2 (2^31 - 1))) ~ 3.74e-5 */
+    assert_int_equal(nn_init_fill(w, nn_init_xavier(), INT_MAX, INT_MAX, false, &r), 0);
+    const double s = sqrt(6.0 / (2.0 * INT_MAX));
+    float mx = 0;
+    for (int i = 0; i < w->numel; i++) mx = fmaxf(mx, fabsf(w->data[i]));
+    assert_true(mx <= s && mx > 0.5 * s);
+    assert_int_equal(nn_init_fill(w, nn_init_xavier(), INT_MAX, 1, false, &r), 0);
+    mx = 0;
+    for (int i = 0; i < w->numel; i++) mx = fmaxf(mx, fabsf(w->data[i]));
+    assert_true(mx <= sqrt(6.0 / (INT_MAX + 1.0)) && mx > 0.5 * sqrt(6.0 / (INT_MAX + 1.0)));
+    ag_tensor_free(w);
+
+    /* layers whose weight matrices would hold more than AG_MAX_NUMEL elements */
+    nn_params *ps = nn_params_new();
+    nn_dense d = nn_dense_new(ps, "big", 65536, 65536, NN_TANH, nn_init_he(), &r);
+    assert_null(d.W);
+    assert_non_null(strstr(ag_last_error(),
+                           "nn_dense_new 'big.W': 65536 x 65536 = 4294967296 elements: absurd size"));
+    nn_recurrent rec = nn_recurrent_new(ps, "rec", 3, 50000, NN_TANH, nn_init_he(), &r);
+    assert_null(rec.W);
+    assert_non_null(strstr(ag_last_error(),
+                           "nn_recurrent_new 'rec.W': 50000 x 50000 = 2500000000 elements"));
+    rec = nn_recurrent_new(ps, "rec", 1000000, 3000, NN_TANH, nn_init_he(), &r);
+    assert_null(rec.W);
+    assert_non_null(strstr(ag_last_error(),
+                           "nn_recurrent_new 'rec.U': 1000000 x 3000 = 3000000000 elements"));
+    nn_mlp m = nn_mlp_new(ps, "m", "3-1000000-1000000", NN_TANH, NN_TANH, nn_init_he(), &r);
+    assert_int_equal(m.nlayers, 0);
+    assert_non_null(strstr(ag_last_error(), "nn_mlp_new: layer 2: nn_dense_new 'm.2.W': 1000000 x "
+                                            "1000000 = 1000000000000 elements: absurd size"));
+    nn_elman e = nn_elman_new(ps, "e", 2, 2, 1100000000, NN_TANH, NN_TANH, nn_init_he(), &r);
+    assert_null(e.rec.W);
+    assert_non_null(strstr(ag_last_error(), "nn_elman_new 'e': readout: nn_dense_new 'e.out.W': 2 x "
+                                            "1100000000 = 2200000000 elements: absurd size"));
+    e = nn_elman_new(ps, "e", 2, 60000, 1, NN_TANH, NN_TANH, nn_init_he(), &r);
+    assert_null(e.rec.W);
+    assert_non_null(strstr(ag_last_error(), "nn_elman_new 'e': nn_recurrent_new 'e.W': 60000 x 60000"));
+    assert_int_equal(nn_params_count(ps), 0);
+    nn_params_free(ps);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rng_is_deterministic_and_uniform),
@@ -602,6 +650,7 @@ int main(void) {
         cmocka_unit_test(test_adam_matches_a_hand_computation),
         cmocka_unit_test(test_refused_steps_change_no_weight),
         cmocka_unit_test(test_failed_creation_leaves_nothing),
+        cmocka_unit_test(test_sizes_past_int_max),
     };
     return cmocka_run_group_tests_name("nn", tests, NULL, NULL);
 }
