@@ -2,7 +2,8 @@
  * test_numerics.c -- numerical trouble. The finite check (off by default) stops at the first op
  * whose output holds NaN or Inf and names the op, the element and the inputs. And the ops whose
  * mathematics stays finite on extreme inputs (|x| = 1e4) do: sigmoid, softmax, log-softmax,
- * the cross-entropies, log, and their gradients.
+ * the cross-entropies, log, and their gradients. And the log/exp paths keep their relative
+ * precision: outputs and gradients against a double-precision reference.
  */
 #include "support/testutil.h"
 
