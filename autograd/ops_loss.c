@@ -56,7 +56,7 @@ static void softmax_vjp(ag_node *n) {
 const ag_op ag_op_softmax = {"softmax", softmax_fwd, softmax_vjp};
 
 /* =============================================================================================
- * log_softmax: y_j = x_j - m - log sum_k e^(x_k - m);
+ * log_softmax: y_j = (x_j - m) - log sum_k e^(x_k - m);
  *   dx_j += dy_j - e^(y_j) sum_k dy_k
  * =========================================================================================== */
 static void log_softmax_fwd(ag_node *n) {
@@ -75,9 +75,20 @@ static void log_softmax_vjp(ag_node *n) {
     for (int r = 0; r < rows; r++) {
         const float *y = n->out.data + (long)r * N, *dy = n->out.grad + (long)r * N;
         float *dx = n->in[0]->grad + (long)r * N;
-        float total = 0.0f;
-        for (int j = 0; j < N; j++) total += dy[j];
-        for (int j = 0; j < N; j++) dx[j] += dy[j] - expf(y[j]) * total;
+        /* p_j = e^(y_j). When the largest p is above 1/2 (near 1 is where dy - p total cancels,
+         * e.g. under the -1 of a negative log-likelihood), its term is written
+         * (dy_top - total) - (p_top - 1) total = -(the others' dy) - expm1(y_top) total. */
+        int top = 0;
+        for (int j = 1; j < N; j++)
+            if (y[j] > y[top]) top = j;
+        float total = 0.0f, others = 0.0f;
+        for (int j = 0; j < N; j++) {
+            total += dy[j];
+            if (j != top) others += dy[j];
+        }
+        for (int j = 0; j < N; j++)
+            if (j != top || y[top] <= -0.6931472f) dx[j] += dy[j] - expf(y[j]) * total;
+        if (y[top] > -0.6931472f) dx[top] += -others - expm1f(y[top]) * total;
     }
 }
 const ag_op ag_op_log_softmax = {"log_softmax", log_softmax_fwd, log_softmax_vjp};

@@ -262,12 +262,15 @@ static void test_log_and_friends_extremes(void **state) {
  * a small result be wholly wrong, which is how log_softmax lost 22% at -88). */
 #define REL_BOUND 1e-6
 
-static void assert_relative(double got, double want, const char *what, int i) {
-    if (!(fabs(got - want) <= REL_BOUND * fabs(want))) {
+static void assert_relative_scaled(double got, double want, double scale, const char *what, int i) {
+    if (!(fabs(got - want) <= REL_BOUND * scale * fabs(want))) {
         print_error("%s[%d]: got %.9g, want %.9g (relative error %.3g)\n", what, i, got, want,
                     fabs(got - want) / fabs(want));
         fail();
     }
+}
+static void assert_relative(double got, double want, const char *what, int i) {
+    assert_relative_scaled(got, want, 1.0, what, i);
 }
 
 /* Rows of logits spread the way trouble comes: far below the largest, ties, large offsets. */
@@ -309,6 +312,33 @@ static void test_softmax_family_precision(void **state) {
     ag_tensor *y3 = ag_log_softmax(T, three);
     assert_relative(y3->data[0], -(exp(-16.0) + exp(-12.0)) + 0.5 * pow(exp(-16.0) + exp(-12.0), 2),
                     "log_softmax([-88, -104, -100])", 0);
+
+    /* log_softmax's gradient under the negative log-likelihood's seed (-1 at one label):
+     * dx = p - onehot, the label's p - 1 without cancelling. The gradient works p = e^y from the
+     * log-probability y, and y's own rounding (|y| 2^-24) is |y| times that relatively in e^y:
+     * the bound grows with |log p| */
+    for (int r = 0; r < ROWS; r++)
+        for (int label = 0; label < COLS; label++) {
+            ag_tape_reset(T);
+            ag_zero_grad(x);
+            ag_tensor *ls = ag_log_softmax(T, x);
+            float seed[ROWS * COLS] = {0};
+            seed[r * COLS + label] = -1.0f;
+            assert_int_equal(ag_backward_seed(T, ls, seed), 0);
+            const double lse = ref_lse(wide_rows[r], COLS);
+            for (int j = 0; j < COLS; j++) {
+                double want = exp((double)wide_rows[r][j] - lse);
+                if (j == label) {
+                    want = 0;
+                    for (int k = 0; k < COLS; k++)
+                        if (k != label) want -= exp((double)wide_rows[r][k] - lse);
+                }
+                const double scale = fmax(1.0, fabs((double)wide_rows[r][j] - lse));
+                if (fabs(want) > 1e-30)
+                    assert_relative_scaled(x->grad[r * COLS + j], want, scale, "log_softmax gradient",
+                                           r * COLS + j);
+            }
+        }
 
     /* softmax_xent, one row at a time with the label on the largest logit (the small losses),
      * and on the smallest: loss -log p(label); gradient p - onehot, the label's 1 - p(label)
