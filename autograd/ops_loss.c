@@ -7,19 +7,29 @@
 #include "kernels.h"
 #include "ops.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
 static int last_dim(const ag_tensor *x) { return x->shape[x->ndim - 1]; }
 
 /* One row of n logits x -> probabilities p = e^(x - m) / s, with m = max x and s the sum of the
- * shifted exponentials (so no exp overflows); returns log sum_j e^(x_j) = m + log s. */
-static float softmax_row(const float *x, float *p, int n) {
-    float m = x[0], s = 0.0f;
-    for (int j = 1; j < n; j++) m = fmaxf(m, x[j]);
-    for (int j = 0; j < n; j++) s += (p[j] = expf(x[j] - m));
+ * shifted exponentials (so no exp overflows). Returns m and writes log s to *log_s, so that a
+ * caller forms log p_j = (x_j - m) - log s: never m + log s first, whose rounding at |m| >> log s
+ * would swamp a small log p (log_softmax([-88, -104, -100])[0] was 22% off). s is 1 (the
+ * largest term) plus the rest, so log s = log1p(rest) keeps its relative precision too. */
+static float softmax_row(const float *x, float *p, int n, float *log_s) {
+    float m = x[0], s = 0.0f, rest = 0.0f;
+    int top = 0;
+    for (int j = 1; j < n; j++)
+        if (x[j] > m) m = x[top = j];
+    for (int j = 0; j < n; j++) {
+        s += (p[j] = expf(x[j] - m));
+        if (j != top) rest += p[j];
+    }
     for (int j = 0; j < n; j++) p[j] /= s;
-    return m + logf(s);
+    *log_s = log1pf(rest);
+    return m;
 }
 
 /* =============================================================================================
@@ -28,8 +38,9 @@ static float softmax_row(const float *x, float *p, int n) {
  * =========================================================================================== */
 static void softmax_fwd(ag_node *n) {
     const int N = last_dim(&n->out), rows = n->out.numel / N;
+    float log_s;
     for (int r = 0; r < rows; r++)
-        softmax_row(n->in[0]->data + (long)r * N, n->out.data + (long)r * N, N);
+        softmax_row(n->in[0]->data + (long)r * N, n->out.data + (long)r * N, N, &log_s);
 }
 static void softmax_vjp(ag_node *n) {
     if (!n->in[0]->grad) return;
@@ -45,7 +56,7 @@ static void softmax_vjp(ag_node *n) {
 const ag_op ag_op_softmax = {"softmax", softmax_fwd, softmax_vjp};
 
 /* =============================================================================================
- * log_softmax: y_j = x_j - m - log sum_k e^(x_k - m);
+ * log_softmax: y_j = (x_j - m) - log sum_k e^(x_k - m);
  *   dx_j += dy_j - e^(y_j) sum_k dy_k
  * =========================================================================================== */
 static void log_softmax_fwd(ag_node *n) {
@@ -53,8 +64,9 @@ static void log_softmax_fwd(ag_node *n) {
     for (int r = 0; r < rows; r++) {
         const float *x = n->in[0]->data + (long)r * N;
         float *y = n->out.data + (long)r * N;
-        const float lse = softmax_row(x, y, N); /* y holds the probabilities for a moment */
-        for (int j = 0; j < N; j++) y[j] = x[j] - lse;
+        float log_s;
+        const float m = softmax_row(x, y, N, &log_s); /* y holds the probabilities for a moment */
+        for (int j = 0; j < N; j++) y[j] = (x[j] - m) - log_s;
     }
 }
 static void log_softmax_vjp(ag_node *n) {
@@ -63,9 +75,20 @@ static void log_softmax_vjp(ag_node *n) {
     for (int r = 0; r < rows; r++) {
         const float *y = n->out.data + (long)r * N, *dy = n->out.grad + (long)r * N;
         float *dx = n->in[0]->grad + (long)r * N;
-        float total = 0.0f;
-        for (int j = 0; j < N; j++) total += dy[j];
-        for (int j = 0; j < N; j++) dx[j] += dy[j] - expf(y[j]) * total;
+        /* p_j = e^(y_j). When the largest p is above 1/2 (near 1 is where dy - p total cancels,
+         * e.g. under the -1 of a negative log-likelihood), its term is written
+         * (dy_top - total) - (p_top - 1) total = -(the others' dy) - expm1(y_top) total. */
+        int top = 0;
+        for (int j = 1; j < N; j++)
+            if (y[j] > y[top]) top = j;
+        float total = 0.0f, others = 0.0f;
+        for (int j = 0; j < N; j++) {
+            total += dy[j];
+            if (j != top) others += dy[j];
+        }
+        for (int j = 0; j < N; j++)
+            if (j != top || y[top] <= -0.6931472f) dx[j] += dy[j] - expf(y[j]) * total;
+        if (y[top] > -0.6931472f) dx[top] += -others - expm1f(y[top]) * total;
     }
 }
 const ag_op ag_op_log_softmax = {"log_softmax", log_softmax_fwd, log_softmax_vjp};
@@ -117,15 +140,19 @@ static void mse_vjp(ag_node *node) {
 }
 const ag_op ag_op_mse = {"mse", mse_fwd, mse_vjp};
 
-/* bce: E = -mean(d log p + (1-d) log(1-p)), each log clamped at -100 (p = 0 or 1 stays finite);
- *   dp += g (p - d) / (p (1-p)) / n     (p(1-p) floored at 1e-12)
+/* bce: E = -mean(d log p + (1-d) log(1-p)), each log clamped at -100 (p = 0 or 1 stays finite),
+ * log(1-p) as log1p(-p) (1 - p would round a small p away);
+ *   dp += g (p - d) / (p (1-p)) / n     (p(1-p) floored at FLT_MIN, the smallest normal float:
+ *                                        exact for every normal p(1-p), finite at p = 0 and 1)
  *   dd += g (log(1-p) - log p) / n */
 static float clamped_log(float x) { return x > 0.0f ? fmaxf(logf(x), -100.0f) : -100.0f; }
+/* log(1 - p), clamped the same way: log1p(-p), since 1 - p rounds a small p away */
+static float clamped_log1m(float p) { return p < 1.0f ? fmaxf(log1pf(-p), -100.0f) : -100.0f; }
 static void bce_fwd(ag_node *node) {
     LOSS_VARS(node);
     const float *p = y;
     double s = 0.0;
-    for (int i = 0; i < n; i++) s -= d[i] * clamped_log(p[i]) + (1.0f - d[i]) * clamped_log(1.0f - p[i]);
+    for (int i = 0; i < n; i++) s -= d[i] * clamped_log(p[i]) + (1.0f - d[i]) * clamped_log1m(p[i]);
     node->out.data[0] = (float)(s / n);
 }
 static void bce_vjp(ag_node *node) {
@@ -133,26 +160,34 @@ static void bce_vjp(ag_node *node) {
     const float *p = y;
     const float k = g / (float)n;
     if (dy)
-        for (int i = 0; i < n; i++) dy[i] += k * (p[i] - d[i]) / fmaxf(p[i] * (1.0f - p[i]), 1e-12f);
+        for (int i = 0; i < n; i++) dy[i] += k * (p[i] - d[i]) / fmaxf(p[i] * (1.0f - p[i]), FLT_MIN);
     if (dd)
-        for (int i = 0; i < n; i++) dd[i] += k * (clamped_log(1.0f - p[i]) - clamped_log(p[i]));
+        for (int i = 0; i < n; i++) dd[i] += k * (clamped_log1m(p[i]) - clamped_log(p[i]));
 }
 const ag_op ag_op_bce = {"bce", bce_fwd, bce_vjp};
 
 /* bce_logits: E = mean(max(z,0) - z d + log(1 + e^-|z|))  (= bce(sigmoid(z), d), stably);
- *   dz += g (sigmoid(z) - d) / n;   dd -= g z / n */
+ *   dz += g (sigmoid(z) - d) / n;   dd -= g z / n
+ * max(z,0) - z d is formed in double, where z d is exact: in float it cancels when d is near 1.
+ * sigmoid(z) - d for z >= 0 is (1 - d) - e^-z / (1 + e^-z): 1/(1 + e^-z) - d would round
+ * sigmoid(z) to 1 and lose the small difference. */
 static void bce_logits_fwd(ag_node *node) {
     LOSS_VARS(node);
     const float *z = y;
     double s = 0.0;
-    for (int i = 0; i < n; i++) s += fmaxf(z[i], 0.0f) - z[i] * d[i] + log1pf(expf(-fabsf(z[i])));
+    for (int i = 0; i < n; i++)
+        s += (fmax(z[i], 0.0) - (double)z[i] * d[i]) + log1pf(expf(-fabsf(z[i])));
     node->out.data[0] = (float)(s / n);
+}
+static float sigmoid_minus(float z, float d) {
+    const float e = expf(-fabsf(z)), small = e / (1.0f + e); /* sigmoid(-|z|) */
+    return z >= 0.0f ? (1.0f - d) - small : small - d;
 }
 static void bce_logits_vjp(ag_node *node) {
     LOSS_VARS(node);
     const float *z = y;
     const float k = g / (float)n;
-    if (dy) for (int i = 0; i < n; i++) dy[i] += k * (1.0f / (1.0f + expf(-z[i])) - d[i]);
+    if (dy) for (int i = 0; i < n; i++) dy[i] += k * sigmoid_minus(z[i], d[i]);
     if (dd) for (int i = 0; i < n; i++) dd[i] -= k * z[i];
 }
 const ag_op ag_op_bce_logits = {"bce_logits", bce_logits_fwd, bce_logits_vjp};
@@ -195,7 +230,9 @@ static void softmax_xent_fwd(ag_node *n) {
     double loss = 0.0;
     for (int b = 0; b < B; b++) {
         const float *z = Z->data + (long)b * C;
-        loss -= z[aux->labels[b]] - softmax_row(z, aux->prob + (long)b * C, C);
+        float log_s;
+        const float m = softmax_row(z, aux->prob + (long)b * C, C, &log_s);
+        loss -= ((double)z[aux->labels[b]] - m) - log_s;
     }
     n->out.data[0] = (float)(loss / B);
 }
@@ -208,8 +245,15 @@ static void softmax_xent_vjp(ag_node *n) {
     for (int b = 0; b < B; b++) {
         float *dz = Z->grad + (long)b * C;
         const float *p = aux->prob + (long)b * C;
-        for (int j = 0; j < C; j++) dz[j] += k * p[j];
-        dz[aux->labels[b]] -= k;
+        /* the label's p - 1 is minus the others' sum: 1.0f - p would cancel as p nears 1 */
+        const int label = aux->labels[b];
+        float others = 0.0f;
+        for (int j = 0; j < C; j++)
+            if (j != label) {
+                dz[j] += k * p[j];
+                others += p[j];
+            }
+        dz[label] -= k * others;
     }
 }
 const ag_op ag_op_softmax_xent = {"softmax_xent", softmax_xent_fwd, softmax_xent_vjp};

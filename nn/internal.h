@@ -2,6 +2,7 @@
  * internal.h -- what the nn sources share and users never see: a window onto an optimiser's
  * state (for save/load), the in-memory loader and the checksum (for the loader's fuzz harness
  * and tests).
+ * And the roll-back of the parameter list that makes every layer constructor all or nothing.
  */
 #ifndef BACKPROP_NN_INTERNAL_H
 #define BACKPROP_NN_INTERNAL_H
@@ -10,6 +11,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* ---- parameter list (nn/params.c) --------------------------------------------------------- */
+
+/* Free the parameters made after the list held `count` of them, so that it holds exactly those
+ * first `count` again: how a constructor that fails halfway undoes what it added. */
+void nn_params_roll_back(nn_params *ps, int count);
 
 /* ---- optimiser state (nn/optim.c) ---------------------------------------------------------- */
 

@@ -27,7 +27,9 @@
  * ERRORS. Functions that make things (lists, parameters, layers, optimisers) return NULL, -1 or
  * a layer with NULL weights on failure, with the reason in ag_last_error(). Using such a layer
  * on a tape fails the tape with a message that says so. Forward functions fail through the
- * tape, like every op.
+ * tape, like every op. Making a layer is all or nothing: a constructor that fails (a bad
+ * setting, a name taken, no memory) leaves the list and the generator exactly as they were, so
+ * a retry under the same name works and optimisers and nn_save never see half a layer.
  */
 #ifndef BACKPROP_NN_H
 #define BACKPROP_NN_H
@@ -124,15 +126,18 @@ typedef struct nn_dense {
     nn_act act;
 } nn_dense;
 
-/* Create the layer's parameters in ps. On failure W and b are NULL (see ag_last_error). */
+/* Create the layer's parameters in ps. On failure W and b are NULL (see ag_last_error) and ps
+ * and rng are unchanged. */
 nn_dense nn_dense_new(nn_params *ps, const char *name, int in, int out, nn_act act, nn_init init,
                       nn_rng *rng);
 /* (B,in) -> (B,out). */
 ag_tensor *nn_dense_forward(ag_tape *t, const nn_dense *layer, ag_tensor *x);
 
-/* A multilayer perceptron: dense layers of the sizes in a string like "6-2-1" (at least two
- * sizes, at most NN_MLP_MAX_LAYERS layers), hidden_act on the hidden layers and out_act on the
- * last. Parameters NAME.1.W, NAME.1.b, NAME.2.W, ... */
+/* A multilayer perceptron: dense layers of the sizes in a string like "6-2-1", hidden_act on the
+ * hidden layers and out_act on the last. Parameters NAME.1.W, NAME.1.b, NAME.2.W, ... The string
+ * is 2 to NN_MLP_MAX_LAYERS + 1 numbers joined by single '-', each number decimal digits only
+ * (no sign, no space, nothing before or after) with a value from 1 to 1000000; anything else is
+ * refused with the reason. */
 #define NN_MLP_MAX_LAYERS 16
 typedef struct nn_mlp {
     int nlayers; /* 0 when creation failed */

@@ -2,8 +2,9 @@
  * params.c -- the parameter list: named, user-owned tensors that optimisers, save/load and
  * printing walk over.
  */
-#include "nn.h"
+#include "internal.h"
 
+#include <limits.h>
 #include <string.h>
 
 #define NAME_MAX_LEN 63
@@ -42,6 +43,11 @@ ag_tensor *nn_param_new(nn_params *ps, const char *name, int ndim, const int *sh
         return NULL;
     }
     if (ps->count == ps->capacity) {
+        if (ps->capacity > INT_MAX / 2) { /* doubling it would overflow an int */
+            ag_set_last_error("nn_param_new: the list already holds %d parameters, the most it can",
+                              ps->count);
+            return NULL;
+        }
         int cap = ps->capacity ? 2 * ps->capacity : 16;
         ag_tensor **items = ag_alloc((size_t)cap * sizeof *items);
         if (!items) {
@@ -70,6 +76,11 @@ ag_tensor *nn_param_new(nn_params *ps, const char *name, int ndim, const int *sh
 }
 
 int nn_params_count(const nn_params *ps) { return ps ? ps->count : 0; }
+
+void nn_params_roll_back(nn_params *ps, int count) {
+    if (!ps || count < 0) return;
+    while (ps->count > count) ag_tensor_free(ps->items[--ps->count]);
+}
 
 ag_tensor *nn_params_at(const nn_params *ps, int i) {
     return ps && i >= 0 && i < ps->count ? ps->items[i] : NULL;

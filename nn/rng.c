@@ -95,8 +95,10 @@ int nn_init_fill(ag_tensor *w, nn_init init, int fan_in, int fan_out, bool is_bi
     double r;
     switch (init.kind) {
     case NN_INIT_UNIFORM: r = init.r; break; /* biases too: the paper's always-on unit */
-    case NN_INIT_XAVIER: r = is_bias ? 0.0 : sqrt(6.0 / (fan_in + fan_out)); break;
-    case NN_INIT_HE: r = is_bias ? 0.0 : sqrt(6.0 / fan_in); break;
+    case NN_INIT_XAVIER: /* the fans summed as doubles: two large ints would overflow an int */
+        r = is_bias ? 0.0 : sqrt(6.0 / ((double)fan_in + (double)fan_out));
+        break;
+    case NN_INIT_HE: r = is_bias ? 0.0 : sqrt(6.0 / (double)fan_in); break;
     default: ag_set_last_error("nn_init_fill: unknown initialisation %d", (int)init.kind); return -1;
     }
     for (int i = 0; i < w->numel; i++) w->data[i] = r > 0.0 ? (float)nn_rng_range(rng, -r, r) : 0.0f;

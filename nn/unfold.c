@@ -7,7 +7,9 @@
  * weight the SUM of its copies' gradients. The paper instead averages dE/dw over the copies; that
  * rule is recorded on the tape too (see shared_weight), never applied by hand afterwards.
  */
-#include "nn.h"
+#include "internal.h"
+
+#include <stdio.h>
 
 /* The tensor the n unfolded copies of parameter w use.
  *   NN_COPIES_SUM:     w itself: dE/dw = sum over the copies.
@@ -76,18 +78,35 @@ ag_tensor *nn_recurrent_unfold(ag_tape *t, const nn_recurrent *net, ag_tensor *h
 nn_elman nn_elman_new(nn_params *ps, const char *name, int in, int hidden, int out,
                       nn_act hidden_act, nn_act out_act, nn_init init, nn_rng *rng) {
     nn_elman e;
+    const int count = nn_params_count(ps);
+    const nn_rng start = rng ? *rng : nn_rng_seed(0);
+    char inner[200];
     e.rec = nn_recurrent_new(ps, name, in, hidden, hidden_act, init, rng);
     e.out.W = e.out.b = NULL;
     e.out.act = out_act;
-    if (!e.rec.W) return e;
+    if (!e.rec.W) {
+        if (name) {
+            snprintf(inner, sizeof inner, "%s", ag_last_error());
+            ag_set_last_error("nn_elman_new '%s': %s", name, inner);
+        }
+        return e;
+    }
     char oname[64];
     if (snprintf(oname, sizeof oname, "%s.out", name) >= (int)sizeof oname) {
         ag_set_last_error("nn_elman_new: name '%s' is too long", name);
-        e.rec.W = NULL;
-        return e;
+    } else {
+        e.out = nn_dense_new(ps, oname, hidden, out, out_act, init, rng);
+        if (!e.out.W) {
+            snprintf(inner, sizeof inner, "%s", ag_last_error());
+            ag_set_last_error("nn_elman_new '%s': readout: %s", name, inner);
+        }
     }
-    e.out = nn_dense_new(ps, oname, hidden, out, out_act, init, rng);
-    if (!e.out.W) e.rec.W = NULL;
+    if (!e.out.W) {
+        /* all or nothing: the recurrent part made above goes too, the generator goes back */
+        nn_params_roll_back(ps, count);
+        *rng = start;
+        e.rec.W = e.rec.U = e.rec.b = NULL;
+    }
     return e;
 }
 

@@ -152,11 +152,64 @@ static void test_failed_backward_changes_no_gradient(void **state) {
     tu_alloc_uninstall();
 }
 
+/* Making layers with the Nth allocation failing, for every N: each constructor either succeeds
+ * or leaves the list as it was (the same count; a retry under the same name succeeds), and
+ * nothing leaks. */
+static int make_layers(nn_params *ps, nn_rng *r, int *creations_failed) {
+    const nn_init init = nn_init_uniform(0.3);
+    for (int k = 0; k < 4; k++) {
+        for (int attempt = 0; attempt < 2; attempt++) {
+            const int count = nn_params_count(ps);
+            bool made;
+            switch (k) {
+            case 0: made = nn_dense_new(ps, "d", 3, 2, NN_TANH, init, r).W != NULL; break;
+            case 1: made = nn_recurrent_new(ps, "r", 2, 3, NN_TANH, init, r).W != NULL; break;
+            case 2: made = nn_mlp_new(ps, "m", "3-4-2-1", NN_TANH, NN_SIGMOID, init, r).nlayers == 3; break;
+            default: made = nn_elman_new(ps, "e", 2, 3, 2, NN_TANH, NN_SIGMOID, init, r).rec.W != NULL; break;
+            }
+            const int added[4] = {2, 3, 6, 5};
+            if (made) {
+                if (nn_params_count(ps) != count + added[k]) return -1;
+                break;
+            }
+            if (!strstr(ag_last_error(), "out of memory") || nn_params_count(ps) != count)
+                return -1;
+            (*creations_failed)++;
+            if (attempt == 1) return -1; /* only one allocation fails: the retry must succeed */
+        }
+    }
+    return nn_params_count(ps) == 16 ? 0 : -1;
+}
+
+static void test_failed_layer_creation_is_undone(void **state) {
+    (void)state;
+    long n;
+    for (n = 1; n < 10000; n++) {
+        tu_alloc_install();
+        tu_alloc_fail_at(n);
+        nn_params *ps = nn_params_new();
+        nn_rng r = nn_rng_seed(1);
+        int creations_failed = 0;
+        if (!ps) {
+            assert_int_equal(tu_alloc.failures, 1);
+        } else {
+            assert_int_equal(make_layers(ps, &r, &creations_failed), 0);
+            assert_int_equal(creations_failed, (int)tu_alloc.failures);
+        }
+        nn_params_free(ps);
+        assert_int_equal(tu_alloc.outstanding_blocks, 0);
+        if (tu_alloc.failures == 0) break;
+    }
+    assert_true(n > 30); /* 16 parameters, each with data, gradient and name */
+    tu_alloc_uninstall();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_steady_state_step_allocates_nothing),
         cmocka_unit_test(test_every_allocation_failure_is_clean),
         cmocka_unit_test(test_failed_backward_changes_no_gradient),
+        cmocka_unit_test(test_failed_layer_creation_is_undone),
     };
     return cmocka_run_group_tests_name("memory", tests, NULL, NULL);
 }

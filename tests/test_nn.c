@@ -4,6 +4,7 @@
  */
 #include "support/testutil.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -132,6 +133,48 @@ static void test_mlp_from_sizes(void **state) {
         nn_mlp b = nn_mlp_new(ps, "b", bad[i], NN_TANH, NN_IDENTITY, nn_init_xavier(), &r);
         assert_int_equal(b.nlayers, 0);
     }
+    /* the grammar is strict: digits and single '-' only, nothing before, between or after */
+    const struct {
+        const char *sizes, *why;
+    } loose[] = {
+        {" 6-2", "character 1 (' ') is not a digit or '-'"},
+        {"+6-2", "character 1 ('+') is not a digit or '-'"},
+        {"6- 2", "character 3 (' ') is not a digit or '-'"},
+        {"6-+2", "character 3 ('+') is not a digit or '-'"},
+        {"6--2", "size 2 is empty (character 3)"},
+        {"-6-2", "size 1 is empty (character 1)"},
+        {"6-2-", "size 3 is empty (character 5)"},
+        {"6-2 ", "character 4 (' ') is not a digit or '-'"},
+        {"6 -2", "character 2 (' ') is not a digit or '-'"},
+        {"6-\t2", "character 3 (byte 0x09) is not a digit or '-'"},
+        {"6-2\n", "character 4 (byte 0x0a) is not a digit or '-'"},
+        {"0x6-2", "size 1 (0) is 0, less than 1"},
+        {"6-000", "size 2 (000) is 0, less than 1"},
+        {"1000001-2", "size 1 (1000001) is more than 1000000"},
+        {"6-99999999999999999999", "size 2 (999999999999...) is more than 1000000"},
+        {"6-4294967302", "size 2 (4294967302) is more than 1000000"}, /* 6 mod 2^32 */
+        {"6", "only one size (6)"},
+        {"", "size 1 is empty (character 1)"},
+        {"1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16-17-18", "more than 17 sizes"},
+    };
+    for (size_t i = 0; i < sizeof loose / sizeof loose[0]; i++) {
+        nn_mlp b = nn_mlp_new(ps, "b", loose[i].sizes, NN_TANH, NN_IDENTITY, nn_init_xavier(), &r);
+        if (b.nlayers != 0 || !strstr(ag_last_error(), loose[i].why)) {
+            print_error("\"%s\": %d layers, error \"%s\" (want \"%s\")\n", loose[i].sizes,
+                        b.nlayers, ag_last_error(), loose[i].why);
+            fail();
+        }
+        assert_non_null(strstr(ag_last_error(), "nn_mlp_new: sizes must look like \"6-2-1\""));
+    }
+    assert_int_equal(nn_params_count(ps), 4);
+    /* leading zeros are digits too; 17 sizes is the most */
+    nn_mlp z = nn_mlp_new(ps, "z", "006-02", NN_TANH, NN_IDENTITY, nn_init_xavier(), &r);
+    assert_int_equal(z.nlayers, 1);
+    tu_assert_shape(z.layer[0].W, 2, (const int[]){6, 2});
+    z = nn_mlp_new(ps, "z17", "1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16-17", NN_TANH, NN_IDENTITY,
+                   nn_init_xavier(), &r);
+    assert_int_equal(z.nlayers, 16);
+    tu_assert_shape(z.layer[15].W, 2, (const int[]){16, 17});
     ag_tape *t = ag_tape_new();
     ag_tensor *y = nn_mlp_forward(t, &m, ag_tape_tensor(t, 2, (const int[]){5, 6}, NULL));
     tu_assert_shape(y, 2, (const int[]){5, 1});
@@ -419,6 +462,178 @@ static void test_refused_steps_change_no_weight(void **state) {
     nn_params_free(ps);
 }
 
+/* ---- creation is all or nothing ------------------------------------------------------------- */
+
+/* The names in ps, joined by spaces, into buf: what a failed creation must leave unchanged. */
+static const char *param_names(const nn_params *ps, char *buf, size_t size) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < nn_params_count(ps) && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s ", nn_params_at(ps, i)->name);
+    return buf;
+}
+
+/* A constructor that fails leaves the list (names and count), the generator and any optimiser
+ * already made on the list exactly as they were; a retry under the same name then succeeds. */
+static void test_failed_creation_leaves_nothing(void **state) {
+    (void)state;
+    nn_params *ps = nn_params_new();
+    nn_rng r = nn_rng_seed(11);
+    ag_tensor *w = nn_param_new(ps, "w", 1, (const int[]){1});
+    nn_optim *opt = nn_sgd_new(ps, 0.1, 0.0);
+    assert_non_null(opt);
+    const nn_init nan_init = nn_init_uniform(NAN), ok = nn_init_uniform(0.3);
+    char before[512], after[512];
+    param_names(ps, before, sizeof before);
+    const uint64_t rng_before = r.state;
+#define EXPECT_UNCHANGED(why)                                                                 \
+    do {                                                                                      \
+        assert_non_null(strstr(ag_last_error(), why));                                        \
+        assert_string_equal(param_names(ps, after, sizeof after), before);                    \
+        assert_true(r.state == rng_before);                                                   \
+    } while (0)
+
+    /* dense: the init fails on W; the second parameter's name is taken */
+    nn_dense d = nn_dense_new(ps, "d", 2, 2, NN_TANH, nan_init, &r);
+    assert_null(d.W);
+    assert_null(d.b);
+    EXPECT_UNCHANGED("uniform range");
+    /* recurrent: the init fails on W; the input size fails U after W was made */
+    nn_recurrent rec = nn_recurrent_new(ps, "r", 2, 3, NN_TANH, nan_init, &r);
+    assert_null(rec.W);
+    EXPECT_UNCHANGED("uniform range");
+    rec = nn_recurrent_new(ps, "r", 0, 3, NN_TANH, ok, &r);
+    assert_null(rec.W);
+    assert_null(rec.U);
+    assert_null(rec.b);
+    EXPECT_UNCHANGED("nn_param_new 'r.U'");
+    /* mlp: the second layer fails after the first was made */
+    nn_mlp m = nn_mlp_new(ps, "m", "2-3-2", NN_TANH, NN_IDENTITY, nan_init, &r);
+    assert_int_equal(m.nlayers, 0);
+    EXPECT_UNCHANGED("uniform range");
+    /* elman: the readout's name is too long after the recurrent part was made */
+    char longname[64];
+    memset(longname, 'e', 60);
+    longname[60] = '\0';
+    nn_elman el = nn_elman_new(ps, longname, 2, 3, 1, NN_TANH, NN_SIGMOID, ok, &r);
+    assert_null(el.rec.W);
+    assert_null(el.out.W);
+    EXPECT_UNCHANGED("too long");
+    el = nn_elman_new(ps, "el", 2, 3, 0, NN_TANH, NN_SIGMOID, ok, &r);
+    assert_null(el.rec.W);
+    EXPECT_UNCHANGED("nn_param_new 'el.out.W'");
+
+    /* the optimiser made before still steps: the list did not change */
+    w->grad[0] = 1.0f;
+    assert_int_equal(nn_optim_step(opt, NULL), 0);
+    nn_optim_free(opt);
+
+    /* a name taken by a later parameter of the layer: every part made before it goes too */
+    assert_non_null(nn_param_new(ps, "d.b", 1, (const int[]){1}));
+    assert_non_null(nn_param_new(ps, "r.b", 1, (const int[]){1}));
+    assert_non_null(nn_param_new(ps, "m.2.W", 1, (const int[]){1}));
+    assert_non_null(nn_param_new(ps, "el.out.b", 1, (const int[]){1}));
+    param_names(ps, before, sizeof before);
+    d = nn_dense_new(ps, "d", 2, 2, NN_TANH, ok, &r);
+    assert_null(d.W);
+    EXPECT_UNCHANGED("'d.b' already exists");
+    rec = nn_recurrent_new(ps, "r", 2, 3, NN_TANH, ok, &r);
+    assert_null(rec.W);
+    EXPECT_UNCHANGED("'r.b' already exists");
+    m = nn_mlp_new(ps, "m", "2-3-2", NN_TANH, NN_IDENTITY, ok, &r);
+    assert_int_equal(m.nlayers, 0);
+    EXPECT_UNCHANGED("'m.2.W' already exists");
+    el = nn_elman_new(ps, "el", 2, 3, 1, NN_TANH, NN_SIGMOID, ok, &r);
+    assert_null(el.rec.W);
+    EXPECT_UNCHANGED("'el.out.b' already exists");
+#undef EXPECT_UNCHANGED
+
+
+    /* the same names are free again: a retry succeeds */
+    d = nn_dense_new(ps, "d2", 2, 2, NN_TANH, ok, &r);
+    assert_non_null(d.W);
+    d = nn_dense_new(ps, "d", 2, 2, NN_TANH, ok, &r);
+    assert_null(d.W); /* d.b still taken (by the parameter made by hand) */
+    rec = nn_recurrent_new(ps, "r2", 2, 3, NN_TANH, ok, &r);
+    assert_non_null(rec.W);
+    m = nn_mlp_new(ps, "m", "2-3", NN_TANH, NN_IDENTITY, ok, &r);
+    assert_int_equal(m.nlayers, 1);
+    el = nn_elman_new(ps, "el2", 2, 3, 1, NN_TANH, NN_SIGMOID, ok, &r);
+    assert_non_null(el.rec.W);
+    assert_non_null(el.out.W);
+    nn_params_free(ps);
+
+    /* the case: the first attempt fails, the retry under the same name succeeds */
+    ps = nn_params_new();
+    d = nn_dense_new(ps, "d", 2, 2, NN_TANH, nan_init, &r);
+    assert_null(d.W);
+    assert_int_equal(nn_params_count(ps), 0);
+    d = nn_dense_new(ps, "d", 2, 2, NN_TANH, ok, &r);
+    assert_non_null(d.W);
+    assert_int_equal(nn_params_count(ps), 2);
+    rec = nn_recurrent_new(ps, "r", 2, 2, NN_TANH, nan_init, &r);
+    assert_int_equal(nn_params_count(ps), 2);
+    rec = nn_recurrent_new(ps, "r", 2, 2, NN_TANH, ok, &r);
+    assert_non_null(rec.W);
+    m = nn_mlp_new(ps, "m", "2-2-2", NN_TANH, NN_TANH, nan_init, &r);
+    assert_int_equal(nn_params_count(ps), 5);
+    m = nn_mlp_new(ps, "m", "2-2-2", NN_TANH, NN_TANH, ok, &r);
+    assert_int_equal(m.nlayers, 2);
+    el = nn_elman_new(ps, "el", 2, 2, 2, NN_TANH, NN_TANH, nan_init, &r);
+    assert_int_equal(nn_params_count(ps), 9);
+    el = nn_elman_new(ps, "el", 2, 2, 2, NN_TANH, NN_TANH, ok, &r);
+    assert_non_null(el.rec.W);
+    assert_int_equal(nn_params_count(ps), 14);
+    nn_params_free(ps);
+}
+
+/* Sizes whose products or sums pass INT_MAX: computed without overflow (the initialisation's
+ * fan_in + fan_out), or refused with the numbers named. */
+static void test_sizes_past_int_max(void **state) {
+    (void)state;
+    nn_rng r = nn_rng_seed(2);
+    ag_tensor *w = ag_tensor_2d(4, 5, true);
+    /* Xavier with fans whose sum overflows an int: s = sqrt(6 / (2 (2^31 - 1))) ~ 3.74e-5 */
+    assert_int_equal(nn_init_fill(w, nn_init_xavier(), INT_MAX, INT_MAX, false, &r), 0);
+    const double s = sqrt(6.0 / (2.0 * INT_MAX));
+    float mx = 0;
+    for (int i = 0; i < w->numel; i++) mx = fmaxf(mx, fabsf(w->data[i]));
+    assert_true(mx <= s && mx > 0.5 * s);
+    assert_int_equal(nn_init_fill(w, nn_init_xavier(), INT_MAX, 1, false, &r), 0);
+    mx = 0;
+    for (int i = 0; i < w->numel; i++) mx = fmaxf(mx, fabsf(w->data[i]));
+    assert_true(mx <= sqrt(6.0 / (INT_MAX + 1.0)) && mx > 0.5 * sqrt(6.0 / (INT_MAX + 1.0)));
+    ag_tensor_free(w);
+
+    /* layers whose weight matrices would hold more than AG_MAX_NUMEL elements */
+    nn_params *ps = nn_params_new();
+    nn_dense d = nn_dense_new(ps, "big", 65536, 65536, NN_TANH, nn_init_he(), &r);
+    assert_null(d.W);
+    assert_non_null(strstr(ag_last_error(),
+                           "nn_dense_new 'big.W': 65536 x 65536 = 4294967296 elements: absurd size"));
+    nn_recurrent rec = nn_recurrent_new(ps, "rec", 3, 50000, NN_TANH, nn_init_he(), &r);
+    assert_null(rec.W);
+    assert_non_null(strstr(ag_last_error(),
+                           "nn_recurrent_new 'rec.W': 50000 x 50000 = 2500000000 elements"));
+    rec = nn_recurrent_new(ps, "rec", 1000000, 3000, NN_TANH, nn_init_he(), &r);
+    assert_null(rec.W);
+    assert_non_null(strstr(ag_last_error(),
+                           "nn_recurrent_new 'rec.U': 1000000 x 3000 = 3000000000 elements"));
+    nn_mlp m = nn_mlp_new(ps, "m", "3-1000000-1000000", NN_TANH, NN_TANH, nn_init_he(), &r);
+    assert_int_equal(m.nlayers, 0);
+    assert_non_null(strstr(ag_last_error(), "nn_mlp_new: layer 2: nn_dense_new 'm.2.W': 1000000 x "
+                                            "1000000 = 1000000000000 elements: absurd size"));
+    nn_elman e = nn_elman_new(ps, "e", 2, 2, 1100000000, NN_TANH, NN_TANH, nn_init_he(), &r);
+    assert_null(e.rec.W);
+    assert_non_null(strstr(ag_last_error(), "nn_elman_new 'e': readout: nn_dense_new 'e.out.W': 2 x "
+                                            "1100000000 = 2200000000 elements: absurd size"));
+    e = nn_elman_new(ps, "e", 2, 60000, 1, NN_TANH, NN_TANH, nn_init_he(), &r);
+    assert_null(e.rec.W);
+    assert_non_null(strstr(ag_last_error(), "nn_elman_new 'e': nn_recurrent_new 'e.W': 60000 x 60000"));
+    assert_int_equal(nn_params_count(ps), 0);
+    nn_params_free(ps);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rng_is_deterministic_and_uniform),
@@ -434,6 +649,8 @@ int main(void) {
         cmocka_unit_test(test_sgd_matches_the_paper_formula),
         cmocka_unit_test(test_adam_matches_a_hand_computation),
         cmocka_unit_test(test_refused_steps_change_no_weight),
+        cmocka_unit_test(test_failed_creation_leaves_nothing),
+        cmocka_unit_test(test_sizes_past_int_max),
     };
     return cmocka_run_group_tests_name("nn", tests, NULL, NULL);
 }

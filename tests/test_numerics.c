@@ -2,7 +2,8 @@
  * test_numerics.c -- numerical trouble. The finite check (off by default) stops at the first op
  * whose output holds NaN or Inf and names the op, the element and the inputs. And the ops whose
  * mathematics stays finite on extreme inputs (|x| = 1e4) do: sigmoid, softmax, log-softmax,
- * the cross-entropies, log, and their gradients.
+ * the cross-entropies, log, and their gradients. And the log/exp paths keep their relative
+ * precision: outputs and gradients against a double-precision reference.
  */
 #include "support/testutil.h"
 
@@ -254,6 +255,194 @@ static void test_log_and_friends_extremes(void **state) {
     ag_tensor_free(w);
 }
 
+/* ---- precision against a double-precision reference ----------------------------------------- */
+
+/* Every op below is a few float operations on its inputs: its outputs and gradients must be
+ * within a few float roundings of the exact value, RELATIVE to it (an absolute bound would let
+ * a small result be wholly wrong, which is how log_softmax lost 22% at -88). */
+#define REL_BOUND 1e-6
+
+static void assert_relative_scaled(double got, double want, double scale, const char *what, int i) {
+    if (!(fabs(got - want) <= REL_BOUND * scale * fabs(want))) {
+        print_error("%s[%d]: got %.9g, want %.9g (relative error %.3g)\n", what, i, got, want,
+                    fabs(got - want) / fabs(want));
+        fail();
+    }
+}
+static void assert_relative(double got, double want, const char *what, int i) {
+    assert_relative_scaled(got, want, 1.0, what, i);
+}
+
+/* Rows of logits spread the way trouble comes: far below the largest, ties, large offsets. */
+enum { ROWS = 6, COLS = 4 };
+static const float wide_rows[ROWS][COLS] = {
+    {-88, -104, -100, -120},   /* the row, and one more */
+    {0, -20, -30, -17},        /* a confident row: log p(0) ~ -2e-8 */
+    {1e4f, 9980, 9960, 9990},  /* a large offset */
+    {5, 5, 5, 5},              /* all equal */
+    {-3, 2, 17, 16.9f},        /* two close at the top */
+    {-100, 0, -200, -15},
+};
+
+/* log sum_j e^x_j of a row, in double */
+static double ref_lse(const float *x, int n) {
+    double m = x[0], s = 0;
+    for (int j = 1; j < n; j++) m = fmax(m, x[j]);
+    for (int j = 0; j < n; j++) s += exp((double)x[j] - m);
+    return m + log(s);
+}
+
+static void test_softmax_family_precision(void **state) {
+    (void)state;
+    ag_tensor *x = ag_tensor_from(2, (const int[]){ROWS, COLS}, &wide_rows[0][0], true);
+    ag_tensor *y = ag_log_softmax(T, x);
+    ag_tensor *p = ag_softmax(T, x);
+    assert_null(ag_tape_error(T));
+    for (int r = 0; r < ROWS; r++) {
+        const double lse = ref_lse(wide_rows[r], COLS);
+        for (int j = 0; j < COLS; j++) {
+            const double want = (double)wide_rows[r][j] - lse;
+            assert_relative(y->data[r * COLS + j], want, "log_softmax", r * COLS + j);
+            if (exp(want) > 1e-30) assert_relative(p->data[r * COLS + j], exp(want), "softmax", r * COLS + j);
+        }
+    }
+    /* the figure: log_softmax([-88, -104, -100])[0] = -6.26e-6 */
+    ag_tape_reset(T);
+    ag_tensor *three = ag_tape_tensor(T, 2, (const int[]){1, 3}, (const float[]){-88, -104, -100});
+    ag_tensor *y3 = ag_log_softmax(T, three);
+    assert_relative(y3->data[0], -(exp(-16.0) + exp(-12.0)) + 0.5 * pow(exp(-16.0) + exp(-12.0), 2),
+                    "log_softmax([-88, -104, -100])", 0);
+
+    /* log_softmax's gradient under the negative log-likelihood's seed (-1 at one label):
+     * dx = p - onehot, the label's p - 1 without cancelling. The gradient works p = e^y from the
+     * log-probability y, and y's own rounding (|y| 2^-24) is |y| times that relatively in e^y:
+     * the bound grows with |log p| */
+    for (int r = 0; r < ROWS; r++)
+        for (int label = 0; label < COLS; label++) {
+            ag_tape_reset(T);
+            ag_zero_grad(x);
+            ag_tensor *ls = ag_log_softmax(T, x);
+            float seed[ROWS * COLS] = {0};
+            seed[r * COLS + label] = -1.0f;
+            assert_int_equal(ag_backward_seed(T, ls, seed), 0);
+            const double lse = ref_lse(wide_rows[r], COLS);
+            for (int j = 0; j < COLS; j++) {
+                double want = exp((double)wide_rows[r][j] - lse);
+                if (j == label) {
+                    want = 0;
+                    for (int k = 0; k < COLS; k++)
+                        if (k != label) want -= exp((double)wide_rows[r][k] - lse);
+                }
+                const double scale = fmax(1.0, fabs((double)wide_rows[r][j] - lse));
+                if (fabs(want) > 1e-30)
+                    assert_relative_scaled(x->grad[r * COLS + j], want, scale, "log_softmax gradient",
+                                           r * COLS + j);
+            }
+        }
+
+    /* softmax_xent, one row at a time with the label on the largest logit (the small losses),
+     * and on the smallest: loss -log p(label); gradient p - onehot, the label's 1 - p(label)
+     * computed without cancelling */
+    for (int at_max = 0; at_max < 2; at_max++)
+        for (int r = 0; r < ROWS; r++) {
+            ag_tape_reset(T);
+            ag_zero_grad(x);
+            const float *row = wide_rows[r];
+            int label = 0;
+            for (int j = 1; j < COLS; j++)
+                if (at_max ? row[j] > row[label] : row[j] < row[label]) label = j;
+            ag_tensor *z = ag_tensor_from(2, (const int[]){1, COLS}, row, true);
+            ag_tensor *E = ag_softmax_xent(T, z, &label);
+            assert_int_equal(ag_backward(T, E), 0);
+            const double lse = ref_lse(row, COLS);
+            assert_relative(ag_item(E), lse - row[label], "softmax_xent loss", r);
+            for (int j = 0; j < COLS; j++) {
+                double pj = exp((double)row[j] - lse), want = j == label ? pj - 1 : pj;
+                if (j == label) { /* 1 - p(label) = the others' sum, without cancelling */
+                    want = 0;
+                    for (int k = 0; k < COLS; k++)
+                        if (k != label) want -= exp((double)row[k] - lse);
+                }
+                if (fabs(want) > 1e-30) assert_relative(z->grad[j], want, "softmax_xent gradient", r * COLS + j);
+            }
+            ag_tensor_free(z);
+        }
+    ag_tensor_free(x);
+}
+
+static void test_binary_cross_entropies_precision(void **state) {
+    (void)state;
+    /* bce on logits: E = mean(max(z,0) - z d + log(1 + e^-|z|)), dE/dz = (sigmoid(z) - d) / n */
+    enum { N = 8 };
+    const float z[N] = {20, 20, -30, -30, 3, -3, 15, 40};
+    const float d[N] = {1, 0.999999f, 0, 1e-6f, 0.25f, 0.5f, 1, 1};
+    for (int i = 0; i < N; i++) {
+        ag_tape_reset(T);
+        ag_tensor *zi = ag_tensor_from(1, (const int[]){1}, &z[i], true);
+        ag_tensor *E = ag_bce_logits(T, zi, ag_tape_tensor(T, 1, (const int[]){1}, &d[i]));
+        assert_int_equal(ag_backward(T, E), 0);
+        const double zz = z[i], dd = d[i];
+        const double want = fmax(zz, 0) - zz * dd + log1p(exp(-fabs(zz)));
+        const double sig_minus_d = zz >= 0 ? (1 - dd) - exp(-zz) / (1 + exp(-zz))
+                                            : exp(zz) / (1 + exp(zz)) - dd;
+        assert_relative(ag_item(E), want, "bce_logits", i);
+        assert_relative(zi->grad[0], sig_minus_d, "bce_logits gradient", i);
+        ag_tensor_free(zi);
+    }
+    /* bce on probabilities: E = -(d log p + (1-d) log(1-p)), dE/dp = (p - d) / (p (1-p)), for
+     * every p whose logs are not clamped and whose p (1-p) is a normal float */
+    const float p[N] = {1e-20f, 1e-20f, 1e-37f, 0.3f, 0.5f, 0.999f, 1e-7f, 0.9999999f};
+    const float t[N] = {0, 1, 1, 0.7f, 0.1f, 1, 0, 1};
+    for (int i = 0; i < N; i++) {
+        ag_tape_reset(T);
+        ag_tensor *pi = ag_tensor_from(1, (const int[]){1}, &p[i], true);
+        ag_tensor *E = ag_bce(T, pi, ag_tape_tensor(T, 1, (const int[]){1}, &t[i]));
+        assert_int_equal(ag_backward(T, E), 0);
+        const double pp = p[i], dd = t[i];
+        assert_relative(ag_item(E), -(dd * log(pp) + (1 - dd) * log1p(-pp)), "bce", i);
+        assert_relative(pi->grad[0], (pp - dd) / (pp * (1 - pp)), "bce gradient", i);
+        ag_tensor_free(pi);
+    }
+}
+
+static void test_elementwise_logs_and_exps_precision(void **state) {
+    (void)state;
+    enum { N = 9 };
+    const float x[N] = {-80, -20, -5, -1, 0, 1, 5, 20, 80};
+    ag_tensor *v = ag_tensor_from(1, (const int[]){N}, x, true);
+    /* softplus: log(1 + e^x), gradient sigmoid(x) */
+    ag_tensor *sp = ag_softplus(T, v);
+    assert_int_equal(ag_backward(T, ag_sum(T, sp)), 0);
+    for (int i = 0; i < N; i++) {
+        const double xi = x[i], sig = xi >= 0 ? 1 / (1 + exp(-xi)) : exp(xi) / (1 + exp(xi));
+        assert_relative(sp->data[i], fmax(xi, 0) + log1p(exp(-fabs(xi))), "softplus", i);
+        assert_relative(v->grad[i], sig, "softplus gradient", i);
+    }
+    /* sigmoid: the value everywhere; its gradient y (1 - y) is worked from y alone, and 1 - y
+     * loses relative precision as y nears 1 (3.6e-6 at x = 5), so it is checked for x <= 1 */
+    ag_tape_reset(T);
+    ag_zero_grad(v);
+    ag_tensor *sg = ag_sigmoid(T, v);
+    assert_int_equal(ag_backward(T, ag_sum(T, sg)), 0);
+    for (int i = 0; i < N; i++) {
+        const double xi = x[i], sig = xi >= 0 ? 1 / (1 + exp(-xi)) : exp(xi) / (1 + exp(xi));
+        assert_relative(sg->data[i], sig, "sigmoid", i);
+        if (xi <= 1) assert_relative(v->grad[i], sig * (1 - sig), "sigmoid gradient", i);
+    }
+    ag_tensor_free(v);
+    /* log: at tiny, near-one and huge arguments; gradient 1/x */
+    const float lx[6] = {1e-30f, 0.5f, 1.0f + 0x1p-20f, 1.0f - 0x1p-20f, 3.0f, 1e30f};
+    ag_tape_reset(T);
+    ag_tensor *w = ag_tensor_from(1, (const int[]){6}, lx, true);
+    ag_tensor *lg = ag_log(T, w);
+    assert_int_equal(ag_backward(T, ag_sum(T, lg)), 0);
+    for (int i = 0; i < 6; i++) {
+        assert_relative(lg->data[i], log((double)lx[i]), "log", i);
+        assert_relative(w->grad[i], 1 / (double)lx[i], "log gradient", i);
+    }
+    ag_tensor_free(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_off_by_default, reset),
@@ -265,6 +454,9 @@ int main(void) {
         cmocka_unit_test_setup(test_log_softmax_extremes, reset),
         cmocka_unit_test_setup(test_cross_entropies_extremes, reset),
         cmocka_unit_test_setup(test_log_and_friends_extremes, reset),
+        cmocka_unit_test_setup(test_softmax_family_precision, reset),
+        cmocka_unit_test_setup(test_binary_cross_entropies_precision, reset),
+        cmocka_unit_test_setup(test_elementwise_logs_and_exps_precision, reset),
     };
     return cmocka_run_group_tests_name("numerics", tests, setup, teardown);
 }

@@ -5,6 +5,7 @@
  * write, the allocator refuses memory) leaving the old file intact and loadable.
  */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, setrlimit, opendir */
+#define _GNU_SOURCE /* unshare: the full-disk test's own small filesystem */
 #include "support/testutil.h"
 
 #include "nn/internal.h"
@@ -15,8 +16,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char dir[64];
@@ -679,6 +687,195 @@ static void test_refuses_to_save_nan(void **state) {
     nn_params_free(v2);
 }
 
+/* ---- a full disk, in a child process -------------------------------------------------------- */
+
+/* The checks below run in a forked child (a file size limit or a mount must not outlive them);
+ * a failed check sends its message up a pipe and exits 1; exit 77 means "cannot be run here". */
+static int child_pipe = -1;
+
+static void child_fail(const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n > 0 && write(child_pipe, msg, (size_t)(n < (int)sizeof msg ? n : (int)sizeof msg - 1)) < 0) _exit(2);
+    _exit(1);
+}
+#define CHILD_CHECK(cond, ...) do { if (!(cond)) child_fail(__VA_ARGS__); } while (0)
+
+/* Run body(arg) in a child; returns its exit status, with its message (if any) in msg. */
+static int run_in_child(void (*body)(const char *), const char *arg, char *msg, size_t size) {
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        child_pipe = fds[1];
+        body(arg);
+        _exit(0);
+    }
+    close(fds[1]);
+    ssize_t n = 0, k;
+    while ((size_t)n < size - 1 && (k = read(fds[0], msg + n, size - 1 - (size_t)n)) > 0) n += k;
+    msg[n] = '\0';
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Temporary files left in directory d, and its only other entries are "ckpt.bp", "." and "..". */
+static int strays_in(const char *d) {
+    DIR *dp = opendir(d);
+    if (!dp) return -1;
+    int strays = 0;
+    struct dirent *e;
+    while ((e = readdir(dp)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "ckpt.bp")) strays++;
+    closedir(dp);
+    return strays;
+}
+
+/* In the child: path holds a good file of big_model(1); it loads and holds those values. */
+static void child_expect_old_file(const char *path, const char *when) {
+    nn_params *ps = big_model(-1.0f);
+    CHILD_CHECK(nn_load(path, ps, NULL) == 0, "%s: the old file does not load: %s", when, ag_last_error());
+    const ag_tensor *w = nn_params_find(ps, "w");
+    for (int i = 0; i < w->numel; i++)
+        CHILD_CHECK(w->data[i] == 1.0f + (float)i, "%s: the old file changed at element %d", when, i);
+    nn_params_free(ps);
+}
+
+/* A save that the disk stops part-way: -1, a message naming the file, the step, the system's
+ * reason and that the old file is kept; no temporary file left; the old file intact. */
+static void child_expect_refused(const char *d, const char *path, int rc, const char *reason,
+                                 const char *when) {
+    const char *e = ag_last_error();
+    CHILD_CHECK(rc == -1, "%s: nn_save returned %d", when, rc);
+    CHILD_CHECK(strstr(e, path) && strstr(e, "write failed: ") && strstr(e, reason) &&
+                    strstr(e, "nothing saved, the old file is kept"),
+                "%s: unexpected message: %s", when, e);
+    CHILD_CHECK(strays_in(d) == 0, "%s: %d stray files left in %s", when, strays_in(d), d);
+    child_expect_old_file(path, when);
+}
+
+/* A model with Adam state after one step: its file is about three times the weights alone. */
+static nn_optim *adam_for(nn_params *ps) {
+    nn_optim *o = nn_adam_new(ps, 0.01);
+    for (int i = 0; i < nn_params_count(ps); i++) nn_params_at(ps, i)->grad[0] = 1.0f;
+    if (nn_optim_step(o, NULL) != 0) child_fail("adam step: %s", ag_last_error());
+    return o;
+}
+
+/* A file size limit (what a full disk does, with EFBIG for ENOSPC) at every boundary of the
+ * file: no byte, the header, each edge of the writer's 16 KiB buffer, half, the checksum, the
+ * last byte. At exactly the file's size the save goes through. */
+static void full_disk_by_size_limit(const char *d) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/ckpt.bp", d);
+    signal(SIGXFSZ, SIG_IGN); /* the limit then fails write() with EFBIG instead of a signal */
+    nn_params *v1 = big_model(1.0f), *v2 = big_model(2.0f);
+    nn_optim *adam = adam_for(v2);
+    for (int with_opt = 0; with_opt < 2; with_opt++) {
+        const nn_optim *opt = with_opt ? adam : NULL;
+        /* the size of the new file, from a save with no limit */
+        CHILD_CHECK(nn_save(path, v2, opt) == 0, "save: %s", ag_last_error());
+        struct stat sb;
+        CHILD_CHECK(stat(path, &sb) == 0, "stat %s", path);
+        const long size = (long)sb.st_size;
+        const long limits[] = {0, 1, 31, 32, 16383, 16384, 16385, size / 2, size - 4, size - 1, size};
+        for (size_t k = 0; k < sizeof limits / sizeof limits[0]; k++) {
+            CHILD_CHECK(nn_save(path, v1, NULL) == 0, "save: %s", ag_last_error());
+            struct rlimit lim;
+            CHILD_CHECK(getrlimit(RLIMIT_FSIZE, &lim) == 0, "getrlimit");
+            lim.rlim_cur = (rlim_t)limits[k];
+            CHILD_CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit %ld", limits[k]);
+            const int rc = nn_save(path, v2, opt);
+            lim.rlim_cur = lim.rlim_max;
+            CHILD_CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit back");
+            char when[96];
+            snprintf(when, sizeof when, "limit %ld of a %ld-byte file%s", limits[k], size,
+                     with_opt ? " with Adam state" : "");
+            if (limits[k] == size) {
+                CHILD_CHECK(rc == 0 && strays_in(d) == 0, "%s: the save failed: %s", when, ag_last_error());
+                continue;
+            }
+            child_expect_refused(d, path, rc, strerror(EFBIG), when);
+        }
+    }
+    nn_optim_free(adam);
+    nn_params_free(v1);
+    nn_params_free(v2);
+}
+
+/* The real thing, where the system allows it: a 512 KiB filesystem of our own (a tmpfs mounted
+ * in a private mount namespace, so nothing outside the child sees it). The old file takes half
+ * of it; the new one with Adam state needs more than the rest: ENOSPC. Afterwards the free
+ * space is what it was (the temporary file's blocks are given back), and a save that fits in
+ * the room left goes through. */
+static void full_disk_by_small_filesystem(const char *d) {
+    const uid_t uid = getuid();
+    const gid_t gid = getgid();
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) _exit(77);
+    char map[64];
+    int fd = open("/proc/self/setgroups", O_WRONLY);
+    if (fd >= 0) {
+        if (write(fd, "deny", 4) != 4) _exit(77);
+        close(fd);
+    }
+    const char *maps[2] = {"/proc/self/uid_map", "/proc/self/gid_map"};
+    for (int k = 0; k < 2; k++) {
+        int n = snprintf(map, sizeof map, "0 %ld 1", k ? (long)gid : (long)uid);
+        fd = open(maps[k], O_WRONLY);
+        if (fd < 0 || write(fd, map, (size_t)n) != n) _exit(77);
+        close(fd);
+    }
+    if (mount("none", d, "tmpfs", 0, "size=512k") != 0) _exit(77);
+
+    char path[300];
+    snprintf(path, sizeof path, "%s/ckpt.bp", d);
+    nn_params *v1 = big_model(1.0f), *v2 = big_model(2.0f);
+    nn_optim *adam = adam_for(v2);
+    CHILD_CHECK(nn_save(path, v1, NULL) == 0, "save on the small filesystem: %s", ag_last_error());
+    struct statvfs before, after;
+    CHILD_CHECK(statvfs(d, &before) == 0, "statvfs");
+    const int rc = nn_save(path, v2, adam);
+    child_expect_refused(d, path, rc, strerror(ENOSPC), "a full filesystem");
+    CHILD_CHECK(statvfs(d, &after) == 0, "statvfs");
+    CHILD_CHECK(after.f_bfree == before.f_bfree, "free blocks %lu before the failed save, %lu after",
+                (unsigned long)before.f_bfree, (unsigned long)after.f_bfree);
+    CHILD_CHECK(nn_save(path, v2, NULL) == 0, "a save that fits: %s", ag_last_error());
+    CHILD_CHECK(strays_in(d) == 0, "stray files after a save that fits");
+    nn_optim_free(adam);
+    nn_params_free(v1);
+    nn_params_free(v2);
+}
+
+static void test_full_disk(void **state) {
+    (void)state;
+    char d[128], msg[512];
+    snprintf(d, sizeof d, "%s/full-disk", dir);
+    assert_int_equal(mkdir(d, 0700), 0);
+    int status = run_in_child(full_disk_by_size_limit, d, msg, sizeof msg);
+    if (status != 0) {
+        print_error("file size limit: exit %d: %s\n", status, msg);
+        fail();
+    }
+    assert_int_equal(unlink(file("full-disk/ckpt.bp")), 0);
+    status = run_in_child(full_disk_by_small_filesystem, d, msg, sizeof msg);
+    if (status == 77)
+        print_message("full disk: no private tmpfs here (user namespaces not allowed); "
+                      "the file size limit case ran\n");
+    else if (status != 0) {
+        print_error("small filesystem: exit %d: %s\n", status, msg);
+        fail();
+    }
+    assert_int_equal(rmdir(d), 0); /* empty: the child's filesystem was never visible here */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32),
@@ -698,6 +895,7 @@ int main(void) {
         cmocka_unit_test(test_write_fails_half_way),
         cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_refuses_to_save_nan),
+        cmocka_unit_test(test_full_disk),
     };
     return cmocka_run_group_tests_name("serialize", tests, make_dir, remove_dir);
 }
