@@ -45,10 +45,27 @@ int main(int argc, char **argv) {
             for (int k = 0; k < x->numel; k++) x->grad[k] = -0.02f * (float)(k + 1);
         }
         nn_optim_step(m.adam, t);
+        for (int i = 0; i < nn_params_count(m.ps); i++) {
+            ag_tensor *x = nn_params_at(m.ps, i);
+            for (int k = 0; k < x->numel; k++) x->grad[k] = 0.03f * (float)(k - i);
+        }
+        nn_optim_step(m.rmsprop, t);
+        for (int i = 0; i < nn_params_count(m.ps); i++) {
+            ag_tensor *x = nn_params_at(m.ps, i);
+            for (int k = 0; k < x->numel; k++) x->grad[k] = 0.01f * (float)(i - k);
+        }
+        nn_optim_step(m.adamw, t);
     }
+    /* schedules: several pending changes and a shape, so the schedule section is there */
+    nn_optim_schedule(m.rmsprop, 10, 0.005, 0.5);
+    nn_optim_schedule(m.rmsprop, 20, 0.001, -1);
+    nn_optim_warmup(m.adamw, 5);
+    nn_optim_cosine(m.adamw, 100, 0.1);
+    nn_optim_schedule(m.adamw, 50, -1, -1);
     int rc = seed(&m, NULL, 0, dir, "params") | seed(&m, NULL, 1, dir, "params-resealed") |
              seed(&m, m.sgd, 2 | 1, dir, "sgd-resealed") | seed(&m, m.adam, 4 | 1, dir, "adam-resealed") |
-             seed(&m, m.adam, 4, dir, "adam");
+             seed(&m, m.adam, 4, dir, "adam") | seed(&m, m.rmsprop, 6 | 1, dir, "rmsprop-resealed") |
+             seed(&m, m.adamw, 8 | 1, dir, "adamw-resealed");
     ag_tape_free(t);
     fuzz_model_free(&m);
     return rc ? 1 : 0;

@@ -9,7 +9,7 @@
  * copy the values in. The second walk cannot fail: it reads what the first one accepted.
  */
 #define _POSIX_C_SOURCE 200809L /* fsync, fstat, strerror_r, clock_gettime */
-#include "internal.h"
+#include "nn_private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -142,10 +142,6 @@ static int optim_window(const char *fn, const char *file, const nn_params *ps,
     return 0;
 }
 
-static const char *kind_name(uint32_t kind) {
-    return kind == NN_OPTIM_SGD ? "SGD with momentum" : kind == NN_OPTIM_ADAM ? "Adam" : "unknown";
-}
-
 /* The index of the first value of v[0..n-1] that is NaN or Inf, or -1. */
 static long first_nonfinite(const float *v, long n) {
     for (long i = 0; i < n; i++)
@@ -153,9 +149,29 @@ static long first_nonfinite(const float *v, long n) {
     return -1;
 }
 
-/* Sizes of the optimiser section: kind, value count, steps, six hyperparameters, the pending
- * schedule (step, lr, momentum), then the state arrays. */
-#define OPTIM_FIXED (4 + 8 + 8 + 6 * 8 + 8 + 2 * 8)
+/* Sizes of the optimiser section: kind, value count and steps; the hyperparameters (the six
+ * version-1 slots, or the table's list); the first pending change (step, lr, momentum); then the
+ * state arrays. The schedule section: warm-up, decay kind, period, factor, the number of further
+ * pending changes, then those changes. */
+#define OPTIM_HEAD (4 + 8 + 8)
+#define CHANGE_SIZE (8 + 8 + 8)
+#define SCHEDULE_FIXED (8 + 4 + 8 + 8 + 4)
+
+/* How many binary64 hyperparameters type's section stores. */
+static int stored_hypers(const nn_optim_type *type) {
+    return type->v1_layout ? NN_V1_SLOTS : type->nhyper;
+}
+
+/* The optimiser section's size before its state arrays. */
+static uint64_t optim_fixed(const nn_optim_type *type) {
+    return OPTIM_HEAD + 8 * (uint64_t)stored_hypers(type) + CHANGE_SIZE;
+}
+
+/* Whether the schedule needs the schedule section (more than the one pending change the
+ * optimiser section holds, or a shape). */
+static bool needs_schedule_section(const nn_schedule *s) {
+    return s->warmup > 0 || s->decay != NN_DECAY_NONE || s->nchanges > 1;
+}
 
 /* =============================================================================================
  * Saving
@@ -214,7 +230,8 @@ static void write_body(writer *w, const nn_params *ps, const nn_optim_state *st,
     const int count = nn_params_count(ps);
     w_bytes(w, NN_FILE_MAGIC, 8);
     w_u32(w, NN_FILE_VERSION);
-    w_u32(w, st ? NN_FILE_FLAG_OPTIM : 0u);
+    w_u32(w, !st ? 0u : needs_schedule_section(st->sched) ? NN_FILE_FLAG_OPTIM | NN_FILE_FLAG_SCHEDULE
+                                                          : NN_FILE_FLAG_OPTIM);
     w_u64(w, size);
     w_u32(w, (uint32_t)count);
     w_u32(w, 0); /* reserved */
@@ -228,16 +245,32 @@ static void write_body(writer *w, const nn_params *ps, const nn_optim_state *st,
         w_floats(w, x->data, x->numel);
     }
     if (!st) return;
-    w_u32(w, (uint32_t)st->kind);
+    const nn_optim_type *type = st->type;
+    const nn_schedule *sc = st->sched;
+    w_u32(w, type->file_id);
     w_u64(w, (uint64_t)st->numel);
     w_u64(w, (uint64_t)*st->steps);
-    const double hyper[6] = {*st->lr, *st->momentum, *st->decay, *st->beta1, *st->beta2, *st->eps};
-    for (int k = 0; k < 6; k++) w_f64(w, hyper[k]);
-    w_u64(w, (uint64_t)(int64_t)*st->sched_step);
-    w_f64(w, *st->sched_lr);
-    w_f64(w, *st->sched_momentum);
-    w_floats(w, st->s1, st->numel);
-    if (st->kind == NN_OPTIM_ADAM) w_floats(w, st->s2, st->numel);
+    for (int k = 0; k < stored_hypers(type); k++) {
+        const int h = type->v1_layout ? nn_hyper_index(type, nn_v1_slot_name[k]) : k;
+        w_f64(w, h >= 0 ? st->hyper[h] : 0.0); /* a slot the optimiser lacks is 0 */
+    }
+    const nn_lr_change none = {-1, 0.0, 0.0};
+    const nn_lr_change *first = sc->nchanges ? &sc->changes[0] : &none;
+    w_u64(w, (uint64_t)(int64_t)first->step);
+    w_f64(w, first->lr);
+    w_f64(w, first->momentum);
+    for (int k = 0; k < type->nstate; k++) w_floats(w, st->state[k], st->numel);
+    if (!needs_schedule_section(sc)) return;
+    w_u64(w, (uint64_t)sc->warmup);
+    w_u32(w, (uint32_t)sc->decay);
+    w_u64(w, (uint64_t)sc->period);
+    w_f64(w, sc->factor);
+    w_u32(w, (uint32_t)(sc->nchanges - 1 > 0 ? sc->nchanges - 1 : 0));
+    for (int i = 1; i < sc->nchanges; i++) {
+        w_u64(w, (uint64_t)(int64_t)sc->changes[i].step);
+        w_f64(w, sc->changes[i].lr);
+        w_f64(w, sc->changes[i].momentum);
+    }
 }
 
 /* Check what is about to be saved and compute the file's size. */
@@ -258,13 +291,16 @@ static int save_plan(const char *path, const nn_params *ps, const nn_optim_state
         total += 1 + len + 1 + 4 * (uint64_t)x->ndim + 4 * (uint64_t)x->numel;
     }
     if (st) {
-        long b1 = first_nonfinite(st->s1, st->numel);
-        long b2 = st->kind == NN_OPTIM_ADAM ? first_nonfinite(st->s2, st->numel) : -1;
-        if (b1 >= 0 || b2 >= 0)
-            return fail("nn_save", path, "the optimiser state holds NaN or Inf at value %ld; "
-                                         "nothing saved, the old file is kept",
-                        b1 >= 0 ? b1 : b2);
-        total += OPTIM_FIXED + 4 * (uint64_t)st->numel * (st->kind == NN_OPTIM_ADAM ? 2 : 1);
+        for (int k = 0; k < st->type->nstate; k++) {
+            long bad = first_nonfinite(st->state[k], st->numel);
+            if (bad >= 0)
+                return fail("nn_save", path, "the optimiser state holds NaN or Inf at value %ld; "
+                                             "nothing saved, the old file is kept",
+                            bad);
+        }
+        total += optim_fixed(st->type) + 4 * (uint64_t)st->numel * (uint64_t)st->type->nstate;
+        if (needs_schedule_section(st->sched))
+            total += SCHEDULE_FIXED + CHANGE_SIZE * (uint64_t)(st->sched->nchanges - 1 > 0 ? st->sched->nchanges - 1 : 0);
     }
     *size = total;
     return 0;
@@ -369,8 +405,10 @@ static int check_header(const unsigned char *hdr, uint64_t file_size, const char
                     (unsigned long)version, NN_FILE_VERSION);
     if (version == 0) return fail("nn_load", file, "invalid format version 0");
     uint32_t flags = get_u32(hdr + NN_FILE_OFF_FLAGS);
-    if (flags & ~NN_FILE_FLAG_OPTIM)
+    if (flags & ~(NN_FILE_FLAG_OPTIM | NN_FILE_FLAG_SCHEDULE))
         return fail("nn_load", file, "unknown flags 0x%lx in the header", (unsigned long)flags);
+    if ((flags & NN_FILE_FLAG_SCHEDULE) && !(flags & NN_FILE_FLAG_OPTIM))
+        return fail("nn_load", file, "corrupt: a schedule section without an optimiser section");
     uint64_t said = get_u64(hdr + NN_FILE_OFF_SIZE);
     if (said > file_size)
         return fail("nn_load", file, "truncated: the file has %llu bytes, its header says %llu",
@@ -398,16 +436,27 @@ static const unsigned char *take(cursor *c, size_t n) {
 }
 
 /* What the validating walk learns, for the applying walk: for each parameter record in the
- * file, the matching model parameter's index in the list. */
+ * file, the matching model parameter's index in the list; how many pending changes the file's
+ * schedule holds. */
 typedef struct {
     int *model_index; /* [file record] -> index in ps */
     long *offset;     /* [index in ps] -> its first value in the optimiser's state */
+    int nchanges;
 } load_map;
 
-/* One parameter record: name, shape, values. Validate it (apply = false) or copy its values
- * into the model (apply = true). */
-static int parameter_record(cursor *c, const char *file, uint32_t rec, nn_params *ps,
-                            load_map *map, bool apply, uint64_t *values) {
+/* A parameter record's head: its name and shape. */
+typedef struct {
+    char name[NAME_MAX_LEN + 1];
+    int ndim;
+    uint32_t dims[AG_MAX_DIMS];
+    uint64_t numel;
+} record_head;
+
+/* The longest head: name length, name, dimension count, dimensions. */
+#define RECORD_HEAD_MAX (1 + NAME_MAX_LEN + 1 + 4 * AG_MAX_DIMS)
+
+/* Read record rec's head from c (its values follow). */
+static int read_head(cursor *c, const char *file, uint32_t rec, record_head *h) {
     const unsigned char *p = take(c, 1);
     if (!p) return fail("nn_load", file, "corrupt: parameter record %lu is cut short", (unsigned long)rec);
     const unsigned len = p[0];
@@ -415,62 +464,78 @@ static int parameter_record(cursor *c, const char *file, uint32_t rec, nn_params
     if (len < 1 || len > NAME_MAX_LEN || !name_bytes || memchr(name_bytes, 0, len))
         return fail("nn_load", file, "corrupt: parameter record %lu has a bad name (%u bytes)",
                     (unsigned long)rec, len);
-    char name[NAME_MAX_LEN + 1];
-    memcpy(name, name_bytes, len);
-    name[len] = '\0';
+    memcpy(h->name, name_bytes, len);
+    h->name[len] = '\0';
     const unsigned char *nd = take(c, 1);
     if (!nd || nd[0] < 1 || nd[0] > AG_MAX_DIMS)
         return fail("nn_load", file, "corrupt: parameter '%s' has %d dimensions (must be 1 to %d)",
-                    name, nd ? nd[0] : -1, AG_MAX_DIMS);
-    const int ndim = nd[0];
-    uint32_t dims[AG_MAX_DIMS];
-    uint64_t numel = 1;
-    for (int k = 0; k < ndim; k++) {
+                    h->name, nd ? nd[0] : -1, AG_MAX_DIMS);
+    h->ndim = nd[0];
+    h->numel = 1;
+    for (int k = 0; k < h->ndim; k++) {
         const unsigned char *d = take(c, 4);
-        if (!d) return fail("nn_load", file, "corrupt: the shape of parameter '%s' is cut short", name);
-        dims[k] = get_u32(d);
-        if (dims[k] < 1 || dims[k] > (uint32_t)AG_MAX_NUMEL) numel = (uint64_t)AG_MAX_NUMEL + 1;
-        else if (numel <= AG_MAX_NUMEL) numel *= dims[k];
+        if (!d) return fail("nn_load", file, "corrupt: the shape of parameter '%s' is cut short", h->name);
+        h->dims[k] = get_u32(d);
+        if (h->dims[k] < 1 || h->dims[k] > (uint32_t)AG_MAX_NUMEL) h->numel = (uint64_t)AG_MAX_NUMEL + 1;
+        else if (h->numel <= AG_MAX_NUMEL) h->numel *= h->dims[k];
     }
-    if (numel > AG_MAX_NUMEL)
-        return fail("nn_load", file, "absurd size: parameter '%s' has shape %s", name,
-                    shape_text(ndim, dims).s);
-    const unsigned char *data = take(c, 4 * (size_t)numel);
+    if (h->numel > AG_MAX_NUMEL)
+        return fail("nn_load", file, "absurd size: parameter '%s' has shape %s", h->name,
+                    shape_text(h->ndim, h->dims).s);
+    return 0;
+}
+
+/* The model parameter a record's head names: its index in ps, or -1 with the reason. */
+static int model_find(const char *file, const record_head *h, const nn_params *ps) {
+    int j = 0, count = nn_params_count(ps);
+    while (j < count && strcmp(nn_params_at(ps, j)->name, h->name) != 0) j++;
+    if (j == count)
+        return fail("nn_load", file, "parameter '%s' %s is in the file but not in the model",
+                    h->name, shape_text(h->ndim, h->dims).s);
+    return j;
+}
+
+/* Whether the head gives model parameter x's shape: 0, or -1 with the reason. */
+static int same_shape(const char *file, const record_head *h, const ag_tensor *x) {
+    bool same = x->ndim == h->ndim;
+    for (int k = 0; same && k < h->ndim; k++) same = (uint32_t)x->shape[k] == h->dims[k];
+    if (same) return 0;
+    char want[64];
+    return fail("nn_load", file, "parameter '%s' is %s in the file but %s in the model", h->name,
+                shape_text(h->ndim, h->dims).s, ag_shape_str(x, want, sizeof want));
+}
+
+/* One parameter record: name, shape, values. Validate it (apply = false) or copy its values
+ * into the model (apply = true). */
+static int parameter_record(cursor *c, const char *file, uint32_t rec, nn_params *ps,
+                            load_map *map, bool apply, uint64_t *values) {
+    record_head h;
+    if (read_head(c, file, rec, &h) != 0) return -1;
+    const unsigned char *data = take(c, 4 * (size_t)h.numel);
     if (!data)
         return fail("nn_load", file, "corrupt: parameter '%s' %s needs %llu bytes of values, %zu "
                                      "remain",
-                    name, shape_text(ndim, dims).s, 4 * (unsigned long long)numel, c->left);
-
-    /* Against the model. */
-    int j = 0, count = nn_params_count(ps);
-    while (j < count && strcmp(nn_params_at(ps, j)->name, name) != 0) j++;
-    if (j == count)
-        return fail("nn_load", file, "parameter '%s' %s is in the file but not in the model", name,
-                    shape_text(ndim, dims).s);
+                    h.name, shape_text(h.ndim, h.dims).s, 4 * (unsigned long long)h.numel, c->left);
+    const int j = model_find(file, &h, ps);
+    if (j < 0) return -1;
     for (uint32_t r = 0; r < rec && !apply; r++)
         if (map->model_index[r] == j)
-            return fail("nn_load", file, "corrupt: parameter '%s' appears twice", name);
+            return fail("nn_load", file, "corrupt: parameter '%s' appears twice", h.name);
     ag_tensor *x = nn_params_at(ps, j);
-    bool same = x->ndim == ndim;
-    for (int k = 0; same && k < ndim; k++) same = (uint32_t)x->shape[k] == dims[k];
-    if (!same) {
-        char want[64];
-        return fail("nn_load", file, "parameter '%s' is %s in the file but %s in the model", name,
-                    shape_text(ndim, dims).s, ag_shape_str(x, want, sizeof want));
-    }
+    if (same_shape(file, &h, x) != 0) return -1;
     map->model_index[rec] = j;
-    *values += numel;
+    *values += h.numel;
 
     if (!apply) {
-        for (uint64_t i = 0; i < numel; i++) {
+        for (uint64_t i = 0; i < h.numel; i++) {
             float v = bits_f32(get_u32(data + 4 * i));
             if (!isfinite(v))
-                return fail("nn_load", file, "parameter '%s' holds %s at element %llu", name,
+                return fail("nn_load", file, "parameter '%s' holds %s at element %llu", h.name,
                             isnan(v) ? "NaN" : "Inf", (unsigned long long)i);
         }
         return 0;
     }
-    for (uint64_t i = 0; i < numel; i++) x->data[i] = bits_f32(get_u32(data + 4 * i));
+    for (uint64_t i = 0; i < h.numel; i++) x->data[i] = bits_f32(get_u32(data + 4 * i));
     return 0;
 }
 
@@ -494,50 +559,140 @@ static int state_block(cursor *c, const char *file, const char *what, uint32_t n
     return 0;
 }
 
-/* The optimiser section. Validate it (apply = false; st may be NULL: no optimiser given), or
- * copy it into the optimiser (apply = true; st is set). */
-static int optimiser_section(cursor *c, const char *file, uint32_t nrec, const nn_params *ps,
-                             uint64_t values, const load_map *map, nn_optim_state *st,
-                             bool apply) {
-    const unsigned char *p = take(c, OPTIM_FIXED);
-    if (!p) return fail("nn_load", file, "corrupt: the optimiser section is cut short");
-    const uint32_t kind = get_u32(p);
-    const uint64_t n = get_u64(p + 4), steps = get_u64(p + 12);
-    double hyper[6];
-    for (int k = 0; k < 6; k++) hyper[k] = bits_f64(get_u64(p + 20 + 8 * k));
-    const int64_t sched_step = (int64_t)get_u64(p + 68);
-    const double sched_lr = bits_f64(get_u64(p + 76)), sched_momentum = bits_f64(get_u64(p + 84));
+/* A pending change as stored: step (i64), lr, momentum. */
+static nn_lr_change read_change(const unsigned char *p) {
+    nn_lr_change c = {(long)(int64_t)get_u64(p), bits_f64(get_u64(p + 8)), bits_f64(get_u64(p + 16))};
+    if ((int64_t)get_u64(p) > LONG_MAX || (int64_t)get_u64(p) < LONG_MIN) c.step = LONG_MIN;
+    return c;
+}
+
+/* Check a stored pending change (number `index`, after one at step `after`). */
+static int check_change(const char *file, int index, nn_lr_change c, long after) {
+    char why[96];
+    if (!nn_lr_change_ok(c.step, c.lr, c.momentum, why, sizeof why))
+        return fail("nn_load", file, "pending schedule change %d: %s (as nn_optim_schedule "
+                                     "requires)",
+                    index, why);
+    if (c.step <= after)
+        return fail("nn_load", file, "corrupt: pending schedule change %d (step %ld) does not come "
+                                     "after the one before it (step %ld)",
+                    index, c.step, after);
+    return 0;
+}
+
+/* The schedule section. Validate it (apply = false; sets map->nchanges), or copy it into the
+ * schedule (apply = true; room for every change was reserved). first is the optimiser
+ * section's pending change (step -1: none). */
+static int schedule_section(cursor *c, const char *file, nn_lr_change first, load_map *map,
+                            nn_schedule *sched, bool apply) {
+    const unsigned char *p = take(c, SCHEDULE_FIXED);
+    if (!p) return fail("nn_load", file, "corrupt: the schedule section is cut short");
+    const uint64_t warmup = get_u64(p), period = get_u64(p + 12);
+    const uint32_t decay = get_u32(p + 8), count = get_u32(p + 28);
+    const double factor = bits_f64(get_u64(p + 20));
     if (!apply) {
-        if (kind != NN_OPTIM_SGD && kind != NN_OPTIM_ADAM)
-            return fail("nn_load", file, "corrupt: unknown optimiser kind %lu", (unsigned long)kind);
+        char why[96];
+        if (warmup > (uint64_t)LONG_MAX || period > (uint64_t)LONG_MAX || decay > INT_MAX)
+            return fail("nn_load", file, "corrupt: the schedule's warm-up, decay kind or period "
+                                         "is out of range");
+        if (!nn_schedule_shape_ok((long)warmup, (int)decay, (long)period, factor, why, sizeof why))
+            return fail("nn_load", file, "the schedule's %s (as the schedule's setters require)", why);
+        if (first.step < 0 && count > 0)
+            return fail("nn_load", file, "corrupt: the schedule section holds further changes "
+                                         "but the optimiser section none");
+        if (count > NN_SCHEDULE_MAX_CHANGES - 1)
+            return fail("nn_load", file, "corrupt: %lu pending schedule changes (at most %d)",
+                        (unsigned long)count, NN_SCHEDULE_MAX_CHANGES);
+    }
+    if (!apply && (uint64_t)count * CHANGE_SIZE > c->left)
+        return fail("nn_load", file, "corrupt: the schedule's pending changes are cut short");
+    const unsigned char *changes = take(c, (size_t)count * CHANGE_SIZE);
+    long after = first.step;
+    for (uint32_t i = 0; i < count && !apply; i++) {
+        const nn_lr_change ch = read_change(changes + CHANGE_SIZE * i);
+        if (check_change(file, (int)i + 1, ch, after) != 0) return -1;
+        after = ch.step;
+    }
+    if (!apply) {
+        map->nchanges = (first.step >= 0) + (int)count;
+        return 0;
+    }
+    sched->warmup = (long)warmup;
+    sched->decay = (int)decay;
+    sched->period = decay == NN_DECAY_NONE ? 0 : (long)period;
+    sched->factor = decay == NN_DECAY_NONE ? 0.0 : factor;
+    for (uint32_t i = 0; i < count; i++)
+        sched->changes[1 + i] = read_change(changes + CHANGE_SIZE * i);
+    sched->nchanges = 1 + (int)count;
+    return 0;
+}
+
+/* Check a stored hyperparameter of the given type: name is its slot's; a slot the optimiser
+ * lacks (a version-1 slot) need only be finite and is ignored. */
+static int check_hyper(const char *file, const nn_optim_type *type, const char *name, double v) {
+    const int k = nn_hyper_index(type, name);
+    if (k < 0 && !isfinite(v))
+        return fail("nn_load", file, "corrupt: the optimiser's unused %s slot is not finite", name);
+    if (k >= 0 && !nn_hyper_ok(&type->hyper[k], v)) {
+        char rule[64];
+        return fail("nn_load", file, "optimiser setting %s = %g is out of range: %s's %s must be "
+                                     "%s, as its setter requires",
+                    name, v, type->name, name, nn_hyper_rule(&type->hyper[k], rule, sizeof rule));
+    }
+    return 0;
+}
+
+/* The optimiser section (and the schedule section after it, when the header says so).
+ * Validate it (apply = false; st may be NULL: no optimiser given), or copy it into the
+ * optimiser (apply = true; st is set). */
+static int optimiser_section(cursor *c, const char *file, uint32_t nrec, const nn_params *ps,
+                             uint64_t values, load_map *map, nn_optim_state *st, bool apply,
+                             bool has_schedule) {
+    const unsigned char *kp = take(c, 4);
+    if (!kp) return fail("nn_load", file, "corrupt: the optimiser section is cut short");
+    const uint32_t kind = get_u32(kp);
+    const nn_optim_type *type = nn_optim_type_of_file_id(kind);
+    if (!type) return fail("nn_load", file, "corrupt: unknown optimiser kind %lu", (unsigned long)kind);
+    const int nh = stored_hypers(type);
+    const unsigned char *p = take(c, (size_t)optim_fixed(type) - 4);
+    if (!p) return fail("nn_load", file, "corrupt: the optimiser section is cut short");
+    const uint64_t n = get_u64(p), steps = get_u64(p + 8);
+    const unsigned char *hp = p + 16;
+    const nn_lr_change first = read_change(hp + 8 * nh);
+    if (!apply) {
+        if (st && st->type != type)
+            return fail("nn_load", file, "the file holds the state of %s, the optimiser given is %s",
+                        type->name, st->type->name);
         if (n != values)
             return fail("nn_load", file, "corrupt: the optimiser state has %llu values per "
                                          "moment, the parameters %llu",
                         (unsigned long long)n, (unsigned long long)values);
-        if (steps > (uint64_t)LONG_MAX || sched_step < -1 || sched_step > LONG_MAX)
+        if (steps > (uint64_t)LONG_MAX || first.step < -1)
             return fail("nn_load", file, "corrupt: optimiser step count out of range");
-        for (int k = 0; k < 6; k++)
-            if (!isfinite(hyper[k]))
-                return fail("nn_load", file, "corrupt: optimiser hyperparameter %d is not finite", k);
-        if (!isfinite(sched_lr) || !isfinite(sched_momentum))
+        for (int k = 0; k < nh; k++) {
+            const char *name = type->v1_layout ? nn_v1_slot_name[k] : type->hyper[k].name;
+            if (check_hyper(file, type, name, bits_f64(get_u64(hp + 8 * k))) != 0) return -1;
+        }
+        if (first.step == -1 && (!isfinite(first.lr) || !isfinite(first.momentum)))
             return fail("nn_load", file, "corrupt: the optimiser's schedule is not finite");
-        if (st && (uint32_t)st->kind != kind)
-            return fail("nn_load", file, "the file holds the state of %s, the optimiser given is %s",
-                        kind_name(kind), kind_name((uint32_t)st->kind));
+        if (first.step >= 0 && check_change(file, 0, first, -1) != 0) return -1;
+        map->nchanges = first.step >= 0;
     }
-    const char *first = kind == NN_OPTIM_ADAM ? "first moments" : "last changes";
-    if (state_block(c, file, first, nrec, ps, map, apply ? st->s1 : NULL) != 0) return -1;
-    if (kind == NN_OPTIM_ADAM &&
-        state_block(c, file, "second moments", nrec, ps, map, apply ? st->s2 : NULL) != 0)
-        return -1;
+    for (int k = 0; k < type->nstate; k++)
+        if (state_block(c, file, type->state_name[k], nrec, ps, map, apply ? st->state[k] : NULL) != 0)
+            return -1;
     if (apply) {
         *st->steps = (long)steps;
-        double *dst[6] = {st->lr, st->momentum, st->decay, st->beta1, st->beta2, st->eps};
-        for (int k = 0; k < 6; k++) *dst[k] = hyper[k];
-        *st->sched_step = (long)sched_step;
-        *st->sched_lr = sched_lr;
-        *st->sched_momentum = sched_momentum;
+        for (int k = 0; k < nh; k++) {
+            const int h = type->v1_layout ? nn_hyper_index(type, nn_v1_slot_name[k]) : k;
+            if (h >= 0) st->hyper[h] = bits_f64(get_u64(hp + 8 * k));
+        }
+        nn_schedule *sc = st->sched;
+        sc->warmup = 0, sc->decay = NN_DECAY_NONE, sc->period = 0, sc->factor = 0.0;
+        sc->nchanges = first.step >= 0;
+        if (first.step >= 0) sc->changes[0] = first;
     }
+    if (has_schedule) return schedule_section(c, file, first, map, apply ? st->sched : NULL, apply);
     return 0;
 }
 
@@ -546,7 +701,7 @@ static int optimiser_section(cursor *c, const char *file, uint32_t nrec, const n
 static int walk(const unsigned char *buf, size_t len, const char *file, nn_params *ps,
                 nn_optim_state *st, load_map *map, bool apply) {
     const uint32_t nrec = get_u32(buf + NN_FILE_OFF_COUNT);
-    const bool has_optim = get_u32(buf + NN_FILE_OFF_FLAGS) & NN_FILE_FLAG_OPTIM;
+    const uint32_t flags = get_u32(buf + NN_FILE_OFF_FLAGS);
     const int count = nn_params_count(ps);
     cursor c = {buf + NN_FILE_HEADER, len - NN_FILE_HEADER - 4};
     uint64_t values = 0;
@@ -563,8 +718,9 @@ static int walk(const unsigned char *buf, size_t len, const char *file, nn_param
             return fail("nn_load", file, "model parameter '%s' is not in the file",
                         nn_params_at(ps, j)->name);
     }
-    if (has_optim && (!apply || st) &&
-        optimiser_section(&c, file, nrec, ps, values, map, st, apply) != 0)
+    if ((flags & NN_FILE_FLAG_OPTIM) && (!apply || st) &&
+        optimiser_section(&c, file, nrec, ps, values, map, st, apply,
+                          flags & NN_FILE_FLAG_SCHEDULE) != 0)
         return -1;
     if (!apply && c.left != 0)
         return fail("nn_load", file, "corrupt: %zu unexpected bytes before the checksum", c.left);
@@ -593,6 +749,7 @@ int nn_load_buffer(const unsigned char *buf, size_t len, const char *file, nn_pa
     map.offset = ag_alloc((count ? count : 1) * (sizeof(long) + sizeof(int)));
     if (!map.offset) return fail("nn_load", file, "out of memory");
     map.model_index = (int *)(void *)(map.offset + count);
+    map.nchanges = 0;
     long off = 0;
     for (size_t j = 0; j < count; j++) {
         map.model_index[j] = -1;
@@ -600,17 +757,55 @@ int nn_load_buffer(const unsigned char *buf, size_t len, const char *file, nn_pa
         off += nn_params_at(ps, (int)j)->numel;
     }
     int rc = walk(buf, len, file, ps, opt ? &st : NULL, &map, false);
+    if (rc == 0 && opt && nn_schedule_reserve(st.sched, map.nchanges) != 0)
+        rc = fail("nn_load", file, "out of memory for %d pending schedule changes", map.nchanges);
     if (rc == 0) walk(buf, len, file, ps, opt ? &st : NULL, &map, true); /* cannot fail now */
     ag_free(map.offset);
     return rc;
 }
 
-/* An upper bound on the size of any file that can fit the model (and optimiser): longest
- * names, most dimensions. A larger file is refused before it is read into memory. */
-static uint64_t size_bound(const nn_params *ps, bool with_optim) {
-    uint64_t n = (uint64_t)nn_params_numel(ps);
-    uint64_t bound = NN_FILE_HEADER + 4 + (uint64_t)nn_params_count(ps) * (2 + NAME_MAX_LEN + 4 * AG_MAX_DIMS) + 4 * n;
-    return with_optim ? bound + OPTIM_FIXED + 8 * n : bound;
+/* An upper bound on the size of any file that can fit the model, with the sections the
+ * header's flags announce: longest names, most dimensions, the largest optimiser section, the
+ * most pending changes. A larger file is refused before it is read into memory. */
+static uint64_t size_bound(const nn_params *ps, uint32_t flags) {
+    const uint64_t n = (uint64_t)nn_params_numel(ps);
+    uint64_t bound = NN_FILE_HEADER + 4 + (uint64_t)nn_params_count(ps) * RECORD_HEAD_MAX + 4 * n;
+    uint64_t largest = 0;
+    for (int k = 0; k < nn_optim_table_count && (flags & NN_FILE_FLAG_OPTIM); k++) {
+        const nn_optim_type *type = nn_optim_table[k];
+        const uint64_t size = optim_fixed(type) + 4 * n * (uint64_t)type->nstate;
+        if (size > largest) largest = size;
+    }
+    bound += largest;
+    if (flags & NN_FILE_FLAG_SCHEDULE)
+        bound += SCHEDULE_FIXED + CHANGE_SIZE * (uint64_t)(NN_SCHEDULE_MAX_CHANGES - 1);
+    return bound;
+}
+
+/* A file larger than the model's bound is refused unread, but when its records name a
+ * parameter the model lacks or give one another shape, that is the better reason to give first:
+ * read just the records' heads (a few bytes each, skipping the values) and find the first such
+ * record. Returns -1 with that reason in ag_last_error, or 0 when the heads fit the model. */
+static int heads_against_model(int fd, uint64_t size, const unsigned char *hdr, const char *file,
+                               const nn_params *ps) {
+    const uint32_t nrec = get_u32(hdr + NN_FILE_OFF_COUNT);
+    const int count = nn_params_count(ps);
+    uint64_t at = NN_FILE_HEADER;
+    for (uint32_t r = 0; r < nrec && at < size; r++) {
+        if (r == (uint32_t)count)
+            return fail("nn_load", file, "the file holds %lu parameters, the model only %d",
+                        (unsigned long)nrec, count);
+        unsigned char head[RECORD_HEAD_MAX];
+        const size_t want = size - at < RECORD_HEAD_MAX ? (size_t)(size - at) : RECORD_HEAD_MAX;
+        if (pread(fd, head, want, (off_t)at) != (ssize_t)want) return 0;
+        cursor c = {head, want};
+        record_head h;
+        if (read_head(&c, file, r, &h) != 0) return 0; /* corrupt: the size is reason enough */
+        const int j = model_find(file, &h, ps);
+        if (j < 0 || same_shape(file, &h, nn_params_at(ps, j)) != 0) return -1;
+        at += (uint64_t)(want - c.left) + 4 * h.numel;
+    }
+    return 0;
 }
 
 int nn_load(const char *path, nn_params *ps, nn_optim *opt) {
@@ -637,12 +832,17 @@ int nn_load(const char *path, nn_params *ps, nn_optim *opt) {
         goto done;
     }
     if (check_header(hdr, size, path) != 0) goto done;
-    const uint64_t bound = size_bound(ps, true);
+    const uint64_t bound = size_bound(ps, get_u32(hdr + NN_FILE_OFF_FLAGS));
     if (size > bound || (uint64_t)(size_t)size != size) {
-        fail("nn_load", path, "absurd size: %llu bytes, but any file for this model (%d "
-                              "parameters, %ld values) has at most %llu",
-             (unsigned long long)size, nn_params_count(ps), nn_params_numel(ps),
-             (unsigned long long)bound);
+        char size_text[160], better[240] = "";
+        snprintf(size_text, sizeof size_text, "absurd size: %llu bytes, but any file for this "
+                 "model (%d parameters, %ld values) has at most %llu",
+                 (unsigned long long)size, nn_params_count(ps), nn_params_numel(ps),
+                 (unsigned long long)bound);
+        if (heads_against_model(fd, size, hdr, path, ps) != 0) /* the better reason, first */
+            snprintf(better, sizeof better, "%s", ag_last_error());
+        if (better[0]) ag_set_last_error("%s; the file was not read (%s)", better, size_text);
+        else fail("nn_load", path, "%s", size_text);
         goto done;
     }
     buf = ag_alloc((size_t)size);

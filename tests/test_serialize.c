@@ -7,7 +7,7 @@
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, setrlimit, opendir */
 #include "support/testutil.h"
 
-#include "nn/internal.h"
+#include "nn/nn_private.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -144,15 +144,23 @@ static void sweep(model *m, nn_optim *opt, ag_tape *t) {
 /* Everything an optimiser holds that a resume needs, for comparison. */
 static void assert_same_optim(nn_optim *a, nn_optim *b) {
     nn_optim_state x = nn_optim_state_of(a), y = nn_optim_state_of(b);
-    assert_int_equal(x.kind, y.kind);
+    assert_ptr_equal(x.type, y.type);
     assert_int_equal(x.numel, y.numel);
-    assert_memory_equal(x.s1, y.s1, (size_t)x.numel * sizeof(float));
-    if (x.kind == NN_OPTIM_ADAM) assert_memory_equal(x.s2, y.s2, (size_t)x.numel * sizeof(float));
+    for (int k = 0; k < x.type->nstate; k++)
+        assert_memory_equal(x.state[k], y.state[k], (size_t)x.numel * sizeof(float));
     assert_int_equal(*x.steps, *y.steps);
-    assert_int_equal(*x.sched_step, *y.sched_step);
-    double *dx[] = {x.lr, x.momentum, x.decay, x.beta1, x.beta2, x.eps, x.sched_lr, x.sched_momentum};
-    double *dy[] = {y.lr, y.momentum, y.decay, y.beta1, y.beta2, y.eps, y.sched_lr, y.sched_momentum};
-    for (int k = 0; k < 8; k++) assert_memory_equal(dx[k], dy[k], sizeof(double));
+    assert_memory_equal(x.hyper, y.hyper, (size_t)x.type->nhyper * sizeof(double));
+    const nn_schedule *p = x.sched, *q = y.sched;
+    assert_int_equal(p->warmup, q->warmup);
+    assert_int_equal(p->decay, q->decay);
+    assert_int_equal(p->period, q->period);
+    assert_memory_equal(&p->factor, &q->factor, sizeof(double));
+    assert_int_equal(p->nchanges, q->nchanges);
+    for (int i = 0; i < p->nchanges; i++) {
+        assert_int_equal(p->changes[i].step, q->changes[i].step);
+        assert_memory_equal(&p->changes[i].lr, &q->changes[i].lr, sizeof(double));
+        assert_memory_equal(&p->changes[i].momentum, &q->changes[i].momentum, sizeof(double));
+    }
 }
 
 /* ---- the format ----------------------------------------------------------------------------- */
@@ -322,9 +330,9 @@ static void expect_refused(fixture *f, const char *path, bool with_opt, const ch
     nn_optim_state st = nn_optim_state_of(f->opt);
     const size_t sbytes = (size_t)st.numel * sizeof(float);
     float *s1 = malloc(sbytes);
-    memcpy(s1, st.s1, sbytes);
+    memcpy(s1, st.state[0], sbytes);
     long steps = *st.steps;
-    double lr = *st.lr;
+    double lr = st.hyper[0];
     ag_set_last_error("%s", "");
     assert_int_equal(nn_load(path, f->m.ps, with_opt ? f->opt : NULL), -1);
     const char *e = ag_last_error();
@@ -333,9 +341,9 @@ static void expect_refused(fixture *f, const char *path, bool with_opt, const ch
         fail();
     }
     assert_unchanged(f->m.ps, f->params);
-    assert_memory_equal(st.s1, s1, sbytes);
+    assert_memory_equal(st.state[0], s1, sbytes);
     assert_int_equal(*st.steps, steps);
-    assert_true(*st.lr == lr);
+    assert_true(st.hyper[0] == lr);
     free(s1);
 }
 
@@ -548,10 +556,102 @@ static void test_optimiser_mismatch(void **state) {
     /* corrupt optimiser state: an unknown kind */
     bytes b = copy_of(&f.good);
     size_t opt_at = b.n - 4 - (4 + 8 + 8 + 48 + 8 + 16) - 4 * (size_t)nn_params_numel(f.m.ps);
-    assert_int_equal(le32(b.p + opt_at), NN_OPTIM_SGD);
+    assert_int_equal(le32(b.p + opt_at), nn_optim_sgd.file_id);
     set_le32(b.p + opt_at, 9);
     expect_edit_refused(&f, b, true, "unknown optimiser kind 9");
     free(b.p);
+    fixture_free(&f);
+}
+
+/* ---- optimiser settings a setter refuses, and sizes of state files ------------------------ */
+
+/* Offset of the optimiser section's first hyperparameter in a file saved with an SGD or Adam
+ * optimiser and no schedule beyond one pending change (the version-1 layout: kind 4, V 8,
+ * steps 8, then lr, momentum, decay, beta1, beta2, eps). */
+static size_t hyper_at(const bytes *b, const nn_params *ps, int nstate) {
+    return b->n - 4 - 4 * (size_t)nstate * (size_t)nn_params_numel(ps) - (8 + 16) - 6 * 8;
+}
+
+static void set_f64(unsigned char *p, double v) {
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    set_le64(p, u);
+}
+
+/* Load b (resealed) with and without opt and expect it refused with `part` in the message. */
+static void expect_hyper_refused(const bytes *src, nn_params *ps, nn_optim *opt, size_t at,
+                                 double value, const char *part) {
+    bytes b = copy_of(src);
+    set_f64(b.p + at, value);
+    reseal(&b);
+    write_all(file("hyper.bp"), b.p, b.n);
+    float *before = snapshot(ps);
+    for (int k = 0; k < 2; k++) {
+        ag_set_last_error("%s", "");
+        if (nn_load(file("hyper.bp"), ps, k ? opt : NULL) != -1 || !strstr(ag_last_error(), part)) {
+            print_error("value %g: rc 0 or error '%s'; expected '%s'\n", value, ag_last_error(), part);
+            fail();
+        }
+        assert_unchanged(ps, before);
+    }
+    free(before);
+    free(b.p);
+}
+
+/* A file with a valid checksum cannot bring in a setting the setters refuse (beta1 = 1 once
+ * loaded turned the weights into NaN three Adam steps later). */
+static void test_load_refuses_settings_the_setters_refuse(void **state) {
+    (void)state;
+    fixture f = fixture_new(); /* SGD */
+    const size_t s = hyper_at(&f.good, f.m.ps, 1);
+    expect_hyper_refused(&f.good, f.m.ps, f.opt, s + 0, -0.5, "learning rate = -0.5 is out of range");
+    expect_hyper_refused(&f.good, f.m.ps, f.opt, s + 8, -0.25, "momentum = -0.25 is out of range");
+    expect_hyper_refused(&f.good, f.m.ps, f.opt, s + 16, 1.0, "decay = 1 is out of range");
+    expect_hyper_refused(&f.good, f.m.ps, f.opt, s + 16, -1e-3, "decay = -0.001 is out of range");
+    fixture_free(&f);
+
+    model m = model_new(3, false);
+    nn_optim *adam = nn_adam_new(m.ps, 0.01);
+    ag_tape *t = ag_tape_new();
+    for (int k = 0; k < 2; k++) sweep(&m, adam, t);
+    assert_int_equal(nn_save(file("adam-good.bp"), m.ps, adam), 0);
+    bytes good = read_all(file("adam-good.bp"));
+    const size_t a = hyper_at(&good, m.ps, 2);
+    expect_hyper_refused(&good, m.ps, adam, a + 24, 1.0, "beta1 = 1 is out of range");
+    expect_hyper_refused(&good, m.ps, adam, a + 32, 1.5, "beta2 = 1.5 is out of range");
+    expect_hyper_refused(&good, m.ps, adam, a + 40, 0.0, "eps = 0 is out of range");
+    expect_hyper_refused(&good, m.ps, adam, a + 40, -1e-8, "eps = -1e-08 is out of range");
+    expect_hyper_refused(&good, m.ps, adam, a + 0, -0.01, "learning rate = -0.01 is out of range");
+    /* the untouched file still loads */
+    assert_int_equal(nn_load(file("adam-good.bp"), m.ps, adam), 0);
+    free(good.p);
+    ag_tape_free(t);
+    nn_optim_free(adam);
+    nn_params_free(m.ps);
+}
+
+/* A file saved with Adam state from a model whose shapes differ names the parameter, as a
+ * weights-only file does, instead of reporting the file's size against the model's bound. */
+static void test_shape_mismatch_with_optimiser_state(void **state) {
+    (void)state;
+    fixture f = fixture_new();
+    nn_params *ps = nn_params_new();
+    nn_rng rng = nn_rng_seed(1);
+    nn_mlp_new(ps, "mlp", "4-12-3", NN_SIGMOID, NN_SIGMOID, nn_init_uniform(1), &rng);
+    nn_recurrent_new(ps, "rec", 3, 2, NN_TANH, nn_init_uniform(0.5), &rng);
+    nn_optim *adam = nn_adam_new(ps, 0.01);
+    assert_int_equal(nn_save(file("wide-adam.bp"), ps, adam), 0);
+    assert_int_equal(nn_save(file("wide-plain.bp"), ps, NULL), 0);
+    const char *want = "parameter 'mlp.1.W' is (4,12) in the file but (4,5) in the model";
+    expect_refused(&f, file("wide-plain.bp"), false, want);
+    expect_refused(&f, file("wide-adam.bp"), false, want);
+    nn_optim *own = nn_adam_new(f.m.ps, 0.01);
+    assert_int_equal(nn_load(file("wide-adam.bp"), f.m.ps, own), -1);
+    assert_non_null(strstr(ag_last_error(), want));
+    assert_unchanged(f.m.ps, f.params);
+    nn_optim_free(own);
+    nn_optim_free(adam);
+    nn_params_free(ps);
     fixture_free(&f);
 }
 
@@ -695,6 +795,8 @@ int main(void) {
         cmocka_unit_test(test_absurd_sizes),
         cmocka_unit_test(test_not_finite_or_not_a_file),
         cmocka_unit_test(test_optimiser_mismatch),
+        cmocka_unit_test(test_load_refuses_settings_the_setters_refuse),
+        cmocka_unit_test(test_shape_mismatch_with_optimiser_state),
         cmocka_unit_test(test_write_fails_half_way),
         cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_refuses_to_save_nan),
