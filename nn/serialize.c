@@ -623,7 +623,7 @@ static int schedule_section(cursor *c, const char *file, nn_lr_change first, loa
     sched->factor = decay == NN_DECAY_NONE ? 0.0 : factor;
     for (uint32_t i = 0; i < count; i++)
         sched->changes[1 + i] = read_change(changes + CHANGE_SIZE * i);
-    sched->nchanges = 1 + (int)count;
+    sched->nchanges = (first.step >= 0) + (int)count; /* count is 0 without a first change */
     return 0;
 }
 

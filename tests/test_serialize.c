@@ -251,6 +251,9 @@ static void resume_is_exact(make_optim make, const char *name) {
     nn_optim *oc = make(c.ps);
     nn_optim_set_lr(oc, 0.5);
     nn_optim_set_momentum(oc, 0.1);
+    nn_optim_schedule(oc, 3, 9.0, -1); /* and a schedule of its own, which the load replaces */
+    nn_optim_warmup(oc, 7);
+    nn_optim_step_decay(oc, 2, 0.5);
     assert_int_equal(nn_load(file(name), c.ps, oc), 0);
     assert_int_equal(nn_optim_steps(oc), N);
     for (int s = 0; s < N; s++) sweep(&c, oc, t);
@@ -280,6 +283,54 @@ static nn_optim *make_adam(nn_params *ps) {
     nn_optim *o = nn_adam_new(ps, 0.01);
     nn_adam_set(o, 0.8, 0.99, 1e-7);
     return o;
+}
+
+/* RMSprop with momentum and the paper's decay; a cosine and changes before and after the save
+ * point (12 sweeps). */
+static nn_optim *make_rmsprop(nn_params *ps) {
+    nn_optim *o = nn_rmsprop_new(ps, 0.02);
+    nn_rmsprop_set(o, 0.9, 1e-6);
+    nn_optim_set_momentum(o, 0.5);
+    nn_optim_set_weight_decay(o, 1e-3);
+    nn_optim_cosine(o, 30, 0.1);
+    nn_optim_schedule(o, 5, 0.03, 0.6);
+    nn_optim_schedule(o, 15, -1, 0.8);
+    nn_optim_schedule(o, 20, 0.01, -1);
+    return o;
+}
+/* AdamW with its own constants, a warm-up, a step decay and three changes still pending at
+ * the save. */
+static nn_optim *make_adamw(nn_params *ps) {
+    nn_optim *o = nn_adamw_new(ps, 0.01, 0.05);
+    nn_adam_set(o, 0.85, 0.995, 1e-7);
+    nn_optim_warmup(o, 4);
+    nn_optim_step_decay(o, 5, 0.7);
+    nn_optim_schedule(o, 14, 0.02, -1);
+    nn_optim_schedule(o, 17, 0.005, -1);
+    nn_optim_schedule(o, 22, 0.004, -1);
+    return o;
+}
+/* The paper's rule with several pending changes: the schedule section with SGD. */
+static nn_optim *make_sgd_changes(nn_params *ps) {
+    nn_optim *o = nn_sgd_new(ps, 0.3, 0.5);
+    nn_optim_schedule(o, 13, -1, 0.9);
+    nn_optim_schedule(o, 18, 0.1, -1);
+    return o;
+}
+
+static void test_resume_rmsprop(void **state) {
+    (void)state;
+    resume_is_exact(make_rmsprop, "rmsprop.bp");
+}
+
+static void test_resume_adamw(void **state) {
+    (void)state;
+    resume_is_exact(make_adamw, "adamw.bp");
+}
+
+static void test_resume_sgd_with_pending_changes(void **state) {
+    (void)state;
+    resume_is_exact(make_sgd_changes, "sgd-changes.bp");
 }
 
 static void test_resume_sgd_momentum(void **state) {
@@ -630,6 +681,82 @@ static void test_load_refuses_settings_the_setters_refuse(void **state) {
     nn_params_free(m.ps);
 }
 
+/* A slot of the version-1 layout that the optimiser lacks (Adam's momentum: an older library
+ * let nn_optim_set_momentum store one) is ignored when finite, refused when not. */
+static void test_unused_version_1_slots(void **state) {
+    (void)state;
+    model m = model_new(3, false);
+    nn_optim *adam = nn_adam_new(m.ps, 0.01);
+    assert_int_equal(nn_save(file("adam-slot.bp"), m.ps, adam), 0);
+    bytes good = read_all(file("adam-slot.bp"));
+    const size_t a = hyper_at(&good, m.ps, 2);
+    bytes b = copy_of(&good);
+    set_f64(b.p + a + 8, 0.7); /* the momentum slot */
+    reseal(&b);
+    write_all(file("adam-slot.bp"), b.p, b.n);
+    assert_int_equal(nn_load(file("adam-slot.bp"), m.ps, adam), 0);
+    assert_float_equal(nn_optim_momentum(adam), 0.0, 0);
+    expect_hyper_refused(&good, m.ps, adam, a + 8, NAN, "the optimiser's unused momentum slot is not finite");
+    free(b.p);
+    free(good.p);
+    nn_optim_free(adam);
+    nn_params_free(m.ps);
+}
+
+/* The schedule section: a file with a valid checksum cannot bring in a shape or a pending
+ * change the setters refuse, nor changes out of order. */
+static void test_load_refuses_schedules_the_setters_refuse(void **state) {
+    (void)state;
+    model m = model_new(4, false);
+    nn_optim *o = nn_sgd_new(m.ps, 0.1, 0.9);
+    nn_optim_step_decay(o, 10, 0.5);
+    nn_optim_schedule(o, 4, 0.05, -1);
+    nn_optim_schedule(o, 8, 0.01, -1);
+    assert_int_equal(nn_save(file("sched.bp"), m.ps, o), 0);
+    bytes good = read_all(file("sched.bp"));
+    assert_int_equal(le32(good.p + NN_FILE_OFF_FLAGS), NN_FILE_FLAG_OPTIM | NN_FILE_FLAG_SCHEDULE);
+    /* the schedule section: warm-up 8, kind 4, period 8, factor 8, count 4, one change 24 */
+    const size_t sc = good.n - 4 - 24 - (8 + 4 + 8 + 8 + 4);
+    assert_int_equal(le32(good.p + sc + 8), NN_DECAY_STEP);
+    expect_hyper_refused(&good, m.ps, o, sc + 20, 0.0, "the schedule's step decay factor 0 must be in (0, 1]");
+    expect_hyper_refused(&good, m.ps, o, sc + 20, 2.0, "the schedule's step decay factor 2 must be in (0, 1]");
+    expect_hyper_refused(&good, m.ps, o, sc + 32 + 8, NAN, "pending schedule change 1: learning rate nan must be finite");
+    bytes b = copy_of(&good);
+    set_le64(b.p + sc + 32, 2); /* the second change at step 2, before the first (4) */
+    reseal(&b);
+    write_all(file("hyper.bp"), b.p, b.n);
+    assert_int_equal(nn_load(file("hyper.bp"), m.ps, o), -1);
+    assert_non_null(strstr(ag_last_error(), "corrupt: pending schedule change 1 (step 2) does not come after the one before it (step 4)"));
+    memcpy(b.p, good.p, b.n);
+    set_le32(b.p + sc + 8, 7);
+    reseal(&b);
+    write_all(file("hyper.bp"), b.p, b.n);
+    assert_int_equal(nn_load(file("hyper.bp"), m.ps, NULL), -1);
+    assert_non_null(strstr(ag_last_error(), "the schedule's unknown decay kind 7"));
+    /* the schedule flag without an optimiser section */
+    assert_int_equal(nn_save(file("plain-sched.bp"), m.ps, NULL), 0);
+    bytes p = read_all(file("plain-sched.bp"));
+    set_le32(p.p + NN_FILE_OFF_FLAGS, NN_FILE_FLAG_SCHEDULE);
+    reseal(&p);
+    write_all(file("hyper.bp"), p.p, p.n);
+    assert_int_equal(nn_load(file("hyper.bp"), m.ps, NULL), -1);
+    assert_non_null(strstr(ag_last_error(), "a schedule section without an optimiser section"));
+    /* and the good file loads, schedule and all */
+    nn_optim *fresh = nn_sgd_new(m.ps, 0.1, 0.9);
+    assert_int_equal(nn_load(file("sched.bp"), m.ps, fresh), 0);
+    nn_optim_state st = nn_optim_state_of(fresh);
+    assert_int_equal(st.sched->nchanges, 2);
+    assert_int_equal(st.sched->changes[1].step, 8);
+    assert_int_equal(st.sched->decay, NN_DECAY_STEP);
+    assert_int_equal(st.sched->period, 10);
+    nn_optim_free(fresh);
+    free(p.p);
+    free(b.p);
+    free(good.p);
+    nn_optim_free(o);
+    nn_params_free(m.ps);
+}
+
 /* A file saved with Adam state from a model whose shapes differ names the parameter, as a
  * weights-only file does, instead of reporting the file's size against the model's bound. */
 static void test_shape_mismatch_with_optimiser_state(void **state) {
@@ -786,6 +913,9 @@ int main(void) {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_resume_sgd_momentum),
         cmocka_unit_test(test_resume_adam),
+        cmocka_unit_test(test_resume_rmsprop),
+        cmocka_unit_test(test_resume_adamw),
+        cmocka_unit_test(test_resume_sgd_with_pending_changes),
         cmocka_unit_test(test_wrong_magic),
         cmocka_unit_test(test_newer_version),
         cmocka_unit_test(test_truncated),
@@ -796,6 +926,8 @@ int main(void) {
         cmocka_unit_test(test_not_finite_or_not_a_file),
         cmocka_unit_test(test_optimiser_mismatch),
         cmocka_unit_test(test_load_refuses_settings_the_setters_refuse),
+        cmocka_unit_test(test_unused_version_1_slots),
+        cmocka_unit_test(test_load_refuses_schedules_the_setters_refuse),
         cmocka_unit_test(test_shape_mismatch_with_optimiser_state),
         cmocka_unit_test(test_write_fails_half_way),
         cmocka_unit_test(test_out_of_memory),
