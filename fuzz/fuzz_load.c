@@ -3,14 +3,14 @@
  *
  * The first byte of each input picks the mode: bit 0 set = "reseal" (fix the size field and
  * the CRC of the rest, so that the fuzzer's mutations get past the checksum and reach the
- * record parser); bits 1-3 pick the optimiser loaded into (none, SGD, Adam, RMSprop, AdamW,
- * then none again). The rest is the file. Properties checked on every input, besides "no
+ * record parser); bits 1-3 pick the optimiser loaded into: 0 none, k the optimiser of the k-th
+ * kind of the optimiser table (1 SGD, 2 Adam, 3 RMSprop, 4 AdamW, ...), none past the table's end.
+ * The rest is the file. Properties checked on every input, besides "no
  * crash, no sanitizer report":
  *   - a refused file leaves every parameter and every optimiser (state, step count,
  *     hyperparameters, schedule) bit for bit as it was, and the reason names the file;
  *   - an accepted file leaves only finite values, and hyperparameters inside the table's ranges.
  */
-#include "nn/nn_private.h"
 #include "model.h"
 
 #include <math.h>
@@ -19,9 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOPT 4
 static fuzz_model M;
-static nn_optim *opt_of[NOPT];
 static float *before; /* parameters, then each optimiser's state buffers */
 static long numel, block_len;
 
@@ -34,8 +32,8 @@ static void snapshot(float *block, bool back) {
         else memcpy(p, x->data, (size_t)x->numel * sizeof(float));
         p += x->numel;
     }
-    for (int o = 0; o < NOPT; o++) {
-        nn_optim_state s = nn_optim_state_of(opt_of[o]);
+    for (int o = 0; o < M.nopt; o++) {
+        nn_optim_state s = nn_optim_state_of(M.opt[o]);
         for (int k = 0; k < s.type->nstate; k++, p += numel) {
             if (back) memcpy(s.state[k], p, (size_t)numel * sizeof(float));
             else memcpy(p, s.state[k], (size_t)numel * sizeof(float));
@@ -75,10 +73,9 @@ static bool same_settings(settings a, settings b) {
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
     M = fuzz_model_new();
-    opt_of[0] = M.sgd, opt_of[1] = M.adam, opt_of[2] = M.rmsprop, opt_of[3] = M.adamw;
     numel = nn_params_numel(M.ps);
     block_len = numel;
-    for (int o = 0; o < NOPT; o++) block_len += numel * nn_optim_state_of(opt_of[o]).type->nstate;
+    for (int o = 0; o < M.nopt; o++) block_len += numel * nn_optim_state_of(M.opt[o]).type->nstate;
     before = malloc((size_t)block_len * sizeof(float));
     snapshot(before, false);
     return 0;
@@ -95,10 +92,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint32_t crc = nn_crc32(0, buf, n - 4);
         for (int i = 0; i < 4; i++) buf[n - 4 + i] = (unsigned char)(crc >> (8 * i));
     }
-    nn_optim *opts[8] = {NULL, M.sgd, M.adam, M.rmsprop, M.adamw, NULL, NULL, NULL};
-    nn_optim *opt = opts[(mode >> 1) & 7];
-    settings was[NOPT];
-    for (int o = 0; o < NOPT; o++) was[o] = settings_of(opt_of[o]);
+    const int pick = (int)((mode >> 1) & 7);
+    nn_optim *opt = pick >= 1 && pick <= M.nopt ? M.opt[pick - 1] : NULL;
+    settings was[FUZZ_MAX_OPTIMS];
+    for (int o = 0; o < M.nopt; o++) was[o] = settings_of(M.opt[o]);
 
     int rc = nn_load_buffer(buf, n, "fuzz.bp", M.ps, opt);
 
@@ -110,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             abort();
         }
         bool same = memcmp(after, before, (size_t)block_len * sizeof(float)) == 0;
-        for (int o = 0; o < NOPT; o++) same = same && same_settings(settings_of(opt_of[o]), was[o]);
+        for (int o = 0; o < M.nopt; o++) same = same && same_settings(settings_of(M.opt[o]), was[o]);
         if (!same) {
             fprintf(stderr, "a refused file changed the model: %s\n", ag_last_error());
             abort();

@@ -118,6 +118,12 @@ typedef struct {
     nn_schedule *sched;
 } nn_optim_state;
 
+/* A new optimiser of the given type over ps: the table's defaults, then lr and the n settings
+ * names[i] = values[i], every one checked against the table first. fn names the caller in
+ * messages. What every public constructor calls (nn_adamw_new is one line of it). */
+nn_optim *nn_optim_new_of_type(const char *fn, const nn_optim_type *type, nn_params *ps,
+                               double lr, int n, const char *const *names, const double *values);
+
 /* The window onto o (o must not be NULL). */
 nn_optim_state nn_optim_state_of(nn_optim *o);
 

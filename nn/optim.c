@@ -55,10 +55,8 @@ static void set_hypers(nn_optim *o, const char *fn, int n, const char *const *na
     for (int i = 0; i < n; i++) o->hyper[k[i]] = values[i];
 }
 
-/* A new optimiser of the given type with its defaults, lr and the n extra settings given
- * (names[], values[]), all checked against the table first. */
-static nn_optim *optim_new(const char *fn, const nn_optim_type *type, nn_params *ps, double lr,
-                           int n, const char *const *names, const double *values) {
+nn_optim *nn_optim_new_of_type(const char *fn, const nn_optim_type *type, nn_params *ps,
+                               double lr, int n, const char *const *names, const double *values) {
     if (check_hyper(fn, type, "learning rate", lr) < 0) return NULL;
     for (int i = 0; i < n; i++)
         if (check_hyper(fn, type, names[i], values[i]) < 0) return NULL;
@@ -93,21 +91,21 @@ static nn_optim *optim_new(const char *fn, const nn_optim_type *type, nn_params 
 }
 
 nn_optim *nn_sgd_new(nn_params *ps, double lr, double momentum) {
-    return optim_new("nn_sgd_new", &nn_optim_sgd, ps, lr, 1, (const char *[]){"momentum"},
-                     &momentum);
+    return nn_optim_new_of_type("nn_sgd_new", &nn_optim_sgd, ps, lr, 1,
+                                (const char *[]){"momentum"}, &momentum);
 }
 
 nn_optim *nn_adam_new(nn_params *ps, double lr) {
-    return optim_new("nn_adam_new", &nn_optim_adam, ps, lr, 0, NULL, NULL);
+    return nn_optim_new_of_type("nn_adam_new", &nn_optim_adam, ps, lr, 0, NULL, NULL);
 }
 
 nn_optim *nn_rmsprop_new(nn_params *ps, double lr) {
-    return optim_new("nn_rmsprop_new", &nn_optim_rmsprop, ps, lr, 0, NULL, NULL);
+    return nn_optim_new_of_type("nn_rmsprop_new", &nn_optim_rmsprop, ps, lr, 0, NULL, NULL);
 }
 
 nn_optim *nn_adamw_new(nn_params *ps, double lr, double weight_decay) {
-    return optim_new("nn_adamw_new", &nn_optim_adamw, ps, lr, 1, (const char *[]){"decay"},
-                     &weight_decay);
+    return nn_optim_new_of_type("nn_adamw_new", &nn_optim_adamw, ps, lr, 1,
+                                (const char *[]){"decay"}, &weight_decay);
 }
 
 void nn_adam_set(nn_optim *o, double beta1, double beta2, double eps) {

@@ -333,6 +333,27 @@ static void test_resume_sgd_with_pending_changes(void **state) {
     resume_is_exact(make_sgd_changes, "sgd-changes.bp");
 }
 
+/* Every optimiser of the table, with its defaults, a warm-up and changes pending at the save:
+ * a new entry is tested here without a line of its own. */
+static const nn_optim_type *table_type;
+static nn_optim *make_from_table(nn_params *ps) {
+    nn_optim *o = nn_optim_new_of_type("test", table_type, ps, table_type->hyper[0].fallback, 0,
+                                       NULL, NULL);
+    assert_non_null(o);
+    nn_optim_warmup(o, 3);
+    nn_optim_schedule(o, 14, 2 * table_type->hyper[0].fallback, -1);
+    nn_optim_schedule(o, 19, table_type->hyper[0].fallback, -1);
+    return o;
+}
+
+static void test_resume_every_optimiser_in_the_table(void **state) {
+    (void)state;
+    for (int k = 0; k < nn_optim_table_count; k++) {
+        table_type = nn_optim_table[k];
+        resume_is_exact(make_from_table, "table.bp");
+    }
+}
+
 static void test_resume_sgd_momentum(void **state) {
     (void)state;
     resume_is_exact(make_sgd, "sgd.bp");
@@ -916,6 +937,7 @@ int main(void) {
         cmocka_unit_test(test_resume_rmsprop),
         cmocka_unit_test(test_resume_adamw),
         cmocka_unit_test(test_resume_sgd_with_pending_changes),
+        cmocka_unit_test(test_resume_every_optimiser_in_the_table),
         cmocka_unit_test(test_wrong_magic),
         cmocka_unit_test(test_newer_version),
         cmocka_unit_test(test_truncated),
