@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- the optimiser table (nn/optim_table.c) -------------------------------------------------
  * One entry per optimiser, defined beside its step function as `const nn_optim_type
@@ -127,7 +128,7 @@ nn_optim *nn_optim_new_of_type(const char *fn, const nn_optim_type *type, nn_par
 /* The window onto o (o must not be NULL). */
 nn_optim_state nn_optim_state_of(nn_optim *o);
 
-/* ---- save/load (nn/serialize.c) ------------------------------------------------------------ */
+/* ---- save/load (nn/serialize.c, with the optimiser's part in nn/optim_file.c) -------------- */
 
 /* CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320) of n bytes, continuing from crc (start
  * with 0). crc32 of "123456789" is 0xCBF43926. */
@@ -149,5 +150,69 @@ int nn_load_buffer(const unsigned char *buf, size_t len, const char *what, nn_pa
 #define NN_FILE_OFF_RESERVED 28
 #define NN_FILE_FLAG_OPTIM 1u    /* the file holds optimiser state */
 #define NN_FILE_FLAG_SCHEDULE 2u /* a schedule section follows the optimiser section */
+
+/* ---- the file's building blocks, shared by nn/serialize.c and nn/optim_file.c -------------- */
+
+/* Little-endian integers and IEEE-754 bit patterns, whatever the machine's byte order. */
+static inline uint32_t nn_get_u32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t nn_get_u64(const unsigned char *p) {
+    return (uint64_t)nn_get_u32(p) | (uint64_t)nn_get_u32(p + 4) << 32;
+}
+static inline float nn_bits_f32(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static inline double nn_bits_f64(uint64_t u) {
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+/* The saver's buffered writer (nn/serialize.c): little-endian values, a running CRC, the first
+ * error kept (later writes are then skipped). */
+typedef struct nn_file_writer nn_file_writer;
+void nn_write_u32(nn_file_writer *w, uint32_t v);
+void nn_write_u64(nn_file_writer *w, uint64_t v);
+void nn_write_f64(nn_file_writer *w, double v);
+void nn_write_floats(nn_file_writer *w, const float *v, long n);
+
+/* A read cursor over a loaded file: nn_take returns the next n bytes, or NULL when fewer
+ * remain. */
+typedef struct {
+    const unsigned char *p;
+    size_t left;
+} nn_cursor;
+const unsigned char *nn_take(nn_cursor *c, size_t n);
+
+/* Record "nn_load: FILE: message" as the last error; returns -1. */
+int nn_load_fail(const char *file, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* What the validating walk learns, for the applying walk: for each parameter record in the
+ * file, the matching model parameter's index in the list; how many pending changes the file's
+ * schedule holds. */
+typedef struct {
+    int *model_index; /* [file record] -> index in ps */
+    long *offset;     /* [index in ps] -> its first value in the optimiser's state */
+    int nchanges;
+} nn_load_map;
+
+/* The optimiser's part of a file (nn/optim_file.c): the header flags its sections need
+ * (NN_FILE_FLAG_OPTIM, with NN_FILE_FLAG_SCHEDULE when the schedule needs its section), their
+ * size, writing them; reading them (validate with apply = false, then copy with apply = true;
+ * st NULL: validate only); the largest they can be for numel values and the header's flags. */
+uint32_t nn_optim_file_flags(const nn_optim_state *st);
+uint64_t nn_optim_file_size(const nn_optim_state *st);
+void nn_optim_file_write(nn_file_writer *w, const nn_optim_state *st);
+int nn_optim_file_read(nn_cursor *c, const char *file, uint32_t nrec, const nn_params *ps,
+                       uint64_t values, nn_load_map *map, nn_optim_state *st, bool apply,
+                       bool has_schedule);
+uint64_t nn_optim_file_bound(uint64_t numel, uint32_t flags);
 
 #endif /* BACKPROP_NN_PRIVATE_H */

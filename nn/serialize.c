@@ -61,31 +61,15 @@ static void put_u32(unsigned char *p, uint32_t v) {
 static void put_u64(unsigned char *p, uint64_t v) {
     for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
-static uint32_t get_u32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get_u64(const unsigned char *p) {
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
 static uint32_t f32_bits(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
     return u;
 }
-static float bits_f32(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 static uint64_t f64_bits(double d) {
     uint64_t u;
     memcpy(&u, &d, 8);
     return u;
-}
-static double bits_f64(uint64_t u) {
-    double d;
-    memcpy(&d, &u, 8);
-    return d;
 }
 
 /* ---- errors --------------------------------------------------------------------------------- */
@@ -103,6 +87,16 @@ static int fail(const char *fn, const char *file, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     ag_set_last_error("%s: %s: %s", fn, file, msg);
+    return -1;
+}
+
+int nn_load_fail(const char *file, const char *fmt, ...) {
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ag_set_last_error("nn_load: %s: %s", file, msg);
     return -1;
 }
 
@@ -149,44 +143,21 @@ static long first_nonfinite(const float *v, long n) {
     return -1;
 }
 
-/* Sizes of the optimiser section: kind, value count and steps; the hyperparameters (the six
- * version-1 slots, or the table's list); the first pending change (step, lr, momentum); then the
- * state arrays. The schedule section: warm-up, decay kind, period, factor, the number of further
- * pending changes, then those changes. */
-#define OPTIM_HEAD (4 + 8 + 8)
-#define CHANGE_SIZE (8 + 8 + 8)
-#define SCHEDULE_FIXED (8 + 4 + 8 + 8 + 4)
-
-/* How many binary64 hyperparameters type's section stores. */
-static int stored_hypers(const nn_optim_type *type) {
-    return type->v1_layout ? NN_V1_SLOTS : type->nhyper;
-}
-
-/* The optimiser section's size before its state arrays. */
-static uint64_t optim_fixed(const nn_optim_type *type) {
-    return OPTIM_HEAD + 8 * (uint64_t)stored_hypers(type) + CHANGE_SIZE;
-}
-
-/* Whether the schedule needs the schedule section (more than the one pending change the
- * optimiser section holds, or a shape). */
-static bool needs_schedule_section(const nn_schedule *s) {
-    return s->warmup > 0 || s->decay != NN_DECAY_NONE || s->nchanges > 1;
-}
-
 /* =============================================================================================
  * Saving
  * =========================================================================================== */
 
 /* A buffered writer to a file descriptor that keeps a running CRC of everything it wrote and
  * the first errno that went wrong (later writes are then skipped). */
-typedef struct {
+struct nn_file_writer {
     int fd;
     int err;
     uint32_t crc;
     uint64_t written;
     size_t n;
     unsigned char buf[16384];
-} writer;
+};
+typedef nn_file_writer writer;
 
 static void w_flush(writer *w) {
     w->crc = nn_crc32(w->crc, w->buf, w->n);
@@ -214,10 +185,10 @@ static unsigned char *w_room(writer *w, size_t size) {
     return p;
 }
 static void w_u8(writer *w, unsigned v) { *w_room(w, 1) = (unsigned char)v; }
-static void w_u32(writer *w, uint32_t v) { put_u32(w_room(w, 4), v); }
-static void w_u64(writer *w, uint64_t v) { put_u64(w_room(w, 8), v); }
-static void w_f64(writer *w, double v) { w_u64(w, f64_bits(v)); }
-static void w_floats(writer *w, const float *v, long n) {
+void nn_write_u32(writer *w, uint32_t v) { put_u32(w_room(w, 4), v); }
+void nn_write_u64(writer *w, uint64_t v) { put_u64(w_room(w, 8), v); }
+void nn_write_f64(writer *w, double v) { nn_write_u64(w, f64_bits(v)); }
+void nn_write_floats(writer *w, const float *v, long n) {
     for (long i = 0; i < n && !w->err; i++) put_u32(w_room(w, 4), f32_bits(v[i]));
 }
 static void w_bytes(writer *w, const void *src, size_t n) {
@@ -229,48 +200,21 @@ static void write_body(writer *w, const nn_params *ps, const nn_optim_state *st,
                        uint64_t size) {
     const int count = nn_params_count(ps);
     w_bytes(w, NN_FILE_MAGIC, 8);
-    w_u32(w, NN_FILE_VERSION);
-    w_u32(w, !st ? 0u : needs_schedule_section(st->sched) ? NN_FILE_FLAG_OPTIM | NN_FILE_FLAG_SCHEDULE
-                                                          : NN_FILE_FLAG_OPTIM);
-    w_u64(w, size);
-    w_u32(w, (uint32_t)count);
-    w_u32(w, 0); /* reserved */
+    nn_write_u32(w, NN_FILE_VERSION);
+    nn_write_u32(w, st ? nn_optim_file_flags(st) : 0u);
+    nn_write_u64(w, size);
+    nn_write_u32(w, (uint32_t)count);
+    nn_write_u32(w, 0); /* reserved */
     for (int i = 0; i < count; i++) {
         const ag_tensor *x = nn_params_at(ps, i);
         size_t len = strlen(x->name);
         w_u8(w, (unsigned)len);
         w_bytes(w, x->name, len);
         w_u8(w, (unsigned)x->ndim);
-        for (int k = 0; k < x->ndim; k++) w_u32(w, (uint32_t)x->shape[k]);
-        w_floats(w, x->data, x->numel);
+        for (int k = 0; k < x->ndim; k++) nn_write_u32(w, (uint32_t)x->shape[k]);
+        nn_write_floats(w, x->data, x->numel);
     }
-    if (!st) return;
-    const nn_optim_type *type = st->type;
-    const nn_schedule *sc = st->sched;
-    w_u32(w, type->file_id);
-    w_u64(w, (uint64_t)st->numel);
-    w_u64(w, (uint64_t)*st->steps);
-    for (int k = 0; k < stored_hypers(type); k++) {
-        const int h = type->v1_layout ? nn_hyper_index(type, nn_v1_slot_name[k]) : k;
-        w_f64(w, h >= 0 ? st->hyper[h] : 0.0); /* a slot the optimiser lacks is 0 */
-    }
-    const nn_lr_change none = {-1, 0.0, 0.0};
-    const nn_lr_change *first = sc->nchanges ? &sc->changes[0] : &none;
-    w_u64(w, (uint64_t)(int64_t)first->step);
-    w_f64(w, first->lr);
-    w_f64(w, first->momentum);
-    for (int k = 0; k < type->nstate; k++) w_floats(w, st->state[k], st->numel);
-    if (!needs_schedule_section(sc)) return;
-    w_u64(w, (uint64_t)sc->warmup);
-    w_u32(w, (uint32_t)sc->decay);
-    w_u64(w, (uint64_t)sc->period);
-    w_f64(w, sc->factor);
-    w_u32(w, (uint32_t)(sc->nchanges - 1 > 0 ? sc->nchanges - 1 : 0));
-    for (int i = 1; i < sc->nchanges; i++) {
-        w_u64(w, (uint64_t)(int64_t)sc->changes[i].step);
-        w_f64(w, sc->changes[i].lr);
-        w_f64(w, sc->changes[i].momentum);
-    }
+    if (st) nn_optim_file_write(w, st);
 }
 
 /* Check what is about to be saved and compute the file's size. */
@@ -298,9 +242,7 @@ static int save_plan(const char *path, const nn_params *ps, const nn_optim_state
                                              "nothing saved, the old file is kept",
                             bad);
         }
-        total += optim_fixed(st->type) + 4 * (uint64_t)st->numel * (uint64_t)st->type->nstate;
-        if (needs_schedule_section(st->sched))
-            total += SCHEDULE_FIXED + CHANGE_SIZE * (uint64_t)(st->sched->nchanges - 1 > 0 ? st->sched->nchanges - 1 : 0);
+        total += nn_optim_file_size(st);
     }
     *size = total;
     return 0;
@@ -398,18 +340,18 @@ static int check_header(const unsigned char *hdr, uint64_t file_size, const char
     }
     if (memcmp(hdr, NN_FILE_MAGIC, 8) != 0)
         return fail("nn_load", file, "not a backprop parameter file (wrong magic)");
-    uint32_t version = get_u32(hdr + NN_FILE_OFF_VERSION);
+    uint32_t version = nn_get_u32(hdr + NN_FILE_OFF_VERSION);
     if (version > NN_FILE_VERSION)
         return fail("nn_load", file, "format version %lu is newer than this library reads "
                                      "(version %u); upgrade the library",
                     (unsigned long)version, NN_FILE_VERSION);
     if (version == 0) return fail("nn_load", file, "invalid format version 0");
-    uint32_t flags = get_u32(hdr + NN_FILE_OFF_FLAGS);
+    uint32_t flags = nn_get_u32(hdr + NN_FILE_OFF_FLAGS);
     if (flags & ~(NN_FILE_FLAG_OPTIM | NN_FILE_FLAG_SCHEDULE))
         return fail("nn_load", file, "unknown flags 0x%lx in the header", (unsigned long)flags);
     if ((flags & NN_FILE_FLAG_SCHEDULE) && !(flags & NN_FILE_FLAG_OPTIM))
         return fail("nn_load", file, "corrupt: a schedule section without an optimiser section");
-    uint64_t said = get_u64(hdr + NN_FILE_OFF_SIZE);
+    uint64_t said = nn_get_u64(hdr + NN_FILE_OFF_SIZE);
     if (said > file_size)
         return fail("nn_load", file, "truncated: the file has %llu bytes, its header says %llu",
                     (unsigned long long)file_size, (unsigned long long)said);
@@ -417,32 +359,19 @@ static int check_header(const unsigned char *hdr, uint64_t file_size, const char
         return fail("nn_load", file, "%llu bytes of unexpected data after the end the header "
                                      "gives (%llu bytes)",
                     (unsigned long long)(file_size - said), (unsigned long long)said);
-    if (get_u32(hdr + NN_FILE_OFF_RESERVED) != 0) return fail("nn_load", file, "reserved header field is not zero");
+    if (nn_get_u32(hdr + NN_FILE_OFF_RESERVED) != 0) return fail("nn_load", file, "reserved header field is not zero");
     return 0;
 }
 
-/* A read cursor over the validated buffer. Every take checks that the bytes are there. */
-typedef struct {
-    const unsigned char *p;
-    size_t left;
-} cursor;
+typedef nn_cursor cursor;
 
-static const unsigned char *take(cursor *c, size_t n) {
+const unsigned char *nn_take(cursor *c, size_t n) {
     if (n > c->left) return NULL;
     const unsigned char *p = c->p;
     c->p += n;
     c->left -= n;
     return p;
 }
-
-/* What the validating walk learns, for the applying walk: for each parameter record in the
- * file, the matching model parameter's index in the list; how many pending changes the file's
- * schedule holds. */
-typedef struct {
-    int *model_index; /* [file record] -> index in ps */
-    long *offset;     /* [index in ps] -> its first value in the optimiser's state */
-    int nchanges;
-} load_map;
 
 /* A parameter record's head: its name and shape. */
 typedef struct {
@@ -457,25 +386,25 @@ typedef struct {
 
 /* Read record rec's head from c (its values follow). */
 static int read_head(cursor *c, const char *file, uint32_t rec, record_head *h) {
-    const unsigned char *p = take(c, 1);
+    const unsigned char *p = nn_take(c, 1);
     if (!p) return fail("nn_load", file, "corrupt: parameter record %lu is cut short", (unsigned long)rec);
     const unsigned len = p[0];
-    const unsigned char *name_bytes = len ? take(c, len) : NULL;
+    const unsigned char *name_bytes = len ? nn_take(c, len) : NULL;
     if (len < 1 || len > NAME_MAX_LEN || !name_bytes || memchr(name_bytes, 0, len))
         return fail("nn_load", file, "corrupt: parameter record %lu has a bad name (%u bytes)",
                     (unsigned long)rec, len);
     memcpy(h->name, name_bytes, len);
     h->name[len] = '\0';
-    const unsigned char *nd = take(c, 1);
+    const unsigned char *nd = nn_take(c, 1);
     if (!nd || nd[0] < 1 || nd[0] > AG_MAX_DIMS)
         return fail("nn_load", file, "corrupt: parameter '%s' has %d dimensions (must be 1 to %d)",
                     h->name, nd ? nd[0] : -1, AG_MAX_DIMS);
     h->ndim = nd[0];
     h->numel = 1;
     for (int k = 0; k < h->ndim; k++) {
-        const unsigned char *d = take(c, 4);
+        const unsigned char *d = nn_take(c, 4);
         if (!d) return fail("nn_load", file, "corrupt: the shape of parameter '%s' is cut short", h->name);
-        h->dims[k] = get_u32(d);
+        h->dims[k] = nn_get_u32(d);
         if (h->dims[k] < 1 || h->dims[k] > (uint32_t)AG_MAX_NUMEL) h->numel = (uint64_t)AG_MAX_NUMEL + 1;
         else if (h->numel <= AG_MAX_NUMEL) h->numel *= h->dims[k];
     }
@@ -508,10 +437,10 @@ static int same_shape(const char *file, const record_head *h, const ag_tensor *x
 /* One parameter record: name, shape, values. Validate it (apply = false) or copy its values
  * into the model (apply = true). */
 static int parameter_record(cursor *c, const char *file, uint32_t rec, nn_params *ps,
-                            load_map *map, bool apply, uint64_t *values) {
+                            nn_load_map *map, bool apply, uint64_t *values) {
     record_head h;
     if (read_head(c, file, rec, &h) != 0) return -1;
-    const unsigned char *data = take(c, 4 * (size_t)h.numel);
+    const unsigned char *data = nn_take(c, 4 * (size_t)h.numel);
     if (!data)
         return fail("nn_load", file, "corrupt: parameter '%s' %s needs %llu bytes of values, %zu "
                                      "remain",
@@ -528,180 +457,23 @@ static int parameter_record(cursor *c, const char *file, uint32_t rec, nn_params
 
     if (!apply) {
         for (uint64_t i = 0; i < h.numel; i++) {
-            float v = bits_f32(get_u32(data + 4 * i));
+            float v = nn_bits_f32(nn_get_u32(data + 4 * i));
             if (!isfinite(v))
                 return fail("nn_load", file, "parameter '%s' holds %s at element %llu", h.name,
                             isnan(v) ? "NaN" : "Inf", (unsigned long long)i);
         }
         return 0;
     }
-    for (uint64_t i = 0; i < h.numel; i++) x->data[i] = bits_f32(get_u32(data + 4 * i));
-    return 0;
-}
-
-/* One block of optimiser state: a value per parameter element, the parameters in the file's
- * order. Validate it, or copy it to state (laid out in the list's order) when state is set. */
-static int state_block(cursor *c, const char *file, const char *what, uint32_t nrec,
-                       const nn_params *ps, const load_map *map, float *state) {
-    for (uint32_t r = 0; r < nrec; r++) {
-        const int j = map->model_index[r];
-        const long n = nn_params_at(ps, j)->numel;
-        const unsigned char *data = take(c, 4 * (size_t)n);
-        if (!data) return fail("nn_load", file, "corrupt: the optimiser's %s are cut short", what);
-        for (long i = 0; i < n; i++) {
-            float v = bits_f32(get_u32(data + 4 * i));
-            if (!state && !isfinite(v))
-                return fail("nn_load", file, "the optimiser's %s for '%s' hold %s at element %ld",
-                            what, nn_params_at(ps, j)->name, isnan(v) ? "NaN" : "Inf", i);
-            if (state) state[map->offset[j] + i] = v;
-        }
-    }
-    return 0;
-}
-
-/* A pending change as stored: step (i64), lr, momentum. */
-static nn_lr_change read_change(const unsigned char *p) {
-    nn_lr_change c = {(long)(int64_t)get_u64(p), bits_f64(get_u64(p + 8)), bits_f64(get_u64(p + 16))};
-    if ((int64_t)get_u64(p) > LONG_MAX || (int64_t)get_u64(p) < LONG_MIN) c.step = LONG_MIN;
-    return c;
-}
-
-/* Check a stored pending change (number `index`, after one at step `after`). */
-static int check_change(const char *file, int index, nn_lr_change c, long after) {
-    char why[96];
-    if (!nn_lr_change_ok(c.step, c.lr, c.momentum, why, sizeof why))
-        return fail("nn_load", file, "pending schedule change %d: %s (as nn_optim_schedule "
-                                     "requires)",
-                    index, why);
-    if (c.step <= after)
-        return fail("nn_load", file, "corrupt: pending schedule change %d (step %ld) does not come "
-                                     "after the one before it (step %ld)",
-                    index, c.step, after);
-    return 0;
-}
-
-/* The schedule section. Validate it (apply = false; sets map->nchanges), or copy it into the
- * schedule (apply = true; room for every change was reserved). first is the optimiser
- * section's pending change (step -1: none). */
-static int schedule_section(cursor *c, const char *file, nn_lr_change first, load_map *map,
-                            nn_schedule *sched, bool apply) {
-    const unsigned char *p = take(c, SCHEDULE_FIXED);
-    if (!p) return fail("nn_load", file, "corrupt: the schedule section is cut short");
-    const uint64_t warmup = get_u64(p), period = get_u64(p + 12);
-    const uint32_t decay = get_u32(p + 8), count = get_u32(p + 28);
-    const double factor = bits_f64(get_u64(p + 20));
-    if (!apply) {
-        char why[96];
-        if (warmup > (uint64_t)LONG_MAX || period > (uint64_t)LONG_MAX || decay > INT_MAX)
-            return fail("nn_load", file, "corrupt: the schedule's warm-up, decay kind or period "
-                                         "is out of range");
-        if (!nn_schedule_shape_ok((long)warmup, (int)decay, (long)period, factor, why, sizeof why))
-            return fail("nn_load", file, "the schedule's %s (as the schedule's setters require)", why);
-        if (first.step < 0 && count > 0)
-            return fail("nn_load", file, "corrupt: the schedule section holds further changes "
-                                         "but the optimiser section none");
-        if (count > NN_SCHEDULE_MAX_CHANGES - 1)
-            return fail("nn_load", file, "corrupt: %lu pending schedule changes (at most %d)",
-                        (unsigned long)count, NN_SCHEDULE_MAX_CHANGES);
-    }
-    if (!apply && (uint64_t)count * CHANGE_SIZE > c->left)
-        return fail("nn_load", file, "corrupt: the schedule's pending changes are cut short");
-    const unsigned char *changes = take(c, (size_t)count * CHANGE_SIZE);
-    long after = first.step;
-    for (uint32_t i = 0; i < count && !apply; i++) {
-        const nn_lr_change ch = read_change(changes + CHANGE_SIZE * i);
-        if (check_change(file, (int)i + 1, ch, after) != 0) return -1;
-        after = ch.step;
-    }
-    if (!apply) {
-        map->nchanges = (first.step >= 0) + (int)count;
-        return 0;
-    }
-    sched->warmup = (long)warmup;
-    sched->decay = (int)decay;
-    sched->period = decay == NN_DECAY_NONE ? 0 : (long)period;
-    sched->factor = decay == NN_DECAY_NONE ? 0.0 : factor;
-    for (uint32_t i = 0; i < count; i++)
-        sched->changes[1 + i] = read_change(changes + CHANGE_SIZE * i);
-    sched->nchanges = (first.step >= 0) + (int)count; /* count is 0 without a first change */
-    return 0;
-}
-
-/* Check a stored hyperparameter of the given type: name is its slot's; a slot the optimiser
- * lacks (a version-1 slot) need only be finite and is ignored. */
-static int check_hyper(const char *file, const nn_optim_type *type, const char *name, double v) {
-    const int k = nn_hyper_index(type, name);
-    if (k < 0 && !isfinite(v))
-        return fail("nn_load", file, "corrupt: the optimiser's unused %s slot is not finite", name);
-    if (k >= 0 && !nn_hyper_ok(&type->hyper[k], v)) {
-        char rule[64];
-        return fail("nn_load", file, "optimiser setting %s = %g is out of range: %s's %s must be "
-                                     "%s, as its setter requires",
-                    name, v, type->name, name, nn_hyper_rule(&type->hyper[k], rule, sizeof rule));
-    }
-    return 0;
-}
-
-/* The optimiser section (and the schedule section after it, when the header says so).
- * Validate it (apply = false; st may be NULL: no optimiser given), or copy it into the
- * optimiser (apply = true; st is set). */
-static int optimiser_section(cursor *c, const char *file, uint32_t nrec, const nn_params *ps,
-                             uint64_t values, load_map *map, nn_optim_state *st, bool apply,
-                             bool has_schedule) {
-    const unsigned char *kp = take(c, 4);
-    if (!kp) return fail("nn_load", file, "corrupt: the optimiser section is cut short");
-    const uint32_t kind = get_u32(kp);
-    const nn_optim_type *type = nn_optim_type_of_file_id(kind);
-    if (!type) return fail("nn_load", file, "corrupt: unknown optimiser kind %lu", (unsigned long)kind);
-    const int nh = stored_hypers(type);
-    const unsigned char *p = take(c, (size_t)optim_fixed(type) - 4);
-    if (!p) return fail("nn_load", file, "corrupt: the optimiser section is cut short");
-    const uint64_t n = get_u64(p), steps = get_u64(p + 8);
-    const unsigned char *hp = p + 16;
-    const nn_lr_change first = read_change(hp + 8 * nh);
-    if (!apply) {
-        if (st && st->type != type)
-            return fail("nn_load", file, "the file holds the state of %s, the optimiser given is %s",
-                        type->name, st->type->name);
-        if (n != values)
-            return fail("nn_load", file, "corrupt: the optimiser state has %llu values per "
-                                         "moment, the parameters %llu",
-                        (unsigned long long)n, (unsigned long long)values);
-        if (steps > (uint64_t)LONG_MAX || first.step < -1)
-            return fail("nn_load", file, "corrupt: optimiser step count out of range");
-        for (int k = 0; k < nh; k++) {
-            const char *name = type->v1_layout ? nn_v1_slot_name[k] : type->hyper[k].name;
-            if (check_hyper(file, type, name, bits_f64(get_u64(hp + 8 * k))) != 0) return -1;
-        }
-        if (first.step == -1 && (!isfinite(first.lr) || !isfinite(first.momentum)))
-            return fail("nn_load", file, "corrupt: the optimiser's schedule is not finite");
-        if (first.step >= 0 && check_change(file, 0, first, -1) != 0) return -1;
-        map->nchanges = first.step >= 0;
-    }
-    for (int k = 0; k < type->nstate; k++)
-        if (state_block(c, file, type->state_name[k], nrec, ps, map, apply ? st->state[k] : NULL) != 0)
-            return -1;
-    if (apply) {
-        *st->steps = (long)steps;
-        for (int k = 0; k < nh; k++) {
-            const int h = type->v1_layout ? nn_hyper_index(type, nn_v1_slot_name[k]) : k;
-            if (h >= 0) st->hyper[h] = bits_f64(get_u64(hp + 8 * k));
-        }
-        nn_schedule *sc = st->sched;
-        sc->warmup = 0, sc->decay = NN_DECAY_NONE, sc->period = 0, sc->factor = 0.0;
-        sc->nchanges = first.step >= 0;
-        if (first.step >= 0) sc->changes[0] = first;
-    }
-    if (has_schedule) return schedule_section(c, file, first, map, apply ? st->sched : NULL, apply);
+    for (uint64_t i = 0; i < h.numel; i++) x->data[i] = nn_bits_f32(nn_get_u32(data + 4 * i));
     return 0;
 }
 
 /* Walk the whole file (after the header and checksum checks): validate it (apply = false), or
  * copy what the validating walk accepted into the model and, when given, the optimiser. */
 static int walk(const unsigned char *buf, size_t len, const char *file, nn_params *ps,
-                nn_optim_state *st, load_map *map, bool apply) {
-    const uint32_t nrec = get_u32(buf + NN_FILE_OFF_COUNT);
-    const uint32_t flags = get_u32(buf + NN_FILE_OFF_FLAGS);
+                nn_optim_state *st, nn_load_map *map, bool apply) {
+    const uint32_t nrec = nn_get_u32(buf + NN_FILE_OFF_COUNT);
+    const uint32_t flags = nn_get_u32(buf + NN_FILE_OFF_FLAGS);
     const int count = nn_params_count(ps);
     cursor c = {buf + NN_FILE_HEADER, len - NN_FILE_HEADER - 4};
     uint64_t values = 0;
@@ -719,8 +491,8 @@ static int walk(const unsigned char *buf, size_t len, const char *file, nn_param
                         nn_params_at(ps, j)->name);
     }
     if ((flags & NN_FILE_FLAG_OPTIM) && (!apply || st) &&
-        optimiser_section(&c, file, nrec, ps, values, map, st, apply,
-                          flags & NN_FILE_FLAG_SCHEDULE) != 0)
+        nn_optim_file_read(&c, file, nrec, ps, values, map, st, apply,
+                           flags & NN_FILE_FLAG_SCHEDULE) != 0)
         return -1;
     if (!apply && c.left != 0)
         return fail("nn_load", file, "corrupt: %zu unexpected bytes before the checksum", c.left);
@@ -734,18 +506,18 @@ int nn_load_buffer(const unsigned char *buf, size_t len, const char *file, nn_pa
     nn_optim_state st;
     if (opt && optim_window("nn_load", file, ps, opt, &st) != 0) return -1;
     if (check_header(buf, len, file) != 0) return -1;
-    const uint32_t stored = get_u32(buf + len - 4), computed = nn_crc32(0, buf, len - 4);
+    const uint32_t stored = nn_get_u32(buf + len - 4), computed = nn_crc32(0, buf, len - 4);
     if (stored != computed)
         return fail("nn_load", file, "checksum mismatch (stored %08lx, computed %08lx): the file "
                                      "is corrupt",
                     (unsigned long)stored, (unsigned long)computed);
-    if (opt && !(get_u32(buf + NN_FILE_OFF_FLAGS) & NN_FILE_FLAG_OPTIM))
+    if (opt && !(nn_get_u32(buf + NN_FILE_OFF_FLAGS) & NN_FILE_FLAG_OPTIM))
         return fail("nn_load", file, "the file holds no optimiser state (it was saved without "
                                      "one); load it with opt NULL");
 
     /* The map: where each record goes (one entry per parameter, so small). */
     const size_t count = (size_t)nn_params_count(ps);
-    load_map map;
+    nn_load_map map;
     map.offset = ag_alloc((count ? count : 1) * (sizeof(long) + sizeof(int)));
     if (!map.offset) return fail("nn_load", file, "out of memory");
     map.model_index = (int *)(void *)(map.offset + count);
@@ -765,21 +537,12 @@ int nn_load_buffer(const unsigned char *buf, size_t len, const char *file, nn_pa
 }
 
 /* An upper bound on the size of any file that can fit the model, with the sections the
- * header's flags announce: longest names, most dimensions, the largest optimiser section, the
- * most pending changes. A larger file is refused before it is read into memory. */
+ * header's flags announce: longest names, most dimensions, the largest optimiser and schedule
+ * sections. A larger file is refused before it is read into memory. */
 static uint64_t size_bound(const nn_params *ps, uint32_t flags) {
     const uint64_t n = (uint64_t)nn_params_numel(ps);
     uint64_t bound = NN_FILE_HEADER + 4 + (uint64_t)nn_params_count(ps) * RECORD_HEAD_MAX + 4 * n;
-    uint64_t largest = 0;
-    for (int k = 0; k < nn_optim_table_count && (flags & NN_FILE_FLAG_OPTIM); k++) {
-        const nn_optim_type *type = nn_optim_table[k];
-        const uint64_t size = optim_fixed(type) + 4 * n * (uint64_t)type->nstate;
-        if (size > largest) largest = size;
-    }
-    bound += largest;
-    if (flags & NN_FILE_FLAG_SCHEDULE)
-        bound += SCHEDULE_FIXED + CHANGE_SIZE * (uint64_t)(NN_SCHEDULE_MAX_CHANGES - 1);
-    return bound;
+    return bound + nn_optim_file_bound(n, flags);
 }
 
 /* A file larger than the model's bound is refused unread, but when its records name a
@@ -788,7 +551,7 @@ static uint64_t size_bound(const nn_params *ps, uint32_t flags) {
  * record. Returns -1 with that reason in ag_last_error, or 0 when the heads fit the model. */
 static int heads_against_model(int fd, uint64_t size, const unsigned char *hdr, const char *file,
                                const nn_params *ps) {
-    const uint32_t nrec = get_u32(hdr + NN_FILE_OFF_COUNT);
+    const uint32_t nrec = nn_get_u32(hdr + NN_FILE_OFF_COUNT);
     const int count = nn_params_count(ps);
     uint64_t at = NN_FILE_HEADER;
     for (uint32_t r = 0; r < nrec && at < size; r++) {
@@ -832,7 +595,7 @@ int nn_load(const char *path, nn_params *ps, nn_optim *opt) {
         goto done;
     }
     if (check_header(hdr, size, path) != 0) goto done;
-    const uint64_t bound = size_bound(ps, get_u32(hdr + NN_FILE_OFF_FLAGS));
+    const uint64_t bound = size_bound(ps, nn_get_u32(hdr + NN_FILE_OFF_FLAGS));
     if (size > bound || (uint64_t)(size_t)size != size) {
         char size_text[160], better[240] = "";
         snprintf(size_text, sizeof size_text, "absurd size: %llu bytes, but any file for this "
