@@ -96,10 +96,12 @@ typedef struct {
 
 /* The checks nn_optim_warmup, nn_optim_step_decay, nn_optim_cosine and nn_optim_schedule make,
  * shared with the loader: true when valid, else false with the reason (naming the value) in
- * why[0..size-1]. */
+ * why[0..size-1]. A change's learning rate and momentum, when not negative (keep), must be in
+ * the ranges of type's entry. */
 bool nn_schedule_shape_ok(long warmup, int decay, long period, double factor, char *why,
                           size_t size);
-bool nn_lr_change_ok(long step, double lr, double momentum, char *why, size_t size);
+bool nn_lr_change_ok(const nn_optim_type *type, long step, double lr, double momentum,
+                     char *why, size_t size);
 /* Room for n pending changes (their content kept); 0, or -1 when out of memory. */
 int nn_schedule_reserve(nn_schedule *s, int n);
 

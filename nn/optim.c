@@ -173,12 +173,22 @@ bool nn_schedule_shape_ok(long warmup, int decay, long period, double factor, ch
     return true;
 }
 
-bool nn_lr_change_ok(long step, double lr, double momentum, char *why, size_t size) {
+bool nn_lr_change_ok(const nn_optim_type *type, long step, double lr, double momentum,
+                     char *why, size_t size) {
     if (step < 0) return snprintf(why, size, "step %ld must be >= 0", step), false;
-    if (!isfinite(lr))
-        return snprintf(why, size, "learning rate %g must be finite (negative: keep)", lr), false;
-    if (!isfinite(momentum))
-        return snprintf(why, size, "momentum %g must be finite (negative: keep)", momentum), false;
+    const double value[2] = {lr, momentum};
+    const char *name[2] = {"learning rate", "momentum"};
+    for (int k = 0; k < 2; k++) {
+        if (!isfinite(value[k]))
+            return snprintf(why, size, "%s %g must be finite (negative: keep)", name[k], value[k]),
+                   false;
+        const int h = nn_hyper_index(type, name[k]); /* no momentum: ignored when applied */
+        char rule[64];
+        if (value[k] >= 0 && h >= 0 && !nn_hyper_ok(&type->hyper[h], value[k]))
+            return snprintf(why, size, "%s %g must be %s (negative: keep)", name[k], value[k],
+                            nn_hyper_rule(&type->hyper[h], rule, sizeof rule)),
+                   false;
+    }
     return true;
 }
 
@@ -197,7 +207,7 @@ void nn_optim_schedule(nn_optim *o, long step, double lr, double momentum) {
     const char *fn = "nn_optim_schedule";
     char why[96];
     if (!need(o, fn)) return;
-    if (!nn_lr_change_ok(step, lr, momentum, why, sizeof why)) {
+    if (!nn_lr_change_ok(o->type, step, lr, momentum, why, sizeof why)) {
         ag_set_last_error("%s: %s", fn, why);
         return;
     }

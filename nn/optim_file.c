@@ -129,9 +129,10 @@ static nn_lr_change read_change(const unsigned char *p) {
 }
 
 /* Check a stored pending change (number `index`, after one at step `after`). */
-static int check_change(const char *file, int index, nn_lr_change c, long after) {
+static int check_change(const char *file, const nn_optim_type *type, int index, nn_lr_change c,
+                        long after) {
     char why[96];
-    if (!nn_lr_change_ok(c.step, c.lr, c.momentum, why, sizeof why))
+    if (!nn_lr_change_ok(type, c.step, c.lr, c.momentum, why, sizeof why))
         return nn_load_fail(file, "pending schedule change %d: %s (as nn_optim_schedule "
                                   "requires)",
                             index, why);
@@ -145,8 +146,8 @@ static int check_change(const char *file, int index, nn_lr_change c, long after)
 /* The schedule section. Validate it (apply = false; sets map->nchanges), or copy it into the
  * schedule (apply = true; room for every change was reserved). first is the optimiser
  * section's pending change (step -1: none). */
-static int schedule_section(nn_cursor *c, const char *file, nn_lr_change first, nn_load_map *map,
-                            nn_schedule *sched, bool apply) {
+static int schedule_section(nn_cursor *c, const char *file, const nn_optim_type *type,
+                            nn_lr_change first, nn_load_map *map, nn_schedule *sched, bool apply) {
     const unsigned char *p = nn_take(c, SCHEDULE_FIXED);
     if (!p) return nn_load_fail(file, "corrupt: the schedule section is cut short");
     const uint64_t warmup = nn_get_u64(p), period = nn_get_u64(p + 12);
@@ -172,7 +173,7 @@ static int schedule_section(nn_cursor *c, const char *file, nn_lr_change first, 
     long after = first.step;
     for (uint32_t i = 0; i < count && !apply; i++) {
         const nn_lr_change ch = read_change(changes + CHANGE_SIZE * i);
-        if (check_change(file, (int)i + 1, ch, after) != 0) return -1;
+        if (check_change(file, type, (int)i + 1, ch, after) != 0) return -1;
         after = ch.step;
     }
     if (!apply) {
@@ -237,7 +238,7 @@ int nn_optim_file_read(nn_cursor *c, const char *file, uint32_t nrec, const nn_p
         }
         if (first.step == -1 && (!isfinite(first.lr) || !isfinite(first.momentum)))
             return nn_load_fail(file, "corrupt: the optimiser's schedule is not finite");
-        if (first.step >= 0 && check_change(file, 0, first, -1) != 0) return -1;
+        if (first.step >= 0 && check_change(file, type, 0, first, -1) != 0) return -1;
         map->nchanges = first.step >= 0;
     }
     for (int k = 0; k < type->nstate; k++)
@@ -254,6 +255,7 @@ int nn_optim_file_read(nn_cursor *c, const char *file, uint32_t nrec, const nn_p
         sc->nchanges = first.step >= 0;
         if (first.step >= 0) sc->changes[0] = first;
     }
-    if (has_schedule) return schedule_section(c, file, first, map, apply ? st->sched : NULL, apply);
+    if (has_schedule)
+        return schedule_section(c, file, type, first, map, apply ? st->sched : NULL, apply);
     return 0;
 }
