@@ -2,7 +2,7 @@
  * layers.c -- dense layers, multilayer perceptrons and the unfolded recurrent layer, each a
  * forward function made of autograd ops (their gradients come from the tape).
  */
-#include "internal.h"
+#include "nn_private.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -219,10 +219,11 @@ ag_tensor *nn_sse_margin(ag_tape *t, ag_tensor *y, ag_tensor *d, double margin);
 
 /* ---------------------------------------------------------------------------------------------
  * Optimisers. A step applies the gradients accumulated since the last step (one whole sweep
- * for full-batch training, one mini-batch otherwise), then zeroes them. Settings must be
- * finite, learning rates and momenta >= 0, decay and the betas in [0, 1), eps > 0, a schedule's
- * step >= 0: a bad value is refused (NULL from the constructors; the setters keep the old
- * setting), with the reason in ag_last_error().
+ * for full-batch training, one mini-batch otherwise), then zeroes them. Each optimiser's
+ * settings have a range (docs/format.md lists them all): finite, learning rates and momenta
+ * >= 0, the paper's decay, the betas and alpha in [0, 1), eps > 0, AdamW's decay >= 0. A bad
+ * value, or a setting the optimiser does not have, is refused (NULL from the constructors; the
+ * setters keep the old setting), with the reason in ag_last_error().
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct nn_optim nn_optim;
@@ -231,25 +232,50 @@ typedef struct nn_optim nn_optim;
 nn_optim *nn_sgd_new(nn_params *ps, double lr, double momentum);
 /* Adam (Kingma & Ba): beta1 = 0.9, beta2 = 0.999, eps = 1e-8 (change with nn_adam_set). */
 nn_optim *nn_adam_new(nn_params *ps, double lr);
-void nn_adam_set(nn_optim *o, double beta1, double beta2, double eps); /* Adam's only */
+/* Adam's or AdamW's constants. */
+void nn_adam_set(nn_optim *o, double beta1, double beta2, double eps);
+/* RMSprop: v = alpha v + (1 - alpha) g^2; b = momentum b + g / (sqrt(v) + eps); w -= lr b, with
+ * alpha = 0.99, eps = 1e-8, momentum 0 (change with nn_rmsprop_set, nn_optim_set_momentum). */
+nn_optim *nn_rmsprop_new(nn_params *ps, double lr);
+void nn_rmsprop_set(nn_optim *o, double alpha, double eps); /* RMSprop's constants */
+/* AdamW (Loshchilov & Hutter, as PyTorch's AdamW): w <- (1 - lr weight_decay) w, then Adam's
+ * update, with Adam's constants (nn_adam_set changes them). The decay never enters the moments;
+ * nn_optim_set_weight_decay changes it (PyTorch's default is 0.01). */
+nn_optim *nn_adamw_new(nn_params *ps, double lr, double weight_decay);
 void nn_optim_free(nn_optim *o); /* free it and its state, before its list; NULL ok */
 
 void nn_optim_set_lr(nn_optim *o, double lr);             /* the learning rate from now on */
-void nn_optim_set_momentum(nn_optim *o, double momentum); /* SGD's alpha */
-/* The paper's weight decay: after each change, every weight shrinks: w <- (1 - decay) w. */
+void nn_optim_set_momentum(nn_optim *o, double momentum); /* SGD's alpha, RMSprop's momentum */
+/* The paper's weight decay: after each change, every weight shrinks: w <- (1 - decay) w (SGD,
+ * Adam, RMSprop). For AdamW, its decoupled decay (see nn_adamw_new). */
 void nn_optim_set_weight_decay(nn_optim *o, double decay);
+
+/* Learning-rate schedules, saved with the optimiser. The rate a step uses is the set rate
+ * (nn_optim_set_lr, or the last pending change applied) times a shape: a linear warm-up over
+ * the first W steps ((t+1)/W at step t, counting from 0), then, counting from its end, a step
+ * decay or a cosine. */
 /* From step `step` on (counting from 0), use lr and momentum: the paper's "alpha = 0.5 for the
  * first 20 sweeps, then 0.9" is nn_optim_schedule(o, 20, eps, 0.9). A negative value keeps
- * the current setting. One pending change at a time. */
+ * the current setting (an optimiser without momentum ignores it). Any number of changes may be
+ * pending (up to 65536); a second change for the same step replaces the first. */
 void nn_optim_schedule(nn_optim *o, long step, double lr, double momentum);
+void nn_optim_warmup(nn_optim *o, long steps); /* W = steps; 0 turns the warm-up off */
+/* After the warm-up, multiply the rate by factor (in (0, 1]) every `every` steps; 0 steps
+ * turns the decay off. Replaces a cosine. */
+void nn_optim_step_decay(nn_optim *o, long every, double factor);
+/* After the warm-up, follow a half cosine from the rate down to final_fraction (in [0, 1]) of
+ * it over `steps` steps, then stay there; 0 steps turns it off. Replaces a step decay. */
+void nn_optim_cosine(nn_optim *o, long steps, double final_fraction);
+/* The learning rate the next step will use (pending changes and the shape applied). */
+double nn_optim_scheduled_lr(const nn_optim *o);
 
 /* Apply one update and zero the gradients. Refuses, changing no weight, when the tape t
  * (may be NULL) holds an error, when a gradient holds NaN or Inf, or when the list has
  * changed since the optimiser was made. Returns 0 or -1 (reason in nn_error(t)). */
 int nn_optim_step(nn_optim *o, const ag_tape *t);
 long nn_optim_steps(const nn_optim *o);      /* steps taken */
-double nn_optim_lr(const nn_optim *o);       /* the current learning rate */
-double nn_optim_momentum(const nn_optim *o); /* the current momentum */
+double nn_optim_lr(const nn_optim *o);       /* the set rate (before the schedule's shape) */
+double nn_optim_momentum(const nn_optim *o); /* 0 for an optimiser without momentum */
 
 /* The error to report after a failed step: the tape's, else ag_last_error() (see both for how
  * long the string lasts). */

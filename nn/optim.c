@@ -1,36 +1,27 @@
 /*
- * optim.c -- optimisers: the paper's momentum rule (with its weight decay and alpha schedule)
- * and Adam. A step reads the accumulated gradients, updates every parameter, zeroes the
- * gradients. It checks everything first, so a refused step changes no weight.
+ * optim.c -- the optimiser object around the table of nn/optim_table.c: making one, its
+ * setters (which read the ranges from the table), the learning-rate schedule, and the step.
+ * A step reads the accumulated gradients, updates every parameter through the table's step
+ * function, zeroes the gradients. It checks everything first, so a refused step changes no
+ * weight.
  */
-#include "internal.h"
+#include "nn_private.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
-typedef enum { KIND_SGD, KIND_ADAM } optim_kind;
-
 struct nn_optim {
-    optim_kind kind;
+    const nn_optim_type *type;
     nn_params *ps;
-    int count;      /* parameters when made: the list must not change afterwards */
+    int count; /* parameters when made: the list must not change afterwards */
     long numel;
-    float *s1, *s2; /* SGD: s1 = dw(t-1). Adam: s1 = first moment, s2 = second moment */
-    double lr, momentum, decay;
-    double beta1, beta2, eps;
+    float *state[NN_OPTIM_MAX_STATE]; /* type->nstate buffers of numel values */
+    double hyper[NN_OPTIM_MAX_HYPER]; /* in the order of type->hyper */
     long steps;
-    long sched_step; /* -1: no pending change */
-    double sched_lr, sched_momentum;
+    nn_schedule sched;
 };
-
-/* A hyperparameter that breaks `ok` is refused: the reason goes to ag_last_error. */
-static bool hyper_ok(const char *fn, const char *what, double v, bool ok, const char *rule) {
-    if (!ok) ag_set_last_error("%s: %s %g must be %s", fn, what, v, rule);
-    return ok;
-}
-#define LR_OK(fn, v) hyper_ok(fn, "learning rate", v, isfinite(v) && (v) >= 0, "finite and >= 0")
-#define MOMENTUM_OK(fn, v) hyper_ok(fn, "momentum", v, isfinite(v) && (v) >= 0, "finite and >= 0")
-#define UNIT_OK(fn, what, v) hyper_ok(fn, what, v, (v) >= 0 && (v) < 1, "in [0, 1)")
 
 /* The optimiser a setter was given, or NULL with the reason in ag_last_error. */
 static nn_optim *need(nn_optim *o, const char *fn) {
@@ -38,107 +29,286 @@ static nn_optim *need(nn_optim *o, const char *fn) {
     return o;
 }
 
-static nn_optim *optim_new(const char *what, optim_kind kind, nn_params *ps, int nstate) {
+/* The index of type's hyperparameter `name` when v is in its range; else -1 with the reason in
+ * ag_last_error ("nn_sgd_new: learning rate nan must be finite and >= 0"). */
+static int check_hyper(const char *fn, const nn_optim_type *type, const char *name, double v) {
+    const int k = nn_hyper_index(type, name);
+    if (k < 0) {
+        ag_set_last_error("%s: %s has no %s", fn, type->name, name);
+        return -1;
+    }
+    if (!nn_hyper_ok(&type->hyper[k], v)) {
+        char rule[64];
+        ag_set_last_error("%s: %s %g must be %s", fn, name, v,
+                          nn_hyper_rule(&type->hyper[k], rule, sizeof rule));
+        return -1;
+    }
+    return k;
+}
+
+/* Set hyperparameters names[0..n-1] to values[0..n-1], all or none. */
+static void set_hypers(nn_optim *o, const char *fn, int n, const char *const *names,
+                       const double *values) {
+    int k[NN_OPTIM_MAX_HYPER];
+    for (int i = 0; i < n; i++)
+        if ((k[i] = check_hyper(fn, o->type, names[i], values[i])) < 0) return;
+    for (int i = 0; i < n; i++) o->hyper[k[i]] = values[i];
+}
+
+nn_optim *nn_optim_new_of_type(const char *fn, const nn_optim_type *type, nn_params *ps,
+                               double lr, int n, const char *const *names, const double *values) {
+    if (check_hyper(fn, type, "learning rate", lr) < 0) return NULL;
+    for (int i = 0; i < n; i++)
+        if (check_hyper(fn, type, names[i], values[i]) < 0) return NULL;
     if (!ps || nn_params_count(ps) == 0) {
-        ag_set_last_error("%s: %s", what, ps ? "the parameter list is empty" : "parameter list is NULL");
+        ag_set_last_error("%s: %s", fn, ps ? "the parameter list is empty" : "parameter list is NULL");
         return NULL;
     }
     nn_optim *o = ag_alloc(sizeof *o);
     if (!o) {
-        ag_set_last_error("%s: out of memory", what);
+        ag_set_last_error("%s: out of memory", fn);
         return NULL;
     }
     memset(o, 0, sizeof *o);
-    o->kind = kind;
+    o->type = type;
     o->ps = ps;
     o->count = nn_params_count(ps);
     o->numel = nn_params_numel(ps);
-    o->sched_step = -1;
-    size_t bytes = (size_t)o->numel * sizeof(float);
-    o->s1 = ag_alloc(bytes);
-    o->s2 = nstate > 1 ? ag_alloc(bytes) : NULL;
-    if (!o->s1 || (nstate > 1 && !o->s2)) {
-        ag_set_last_error("%s: out of memory for the optimiser state (%ld values)", what, o->numel);
-        nn_optim_free(o);
-        return NULL;
+    const size_t bytes = (size_t)o->numel * sizeof(float);
+    for (int k = 0; k < type->nstate; k++) {
+        o->state[k] = ag_alloc(bytes);
+        if (!o->state[k]) {
+            ag_set_last_error("%s: out of memory for the optimiser state (%ld values)", fn, o->numel);
+            nn_optim_free(o);
+            return NULL;
+        }
+        memset(o->state[k], 0, bytes);
     }
-    memset(o->s1, 0, bytes);
-    if (o->s2) memset(o->s2, 0, bytes);
+    for (int k = 0; k < type->nhyper; k++) o->hyper[k] = type->hyper[k].fallback;
+    o->hyper[0] = lr;
+    for (int i = 0; i < n; i++) o->hyper[nn_hyper_index(type, names[i])] = values[i];
     return o;
 }
 
 nn_optim *nn_sgd_new(nn_params *ps, double lr, double momentum) {
-    if (!LR_OK("nn_sgd_new", lr) || !MOMENTUM_OK("nn_sgd_new", momentum)) return NULL;
-    nn_optim *o = optim_new("nn_sgd_new", KIND_SGD, ps, 1);
-    if (o) {
-        o->lr = lr;
-        o->momentum = momentum;
-    }
-    return o;
+    return nn_optim_new_of_type("nn_sgd_new", &nn_optim_sgd, ps, lr, 1,
+                                (const char *[]){"momentum"}, &momentum);
 }
 
 nn_optim *nn_adam_new(nn_params *ps, double lr) {
-    if (!LR_OK("nn_adam_new", lr)) return NULL;
-    nn_optim *o = optim_new("nn_adam_new", KIND_ADAM, ps, 2);
-    if (o) {
-        o->lr = lr;
-        o->beta1 = 0.9;
-        o->beta2 = 0.999;
-        o->eps = 1e-8;
-    }
-    return o;
+    return nn_optim_new_of_type("nn_adam_new", &nn_optim_adam, ps, lr, 0, NULL, NULL);
+}
+
+nn_optim *nn_rmsprop_new(nn_params *ps, double lr) {
+    return nn_optim_new_of_type("nn_rmsprop_new", &nn_optim_rmsprop, ps, lr, 0, NULL, NULL);
+}
+
+nn_optim *nn_adamw_new(nn_params *ps, double lr, double weight_decay) {
+    return nn_optim_new_of_type("nn_adamw_new", &nn_optim_adamw, ps, lr, 1,
+                                (const char *[]){"decay"}, &weight_decay);
 }
 
 void nn_adam_set(nn_optim *o, double beta1, double beta2, double eps) {
     if (!need(o, "nn_adam_set")) return;
-    if (o->kind != KIND_ADAM) {
-        ag_set_last_error("nn_adam_set: not an Adam optimiser");
+    if (nn_hyper_index(o->type, "beta1") < 0) {
+        ag_set_last_error("nn_adam_set: not an Adam optimiser (%s has no beta1)", o->type->name);
         return;
     }
-    if (!UNIT_OK("nn_adam_set", "beta1", beta1) || !UNIT_OK("nn_adam_set", "beta2", beta2) ||
-        !hyper_ok("nn_adam_set", "eps", eps, isfinite(eps) && eps > 0, "finite and > 0"))
+    set_hypers(o, "nn_adam_set", 3, (const char *[]){"beta1", "beta2", "eps"},
+               (const double[]){beta1, beta2, eps});
+}
+
+void nn_rmsprop_set(nn_optim *o, double alpha, double eps) {
+    if (!need(o, "nn_rmsprop_set")) return;
+    if (nn_hyper_index(o->type, "alpha") < 0) {
+        ag_set_last_error("nn_rmsprop_set: not an RMSprop optimiser (%s has no alpha)", o->type->name);
         return;
-    o->beta1 = beta1;
-    o->beta2 = beta2;
-    o->eps = eps;
+    }
+    set_hypers(o, "nn_rmsprop_set", 2, (const char *[]){"alpha", "eps"}, (const double[]){alpha, eps});
 }
 
 void nn_optim_free(nn_optim *o) {
     if (!o) return;
-    ag_free(o->s1);
-    ag_free(o->s2);
+    for (int k = 0; k < NN_OPTIM_MAX_STATE; k++) ag_free(o->state[k]);
+    ag_free(o->sched.changes);
     ag_free(o);
 }
 
 void nn_optim_set_lr(nn_optim *o, double lr) {
-    if (need(o, "nn_optim_set_lr") && LR_OK("nn_optim_set_lr", lr)) o->lr = lr;
+    if (need(o, "nn_optim_set_lr"))
+        set_hypers(o, "nn_optim_set_lr", 1, (const char *[]){"learning rate"}, &lr);
 }
 void nn_optim_set_momentum(nn_optim *o, double momentum) {
-    if (need(o, "nn_optim_set_momentum") && MOMENTUM_OK("nn_optim_set_momentum", momentum))
-        o->momentum = momentum;
+    if (need(o, "nn_optim_set_momentum"))
+        set_hypers(o, "nn_optim_set_momentum", 1, (const char *[]){"momentum"}, &momentum);
 }
 void nn_optim_set_weight_decay(nn_optim *o, double decay) {
-    if (need(o, "nn_optim_set_weight_decay") && UNIT_OK("nn_optim_set_weight_decay", "decay", decay))
-        o->decay = decay;
+    if (need(o, "nn_optim_set_weight_decay"))
+        set_hypers(o, "nn_optim_set_weight_decay", 1, (const char *[]){"decay"}, &decay);
 }
 long nn_optim_steps(const nn_optim *o) { return o ? o->steps : 0; }
-double nn_optim_lr(const nn_optim *o) { return o ? o->lr : 0.0; }
-double nn_optim_momentum(const nn_optim *o) { return o ? o->momentum : 0.0; }
+double nn_optim_lr(const nn_optim *o) { return o ? o->hyper[0] : 0.0; }
+double nn_optim_momentum(const nn_optim *o) {
+    const int k = o ? nn_hyper_index(o->type, "momentum") : -1;
+    return k >= 0 ? o->hyper[k] : 0.0;
+}
+
+/* =============================================================================================
+ * The learning-rate schedule
+ * =========================================================================================== */
+
+bool nn_schedule_shape_ok(long warmup, int decay, long period, double factor, char *why,
+                          size_t size) {
+    if (warmup < 0) return snprintf(why, size, "warm-up %ld must be >= 0 steps", warmup), false;
+    if (decay == NN_DECAY_NONE) return true;
+    if (decay != NN_DECAY_STEP && decay != NN_DECAY_COSINE)
+        return snprintf(why, size, "unknown decay kind %d", decay), false;
+    if (period < 1)
+        return snprintf(why, size, "%s period %ld must be >= 1 step",
+                        decay == NN_DECAY_STEP ? "step decay" : "cosine", period), false;
+    if (decay == NN_DECAY_STEP && !(isfinite(factor) && factor > 0 && factor <= 1))
+        return snprintf(why, size, "step decay factor %g must be in (0, 1]", factor), false;
+    if (decay == NN_DECAY_COSINE && !(isfinite(factor) && factor >= 0 && factor <= 1))
+        return snprintf(why, size, "cosine final fraction %g must be in [0, 1]", factor), false;
+    return true;
+}
+
+bool nn_lr_change_ok(const nn_optim_type *type, long step, double lr, double momentum,
+                     char *why, size_t size) {
+    if (step < 0) return snprintf(why, size, "step %ld must be >= 0", step), false;
+    const double value[2] = {lr, momentum};
+    const char *name[2] = {"learning rate", "momentum"};
+    for (int k = 0; k < 2; k++) {
+        if (!isfinite(value[k]))
+            return snprintf(why, size, "%s %g must be finite (negative: keep)", name[k], value[k]),
+                   false;
+        const int h = nn_hyper_index(type, name[k]); /* no momentum: ignored when applied */
+        char rule[64];
+        if (value[k] >= 0 && h >= 0 && !nn_hyper_ok(&type->hyper[h], value[k]))
+            return snprintf(why, size, "%s %g must be %s (negative: keep)", name[k], value[k],
+                            nn_hyper_rule(&type->hyper[h], rule, sizeof rule)),
+                   false;
+    }
+    return true;
+}
+
+int nn_schedule_reserve(nn_schedule *s, int n) {
+    if (n <= s->capacity) return 0;
+    nn_lr_change *bigger = ag_alloc((size_t)n * sizeof *bigger);
+    if (!bigger) return -1;
+    if (s->nchanges) memcpy(bigger, s->changes, (size_t)s->nchanges * sizeof *bigger);
+    ag_free(s->changes);
+    s->changes = bigger;
+    s->capacity = n;
+    return 0;
+}
 
 void nn_optim_schedule(nn_optim *o, long step, double lr, double momentum) {
     const char *fn = "nn_optim_schedule";
+    char why[96];
     if (!need(o, fn)) return;
-    if (step < 0) {
-        ag_set_last_error("%s: step %ld must be >= 0", fn, step);
+    if (!nn_lr_change_ok(o->type, step, lr, momentum, why, sizeof why)) {
+        ag_set_last_error("%s: %s", fn, why);
         return;
     }
-    if (!hyper_ok(fn, "learning rate", lr, isfinite(lr), "finite (negative: keep)") ||
-        !hyper_ok(fn, "momentum", momentum, isfinite(momentum), "finite (negative: keep)"))
-        return;
-    o->sched_step = step;
-    o->sched_lr = lr;
-    o->sched_momentum = momentum;
+    nn_schedule *s = &o->sched;
+    int at = 0;
+    while (at < s->nchanges && s->changes[at].step < step) at++;
+    if (at == s->nchanges || s->changes[at].step != step) { /* a new step: make room */
+        if (s->nchanges == NN_SCHEDULE_MAX_CHANGES) {
+            ag_set_last_error("%s: %d changes are already pending (the most there can be)", fn,
+                              NN_SCHEDULE_MAX_CHANGES);
+            return;
+        }
+        int want = s->capacity ? 2 * s->capacity : 4;
+        if (want > NN_SCHEDULE_MAX_CHANGES) want = NN_SCHEDULE_MAX_CHANGES;
+        if (s->nchanges == s->capacity && nn_schedule_reserve(s, want) != 0) {
+            ag_set_last_error("%s: out of memory", fn);
+            return;
+        }
+        memmove(s->changes + at + 1, s->changes + at, (size_t)(s->nchanges - at) * sizeof *s->changes);
+        s->nchanges++;
+    }
+    s->changes[at] = (nn_lr_change){step, lr, momentum};
 }
+
+static void set_shape(nn_optim *o, const char *fn, long warmup, int decay, long period,
+                      double factor) {
+    char why[96];
+    if (!nn_schedule_shape_ok(warmup, decay, period, factor, why, sizeof why)) {
+        ag_set_last_error("%s: %s", fn, why);
+        return;
+    }
+    o->sched.warmup = warmup;
+    o->sched.decay = decay;
+    o->sched.period = decay == NN_DECAY_NONE ? 0 : period;
+    o->sched.factor = decay == NN_DECAY_NONE ? 0.0 : factor;
+}
+
+void nn_optim_warmup(nn_optim *o, long steps) {
+    if (need(o, "nn_optim_warmup"))
+        set_shape(o, "nn_optim_warmup", steps, o->sched.decay, o->sched.period, o->sched.factor);
+}
+void nn_optim_step_decay(nn_optim *o, long every, double factor) {
+    if (need(o, "nn_optim_step_decay"))
+        set_shape(o, "nn_optim_step_decay", o->sched.warmup, every ? NN_DECAY_STEP : NN_DECAY_NONE,
+                  every, factor);
+}
+void nn_optim_cosine(nn_optim *o, long steps, double final_fraction) {
+    if (need(o, "nn_optim_cosine"))
+        set_shape(o, "nn_optim_cosine", o->sched.warmup, steps ? NN_DECAY_COSINE : NN_DECAY_NONE,
+                  steps, final_fraction);
+}
+
+/* What the shape multiplies the learning rate by at step t (counting from 0). */
+static double shape_factor(const nn_schedule *s, long t) {
+    const double pi = 3.14159265358979323846;
+    double f = 1.0;
+    if (s->warmup > 0 && t < s->warmup) f = (double)(t + 1) / (double)s->warmup;
+    const long u = t > s->warmup ? t - s->warmup : 0; /* steps since the warm-up ended */
+    if (s->decay == NN_DECAY_STEP) {
+        f *= pow(s->factor, (double)(u / s->period));
+    } else if (s->decay == NN_DECAY_COSINE) {
+        const double x = (double)(u < s->period ? u : s->period) / (double)s->period;
+        f *= s->factor + (1.0 - s->factor) * 0.5 * (1.0 + cos(pi * x));
+    }
+    return f;
+}
+
+/* The learning rate and momentum the next step uses, with the changes due by then: apply them
+ * (apply = true, at a step) or only look (apply = false). Returns the scheduled rate. */
+static double due_changes(nn_optim *o, bool apply) {
+    nn_schedule *s = &o->sched;
+    double lr = o->hyper[0];
+    int due = 0;
+    while (due < s->nchanges && s->changes[due].step <= o->steps) {
+        const nn_lr_change *c = &s->changes[due++];
+        if (c->lr >= 0) lr = c->lr;
+        if (apply) {
+            const int k = nn_hyper_index(o->type, "momentum");
+            if (c->lr >= 0) o->hyper[0] = c->lr;
+            if (c->momentum >= 0 && k >= 0) o->hyper[k] = c->momentum;
+        }
+    }
+    if (apply && due > 0) {
+        memmove(s->changes, s->changes + due, (size_t)(s->nchanges - due) * sizeof *s->changes);
+        s->nchanges -= due;
+    }
+    if (s->warmup > 0 || s->decay != NN_DECAY_NONE) lr *= shape_factor(s, o->steps);
+    return lr;
+}
+
+double nn_optim_scheduled_lr(const nn_optim *o) {
+    if (!o) {
+        ag_set_last_error("nn_optim_scheduled_lr: optimiser is NULL");
+        return 0.0;
+    }
+    return due_changes((nn_optim *)o, false);
+}
+
+/* =============================================================================================
+ * The step
+ * =========================================================================================== */
 
 const char *nn_error(const ag_tape *t) {
     const char *e = t ? ag_tape_error(t) : NULL;
@@ -179,57 +349,26 @@ int nn_optim_step(nn_optim *o, const ag_tape *t) {
         return -1;
     }
     if (!step_allowed(o, t)) return -1;
-    if (o->sched_step >= 0 && o->steps >= o->sched_step) {
-        if (o->sched_lr >= 0) o->lr = o->sched_lr;
-        if (o->sched_momentum >= 0) o->momentum = o->sched_momentum;
-        o->sched_step = -1;
-    }
-    const float shrink = (float)(1.0 - o->decay);
-    float *s1 = o->s1, *s2 = o->s2;
-    if (o->kind == KIND_SGD) {
-        /* dw(t) = -eps dE/dw + alpha dw(t-1);  w += dw(t);  then w <- (1 - decay) w */
-        const float eps = (float)o->lr, alpha = (float)o->momentum;
-        for (int p = 0; p < o->count; p++) {
-            ag_tensor *w = nn_params_at(o->ps, p);
-            for (int i = 0; i < w->numel; i++) {
-                s1[i] = -eps * w->grad[i] + alpha * s1[i];
-                w->data[i] += s1[i];
-                if (o->decay != 0.0) w->data[i] *= shrink;
-            }
-            s1 += w->numel;
-        }
-    } else {
-        /* m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr m^ / (sqrt(v^) + eps) with
-         * m^ = m / (1 - b1^t), v^ = v / (1 - b2^t);  then w <- (1 - decay) w */
-        const double t1 = (double)(o->steps + 1);
-        const float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
-        const float c1 = (float)(1.0 / (1.0 - pow(o->beta1, t1)));
-        const float c2 = (float)(1.0 / (1.0 - pow(o->beta2, t1)));
-        const float lr = (float)o->lr;
-        for (int p = 0; p < o->count; p++) {
-            ag_tensor *w = nn_params_at(o->ps, p);
-            for (int i = 0; i < w->numel; i++) {
-                const float g = w->grad[i];
-                s1[i] = b1 * s1[i] + (1.0f - b1) * g;
-                s2[i] = b2 * s2[i] + (1.0f - b2) * g * g;
-                w->data[i] -= lr * (s1[i] * c1) / (sqrtf(s2[i] * c2) + eps);
-                if (o->decay != 0.0) w->data[i] *= shrink;
-            }
-            s1 += w->numel;
-            s2 += w->numel;
-        }
+    double h[NN_OPTIM_MAX_HYPER];
+    const double lr = due_changes(o, true);
+    memcpy(h, o->hyper, sizeof h);
+    h[0] = lr;
+    float *state[NN_OPTIM_MAX_STATE] = {NULL};
+    for (int k = 0; k < o->type->nstate; k++) state[k] = o->state[k];
+    for (int p = 0; p < o->count; p++) {
+        ag_tensor *w = nn_params_at(o->ps, p);
+        o->type->step(h, o->steps + 1, w->data, w->grad, state, w->numel);
+        for (int k = 0; k < o->type->nstate; k++) state[k] += w->numel;
     }
     nn_zero_grad(o->ps);
     o->steps++;
     return 0;
 }
 
-/* ---- the window save/load uses (nn/internal.h) ---------------------------------------------- */
+/* ---- the window save/load uses (nn/nn_private.h) -------------------------------------------- */
 
 nn_optim_state nn_optim_state_of(nn_optim *o) {
-    nn_optim_state s = {o->kind == KIND_SGD ? NN_OPTIM_SGD : NN_OPTIM_ADAM, o->ps, o->count,
-                        o->numel, o->s1, o->s2, &o->steps, &o->lr, &o->momentum, &o->decay,
-                        &o->beta1, &o->beta2, &o->eps, &o->sched_step, &o->sched_lr,
-                        &o->sched_momentum};
+    nn_optim_state s = {o->type, o->ps, o->count, o->numel, {NULL}, &o->steps, o->hyper, &o->sched};
+    for (int k = 0; k < NN_OPTIM_MAX_STATE; k++) s.state[k] = o->state[k];
     return s;
 }

@@ -2,7 +2,7 @@
  * params.c -- the parameter list: named, user-owned tensors that optimisers, save/load and
  * printing walk over.
  */
-#include "internal.h"
+#include "nn_private.h"
 
 #include <limits.h>
 #include <string.h>

@@ -9,7 +9,7 @@
  * copy the values in. The second walk cannot fail: it reads what the first one accepted.
  */
 #define _POSIX_C_SOURCE 200809L /* fsync, fstat, strerror_r, clock_gettime */
-#include "internal.h"
+#include "nn_private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,31 +61,15 @@ static void put_u32(unsigned char *p, uint32_t v) {
 static void put_u64(unsigned char *p, uint64_t v) {
     for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
-static uint32_t get_u32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get_u64(const unsigned char *p) {
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
 static uint32_t f32_bits(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
     return u;
 }
-static float bits_f32(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 static uint64_t f64_bits(double d) {
     uint64_t u;
     memcpy(&u, &d, 8);
     return u;
-}
-static double bits_f64(uint64_t u) {
-    double d;
-    memcpy(&d, &u, 8);
-    return d;
 }
 
 /* ---- errors --------------------------------------------------------------------------------- */
@@ -103,6 +87,16 @@ static int fail(const char *fn, const char *file, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     ag_set_last_error("%s: %s: %s", fn, file, msg);
+    return -1;
+}
+
+int nn_load_fail(const char *file, const char *fmt, ...) {
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ag_set_last_error("nn_load: %s: %s", file, msg);
     return -1;
 }
 
@@ -142,10 +136,6 @@ static int optim_window(const char *fn, const char *file, const nn_params *ps,
     return 0;
 }
 
-static const char *kind_name(uint32_t kind) {
-    return kind == NN_OPTIM_SGD ? "SGD with momentum" : kind == NN_OPTIM_ADAM ? "Adam" : "unknown";
-}
-
 /* The index of the first value of v[0..n-1] that is NaN or Inf, or -1. */
 static long first_nonfinite(const float *v, long n) {
     for (long i = 0; i < n; i++)
@@ -153,24 +143,21 @@ static long first_nonfinite(const float *v, long n) {
     return -1;
 }
 
-/* Sizes of the optimiser section: kind, value count, steps, six hyperparameters, the pending
- * schedule (step, lr, momentum), then the state arrays. */
-#define OPTIM_FIXED (4 + 8 + 8 + 6 * 8 + 8 + 2 * 8)
-
 /* =============================================================================================
  * Saving
  * =========================================================================================== */
 
 /* A buffered writer to a file descriptor that keeps a running CRC of everything it wrote and
  * the first errno that went wrong (later writes are then skipped). */
-typedef struct {
+struct nn_file_writer {
     int fd;
     int err;
     uint32_t crc;
     uint64_t written;
     size_t n;
     unsigned char buf[16384];
-} writer;
+};
+typedef nn_file_writer writer;
 
 static void w_flush(writer *w) {
     w->crc = nn_crc32(w->crc, w->buf, w->n);
@@ -198,10 +185,10 @@ static unsigned char *w_room(writer *w, size_t size) {
     return p;
 }
 static void w_u8(writer *w, unsigned v) { *w_room(w, 1) = (unsigned char)v; }
-static void w_u32(writer *w, uint32_t v) { put_u32(w_room(w, 4), v); }
-static void w_u64(writer *w, uint64_t v) { put_u64(w_room(w, 8), v); }
-static void w_f64(writer *w, double v) { w_u64(w, f64_bits(v)); }
-static void w_floats(writer *w, const float *v, long n) {
+void nn_write_u32(writer *w, uint32_t v) { put_u32(w_room(w, 4), v); }
+void nn_write_u64(writer *w, uint64_t v) { put_u64(w_room(w, 8), v); }
+void nn_write_f64(writer *w, double v) { nn_write_u64(w, f64_bits(v)); }
+void nn_write_floats(writer *w, const float *v, long n) {
     for (long i = 0; i < n && !w->err; i++) put_u32(w_room(w, 4), f32_bits(v[i]));
 }
 static void w_bytes(writer *w, const void *src, size_t n) {
@@ -213,31 +200,21 @@ static void write_body(writer *w, const nn_params *ps, const nn_optim_state *st,
                        uint64_t size) {
     const int count = nn_params_count(ps);
     w_bytes(w, NN_FILE_MAGIC, 8);
-    w_u32(w, NN_FILE_VERSION);
-    w_u32(w, st ? NN_FILE_FLAG_OPTIM : 0u);
-    w_u64(w, size);
-    w_u32(w, (uint32_t)count);
-    w_u32(w, 0); /* reserved */
+    nn_write_u32(w, NN_FILE_VERSION);
+    nn_write_u32(w, st ? nn_optim_file_flags(st) : 0u);
+    nn_write_u64(w, size);
+    nn_write_u32(w, (uint32_t)count);
+    nn_write_u32(w, 0); /* reserved */
     for (int i = 0; i < count; i++) {
         const ag_tensor *x = nn_params_at(ps, i);
         size_t len = strlen(x->name);
         w_u8(w, (unsigned)len);
         w_bytes(w, x->name, len);
         w_u8(w, (unsigned)x->ndim);
-        for (int k = 0; k < x->ndim; k++) w_u32(w, (uint32_t)x->shape[k]);
-        w_floats(w, x->data, x->numel);
+        for (int k = 0; k < x->ndim; k++) nn_write_u32(w, (uint32_t)x->shape[k]);
+        nn_write_floats(w, x->data, x->numel);
     }
-    if (!st) return;
-    w_u32(w, (uint32_t)st->kind);
-    w_u64(w, (uint64_t)st->numel);
-    w_u64(w, (uint64_t)*st->steps);
-    const double hyper[6] = {*st->lr, *st->momentum, *st->decay, *st->beta1, *st->beta2, *st->eps};
-    for (int k = 0; k < 6; k++) w_f64(w, hyper[k]);
-    w_u64(w, (uint64_t)(int64_t)*st->sched_step);
-    w_f64(w, *st->sched_lr);
-    w_f64(w, *st->sched_momentum);
-    w_floats(w, st->s1, st->numel);
-    if (st->kind == NN_OPTIM_ADAM) w_floats(w, st->s2, st->numel);
+    if (st) nn_optim_file_write(w, st);
 }
 
 /* Check what is about to be saved and compute the file's size. */
@@ -258,13 +235,14 @@ static int save_plan(const char *path, const nn_params *ps, const nn_optim_state
         total += 1 + len + 1 + 4 * (uint64_t)x->ndim + 4 * (uint64_t)x->numel;
     }
     if (st) {
-        long b1 = first_nonfinite(st->s1, st->numel);
-        long b2 = st->kind == NN_OPTIM_ADAM ? first_nonfinite(st->s2, st->numel) : -1;
-        if (b1 >= 0 || b2 >= 0)
-            return fail("nn_save", path, "the optimiser state holds NaN or Inf at value %ld; "
-                                         "nothing saved, the old file is kept",
-                        b1 >= 0 ? b1 : b2);
-        total += OPTIM_FIXED + 4 * (uint64_t)st->numel * (st->kind == NN_OPTIM_ADAM ? 2 : 1);
+        for (int k = 0; k < st->type->nstate; k++) {
+            long bad = first_nonfinite(st->state[k], st->numel);
+            if (bad >= 0)
+                return fail("nn_save", path, "the optimiser state holds NaN or Inf at value %ld; "
+                                             "nothing saved, the old file is kept",
+                            bad);
+        }
+        total += nn_optim_file_size(st);
     }
     *size = total;
     return 0;
@@ -362,16 +340,18 @@ static int check_header(const unsigned char *hdr, uint64_t file_size, const char
     }
     if (memcmp(hdr, NN_FILE_MAGIC, 8) != 0)
         return fail("nn_load", file, "not a backprop parameter file (wrong magic)");
-    uint32_t version = get_u32(hdr + NN_FILE_OFF_VERSION);
+    uint32_t version = nn_get_u32(hdr + NN_FILE_OFF_VERSION);
     if (version > NN_FILE_VERSION)
         return fail("nn_load", file, "format version %lu is newer than this library reads "
                                      "(version %u); upgrade the library",
                     (unsigned long)version, NN_FILE_VERSION);
     if (version == 0) return fail("nn_load", file, "invalid format version 0");
-    uint32_t flags = get_u32(hdr + NN_FILE_OFF_FLAGS);
-    if (flags & ~NN_FILE_FLAG_OPTIM)
+    uint32_t flags = nn_get_u32(hdr + NN_FILE_OFF_FLAGS);
+    if (flags & ~(NN_FILE_FLAG_OPTIM | NN_FILE_FLAG_SCHEDULE))
         return fail("nn_load", file, "unknown flags 0x%lx in the header", (unsigned long)flags);
-    uint64_t said = get_u64(hdr + NN_FILE_OFF_SIZE);
+    if ((flags & NN_FILE_FLAG_SCHEDULE) && !(flags & NN_FILE_FLAG_OPTIM))
+        return fail("nn_load", file, "corrupt: a schedule section without an optimiser section");
+    uint64_t said = nn_get_u64(hdr + NN_FILE_OFF_SIZE);
     if (said > file_size)
         return fail("nn_load", file, "truncated: the file has %llu bytes, its header says %llu",
                     (unsigned long long)file_size, (unsigned long long)said);
@@ -379,17 +359,13 @@ static int check_header(const unsigned char *hdr, uint64_t file_size, const char
         return fail("nn_load", file, "%llu bytes of unexpected data after the end the header "
                                      "gives (%llu bytes)",
                     (unsigned long long)(file_size - said), (unsigned long long)said);
-    if (get_u32(hdr + NN_FILE_OFF_RESERVED) != 0) return fail("nn_load", file, "reserved header field is not zero");
+    if (nn_get_u32(hdr + NN_FILE_OFF_RESERVED) != 0) return fail("nn_load", file, "reserved header field is not zero");
     return 0;
 }
 
-/* A read cursor over the validated buffer. Every take checks that the bytes are there. */
-typedef struct {
-    const unsigned char *p;
-    size_t left;
-} cursor;
+typedef nn_cursor cursor;
 
-static const unsigned char *take(cursor *c, size_t n) {
+const unsigned char *nn_take(cursor *c, size_t n) {
     if (n > c->left) return NULL;
     const unsigned char *p = c->p;
     c->p += n;
@@ -397,156 +373,107 @@ static const unsigned char *take(cursor *c, size_t n) {
     return p;
 }
 
-/* What the validating walk learns, for the applying walk: for each parameter record in the
- * file, the matching model parameter's index in the list. */
+/* A parameter record's head: its name and shape. */
 typedef struct {
-    int *model_index; /* [file record] -> index in ps */
-    long *offset;     /* [index in ps] -> its first value in the optimiser's state */
-} load_map;
+    char name[NAME_MAX_LEN + 1];
+    int ndim;
+    uint32_t dims[AG_MAX_DIMS];
+    uint64_t numel;
+} record_head;
+
+/* The longest head: name length, name, dimension count, dimensions. */
+#define RECORD_HEAD_MAX (1 + NAME_MAX_LEN + 1 + 4 * AG_MAX_DIMS)
+
+/* Read record rec's head from c (its values follow). */
+static int read_head(cursor *c, const char *file, uint32_t rec, record_head *h) {
+    const unsigned char *p = nn_take(c, 1);
+    if (!p) return fail("nn_load", file, "corrupt: parameter record %lu is cut short", (unsigned long)rec);
+    const unsigned len = p[0];
+    const unsigned char *name_bytes = len ? nn_take(c, len) : NULL;
+    if (len < 1 || len > NAME_MAX_LEN || !name_bytes || memchr(name_bytes, 0, len))
+        return fail("nn_load", file, "corrupt: parameter record %lu has a bad name (%u bytes)",
+                    (unsigned long)rec, len);
+    memcpy(h->name, name_bytes, len);
+    h->name[len] = '\0';
+    const unsigned char *nd = nn_take(c, 1);
+    if (!nd || nd[0] < 1 || nd[0] > AG_MAX_DIMS)
+        return fail("nn_load", file, "corrupt: parameter '%s' has %d dimensions (must be 1 to %d)",
+                    h->name, nd ? nd[0] : -1, AG_MAX_DIMS);
+    h->ndim = nd[0];
+    h->numel = 1;
+    for (int k = 0; k < h->ndim; k++) {
+        const unsigned char *d = nn_take(c, 4);
+        if (!d) return fail("nn_load", file, "corrupt: the shape of parameter '%s' is cut short", h->name);
+        h->dims[k] = nn_get_u32(d);
+        if (h->dims[k] < 1 || h->dims[k] > (uint32_t)AG_MAX_NUMEL) h->numel = (uint64_t)AG_MAX_NUMEL + 1;
+        else if (h->numel <= AG_MAX_NUMEL) h->numel *= h->dims[k];
+    }
+    if (h->numel > AG_MAX_NUMEL)
+        return fail("nn_load", file, "absurd size: parameter '%s' has shape %s", h->name,
+                    shape_text(h->ndim, h->dims).s);
+    return 0;
+}
+
+/* The model parameter a record's head names: its index in ps, or -1 with the reason. */
+static int model_find(const char *file, const record_head *h, const nn_params *ps) {
+    int j = 0, count = nn_params_count(ps);
+    while (j < count && strcmp(nn_params_at(ps, j)->name, h->name) != 0) j++;
+    if (j == count)
+        return fail("nn_load", file, "parameter '%s' %s is in the file but not in the model",
+                    h->name, shape_text(h->ndim, h->dims).s);
+    return j;
+}
+
+/* Whether the head gives model parameter x's shape: 0, or -1 with the reason. */
+static int same_shape(const char *file, const record_head *h, const ag_tensor *x) {
+    bool same = x->ndim == h->ndim;
+    for (int k = 0; same && k < h->ndim; k++) same = (uint32_t)x->shape[k] == h->dims[k];
+    if (same) return 0;
+    char want[64];
+    return fail("nn_load", file, "parameter '%s' is %s in the file but %s in the model", h->name,
+                shape_text(h->ndim, h->dims).s, ag_shape_str(x, want, sizeof want));
+}
 
 /* One parameter record: name, shape, values. Validate it (apply = false) or copy its values
  * into the model (apply = true). */
 static int parameter_record(cursor *c, const char *file, uint32_t rec, nn_params *ps,
-                            load_map *map, bool apply, uint64_t *values) {
-    const unsigned char *p = take(c, 1);
-    if (!p) return fail("nn_load", file, "corrupt: parameter record %lu is cut short", (unsigned long)rec);
-    const unsigned len = p[0];
-    const unsigned char *name_bytes = len ? take(c, len) : NULL;
-    if (len < 1 || len > NAME_MAX_LEN || !name_bytes || memchr(name_bytes, 0, len))
-        return fail("nn_load", file, "corrupt: parameter record %lu has a bad name (%u bytes)",
-                    (unsigned long)rec, len);
-    char name[NAME_MAX_LEN + 1];
-    memcpy(name, name_bytes, len);
-    name[len] = '\0';
-    const unsigned char *nd = take(c, 1);
-    if (!nd || nd[0] < 1 || nd[0] > AG_MAX_DIMS)
-        return fail("nn_load", file, "corrupt: parameter '%s' has %d dimensions (must be 1 to %d)",
-                    name, nd ? nd[0] : -1, AG_MAX_DIMS);
-    const int ndim = nd[0];
-    uint32_t dims[AG_MAX_DIMS];
-    uint64_t numel = 1;
-    for (int k = 0; k < ndim; k++) {
-        const unsigned char *d = take(c, 4);
-        if (!d) return fail("nn_load", file, "corrupt: the shape of parameter '%s' is cut short", name);
-        dims[k] = get_u32(d);
-        if (dims[k] < 1 || dims[k] > (uint32_t)AG_MAX_NUMEL) numel = (uint64_t)AG_MAX_NUMEL + 1;
-        else if (numel <= AG_MAX_NUMEL) numel *= dims[k];
-    }
-    if (numel > AG_MAX_NUMEL)
-        return fail("nn_load", file, "absurd size: parameter '%s' has shape %s", name,
-                    shape_text(ndim, dims).s);
-    const unsigned char *data = take(c, 4 * (size_t)numel);
+                            nn_load_map *map, bool apply, uint64_t *values) {
+    record_head h;
+    if (read_head(c, file, rec, &h) != 0) return -1;
+    const unsigned char *data = nn_take(c, 4 * (size_t)h.numel);
     if (!data)
         return fail("nn_load", file, "corrupt: parameter '%s' %s needs %llu bytes of values, %zu "
                                      "remain",
-                    name, shape_text(ndim, dims).s, 4 * (unsigned long long)numel, c->left);
-
-    /* Against the model. */
-    int j = 0, count = nn_params_count(ps);
-    while (j < count && strcmp(nn_params_at(ps, j)->name, name) != 0) j++;
-    if (j == count)
-        return fail("nn_load", file, "parameter '%s' %s is in the file but not in the model", name,
-                    shape_text(ndim, dims).s);
+                    h.name, shape_text(h.ndim, h.dims).s, 4 * (unsigned long long)h.numel, c->left);
+    const int j = model_find(file, &h, ps);
+    if (j < 0) return -1;
     for (uint32_t r = 0; r < rec && !apply; r++)
         if (map->model_index[r] == j)
-            return fail("nn_load", file, "corrupt: parameter '%s' appears twice", name);
+            return fail("nn_load", file, "corrupt: parameter '%s' appears twice", h.name);
     ag_tensor *x = nn_params_at(ps, j);
-    bool same = x->ndim == ndim;
-    for (int k = 0; same && k < ndim; k++) same = (uint32_t)x->shape[k] == dims[k];
-    if (!same) {
-        char want[64];
-        return fail("nn_load", file, "parameter '%s' is %s in the file but %s in the model", name,
-                    shape_text(ndim, dims).s, ag_shape_str(x, want, sizeof want));
-    }
+    if (same_shape(file, &h, x) != 0) return -1;
     map->model_index[rec] = j;
-    *values += numel;
+    *values += h.numel;
 
     if (!apply) {
-        for (uint64_t i = 0; i < numel; i++) {
-            float v = bits_f32(get_u32(data + 4 * i));
+        for (uint64_t i = 0; i < h.numel; i++) {
+            float v = nn_bits_f32(nn_get_u32(data + 4 * i));
             if (!isfinite(v))
-                return fail("nn_load", file, "parameter '%s' holds %s at element %llu", name,
+                return fail("nn_load", file, "parameter '%s' holds %s at element %llu", h.name,
                             isnan(v) ? "NaN" : "Inf", (unsigned long long)i);
         }
         return 0;
     }
-    for (uint64_t i = 0; i < numel; i++) x->data[i] = bits_f32(get_u32(data + 4 * i));
-    return 0;
-}
-
-/* One block of optimiser state: a value per parameter element, the parameters in the file's
- * order. Validate it, or copy it to state (laid out in the list's order) when state is set. */
-static int state_block(cursor *c, const char *file, const char *what, uint32_t nrec,
-                       const nn_params *ps, const load_map *map, float *state) {
-    for (uint32_t r = 0; r < nrec; r++) {
-        const int j = map->model_index[r];
-        const long n = nn_params_at(ps, j)->numel;
-        const unsigned char *data = take(c, 4 * (size_t)n);
-        if (!data) return fail("nn_load", file, "corrupt: the optimiser's %s are cut short", what);
-        for (long i = 0; i < n; i++) {
-            float v = bits_f32(get_u32(data + 4 * i));
-            if (!state && !isfinite(v))
-                return fail("nn_load", file, "the optimiser's %s for '%s' hold %s at element %ld",
-                            what, nn_params_at(ps, j)->name, isnan(v) ? "NaN" : "Inf", i);
-            if (state) state[map->offset[j] + i] = v;
-        }
-    }
-    return 0;
-}
-
-/* The optimiser section. Validate it (apply = false; st may be NULL: no optimiser given), or
- * copy it into the optimiser (apply = true; st is set). */
-static int optimiser_section(cursor *c, const char *file, uint32_t nrec, const nn_params *ps,
-                             uint64_t values, const load_map *map, nn_optim_state *st,
-                             bool apply) {
-    const unsigned char *p = take(c, OPTIM_FIXED);
-    if (!p) return fail("nn_load", file, "corrupt: the optimiser section is cut short");
-    const uint32_t kind = get_u32(p);
-    const uint64_t n = get_u64(p + 4), steps = get_u64(p + 12);
-    double hyper[6];
-    for (int k = 0; k < 6; k++) hyper[k] = bits_f64(get_u64(p + 20 + 8 * k));
-    const int64_t sched_step = (int64_t)get_u64(p + 68);
-    const double sched_lr = bits_f64(get_u64(p + 76)), sched_momentum = bits_f64(get_u64(p + 84));
-    if (!apply) {
-        if (kind != NN_OPTIM_SGD && kind != NN_OPTIM_ADAM)
-            return fail("nn_load", file, "corrupt: unknown optimiser kind %lu", (unsigned long)kind);
-        if (n != values)
-            return fail("nn_load", file, "corrupt: the optimiser state has %llu values per "
-                                         "moment, the parameters %llu",
-                        (unsigned long long)n, (unsigned long long)values);
-        if (steps > (uint64_t)LONG_MAX || sched_step < -1 || sched_step > LONG_MAX)
-            return fail("nn_load", file, "corrupt: optimiser step count out of range");
-        for (int k = 0; k < 6; k++)
-            if (!isfinite(hyper[k]))
-                return fail("nn_load", file, "corrupt: optimiser hyperparameter %d is not finite", k);
-        if (!isfinite(sched_lr) || !isfinite(sched_momentum))
-            return fail("nn_load", file, "corrupt: the optimiser's schedule is not finite");
-        if (st && (uint32_t)st->kind != kind)
-            return fail("nn_load", file, "the file holds the state of %s, the optimiser given is %s",
-                        kind_name(kind), kind_name((uint32_t)st->kind));
-    }
-    const char *first = kind == NN_OPTIM_ADAM ? "first moments" : "last changes";
-    if (state_block(c, file, first, nrec, ps, map, apply ? st->s1 : NULL) != 0) return -1;
-    if (kind == NN_OPTIM_ADAM &&
-        state_block(c, file, "second moments", nrec, ps, map, apply ? st->s2 : NULL) != 0)
-        return -1;
-    if (apply) {
-        *st->steps = (long)steps;
-        double *dst[6] = {st->lr, st->momentum, st->decay, st->beta1, st->beta2, st->eps};
-        for (int k = 0; k < 6; k++) *dst[k] = hyper[k];
-        *st->sched_step = (long)sched_step;
-        *st->sched_lr = sched_lr;
-        *st->sched_momentum = sched_momentum;
-    }
+    for (uint64_t i = 0; i < h.numel; i++) x->data[i] = nn_bits_f32(nn_get_u32(data + 4 * i));
     return 0;
 }
 
 /* Walk the whole file (after the header and checksum checks): validate it (apply = false), or
  * copy what the validating walk accepted into the model and, when given, the optimiser. */
 static int walk(const unsigned char *buf, size_t len, const char *file, nn_params *ps,
-                nn_optim_state *st, load_map *map, bool apply) {
-    const uint32_t nrec = get_u32(buf + NN_FILE_OFF_COUNT);
-    const bool has_optim = get_u32(buf + NN_FILE_OFF_FLAGS) & NN_FILE_FLAG_OPTIM;
+                nn_optim_state *st, nn_load_map *map, bool apply) {
+    const uint32_t nrec = nn_get_u32(buf + NN_FILE_OFF_COUNT);
+    const uint32_t flags = nn_get_u32(buf + NN_FILE_OFF_FLAGS);
     const int count = nn_params_count(ps);
     cursor c = {buf + NN_FILE_HEADER, len - NN_FILE_HEADER - 4};
     uint64_t values = 0;
@@ -563,8 +490,9 @@ static int walk(const unsigned char *buf, size_t len, const char *file, nn_param
             return fail("nn_load", file, "model parameter '%s' is not in the file",
                         nn_params_at(ps, j)->name);
     }
-    if (has_optim && (!apply || st) &&
-        optimiser_section(&c, file, nrec, ps, values, map, st, apply) != 0)
+    if ((flags & NN_FILE_FLAG_OPTIM) && (!apply || st) &&
+        nn_optim_file_read(&c, file, nrec, ps, values, map, st, apply,
+                           flags & NN_FILE_FLAG_SCHEDULE) != 0)
         return -1;
     if (!apply && c.left != 0)
         return fail("nn_load", file, "corrupt: %zu unexpected bytes before the checksum", c.left);
@@ -578,21 +506,22 @@ int nn_load_buffer(const unsigned char *buf, size_t len, const char *file, nn_pa
     nn_optim_state st;
     if (opt && optim_window("nn_load", file, ps, opt, &st) != 0) return -1;
     if (check_header(buf, len, file) != 0) return -1;
-    const uint32_t stored = get_u32(buf + len - 4), computed = nn_crc32(0, buf, len - 4);
+    const uint32_t stored = nn_get_u32(buf + len - 4), computed = nn_crc32(0, buf, len - 4);
     if (stored != computed)
         return fail("nn_load", file, "checksum mismatch (stored %08lx, computed %08lx): the file "
                                      "is corrupt",
                     (unsigned long)stored, (unsigned long)computed);
-    if (opt && !(get_u32(buf + NN_FILE_OFF_FLAGS) & NN_FILE_FLAG_OPTIM))
+    if (opt && !(nn_get_u32(buf + NN_FILE_OFF_FLAGS) & NN_FILE_FLAG_OPTIM))
         return fail("nn_load", file, "the file holds no optimiser state (it was saved without "
                                      "one); load it with opt NULL");
 
     /* The map: where each record goes (one entry per parameter, so small). */
     const size_t count = (size_t)nn_params_count(ps);
-    load_map map;
+    nn_load_map map;
     map.offset = ag_alloc((count ? count : 1) * (sizeof(long) + sizeof(int)));
     if (!map.offset) return fail("nn_load", file, "out of memory");
     map.model_index = (int *)(void *)(map.offset + count);
+    map.nchanges = 0;
     long off = 0;
     for (size_t j = 0; j < count; j++) {
         map.model_index[j] = -1;
@@ -600,17 +529,46 @@ int nn_load_buffer(const unsigned char *buf, size_t len, const char *file, nn_pa
         off += nn_params_at(ps, (int)j)->numel;
     }
     int rc = walk(buf, len, file, ps, opt ? &st : NULL, &map, false);
+    if (rc == 0 && opt && nn_schedule_reserve(st.sched, map.nchanges) != 0)
+        rc = fail("nn_load", file, "out of memory for %d pending schedule changes", map.nchanges);
     if (rc == 0) walk(buf, len, file, ps, opt ? &st : NULL, &map, true); /* cannot fail now */
     ag_free(map.offset);
     return rc;
 }
 
-/* An upper bound on the size of any file that can fit the model (and optimiser): longest
- * names, most dimensions. A larger file is refused before it is read into memory. */
-static uint64_t size_bound(const nn_params *ps, bool with_optim) {
-    uint64_t n = (uint64_t)nn_params_numel(ps);
-    uint64_t bound = NN_FILE_HEADER + 4 + (uint64_t)nn_params_count(ps) * (2 + NAME_MAX_LEN + 4 * AG_MAX_DIMS) + 4 * n;
-    return with_optim ? bound + OPTIM_FIXED + 8 * n : bound;
+/* An upper bound on the size of any file that can fit the model, with the sections the
+ * header's flags announce: longest names, most dimensions, the largest optimiser and schedule
+ * sections. A larger file is refused before it is read into memory. */
+static uint64_t size_bound(const nn_params *ps, uint32_t flags) {
+    const uint64_t n = (uint64_t)nn_params_numel(ps);
+    uint64_t bound = NN_FILE_HEADER + 4 + (uint64_t)nn_params_count(ps) * RECORD_HEAD_MAX + 4 * n;
+    return bound + nn_optim_file_bound(n, flags);
+}
+
+/* A file larger than the model's bound is refused unread, but when its records name a
+ * parameter the model lacks or give one another shape, that is the better reason to give first:
+ * read just the records' heads (a few bytes each, skipping the values) and find the first such
+ * record. Returns -1 with that reason in ag_last_error, or 0 when the heads fit the model. */
+static int heads_against_model(int fd, uint64_t size, const unsigned char *hdr, const char *file,
+                               const nn_params *ps) {
+    const uint32_t nrec = nn_get_u32(hdr + NN_FILE_OFF_COUNT);
+    const int count = nn_params_count(ps);
+    uint64_t at = NN_FILE_HEADER;
+    for (uint32_t r = 0; r < nrec && at < size; r++) {
+        if (r == (uint32_t)count)
+            return fail("nn_load", file, "the file holds %lu parameters, the model only %d",
+                        (unsigned long)nrec, count);
+        unsigned char head[RECORD_HEAD_MAX];
+        const size_t want = size - at < RECORD_HEAD_MAX ? (size_t)(size - at) : RECORD_HEAD_MAX;
+        if (pread(fd, head, want, (off_t)at) != (ssize_t)want) return 0;
+        cursor c = {head, want};
+        record_head h;
+        if (read_head(&c, file, r, &h) != 0) return 0; /* corrupt: the size is reason enough */
+        const int j = model_find(file, &h, ps);
+        if (j < 0 || same_shape(file, &h, nn_params_at(ps, j)) != 0) return -1;
+        at += (uint64_t)(want - c.left) + 4 * h.numel;
+    }
+    return 0;
 }
 
 int nn_load(const char *path, nn_params *ps, nn_optim *opt) {
@@ -637,12 +595,17 @@ int nn_load(const char *path, nn_params *ps, nn_optim *opt) {
         goto done;
     }
     if (check_header(hdr, size, path) != 0) goto done;
-    const uint64_t bound = size_bound(ps, true);
+    const uint64_t bound = size_bound(ps, nn_get_u32(hdr + NN_FILE_OFF_FLAGS));
     if (size > bound || (uint64_t)(size_t)size != size) {
-        fail("nn_load", path, "absurd size: %llu bytes, but any file for this model (%d "
-                              "parameters, %ld values) has at most %llu",
-             (unsigned long long)size, nn_params_count(ps), nn_params_numel(ps),
-             (unsigned long long)bound);
+        char size_text[160], better[240] = "";
+        snprintf(size_text, sizeof size_text, "absurd size: %llu bytes, but any file for this "
+                 "model (%d parameters, %ld values) has at most %llu",
+                 (unsigned long long)size, nn_params_count(ps), nn_params_numel(ps),
+                 (unsigned long long)bound);
+        if (heads_against_model(fd, size, hdr, path, ps) != 0) /* the better reason, first */
+            snprintf(better, sizeof better, "%s", ag_last_error());
+        if (better[0]) ag_set_last_error("%s; the file was not read (%s)", better, size_text);
+        else fail("nn_load", path, "%s", size_text);
         goto done;
     }
     buf = ag_alloc((size_t)size);

@@ -7,7 +7,7 @@
  * weight the SUM of its copies' gradients. The paper instead averages dE/dw over the copies; that
  * rule is recorded on the tape too (see shared_weight), never applied by hand afterwards.
  */
-#include "internal.h"
+#include "nn_private.h"
 
 #include <stdio.h>
 

@@ -13,7 +13,7 @@
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include "support/testutil.h"
 
-#include "nn/internal.h"
+#include "nn/nn_private.h"
 
 #include <limits.h>
 #include <math.h>
@@ -928,8 +928,10 @@ static void test_optimisers(void **state) {
     assert_true(BAD(nn_optim_lr, (o)) == 0.1);
     assert_true(BAD(nn_optim_momentum, (o)) == 0.5);
     nn_optim_state st = nn_optim_state_of(o), sa = nn_optim_state_of(a);
-    assert_true(*st.decay == 0.0 && *st.sched_step == -1);
-    assert_true(*sa.beta1 == 0.9 && *sa.beta2 == 0.999 && *sa.eps == 1e-8);
+    assert_true(st.hyper[nn_hyper_index(st.type, "decay")] == 0.0 && st.sched->nchanges == 0);
+    assert_true(sa.hyper[nn_hyper_index(sa.type, "beta1")] == 0.9 &&
+                sa.hyper[nn_hyper_index(sa.type, "beta2")] == 0.999 &&
+                sa.hyper[nn_hyper_index(sa.type, "eps")] == 1e-8);
     assert_true(BAD(nn_optim_lr, (NULL)) == 0.0);
     assert_true(BAD(nn_optim_momentum, (NULL)) == 0.0);
     assert_int_equal(BAD(nn_optim_steps, (NULL)), 0);
@@ -952,6 +954,84 @@ static void test_optimisers(void **state) {
     BAD(nn_optim_free, (NULL));
     nn_optim_free(o);
     nn_optim_free(a);
+}
+
+/* RMSprop, AdamW and the learning-rate schedule: every setting checked against the optimiser
+ * table's range, refused with the value named, the old setting kept. */
+static void test_optimiser_table_settings(void **state) {
+    (void)state;
+    assert_null(BAD(nn_rmsprop_new, (NULL, 0.01)));
+    expect_last("nn_rmsprop_new: parameter list is NULL");
+    assert_null(nn_rmsprop_new(PS, -1));
+    expect_last("nn_rmsprop_new: learning rate -1 must be finite and >= 0");
+    assert_null(BAD(nn_adamw_new, (NULL, 0.01, 0.01)));
+    expect_last("nn_adamw_new: parameter list is NULL");
+    assert_null(nn_adamw_new(PS, NAN, 0.01));
+    expect_last("nn_adamw_new: learning rate nan must be finite and >= 0");
+    assert_null(nn_adamw_new(PS, 0.01, -0.5));
+    expect_last("nn_adamw_new: decay -0.5 must be finite and >= 0");
+    assert_null(nn_adamw_new(PS, 0.01, INFINITY));
+    expect_last("nn_adamw_new: decay inf must be finite and >= 0");
+    nn_optim *r = nn_rmsprop_new(PS, 0.01), *w = nn_adamw_new(PS, 0.001, 0.01);
+    nn_optim *s = nn_sgd_new(PS, 0.1, 0.5), *a = nn_adam_new(PS, 0.01);
+    assert_non_null(r), assert_non_null(w), assert_non_null(s), assert_non_null(a);
+
+    BAD(nn_rmsprop_set, (NULL, 0.9, 1e-8));
+    expect_last("nn_rmsprop_set: optimiser is NULL");
+    BAD(nn_rmsprop_set, (r, 1.0, 1e-8));
+    expect_last("nn_rmsprop_set: alpha 1 must be in [0, 1)");
+    BAD(nn_rmsprop_set, (r, 0.9, 0.0));
+    expect_last("nn_rmsprop_set: eps 0 must be finite and > 0");
+    BAD(nn_rmsprop_set, (a, 0.9, 1e-8));
+    expect_last("nn_rmsprop_set: not an RMSprop optimiser (Adam has no alpha)");
+    ag_set_last_error("%s", "");
+    nn_adam_set(w, 0.5, 0.75, 1.0); /* AdamW takes Adam's constants */
+    assert_string_equal(ag_last_error(), "");
+    nn_adam_set(r, 0.5, 0.75, 1.0);
+    expect_last("nn_adam_set: not an Adam optimiser (RMSprop has no beta1)");
+    nn_adam_set(w, 0.5, 1.5, 1.0); /* all or nothing: beta1 is not changed either */
+    expect_last("nn_adam_set: beta2 1.5 must be in [0, 1)");
+    nn_optim_state sw = nn_optim_state_of(w);
+    assert_true(sw.hyper[nn_hyper_index(sw.type, "beta1")] == 0.5);
+    nn_optim_set_weight_decay(w, 2.0); /* AdamW's decoupled decay may exceed 1 */
+    assert_true(sw.hyper[nn_hyper_index(sw.type, "decay")] == 2.0);
+    nn_optim_set_momentum(a, 0.9);
+    expect_last("nn_optim_set_momentum: Adam has no momentum");
+    nn_optim_set_momentum(w, 0.9);
+    expect_last("nn_optim_set_momentum: AdamW has no momentum");
+    nn_optim_set_momentum(r, -1);
+    expect_last("nn_optim_set_momentum: momentum -1 must be finite and >= 0");
+
+    BAD(nn_optim_warmup, (NULL, 5));
+    expect_last("nn_optim_warmup: optimiser is NULL");
+    BAD(nn_optim_warmup, (s, -3));
+    expect_last("nn_optim_warmup: warm-up -3 must be >= 0 steps");
+    BAD(nn_optim_step_decay, (NULL, 5, 0.5));
+    expect_last("nn_optim_step_decay: optimiser is NULL");
+    BAD(nn_optim_step_decay, (s, -5, 0.5));
+    expect_last("nn_optim_step_decay: step decay period -5 must be >= 1 step");
+    BAD(nn_optim_step_decay, (s, 5, 0.0));
+    expect_last("nn_optim_step_decay: step decay factor 0 must be in (0, 1]");
+    BAD(nn_optim_step_decay, (s, 5, NAN));
+    expect_last("nn_optim_step_decay: step decay factor nan must be in (0, 1]");
+    BAD(nn_optim_cosine, (NULL, 5, 0.0));
+    expect_last("nn_optim_cosine: optimiser is NULL");
+    BAD(nn_optim_cosine, (s, -1, 0.0));
+    expect_last("nn_optim_cosine: cosine period -1 must be >= 1 step");
+    BAD(nn_optim_cosine, (s, 10, 1.5));
+    expect_last("nn_optim_cosine: cosine final fraction 1.5 must be in [0, 1]");
+    assert_true(BAD(nn_optim_scheduled_lr, (NULL)) == 0.0);
+    expect_last("nn_optim_scheduled_lr: optimiser is NULL");
+    assert_true(nn_optim_scheduled_lr(s) == 0.1); /* nothing above changed the schedule */
+    nn_optim_schedule(s, 3, INFINITY, -1);
+    expect_last("nn_optim_schedule: learning rate inf must be finite (negative: keep)");
+    nn_optim_schedule(s, 3, 0.5, NAN);
+    expect_last("nn_optim_schedule: momentum nan must be finite (negative: keep)");
+    nn_optim_state ss = nn_optim_state_of(s);
+    assert_int_equal(ss.sched->nchanges, 0);
+    assert_int_equal(ss.sched->warmup, 0);
+    assert_int_equal(ss.sched->decay, NN_DECAY_NONE);
+    nn_optim_free(r), nn_optim_free(w), nn_optim_free(s), nn_optim_free(a);
 }
 
 static void test_save_load_arguments(void **state) {
@@ -1032,6 +1112,7 @@ int main(void) {
         cmocka_unit_test_setup(test_layers, reset),
         cmocka_unit_test_setup(test_unfolded_runs, reset),
         cmocka_unit_test_setup(test_optimisers, reset),
+        cmocka_unit_test_setup(test_optimiser_table_settings, reset),
         cmocka_unit_test_setup(test_save_load_arguments, reset),
         cmocka_unit_test(test_every_public_function_has_a_case), /* last: counts the calls above */
     };
