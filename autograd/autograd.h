@@ -152,14 +152,48 @@ void ag_tape_reset(ag_tape *t);
 /* The first error recorded on the tape, or NULL when all is well (also "no tape" for NULL). */
 const char *ag_tape_error(const ag_tape *t);
 
-/* Record an error of your own (printf-style) unless the tape already holds one, and return the
- * tape's poisoned tensor (NULL for a NULL tape). For layers and user code built on the ops:
+/* What kind of error a tape holds, beside its message (ag_tape_status). */
+typedef enum ag_status {
+    AG_OK = 0,             /* no error */
+    AG_ERR_NO_TAPE,        /* the tape itself is NULL */
+    AG_ERR_NULL,           /* a NULL argument: an input, a shape, an index or label array, a seed */
+    AG_ERR_POISONED_INPUT, /* an input is the poisoned result of a failed tape */
+    AG_ERR_OTHER_TAPE,     /* an input belongs to another tape */
+    AG_ERR_SHAPE,          /* shapes or dimensions that do not fit the op */
+    AG_ERR_RANGE,          /* an axis, row, index, label or count out of range */
+    AG_ERR_SIZE,           /* an absurd size: more than AG_MAX_NUMEL elements */
+    AG_ERR_NO_MEMORY,      /* the allocator refused */
+    AG_ERR_NOT_FINITE,     /* NaN or Inf in an op's output (ag_tape_check_finite) */
+    AG_ERR_USER            /* recorded with ag_tape_fail by code built on the library */
+} ag_status;
+
+/* The status of the tape's first error: AG_OK while all is well, AG_ERR_NO_TAPE for NULL.
+ * Set together with the message by every failure; cleared by ag_tape_reset. */
+ag_status ag_tape_status(const ag_tape *t);
+
+/* A short English name for a status ("shapes that do not fit"); a static string, never NULL
+ * ("unknown status" for a value that is not an ag_status). */
+const char *ag_status_str(ag_status status);
+
+/* Record an error of your own (printf-style; status AG_ERR_USER) unless the tape already holds
+ * one, and return the tape's poisoned tensor (NULL for a NULL tape). For layers and user code
+ * built on the ops:
  *   return ag_tape_fail(t, "dense: input has %d columns, layer expects %d", c, n);          */
 ag_tensor *ag_tape_fail(ag_tape *t, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/* The check a function built on the ops starts with: true when t can record (not NULL, not
+ * failed). False for a failed tape, and for a NULL tape, which also leaves "op: tape is NULL"
+ * in ag_last_error. The ops themselves start the same way. Use it with ag_tape_poison:
+ *   if (!ag_tape_ok(t, "dense")) return ag_tape_poison(t);                                   */
+bool ag_tape_ok(ag_tape *t, const char *op);
+
+/* The tape's poisoned tensor (owned by the tape), or NULL for a NULL tape: what a function
+ * built on the ops returns when it cannot record. */
+ag_tensor *ag_tape_poison(ag_tape *t);
 
 /* Stop at the first op whose output holds NaN or Inf (off by default; when on, one extra pass
  * over each op's output). That op fails the tape, naming itself, the first bad element and each

@@ -140,7 +140,8 @@ static void put_node(FILE *f, const ag_node *n) {
 
 int ag_tape_write_dot(const ag_tape *t, FILE *f) {
     if (!t || !f) {
-        ag_set_last_error("ag_tape_write_dot: %s is NULL", !t ? "tape" : "file");
+        if (!t) ag_no_tape("ag_tape_write_dot");
+        else ag_set_last_error("ag_tape_write_dot: file is NULL");
         return -1;
     }
     /* The nodes in the order they ran, and room for every leaf input. */

@@ -101,7 +101,7 @@ void *ag_arena_alloc_slow(ag_tape *t, size_t size, size_t align, const char *op)
     else if (want < size + AG_ALIGN) want = size + AG_ALIGN;
     ag_chunk *c = want ? ag_alloc(CHUNK_HEADER + want) : NULL;
     if (!c) {
-        ag_tape_fail(t, "%s: out of memory (asked the allocator for %zu bytes)", op,
+        ag_fail(t, AG_ERR_NO_MEMORY, "%s: out of memory (asked the allocator for %zu bytes)", op,
                      CHUNK_HEADER + want);
         return NULL;
     }
@@ -139,7 +139,7 @@ float *ag_tape_scratch(ag_tape *t, size_t bytes, const char *op) {
     size_t want = bytes < SIZE_MAX / 2 && bytes < 2 * t->scratch_bytes ? 2 * t->scratch_bytes : bytes;
     float *p = ag_alloc(want);
     if (!p) {
-        ag_tape_fail(t, "%s: out of memory (asked the allocator for %zu bytes of scratch)", op, want);
+        ag_fail(t, AG_ERR_NO_MEMORY, "%s: out of memory (asked the allocator for %zu bytes of scratch)", op, want);
         return NULL;
     }
     ag_free(t->scratch);

@@ -33,7 +33,7 @@ static bool broadcast_shape(ag_tape *t, const char *op, const ag_tensor *a, cons
         int ka = a->ndim - nd + k, kb = b->ndim - nd + k;
         int da = ka >= 0 ? a->shape[ka] : 1, db = kb >= 0 ? b->shape[kb] : 1;
         if (da != db && da != 1 && db != 1) {
-            ag_tape_fail(t, "%s: shapes %s and %s do not broadcast (dimension %d: %d vs %d)", op,
+            ag_fail(t, AG_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (dimension %d: %d vs %d)", op,
                          ag_fmt_shape(a).s, ag_fmt_shape(b).s, k, da, db);
             return false;
         }

@@ -13,7 +13,7 @@
 static bool check_axis(ag_tape *t, const char *op, const ag_tensor *x, int *axis) {
     int ax = *axis < 0 ? *axis + x->ndim : *axis;
     if (ax < 0 || ax >= x->ndim) {
-        ag_tape_fail(t, "%s: axis %d is out of range for %s", op, *axis, ag_fmt_shape(x).s);
+        ag_fail(t, AG_ERR_RANGE, "%s: axis %d is out of range for %s", op, *axis, ag_fmt_shape(x).s);
         return false;
     }
     *axis = ax;
@@ -86,16 +86,14 @@ ag_tensor *ag_matmul_ex(ag_tape *t, ag_tensor *a, ag_tensor *b, bool transpose_a
     if (!ag_check_inputs(t, "matmul", 2, in)) return ag_poison(t);
     const char *ta = transpose_a ? "^T" : "", *tb = transpose_b ? "^T" : "";
     if (a->ndim != 2 || b->ndim != 2) {
-        ag_tape_fail(t, "matmul: %s%s @ %s%s: both operands must be 2-D", ag_fmt_shape(a).s, ta,
+        return ag_fail(t, AG_ERR_SHAPE, "matmul: %s%s @ %s%s: both operands must be 2-D", ag_fmt_shape(a).s, ta,
                      ag_fmt_shape(b).s, tb);
-        return ag_poison(t);
     }
     int M = transpose_a ? a->shape[1] : a->shape[0], K = transpose_a ? a->shape[0] : a->shape[1];
     int Kb = transpose_b ? b->shape[1] : b->shape[0], N = transpose_b ? b->shape[0] : b->shape[1];
     if (K != Kb) {
-        ag_tape_fail(t, "matmul: %s%s @ %s%s: inner dimensions differ (%d vs %d)",
+        return ag_fail(t, AG_ERR_SHAPE, "matmul: %s%s @ %s%s: inner dimensions differ (%d vs %d)",
                      ag_fmt_shape(a).s, ta, ag_fmt_shape(b).s, tb, K, Kb);
-        return ag_poison(t);
     }
     /* Scratch for the packed panels of the forward and both backward products (the same three
      * sizes in other orders), reserved now so that the sweep never has to ask for memory. */
@@ -279,9 +277,8 @@ const ag_op ag_op_reshape = {"reshape", view_fwd, view_vjp};
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *a, int ndim, const int *shape) {
     if (!ag_check_inputs(t, "reshape", 1, &a)) return ag_poison(t);
     if (!shape || ndim < 1 || ndim > AG_MAX_DIMS) {
-        ag_tape_fail(t, "reshape: %s to %d dimensions%s (must be 1 to %d)", ag_fmt_shape(a).s,
+        return ag_fail(t, shape ? AG_ERR_SHAPE : AG_ERR_NULL, "reshape: %s to %d dimensions%s (must be 1 to %d)", ag_fmt_shape(a).s,
                      ndim, shape ? "" : " with a NULL shape", AG_MAX_DIMS);
-        return ag_poison(t);
     }
     int s[AG_MAX_DIMS], infer = -1;
     long known = 1;
@@ -289,8 +286,7 @@ ag_tensor *ag_reshape(ag_tape *t, ag_tensor *a, int ndim, const int *shape) {
         s[k] = shape[k];
         if (s[k] == -1 && infer < 0) infer = k;
         else if (s[k] < 1) {
-            ag_tape_fail(t, "reshape: %s: new dimension %d is %d", ag_fmt_shape(a).s, k, s[k]);
-            return ag_poison(t);
+            return ag_fail(t, AG_ERR_SHAPE, "reshape: %s: new dimension %d is %d", ag_fmt_shape(a).s, k, s[k]);
         } else if ((known *= s[k]) > AG_MAX_NUMEL) {
             known = (long)AG_MAX_NUMEL + 1;
         }
@@ -301,9 +297,8 @@ ag_tensor *ag_reshape(ag_tape *t, ag_tensor *a, int ndim, const int *shape) {
         char want[64] = "(";
         for (int k = 0; k < ndim; k++)
             snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", k ? "," : "", shape[k]);
-        ag_tape_fail(t, "reshape: %s has %d elements, shape %s) does not fit them",
+        return ag_fail(t, AG_ERR_SHAPE, "reshape: %s has %d elements, shape %s) does not fit them",
                      ag_fmt_shape(a).s, a->numel, want);
-        return ag_poison(t);
     }
     ag_node *n = ag_record(t, &ag_op_reshape, 1, &a, ndim, s, a->data);
     return n ? ag_run(n) : ag_poison(t);
@@ -316,9 +311,8 @@ const ag_op ag_op_slice_rows = {"slice_rows", view_fwd, view_vjp};
 ag_tensor *ag_slice_rows(ag_tape *t, ag_tensor *a, int start, int count) {
     if (!ag_check_inputs(t, "slice_rows", 1, &a)) return ag_poison(t);
     if (start < 0 || count < 1 || start > a->shape[0] - count) {
-        ag_tape_fail(t, "slice_rows: rows %d..%ld (count %d) are out of range for %s", start,
+        return ag_fail(t, AG_ERR_RANGE, "slice_rows: rows %d..%ld (count %d) are out of range for %s", start,
                      (long)start + count - 1, count, ag_fmt_shape(a).s);
-        return ag_poison(t);
     }
     int shape[AG_MAX_DIMS];
     memcpy(shape, a->shape, sizeof shape);
@@ -357,8 +351,7 @@ const ag_op ag_op_transpose = {"transpose", transpose_fwd, transpose_vjp};
 ag_tensor *ag_transpose(ag_tape *t, ag_tensor *a) {
     if (!ag_check_inputs(t, "transpose", 1, &a)) return ag_poison(t);
     if (a->ndim < 2) {
-        ag_tape_fail(t, "transpose: %s has fewer than 2 dimensions", ag_fmt_shape(a).s);
-        return ag_poison(t);
+        return ag_fail(t, AG_ERR_SHAPE, "transpose: %s has fewer than 2 dimensions", ag_fmt_shape(a).s);
     }
     int shape[AG_MAX_DIMS];
     memcpy(shape, a->shape, sizeof shape);
@@ -399,8 +392,7 @@ const ag_op ag_op_concat = {"concat", concat_fwd, concat_vjp};
 ag_tensor *ag_concat(ag_tape *t, ag_tensor *const *parts, int n, int axis) {
     if (!ag_check_inputs(t, "concat", 0, NULL)) return ag_poison(t);
     if (!parts || n < 1) {
-        ag_tape_fail(t, "concat: %s", parts ? "needs at least one part" : "parts is NULL");
-        return ag_poison(t);
+        return ag_fail(t, parts ? AG_ERR_RANGE : AG_ERR_NULL, "concat: %s", parts ? "needs at least one part" : "parts is NULL");
     }
     if (!ag_check_inputs(t, "concat", n, parts)) return ag_poison(t);
     const ag_tensor *p0 = parts[0];
@@ -413,16 +405,14 @@ ag_tensor *ag_concat(ag_tape *t, ag_tensor *const *parts, int n, int axis) {
         for (int k = 0; fits && k < p0->ndim; k++)
             if (k != axis && parts[p]->shape[k] != p0->shape[k]) fits = false;
         if (!fits) {
-            ag_tape_fail(t, "concat: part %d %s does not match part 1 %s along axis %d", p + 1,
+            return ag_fail(t, AG_ERR_SHAPE, "concat: part %d %s does not match part 1 %s along axis %d", p + 1,
                          ag_fmt_shape(parts[p]).s, ag_fmt_shape(p0).s, axis);
-            return ag_poison(t);
         }
         total += parts[p]->shape[axis];
         if (total > AG_MAX_NUMEL) total = (long)AG_MAX_NUMEL + 1;
     }
     if (total > AG_MAX_NUMEL) {
-        ag_tape_fail(t, "concat: absurd size along axis %d", axis);
-        return ag_poison(t);
+        return ag_fail(t, AG_ERR_SIZE, "concat: absurd size along axis %d", axis);
     }
     shape[axis] = (int)total;
     ag_node *node = ag_record(t, &ag_op_concat, n, parts, p0->ndim, shape, NULL);
@@ -456,16 +446,14 @@ const ag_op ag_op_gather_rows = {"gather_rows", gather_rows_fwd, gather_rows_vjp
 ag_tensor *ag_gather_rows(ag_tape *t, ag_tensor *table, const int *idx, int n) {
     if (!ag_check_inputs(t, "gather_rows", 1, &table)) return ag_poison(t);
     if (!idx || n < 1) {
-        ag_tape_fail(t, "gather_rows: %s (from table %s)",
+        return ag_fail(t, idx ? AG_ERR_RANGE : AG_ERR_NULL, "gather_rows: %s (from table %s)",
                      idx ? "needs at least one index" : "index array is NULL",
                      ag_fmt_shape(table).s);
-        return ag_poison(t);
     }
     for (int r = 0; r < n; r++)
         if (idx[r] < 0 || idx[r] >= table->shape[0]) {
-            ag_tape_fail(t, "gather_rows: index %d at position %d is out of range for table %s",
+            return ag_fail(t, AG_ERR_RANGE, "gather_rows: index %d at position %d is out of range for table %s",
                          idx[r], r, ag_fmt_shape(table).s);
-            return ag_poison(t);
         }
     int shape[AG_MAX_DIMS];
     memcpy(shape, table->shape, sizeof shape);

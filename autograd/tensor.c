@@ -148,24 +148,6 @@ double ag_grad_item(const ag_tensor *x) {
     return x->grad ? x->grad[0] : 0.0;
 }
 
-char *ag_shape_str(const ag_tensor *x, char *buf, size_t size) {
-    if (!buf || size == 0) return buf;
-    if (!x) {
-        snprintf(buf, size, "(null)");
-        return buf;
-    }
-    size_t len = 0;
-    buf[0] = '\0';
-    int nd = x->ndim < 1 ? 1 : x->ndim > AG_MAX_DIMS ? AG_MAX_DIMS : x->ndim;
-    for (int i = 0; i < nd && len < size; i++) {
-        int w = snprintf(buf + len, size - len, "%s%d", i ? "," : "(", x->shape[i]);
-        if (w < 0) break;
-        len += (size_t)w;
-    }
-    if (len < size) snprintf(buf + len, size - len, ")");
-    return buf;
-}
-
 const char *ag_op_name(const ag_tensor *x) {
     if (!x) return "";
     return x->node ? x->node->op->name : "leaf";

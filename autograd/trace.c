@@ -14,7 +14,7 @@
 #include <string.h>
 
 void ag_tape_set_trace(ag_tape *t, FILE *f) {
-    if (!t) ag_set_last_error("ag_tape_set_trace: tape is NULL");
+    if (!t) ag_no_tape("ag_tape_set_trace");
     else t->trace = f;
 }
 

@@ -505,6 +505,18 @@ static void test_memory_and_errors(void **state) {
     ag_tape_reset(T);
     ag_tape_fail(T, "%s", longmsg);
     assert_true(strlen(ag_tape_error(T)) < 1000);
+    /* the status beside the message, and the check functions built on the ops start with */
+    assert_int_equal(BAD(ag_tape_status, (NULL)), AG_ERR_NO_TAPE);
+    assert_int_equal(BAD(ag_tape_status, (T)), AG_ERR_USER);
+    assert_string_equal(BAD(ag_status_str, ((ag_status)12345)), "unknown status");
+    assert_string_equal(BAD(ag_status_str, (AG_OK)), "ok");
+    ag_set_last_error("%s", "");
+    assert_false(BAD(ag_tape_ok, (NULL, NULL)));
+    expect_last("ag_tape_ok: tape is NULL");
+    assert_false(BAD(ag_tape_ok, (F, "layer")));
+    assert_string_equal(ag_tape_error(F), "the first error");
+    assert_null(BAD(ag_tape_poison, (NULL)));
+    assert_true(BAD(ag_tape_poison, (F))->flags & AG_POISONED);
     assert_int_equal(BAD(ag_tape_nodes, (NULL)), 0);
     assert_int_equal(BAD(ag_tape_bytes, (NULL)), 0);
     assert_int_equal(BAD(ag_tape_check_finite, (NULL, true)), -1);
