@@ -7,7 +7,7 @@
  * so the picture reads left to right like the forward pass; the gradients in the boxes are
  * what the reverse sweep left there.
  */
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <math.h>
 #include <stdint.h>

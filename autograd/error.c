@@ -6,7 +6,7 @@
  * It calls no other file of autograd/, so every other file may call it (docs/design.md has the
  * whole dependency list).
  */
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <stdarg.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * the first op that produced a NaN or an Inf fails the tape with a message that says which op,
  * where, and from which inputs.
  */
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <math.h>
 #include <string.h>
@@ -62,6 +62,6 @@ ag_tensor *ag_check_finite(ag_node *n) {
     }
     if (n->nin > 4) strncat(inputs, ", ...", sizeof inputs - strlen(inputs) - 1);
     return ag_fail(out->tape, AG_ERR_NOT_FINITE, "%s: output %s holds %s at element %d; inputs: %s",
-                        n->op->name, ag_fmt_shape(out).s, isnan(out->data[bad]) ? "NaN" : "Inf",
-                        bad, inputs);
+                   n->op->name, ag_fmt_shape(out).s, isnan(out->data[bad]) ? "NaN" : "Inf", bad,
+                   inputs);
 }

@@ -2,7 +2,7 @@
  * memory.c -- the one pair of allocation functions every byte goes through, and the tape's
  * arena: chunks that are bump-allocated during a step and rewound in O(1) by a reset.
  */
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -83,8 +83,8 @@ static void chunk_enter(ag_tape *t, ag_chunk *c) {
     t->end = t->bump + c->size;
 }
 
-/* The fast path (ag_arena_alloc in internal.h) bumps t->bump within the current chunk; this is
- * the rest: the chunks kept from earlier steps (each starts empty), then a new chunk. */
+/* The fast path (ag_arena_alloc in autograd_private.h) bumps t->bump within the current chunk;
+ * this is the rest: the chunks kept from earlier steps (each starts empty), then a new chunk. */
 void *ag_arena_alloc_slow(ag_tape *t, size_t size, size_t align, const char *op) {
     if (size == 0) return ag_arena_alloc(t, 1, align, op);
     while (t->cur && t->cur->next) {
@@ -102,7 +102,7 @@ void *ag_arena_alloc_slow(ag_tape *t, size_t size, size_t align, const char *op)
     ag_chunk *c = want ? ag_alloc(CHUNK_HEADER + want) : NULL;
     if (!c) {
         ag_fail(t, AG_ERR_NO_MEMORY, "%s: out of memory (asked the allocator for %zu bytes)", op,
-                     CHUNK_HEADER + want);
+                CHUNK_HEADER + want);
         return NULL;
     }
     c->next = NULL;
@@ -139,7 +139,8 @@ float *ag_tape_scratch(ag_tape *t, size_t bytes, const char *op) {
     size_t want = bytes < SIZE_MAX / 2 && bytes < 2 * t->scratch_bytes ? 2 * t->scratch_bytes : bytes;
     float *p = ag_alloc(want);
     if (!p) {
-        ag_fail(t, AG_ERR_NO_MEMORY, "%s: out of memory (asked the allocator for %zu bytes of scratch)", op, want);
+        ag_fail(t, AG_ERR_NO_MEMORY,
+                "%s: out of memory (asked the allocator for %zu bytes of scratch)", op, want);
         return NULL;
     }
     ag_free(t->scratch);

@@ -7,7 +7,7 @@
 #ifndef BACKPROP_AUTOGRAD_OPS_H
 #define BACKPROP_AUTOGRAD_OPS_H
 
-#include "internal.h"
+#include "autograd_private.h"
 
 #define AG_OP_LIST(X)                                                                       \
     /* ops_elementwise.c */                                                                 \

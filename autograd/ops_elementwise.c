@@ -33,8 +33,9 @@ static bool broadcast_shape(ag_tape *t, const char *op, const ag_tensor *a, cons
         int ka = a->ndim - nd + k, kb = b->ndim - nd + k;
         int da = ka >= 0 ? a->shape[ka] : 1, db = kb >= 0 ? b->shape[kb] : 1;
         if (da != db && da != 1 && db != 1) {
-            ag_fail(t, AG_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (dimension %d: %d vs %d)", op,
-                         ag_fmt_shape(a).s, ag_fmt_shape(b).s, k, da, db);
+            ag_fail(t, AG_ERR_SHAPE,
+                    "%s: shapes %s and %s do not broadcast (dimension %d: %d vs %d)", op,
+                    ag_fmt_shape(a).s, ag_fmt_shape(b).s, k, da, db);
             return false;
         }
         shape[k] = da > db ? da : db;
@@ -251,7 +252,7 @@ ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b) { return binary(t, &ag
     do {                                                                                        \
         const float *X_ = (n)->in[0]->data;                                                     \
         float *Y_ = (n)->out.data;                                                              \
-        const float c = (n)->arg.f;                                                             \
+        const float c = (n)->arg.constant;                                                      \
         (void)c;                                                                                \
         for (int i_ = 0, n_ = (n)->out.numel; i_ < n_; i_++) {                                  \
             const float x = X_[i_];                                                             \
@@ -266,7 +267,7 @@ ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b) { return binary(t, &ag
         float *D_ = (n)->in[0]->grad;                                                           \
         if (!D_) break;                                                                         \
         const float *X_ = (n)->in[0]->data, *Y_ = (n)->out.data, *G_ = (n)->out.grad;           \
-        const float c = (n)->arg.f;                                                             \
+        const float c = (n)->arg.constant;                                                      \
         (void)c;                                                                                \
         for (int i_ = 0, n_ = (n)->out.numel; i_ < n_; i_++) {                                  \
             const float x = X_[i_], y = Y_[i_], dy = G_[i_];                                    \
@@ -357,7 +358,7 @@ static ag_tensor *unary(ag_tape *t, const ag_op *op, ag_tensor *a, double c) {
     if (!ag_check_inputs(t, op->name, 1, &a)) return ag_poison(t);
     ag_node *n = ag_record(t, op, 1, &a, a->ndim, a->shape, NULL);
     if (!n) return ag_poison(t);
-    n->arg.f = (float)c;
+    n->arg.constant = (float)c;
     return ag_run(n);
 }
 

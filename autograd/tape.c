@@ -2,7 +2,7 @@
  * tape.c -- the tape (Wengert list): making and resetting it, recording nodes, and the reverse
  * sweep. Failing is error.c's business, the arena memory.c's.
  */
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <math.h>
 #include <string.h>
@@ -80,7 +80,7 @@ ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, i
     n->nin = nin;
     n->in = ins;
     n->aux = NULL;
-    n->arg.i[0] = n->arg.i[1] = 0;
+    memset(&n->arg, 0, sizeof n->arg);
     unsigned flags = 0;
     for (int i = 0; i < nin; i++) {
         ins[i] = in[i];
@@ -132,7 +132,8 @@ static bool grad_ready(ag_tape *t, ag_tensor *x) {
 int ag_backward_seed(ag_tape *t, ag_tensor *out, const float *seed) {
     if (!ag_check_inputs(t, "backward", 1, &out)) return -1;
     if (!seed) {
-        ag_fail(t, AG_ERR_NULL, "backward: seed gradient is NULL for output %s", ag_fmt_shape(out).s);
+        ag_fail(t, AG_ERR_NULL, "backward: seed gradient is NULL for output %s",
+                ag_fmt_shape(out).s);
         return -1;
     }
     if (!(out->flags & AG_REQUIRES_GRAD)) return 0; /* nothing it depends on wants a gradient */
@@ -151,7 +152,8 @@ int ag_backward_seed(ag_tape *t, ag_tensor *out, const float *seed) {
             if (!grad_ready(t, n->in[i])) return -1;
     }
     if (!out->grad) {
-        ag_fail(t, AG_ERR_NO_MEMORY, "backward: output %s requires a gradient but has no gradient memory",
+        ag_fail(t, AG_ERR_NO_MEMORY,
+                "backward: output %s requires a gradient but has no gradient memory",
                 ag_fmt_shape(out).s);
         return -1;
     }

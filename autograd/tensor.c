@@ -2,7 +2,7 @@
  * tensor.c -- making, naming, reading and freeing tensors: user-owned ones on the heap, tape
  * constants in the arena.
  */
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <math.h>
 #include <string.h>

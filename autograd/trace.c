@@ -8,7 +8,7 @@
  * added (after minus before) is the chain rule's product. Tensors of more than one element are
  * shown by shape and norm.
  */
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <math.h>
 #include <string.h>

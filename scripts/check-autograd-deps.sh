@@ -8,6 +8,7 @@
 # docs/design.md, so that the document cannot go stale.
 #
 #   sh scripts/check-autograd-deps.sh build          (after make; make test runs it)
+#   sh scripts/check-autograd-deps.sh build --print  (just the list, to paste into the document)
 set -eu
 BUILD=${1:-build}
 DOC=docs/design.md
@@ -33,6 +34,11 @@ for src in autograd/*.c; do
     for c in $calls; do [ "$c" = nothing ] || echo "$f $c"; done >>"$tmp/edges"
     echo "$f $f" >>"$tmp/edges"
 done >"$tmp/list"
+
+if [ "${2:-}" = --print ]; then
+    cat "$tmp/list"
+    exit 0
+fi
 
 # header -> headers
 for h in autograd/*.h; do

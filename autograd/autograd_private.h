@@ -1,10 +1,10 @@
 /*
- * internal.h -- what the autograd sources share and users never see: the node, the op entry,
+ * autograd_private.h -- what the autograd sources share and users never see: the node, the op entry,
  * the tape, and the functions each file offers the others, in sections by the file that
  * defines them, lowest layer first (docs/design.md lists who calls whom).
  */
-#ifndef BACKPROP_AUTOGRAD_INTERNAL_H
-#define BACKPROP_AUTOGRAD_INTERNAL_H
+#ifndef BACKPROP_AUTOGRAD_PRIVATE_H
+#define BACKPROP_AUTOGRAD_PRIVATE_H
 
 #include "autograd.h"
 
@@ -27,9 +27,13 @@ struct ag_node {
     int nin;            /* number of inputs */
     ag_tensor **in;     /* inputs: points at in2 unless there are more than 2 (concat) */
     ag_tensor *in2[2];
-    union {
-        float f;        /* scale, add_const, pow */
-        int i[2];       /* axis; start/count; n */
+    union {             /* the op's own argument, by op: */
+        float constant; /*   scale, add_const, pow: the constant c */
+        int axis;       /*   sum_axis, mean_axis, max_axis, concat: the axis, 0-based */
+        int offset;     /*   reshape, slice_rows (views): where the output starts in the input */
+        struct {
+            bool transpose_a, transpose_b; /* matmul: which operand is used transposed */
+        } matmul;
     } arg;
     void *aux;          /* what the backward needs besides inputs and output (arena memory) */
     ag_tensor out;
@@ -187,4 +191,4 @@ void ag_gemm(int M, int N, int K, const float *A, bool ta, const float *B, bool 
  * products too small to pack). */
 size_t ag_gemm_scratch(int M, int N, int K, int threads);
 
-#endif /* BACKPROP_AUTOGRAD_INTERNAL_H */
+#endif /* BACKPROP_AUTOGRAD_PRIVATE_H */
