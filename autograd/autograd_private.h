@@ -51,6 +51,8 @@ struct ag_tape {
     ag_node *last;          /* most recent node */
     int nnodes;
     int sweeps;             /* backward sweeps since the last reset */
+    unsigned generation;    /* resets so far: stamped on every tape tensor (stale ones differ) */
+    size_t limit;           /* ag_tape_set_limit: most bytes the arena may hold, 0 = no limit */
     bool failed;
     bool check_finite;      /* ag_tape_check_finite: ag_run checks every output */
     ag_status status;       /* what kind of failure (AG_OK while not failed) */
@@ -85,15 +87,19 @@ typedef struct { char s[64]; } ag_shape_buf;
 ag_shape_buf ag_fmt_shape(const ag_tensor *x);
 
 /* Check the common preconditions of an op: t is not NULL (else NULL is returned by the caller),
- * t has not failed, each input is non-NULL, not poisoned and not from another tape. Records the
- * error and returns false when one fails. (Inline: every op calls it; the _report half, in
- * error.c, runs only when something is wrong, to say what.) */
+ * t has not failed, each input is non-NULL, not poisoned, not from another tape and not from an
+ * earlier generation of this one (stale: made before its last reset). Records the error and
+ * returns false when one fails. (Inline: every op calls it; the _report half, in error.c, runs
+ * only when something is wrong, to say what.) */
 bool ag_check_inputs_report(ag_tape *t, const char *op, int nin, ag_tensor *const *in);
+static inline bool ag_input_ok(const ag_tape *t, const ag_tensor *x) {
+    return x && !(x->flags & AG_POISONED) &&
+           (!x->tape || (x->tape == t && x->generation == t->generation));
+}
 static inline bool ag_check_inputs(ag_tape *t, const char *op, int nin, ag_tensor *const *in) {
     if (t && !t->failed) {
         int i = 0;
-        while (i < nin && in[i] && !(in[i]->flags & AG_POISONED) && (!in[i]->tape || in[i]->tape == t))
-            i++;
+        while (i < nin && ag_input_ok(t, in[i])) i++;
         if (i == nin) return true;
     }
     return ag_check_inputs_report(t, op, nin, in);

@@ -20,11 +20,13 @@ const char *ag_status_str(ag_status status) {
     case AG_ERR_NULL: return "a NULL argument";
     case AG_ERR_POISONED_INPUT: return "an input is the poisoned result of a failed tape";
     case AG_ERR_OTHER_TAPE: return "an input belongs to another tape";
+    case AG_ERR_STALE_TENSOR: return "an input was made before the tape's last reset";
     case AG_ERR_SHAPE: return "shapes that do not fit";
     case AG_ERR_RANGE: return "an axis, row, index or count out of range";
     case AG_ERR_SIZE: return "an absurd size";
     case AG_ERR_NO_MEMORY: return "out of memory";
     case AG_ERR_NOT_FINITE: return "NaN or Inf in an op's output";
+    case AG_ERR_TAPE_LIMIT: return "the tape's size limit";
     case AG_ERR_USER: return "recorded with ag_tape_fail";
     }
     return "unknown status";
@@ -87,12 +89,13 @@ const char *ag_last_error(void) { return last_error; }
 
 void ag_no_tape(const char *who) { ag_set_last_error("%s: tape is NULL", who); }
 
-bool ag_tape_ok(ag_tape *t, const char *op) {
-    if (!t) {
-        ag_no_tape(op ? op : "ag_tape_ok");
+bool ag_tape_ok(ag_tape *t, const char *op, int nin, ag_tensor *const *in) {
+    if (!op) op = "ag_tape_ok";
+    if (t && nin > 0 && !in) {
+        ag_fail(t, AG_ERR_NULL, "%s: the input array is NULL", op);
         return false;
     }
-    return !t->failed;
+    return ag_check_inputs(t, op, in ? nin : 0, in);
 }
 
 ag_tensor *ag_tape_poison(ag_tape *t) { return ag_poison(t); }
@@ -153,7 +156,11 @@ long ag_check_shape_report(ag_tape *t, const char *op, int ndim, const int *shap
 }
 
 bool ag_check_inputs_report(ag_tape *t, const char *op, int nin, ag_tensor *const *in) {
-    if (!ag_tape_ok(t, op)) return false;
+    if (!t) {
+        ag_no_tape(op);
+        return false;
+    }
+    if (t->failed) return false;
     for (int i = 0; i < nin; i++) {
         const ag_tensor *x = in[i];
         if (!x) {
@@ -167,6 +174,12 @@ bool ag_check_inputs_report(ag_tape *t, const char *op, int nin, ag_tensor *cons
         }
         if (x->tape && x->tape != t) {
             ag_fail(t, AG_ERR_OTHER_TAPE, "%s: input %d %s belongs to another tape", op, i + 1,
+                    ag_fmt_shape(x).s);
+            return false;
+        }
+        if (x->tape && x->generation != t->generation) {
+            ag_fail(t, AG_ERR_STALE_TENSOR,
+                    "%s: input %d %s is stale: made before the tape's last reset", op, i + 1,
                     ag_fmt_shape(x).s);
             return false;
         }

@@ -99,6 +99,17 @@ void *ag_arena_alloc_slow(ag_tape *t, size_t size, size_t align, const char *op)
     size_t want = t->reserved > CHUNK_MIN ? t->reserved : CHUNK_MIN;
     if (size > SIZE_MAX - CHUNK_HEADER - AG_ALIGN) want = 0;
     else if (want < size + AG_ALIGN) want = size + AG_ALIGN;
+    if (t->limit && want) { /* within the limit: a smaller chunk if that is enough, else fail */
+        size_t room = t->limit > t->reserved ? t->limit - t->reserved : 0;
+        if (want > room && room >= size + AG_ALIGN) want = room;
+        if (want > room) {
+            ag_fail(t, AG_ERR_TAPE_LIMIT,
+                    "%s: the tape would hold %zu bytes, over the tape's limit of %zu bytes "
+                    "(ag_tape_set_limit; is ag_tape_reset called every step?)",
+                    op, t->reserved + want, t->limit);
+            return NULL;
+        }
+    }
     ag_chunk *c = want ? ag_alloc(CHUNK_HEADER + want) : NULL;
     if (!c) {
         ag_fail(t, AG_ERR_NO_MEMORY, "%s: out of memory (asked the allocator for %zu bytes)", op,
@@ -150,3 +161,12 @@ float *ag_tape_scratch(ag_tape *t, size_t bytes, const char *op) {
 }
 
 size_t ag_tape_bytes(const ag_tape *t) { return t ? t->reserved : 0; }
+
+int ag_tape_set_limit(ag_tape *t, size_t max_bytes) {
+    if (!t) {
+        ag_no_tape("ag_tape_set_limit");
+        return -1;
+    }
+    t->limit = max_bytes;
+    return 0;
+}

@@ -19,6 +19,7 @@ static void poison_init(ag_tape *t) {
     t->poison.flags = AG_POISONED;
     t->poison.name = "poisoned";
     t->poison.tape = t;
+    t->poison.generation = t->generation;
 }
 
 ag_tape *ag_tape_new(void) {
@@ -41,6 +42,7 @@ void ag_tape_free(ag_tape *t) {
 void ag_tape_reset(ag_tape *t) {
     if (!t) return;
     ag_arena_rewind(t);
+    t->generation++; /* every tensor recorded so far is now stale */
     t->last = NULL;
     t->nnodes = 0;
     t->sweeps = 0;
@@ -99,6 +101,7 @@ ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, i
     o->name = NULL;
     o->node = n;
     o->tape = t;
+    o->generation = t->generation;
     t->last = n;
     t->nnodes++;
     return n;

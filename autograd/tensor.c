@@ -125,6 +125,7 @@ ag_tensor *ag_tape_tensor(ag_tape *t, int ndim, const int *shape, const float *v
     for (int i = 0; i < AG_MAX_DIMS; i++) x->shape[i] = i < ndim ? shape[i] : 1;
     x->numel = (int)numel;
     x->tape = t;
+    x->generation = t->generation;
     if (values) memcpy(data, values, (size_t)numel * sizeof(float));
     else memset(data, 0, (size_t)numel * sizeof(float));
     return x;

@@ -181,6 +181,12 @@ static void test_ops_foreign_inputs(void **state) {
     for (int k = 0; k < ntargets; k++) tu_bad_foreign_inputs(&targets[k], T, F, O);
 }
 
+/* Inputs made before the tape's last reset (stale), in each position. */
+static void test_ops_stale_inputs(void **state) {
+    (void)state;
+    for (int k = 0; k < ntargets; k++) tu_bad_stale_inputs(&targets[k], T);
+}
+
 /* =============================================================================================
  * Op by op: shapes, axes, indices, sizes.
  * =========================================================================================== */
@@ -440,14 +446,30 @@ static void test_memory_and_errors(void **state) {
     assert_string_equal(BAD(ag_status_str, ((ag_status)12345)), "unknown status");
     assert_string_equal(BAD(ag_status_str, (AG_OK)), "ok");
     ag_set_last_error("%s", "");
-    assert_false(BAD(ag_tape_ok, (NULL, NULL)));
+    assert_false(BAD(ag_tape_ok, (NULL, NULL, 0, NULL)));
     expect_last("ag_tape_ok: tape is NULL");
-    assert_false(BAD(ag_tape_ok, (F, "layer")));
+    assert_false(BAD(ag_tape_ok, (F, "layer", 0, NULL)));
+    ag_tape_reset(T);
+    assert_false(BAD(ag_tape_ok, (T, "layer", 2, NULL)));
+    expect_tape(T, ag_tape_poison(T), "layer: the input array is NULL");
+    assert_false(BAD(ag_tape_ok, (T, "layer", 1, (ag_tensor *const[]){ag_exp(F, NULL)})));
+    expect_tape(T, ag_tape_poison(T), "layer: input 1 is the poisoned result of a failed tape");
     assert_string_equal(ag_tape_error(F), "the first error");
     assert_null(BAD(ag_tape_poison, (NULL)));
     assert_true(BAD(ag_tape_poison, (F))->flags & AG_POISONED);
     assert_int_equal(BAD(ag_tape_nodes, (NULL)), 0);
     assert_int_equal(BAD(ag_tape_bytes, (NULL)), 0);
+    ag_tape_reset(T);
+    assert_int_equal(BAD(ag_tape_set_limit, (NULL, 1000)), -1);
+    expect_last("ag_tape_set_limit: tape is NULL");
+    ag_tape *L = ag_tape_new(); /* a fresh tape: no arena yet */
+    assert_int_equal(BAD(ag_tape_set_limit, (L, 1)), 0); /* absurdly small: the first op fails */
+    ag_tensor *r = ag_scalar(L, 1.0);
+    assert_int_equal(ag_tape_status(L), AG_ERR_TAPE_LIMIT);
+    expect_tape(L, r, "tape_tensor: the tape would hold");
+    assert_int_equal(BAD(ag_tape_set_limit, (L, (size_t)-1)), 0); /* as good as none */
+    assert_false(ag_scalar(L, 1.0)->flags & AG_POISONED);
+    ag_tape_free(L);
     assert_int_equal(BAD(ag_tape_check_finite, (NULL, true)), -1);
     expect_last("ag_tape_check_finite: tape is NULL");
     assert_string_equal(BAD(nn_error, (NULL)), ag_last_error());
@@ -960,6 +982,7 @@ int main(void) {
         cmocka_unit_test_setup(test_ops_null_inputs, reset),
         cmocka_unit_test_setup(test_ops_on_failed_tape, reset),
         cmocka_unit_test_setup(test_ops_foreign_inputs, reset),
+        cmocka_unit_test_setup(test_ops_stale_inputs, reset),
         cmocka_unit_test_setup(test_shapes_that_do_not_fit, reset),
         cmocka_unit_test_setup(test_axes_and_indices_out_of_range, reset),
         cmocka_unit_test_setup(test_sizes_zero_negative_overflowing, reset),

@@ -245,16 +245,26 @@ static void test_status_codes(void **state) {
 }
 
 /* A NULL tape is handled in one place: ag_tape_ok says so, for the ops and for code built on
- * them alike, with the same message. */
+ * them alike, with the same message; it checks inputs the way the ops do. */
 static void test_null_tape_in_one_place(void **state) {
     (void)state;
     ag_set_last_error("%s", "");
-    assert_false(ag_tape_ok(NULL, "my_layer"));
+    assert_false(ag_tape_ok(NULL, "my_layer", 0, NULL));
     assert_string_equal(ag_last_error(), "my_layer: tape is NULL");
     assert_null(ag_tape_poison(NULL));
-    assert_true(ag_tape_ok(T, "my_layer"));
+    assert_true(ag_tape_ok(T, "my_layer", 0, NULL));
+    ag_tensor *x = z(1, 1);
+    assert_true(ag_tape_ok(T, "my_layer", 1, &x));
+    ag_tape_reset(T);
+    assert_false(ag_tape_ok(T, "my_layer", 1, &x)); /* stale: made before the reset */
+    tu_assert_error(T, "my_layer: input 1 (1,1) is stale");
+    assert_int_equal(ag_tape_status(T), AG_ERR_STALE_TENSOR);
+    ag_tape_reset(T);
+    assert_false(ag_tape_ok(T, "my_layer", 2, (ag_tensor *const[]){z(1, 1), NULL}));
+    tu_assert_error(T, "my_layer: input 2 is NULL");
+    ag_tape_reset(T);
     ag_tape_fail(T, "broken");
-    assert_false(ag_tape_ok(T, "my_layer"));
+    assert_false(ag_tape_ok(T, "my_layer", 0, NULL));
     assert_ptr_equal(ag_tape_poison(T), ag_exp(T, NULL));
     assert_true(ag_tape_poison(T)->flags & AG_POISONED);
     tu_assert_error(T, "broken");

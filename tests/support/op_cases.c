@@ -195,6 +195,17 @@ static void expect_tape(ag_tape *t, const ag_tensor *r, const char *part) {
     ag_tape_reset(t);
 }
 
+/* The same, and the tape's status is `status`. */
+static void expect_tape_status(ag_tape *t, const ag_tensor *r, const char *part, ag_status status) {
+    tu_assert_error(t, part);
+    if (ag_tape_status(t) != status) {
+        print_error("%s: status %s, expected %s\n", ag_tape_error(t),
+                    ag_status_str(ag_tape_status(t)), ag_status_str(status));
+        fail();
+    }
+    expect_tape(t, r, part);
+}
+
 void tu_bad_healthy(const tu_bad_target *b, ag_tape *T) {
     ag_tensor *in[4];
     tu_bad_inputs(T, b, in);
@@ -264,10 +275,34 @@ void tu_bad_foreign_inputs(const tu_bad_target *b, ag_tape *T, ag_tape *F, ag_ta
     }
 }
 
+void tu_bad_stale_inputs(const tu_bad_target *b, ag_tape *T) {
+    for (int i = 0; i < b->nin; i++) {
+        ag_tensor *in[4], *stale[4];
+        tu_bad_inputs(T, b, stale);
+        ag_tape_reset(T);
+        /* the other inputs user-owned, so that nothing new lands where the stale one lives */
+        for (int k = 0; k < b->nin; k++) {
+            in[k] = k == i ? stale[k] : ag_tensor_new(b->in[k].ndim, b->in[k].shape, false);
+            if (k != i) {
+                assert_non_null(in[k]);
+                memcpy(in[k]->data, stale[k]->data, (size_t)in[k]->numel * sizeof(float));
+            }
+        }
+        ag_tensor *r = bad_call(b, T, in);
+        char want[64];
+        if (b->layer) snprintf(want, sizeof want, "is stale: made before the tape's last reset");
+        else snprintf(want, sizeof want, "%s: input %d", b->name, i + 1);
+        expect_tape_status(T, r, want, AG_ERR_STALE_TENSOR);
+        for (int k = 0; k < b->nin; k++)
+            if (k != i) ag_tensor_free(in[k]);
+    }
+}
+
 void tu_bad_all(const tu_bad_target *b, ag_tape *T, ag_tape *F, ag_tape *O) {
     tu_bad_healthy(b, T);
     tu_bad_without_tape(b, T);
     tu_bad_null_inputs(b, T);
     tu_bad_failed_tape(b, F);
     tu_bad_foreign_inputs(b, T, F, O);
+    tu_bad_stale_inputs(b, T);
 }

@@ -120,6 +120,7 @@ void tu_bad_without_tape(const tu_bad_target *b, ag_tape *T);  /* NULL back, "na
 void tu_bad_null_inputs(const tu_bad_target *b, ag_tape *T);   /* a NULL in each position */
 void tu_bad_failed_tape(const tu_bad_target *b, ag_tape *F);   /* nothing recorded, error kept */
 void tu_bad_foreign_inputs(const tu_bad_target *b, ag_tape *T, ag_tape *F, ag_tape *O);
+void tu_bad_stale_inputs(const tu_bad_target *b, ag_tape *T);  /* made before T's last reset */
 
 /* All of them, as every op gets them. */
 void tu_bad_all(const tu_bad_target *b, ag_tape *T, ag_tape *F, ag_tape *O);
