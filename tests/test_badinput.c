@@ -115,7 +115,7 @@ OTHER(nn_sse_margin) { (void)nin, (void)arg; return nn_sse_margin(t, in[0], in[1
 OTHER(ag_tape_tensor) { (void)in, (void)nin, (void)arg; return ag_tape_tensor(t, 2, (const int[]){2, 2}, NULL); }
 OTHER(ag_scalar) { (void)in, (void)nin, (void)arg; return ag_scalar(t, 1.5); }
 
-static const tu_input A23 = TU_P(2, 2, 3, 1, 1, 0.1, 0.6);
+#define A23 TU_P(2, 2, 3, 1, 1, 0.1, 0.6)
 static const tu_input OTHER_INPUTS[][2] = {
     {A23}, {A23}, {A23}, {A23}, {A23, TU_P(2, 2, 3, 1, 1, 0.25, 0.25)},
 };
