@@ -25,8 +25,9 @@
  * Pointers you pass in (index arrays, label arrays, seed values) are copied; you keep ownership.
  *
  * ERRORS (sticky, per tape). No user error aborts the process. The first error on a tape (NULL
- * argument, mismatched shapes, bad axis or index, absurd size, out of memory) is recorded with
- * the op's name and the shapes involved, e.g. "matmul: (2,3) @ (4,5): inner dimensions differ".
+ * argument, mismatched shapes, bad axis or index, absurd size, out of memory, a tensor kept
+ * from before the last reset) is recorded with the op's name and the shapes involved, e.g.
+ * "matmul: (2,3) @ (4,5): inner dimensions differ", and a status code (ag_tape_status).
  * After that every op on the tape records nothing and returns the tape's poisoned tensor (one
  * element holding NaN), ag_backward changes no gradient, and ag_tape_error returns the message.
  * Check once per step. ag_tape_reset clears the error along with the tape.
