@@ -1,7 +1,8 @@
 # backprop -- build, test, run, install.
 #
 #   make                 the library (static + shared) and the examples
-#   make test            every cmocka suite (installs or names libcmocka-dev when missing)
+#   make test            every cmocka suite (installs or names libcmocka-dev when missing), the
+#                        docs' examples and the check that autograd/ has no dependency cycle
 #   make run             build and run the first example (the chain rule on one neuron)
 #   make sanitize        the test suite and every example under AddressSanitizer +
 #                        UndefinedBehaviorSanitizer (leaks fail it too); the two real-data
@@ -131,6 +132,7 @@ test: check-cmocka
 	@$(MAKE) --no-print-directory $(TEST_BIN) examples
 	@BACKPROP_EXAMPLES=$(EXDIR) BACKPROP_LIB=$(STATIC) sh scripts/run-tests.sh $(TEST_BIN)
 	@CC="$(CC)" CFLAGS="$(CFLAGS)" sh scripts/check-doc-examples.sh $(BUILD)
+	@sh scripts/check-autograd-deps.sh $(BUILD)
 
 SAN_FLAGS := -O2 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 sanitize: check-cmocka

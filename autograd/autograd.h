@@ -27,8 +27,9 @@
  * step, and the FILE of ag_tape_set_trace, which must stay open while it is set.
  *
  * ERRORS (sticky, per tape). No user error aborts the process. The first error on a tape (NULL
- * argument, mismatched shapes, bad axis or index, absurd size, out of memory) is recorded with
- * the op's name and the shapes involved, e.g. "matmul: (2,3) @ (4,5): inner dimensions differ".
+ * argument, mismatched shapes, bad axis or index, absurd size, out of memory, a tensor kept
+ * from before the last reset) is recorded with the op's name and the shapes involved, e.g.
+ * "matmul: (2,3) @ (4,5): inner dimensions differ", and a status code (ag_tape_status).
  * After that every op on the tape records nothing and returns the tape's poisoned tensor (one
  * element holding NaN), ag_backward changes no gradient, and ag_tape_error returns the message.
  * Check once per step. ag_tape_reset clears the error along with the tape.
@@ -91,6 +92,7 @@ typedef struct ag_tensor {
     const char *name;         /* optional label (ag_tensor_set_name), or NULL */
     ag_node *node;            /* the op that produced it, NULL for leaves */
     ag_tape *tape;            /* the tape that owns it, NULL when user-owned */
+    unsigned generation;      /* tape tensors: the tape's reset count when it was made */
 } ag_tensor;
 
 /* ---------------------------------------------------------------------------------------------
@@ -149,21 +151,62 @@ ag_tape *ag_tape_new(void);
 void ag_tape_free(ag_tape *t);
 
 /* Forget every node and tape tensor in O(1) and clear the error; the arena is kept, so a step
- * that records the same graph again allocates nothing. User-owned tensors are untouched. */
+ * that records the same graph again allocates nothing. User-owned tensors are untouched. Tape
+ * tensors of earlier steps become stale: an op handed one fails the tape ("add: input 1 (2,3)
+ * is stale: made before the tape's last reset", AG_ERR_STALE_TENSOR). That is caught as long
+ * as the new step has not yet reused the stale tensor's memory for a tensor of its own. */
 void ag_tape_reset(ag_tape *t);
 
 /* The first error recorded on the tape, or NULL when all is well (also "no tape" for NULL).
  * The string is the tape's: copy it before the next ag_tape_reset or ag_tape_free. */
 const char *ag_tape_error(const ag_tape *t);
 
-/* Record an error of your own (printf-style) unless the tape already holds one, and return the
- * tape's poisoned tensor (NULL for a NULL tape). For layers and user code built on the ops:
+/* What kind of error a tape holds, beside its message (ag_tape_status). */
+typedef enum ag_status {
+    AG_OK = 0,             /* no error */
+    AG_ERR_NO_TAPE,        /* the tape itself is NULL */
+    AG_ERR_NULL,           /* a NULL argument: an input, a shape, an index or label array, a seed */
+    AG_ERR_POISONED_INPUT, /* an input is the poisoned result of a failed tape */
+    AG_ERR_OTHER_TAPE,     /* an input belongs to another tape */
+    AG_ERR_STALE_TENSOR,   /* an input is a tape tensor made before the tape's last reset */
+    AG_ERR_SHAPE,          /* shapes or dimensions that do not fit the op */
+    AG_ERR_RANGE,          /* an axis, row, index, label or count out of range */
+    AG_ERR_SIZE,           /* an absurd size: more than AG_MAX_NUMEL elements */
+    AG_ERR_NO_MEMORY,      /* the allocator refused */
+    AG_ERR_NOT_FINITE,     /* NaN or Inf in an op's output (ag_tape_check_finite) */
+    AG_ERR_TAPE_LIMIT,     /* the tape would grow past its limit (ag_tape_set_limit) */
+    AG_ERR_USER            /* recorded with ag_tape_fail by code built on the library */
+} ag_status;
+
+/* The status of the tape's first error: AG_OK while all is well, AG_ERR_NO_TAPE for NULL.
+ * Set together with the message by every failure; cleared by ag_tape_reset. */
+ag_status ag_tape_status(const ag_tape *t);
+
+/* A short English name for a status ("shapes that do not fit"); a static string, never NULL
+ * ("unknown status" for a value that is not an ag_status). */
+const char *ag_status_str(ag_status status);
+
+/* Record an error of your own (printf-style; status AG_ERR_USER) unless the tape already holds
+ * one, and return the tape's poisoned tensor (NULL for a NULL tape). For layers and user code
+ * built on the ops:
  *   return ag_tape_fail(t, "dense: input has %d columns, layer expects %d", c, n);          */
 ag_tensor *ag_tape_fail(ag_tape *t, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/* The check a function built on the ops starts with, the one every op starts with: true when
+ * t can record (not NULL, not failed) and each of in[0..nin-1] is usable on it (not NULL, not
+ * poisoned, not of another tape, not stale). Otherwise false, with the reason recorded as an op
+ * would ("op: input 2 is NULL"), or for a NULL tape left in ag_last_error ("op: tape is NULL").
+ * Use it with ag_tape_poison, before anything is recorded:
+ *   if (!ag_tape_ok(t, "dense", 1, &x)) return ag_tape_poison(t);                            */
+bool ag_tape_ok(ag_tape *t, const char *op, int nin, ag_tensor *const *in);
+
+/* The tape's poisoned tensor (owned by the tape), or NULL for a NULL tape: what a function
+ * built on the ops returns when it cannot record. */
+ag_tensor *ag_tape_poison(ag_tape *t);
 
 /* Stop at the first op whose output holds NaN or Inf (off by default; when on, one extra pass
  * over each op's output). That op fails the tape, naming itself, the first bad element and each
@@ -176,6 +219,13 @@ int ag_tape_nodes(const ag_tape *t);
 
 /* Bytes the tape's arena holds (in use or kept for reuse). */
 size_t ag_tape_bytes(const ag_tape *t);
+
+/* Let the tape's arena hold at most max_bytes (as ag_tape_bytes counts them; 0: no limit, the
+ * default). The op that would need more fails the tape with AG_ERR_TAPE_LIMIT, naming itself
+ * and the limit: a loop that forgets ag_tape_reset then stops with a clear error instead of
+ * growing until memory runs out. Checked only when the arena needs a new chunk (no cost per
+ * op). The setting survives ag_tape_reset. Returns 0, or -1 for a NULL tape. */
+int ag_tape_set_limit(ag_tape *t, size_t max_bytes);
 
 /* ---------------------------------------------------------------------------------------------
  * User-owned tensors: parameters and data. NULL on failure (see ag_last_error).

@@ -7,7 +7,7 @@
  * so the picture reads left to right like the forward pass; the gradients in the boxes are
  * what the reverse sweep left there.
  */
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -140,7 +140,8 @@ static void put_node(FILE *f, const ag_node *n) {
 
 int ag_tape_write_dot(const ag_tape *t, FILE *f) {
     if (!t || !f) {
-        ag_set_last_error("ag_tape_write_dot: %s is NULL", !t ? "tape" : "file");
+        if (!t) ag_no_tape("ag_tape_write_dot");
+        else ag_set_last_error("ag_tape_write_dot: file is NULL");
         return -1;
     }
     /* The nodes in the order they ran, and room for every leaf input. */

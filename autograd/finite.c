@@ -3,14 +3,14 @@
  * the first op that produced a NaN or an Inf fails the tape with a message that says which op,
  * where, and from which inputs.
  */
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <math.h>
 #include <string.h>
 
 int ag_tape_check_finite(ag_tape *t, bool on) {
     if (!t) {
-        ag_set_last_error("ag_tape_check_finite: tape is NULL");
+        ag_no_tape("ag_tape_check_finite");
         return -1;
     }
     t->check_finite = on;
@@ -61,7 +61,7 @@ ag_tensor *ag_check_finite(ag_node *n) {
         strncat(inputs, one, sizeof inputs - strlen(inputs) - 1);
     }
     if (n->nin > 4) strncat(inputs, ", ...", sizeof inputs - strlen(inputs) - 1);
-    return ag_tape_fail(out->tape, "%s: output %s holds %s at element %d; inputs: %s",
-                        n->op->name, ag_fmt_shape(out).s, isnan(out->data[bad]) ? "NaN" : "Inf",
-                        bad, inputs);
+    return ag_fail(out->tape, AG_ERR_NOT_FINITE, "%s: output %s holds %s at element %d; inputs: %s",
+                   n->op->name, ag_fmt_shape(out).s, isnan(out->data[bad]) ? "NaN" : "Inf", bad,
+                   inputs);
 }

@@ -1,7 +1,7 @@
 /*
  * gradcheck.c -- compare the tape's analytic gradients with central finite differences.
  */
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <math.h>
 #include <string.h>

@@ -11,7 +11,7 @@
 #ifndef BACKPROP_AUTOGRAD_KERNELS_H
 #define BACKPROP_AUTOGRAD_KERNELS_H
 
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <stdatomic.h>
 

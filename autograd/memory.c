@@ -2,7 +2,7 @@
  * memory.c -- the one pair of allocation functions every byte goes through, and the tape's
  * arena: chunks that are bump-allocated during a step and rewound in O(1) by a reset.
  */
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -83,8 +83,8 @@ static void chunk_enter(ag_tape *t, ag_chunk *c) {
     t->end = t->bump + c->size;
 }
 
-/* The fast path (ag_arena_alloc in internal.h) bumps t->bump within the current chunk; this is
- * the rest: the chunks kept from earlier steps (each starts empty), then a new chunk. */
+/* The fast path (ag_arena_alloc in autograd_private.h) bumps t->bump within the current chunk;
+ * this is the rest: the chunks kept from earlier steps (each starts empty), then a new chunk. */
 void *ag_arena_alloc_slow(ag_tape *t, size_t size, size_t align, const char *op) {
     if (size == 0) return ag_arena_alloc(t, 1, align, op);
     while (t->cur && t->cur->next) {
@@ -99,10 +99,21 @@ void *ag_arena_alloc_slow(ag_tape *t, size_t size, size_t align, const char *op)
     size_t want = t->reserved > CHUNK_MIN ? t->reserved : CHUNK_MIN;
     if (size > SIZE_MAX - CHUNK_HEADER - AG_ALIGN) want = 0;
     else if (want < size + AG_ALIGN) want = size + AG_ALIGN;
+    if (t->limit && want) { /* within the limit: a smaller chunk if that is enough, else fail */
+        size_t room = t->limit > t->reserved ? t->limit - t->reserved : 0;
+        if (want > room && room >= size + AG_ALIGN) want = room;
+        if (want > room) {
+            ag_fail(t, AG_ERR_TAPE_LIMIT,
+                    "%s: the tape would hold %zu bytes, over the tape's limit of %zu bytes "
+                    "(ag_tape_set_limit; is ag_tape_reset called every step?)",
+                    op, t->reserved + want, t->limit);
+            return NULL;
+        }
+    }
     ag_chunk *c = want ? ag_alloc(CHUNK_HEADER + want) : NULL;
     if (!c) {
-        ag_tape_fail(t, "%s: out of memory (asked the allocator for %zu bytes)", op,
-                     CHUNK_HEADER + want);
+        ag_fail(t, AG_ERR_NO_MEMORY, "%s: out of memory (asked the allocator for %zu bytes)", op,
+                CHUNK_HEADER + want);
         return NULL;
     }
     c->next = NULL;
@@ -139,7 +150,8 @@ float *ag_tape_scratch(ag_tape *t, size_t bytes, const char *op) {
     size_t want = bytes < SIZE_MAX / 2 && bytes < 2 * t->scratch_bytes ? 2 * t->scratch_bytes : bytes;
     float *p = ag_alloc(want);
     if (!p) {
-        ag_tape_fail(t, "%s: out of memory (asked the allocator for %zu bytes of scratch)", op, want);
+        ag_fail(t, AG_ERR_NO_MEMORY,
+                "%s: out of memory (asked the allocator for %zu bytes of scratch)", op, want);
         return NULL;
     }
     ag_free(t->scratch);
@@ -149,3 +161,12 @@ float *ag_tape_scratch(ag_tape *t, size_t bytes, const char *op) {
 }
 
 size_t ag_tape_bytes(const ag_tape *t) { return t ? t->reserved : 0; }
+
+int ag_tape_set_limit(ag_tape *t, size_t max_bytes) {
+    if (!t) {
+        ag_no_tape("ag_tape_set_limit");
+        return -1;
+    }
+    t->limit = max_bytes;
+    return 0;
+}

@@ -1,26 +1,115 @@
 /*
- * ops.h -- the list of every op in the op table. Each op is defined, forward beside its
- * vector-Jacobian product, in one of the ops_*.c files as `const ag_op ag_op_<name>`.
- * Adding an op = its entry in an ops_*.c file + one line here + its case in
- * tests/test_gradcheck.c (the suite fails for any op listed here that it never checks).
+ * ops.h -- the list of every op in the op table, and the building blocks the ops_*.c files
+ * share. Each op is defined, forward beside its vector-Jacobian product, in one of the
+ * ops_*.c files as `const ag_op ag_op_<name>`. docs/design.md ("How to add an op") lists every
+ * edit a new op takes; tests/test_op_recipe.c follows it for a dummy op.
  */
 #ifndef BACKPROP_AUTOGRAD_OPS_H
 #define BACKPROP_AUTOGRAD_OPS_H
 
-#include "internal.h"
+#include "autograd_private.h"
 
+/* One line per op: X(name, inputs, call).
+ *   name    its table entry is ag_op_<name>, and its messages start with "<name>: "
+ *   inputs  how many tensors it takes; -1 for any number (concat)
+ *   call    its public function, written with t (the tape), in[0..] (the inputs), nin (their
+ *           number) and arg (an ag_op_args, below, for the arguments that are not tensors)
+ * The tests build their tables from this list: tests/support/op_cases.c calls every op through
+ * `call` to check its gradient (tests/test_gradcheck.c) and to give it every bad input
+ * (tests/test_badinput.c), so a new op needs no hand-written test table, only its shapes. */
 #define AG_OP_LIST(X)                                                                       \
     /* ops_elementwise.c */                                                                 \
-    X(add) X(sub) X(mul) X(div) X(neg) X(scale) X(add_const) X(pow) X(square) X(sqrt) X(exp) \
-    X(log) X(abs) X(sigmoid) X(tanh) X(relu) X(softplus)                                    \
+    X(add, 2, ag_add(t, in[0], in[1]))                                                      \
+    X(sub, 2, ag_sub(t, in[0], in[1]))                                                      \
+    X(mul, 2, ag_mul(t, in[0], in[1]))                                                      \
+    X(div, 2, ag_div(t, in[0], in[1]))                                                      \
+    X(neg, 1, ag_neg(t, in[0]))                                                             \
+    X(scale, 1, ag_scale(t, in[0], arg->c))                                                 \
+    X(add_const, 1, ag_add_const(t, in[0], arg->c))                                         \
+    X(pow, 1, ag_pow(t, in[0], arg->c))                                                     \
+    X(square, 1, ag_square(t, in[0]))                                                       \
+    X(sqrt, 1, ag_sqrt(t, in[0]))                                                           \
+    X(exp, 1, ag_exp(t, in[0]))                                                             \
+    X(log, 1, ag_log(t, in[0]))                                                             \
+    X(abs, 1, ag_abs(t, in[0]))                                                             \
+    X(sigmoid, 1, ag_sigmoid(t, in[0]))                                                     \
+    X(tanh, 1, ag_tanh(t, in[0]))                                                           \
+    X(relu, 1, ag_relu(t, in[0]))                                                           \
+    X(softplus, 1, ag_softplus(t, in[0]))                                                   \
     /* ops_matrix.c */                                                                      \
-    X(matmul) X(sum) X(mean) X(sum_axis) X(mean_axis) X(max_axis) X(reshape) X(transpose)   \
-    X(concat) X(slice_rows) X(gather_rows)                                                  \
+    X(matmul, 2, ag_matmul_ex(t, in[0], in[1], arg->transpose_a, arg->transpose_b))         \
+    X(sum, 1, ag_sum(t, in[0]))                                                             \
+    X(mean, 1, ag_mean(t, in[0]))                                                           \
+    X(sum_axis, 1, ag_sum_axis(t, in[0], arg->axis))                                        \
+    X(mean_axis, 1, ag_mean_axis(t, in[0], arg->axis))                                      \
+    X(max_axis, 1, ag_max_axis(t, in[0], arg->axis))                                        \
+    X(reshape, 1, ag_reshape(t, in[0], arg->ndim, arg->shape))                              \
+    X(transpose, 1, ag_transpose(t, in[0]))                                                 \
+    X(concat, -1, ag_concat(t, in, nin, arg->axis))                                         \
+    X(slice_rows, 1, ag_slice_rows(t, in[0], arg->start, arg->count))                       \
+    X(gather_rows, 1, ag_gather_rows(t, in[0], arg->index, arg->count))                     \
     /* ops_loss.c */                                                                        \
-    X(softmax) X(log_softmax) X(sse) X(mse) X(bce) X(bce_logits) X(softmax_xent)
+    X(softmax, 1, ag_softmax(t, in[0]))                                                     \
+    X(log_softmax, 1, ag_log_softmax(t, in[0]))                                             \
+    X(sse, 2, ag_sse(t, in[0], in[1]))                                                      \
+    X(mse, 2, ag_mse(t, in[0], in[1]))                                                      \
+    X(bce, 2, ag_bce(t, in[0], in[1]))                                                      \
+    X(bce_logits, 2, ag_bce_logits(t, in[0], in[1]))                                        \
+    X(softmax_xent, 1, ag_softmax_xent(t, in[0], arg->index))
 
-#define AG_DECLARE_OP(name) extern const ag_op ag_op_##name;
+/* The arguments of an op that are not tensors, as the `call` column reads them. */
+typedef struct ag_op_args {
+    double c;                      /* scale, add_const, pow: the constant */
+    int axis;                      /* sum_axis, mean_axis, max_axis, concat */
+    bool transpose_a, transpose_b; /* matmul */
+    int ndim;                      /* reshape: the new shape */
+    const int *shape;
+    int start, count;              /* slice_rows: rows start..start+count-1; gather_rows: count */
+    const int *index;              /* gather_rows: the row indices; softmax_xent: the labels */
+} ag_op_args;
+
+#define AG_DECLARE_OP(name, inputs, call) extern const ag_op ag_op_##name;
 AG_OP_LIST(AG_DECLARE_OP)
 #undef AG_DECLARE_OP
+
+/* ---- building blocks of the elementwise ops (autograd/ops_elementwise.c) --------------------
+ * y = f(x) elementwise, any shape. In AG_UNARY_FWD, EXPR sets y from x (and the op's constant
+ * c); in AG_UNARY_VJP, EXPR sets dx from dy, x, y and c, and dx is added into the input's
+ * gradient (skipped when the input takes none). */
+
+#define AG_UNARY_FWD(n, EXPR)                                                                   \
+    do {                                                                                        \
+        const float *X_ = (n)->in[0]->data;                                                     \
+        float *Y_ = (n)->out.data;                                                              \
+        const float c = (n)->arg.constant;                                                      \
+        (void)c;                                                                                \
+        for (int i_ = 0, n_ = (n)->out.numel; i_ < n_; i_++) {                                  \
+            const float x = X_[i_];                                                             \
+            float y;                                                                            \
+            EXPR;                                                                               \
+            Y_[i_] = y;                                                                         \
+        }                                                                                       \
+    } while (0)
+
+#define AG_UNARY_VJP(n, EXPR)                                                                   \
+    do {                                                                                        \
+        float *D_ = (n)->in[0]->grad;                                                           \
+        if (!D_) break;                                                                         \
+        const float *X_ = (n)->in[0]->data, *Y_ = (n)->out.data, *G_ = (n)->out.grad;           \
+        const float c = (n)->arg.constant;                                                      \
+        (void)c;                                                                                \
+        for (int i_ = 0, n_ = (n)->out.numel; i_ < n_; i_++) {                                  \
+            const float x = X_[i_], y = Y_[i_], dy = G_[i_];                                    \
+            float dx;                                                                           \
+            (void)x;                                                                            \
+            (void)y;                                                                            \
+            EXPR;                                                                               \
+            D_[i_] += dx;                                                                       \
+        }                                                                                       \
+    } while (0)
+
+/* Record an elementwise op on a (output shape = a's shape, constant c) and run it: what every
+ * elementwise public function returns. Checks the input; the poison on error. */
+ag_tensor *ag_unary(ag_tape *t, const ag_op *op, ag_tensor *a, double c);
 
 #endif /* BACKPROP_AUTOGRAD_OPS_H */

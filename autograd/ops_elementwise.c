@@ -33,8 +33,9 @@ static bool broadcast_shape(ag_tape *t, const char *op, const ag_tensor *a, cons
         int ka = a->ndim - nd + k, kb = b->ndim - nd + k;
         int da = ka >= 0 ? a->shape[ka] : 1, db = kb >= 0 ? b->shape[kb] : 1;
         if (da != db && da != 1 && db != 1) {
-            ag_tape_fail(t, "%s: shapes %s and %s do not broadcast (dimension %d: %d vs %d)", op,
-                         ag_fmt_shape(a).s, ag_fmt_shape(b).s, k, da, db);
+            ag_fail(t, AG_ERR_SHAPE,
+                    "%s: shapes %s and %s do not broadcast (dimension %d: %d vs %d)", op,
+                    ag_fmt_shape(a).s, ag_fmt_shape(b).s, k, da, db);
             return false;
         }
         shape[k] = da > db ? da : db;
@@ -242,41 +243,8 @@ ag_tensor *ag_mul(ag_tape *t, ag_tensor *a, ag_tensor *b) { return binary(t, &ag
 ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b) { return binary(t, &ag_op_div, a, b); }
 
 /* =============================================================================================
- * Unary ops: y = f(x) elementwise, any shape. In each forward, EXPR sets y from x (and the
- * op's constant c); in each vjp, EXPR sets dx from dy, x, y and c, and dx is added into the
- * input's gradient.
+ * Unary ops: y = f(x) elementwise, any shape, written with AG_UNARY_FWD / AG_UNARY_VJP (ops.h).
  * =========================================================================================== */
-
-#define UNARY_FWD(n, EXPR)                                                                      \
-    do {                                                                                        \
-        const float *X_ = (n)->in[0]->data;                                                     \
-        float *Y_ = (n)->out.data;                                                              \
-        const float c = (n)->arg.f;                                                             \
-        (void)c;                                                                                \
-        for (int i_ = 0, n_ = (n)->out.numel; i_ < n_; i_++) {                                  \
-            const float x = X_[i_];                                                             \
-            float y;                                                                            \
-            EXPR;                                                                               \
-            Y_[i_] = y;                                                                         \
-        }                                                                                       \
-    } while (0)
-
-#define UNARY_VJP(n, EXPR)                                                                      \
-    do {                                                                                        \
-        float *D_ = (n)->in[0]->grad;                                                           \
-        if (!D_) break;                                                                         \
-        const float *X_ = (n)->in[0]->data, *Y_ = (n)->out.data, *G_ = (n)->out.grad;           \
-        const float c = (n)->arg.f;                                                             \
-        (void)c;                                                                                \
-        for (int i_ = 0, n_ = (n)->out.numel; i_ < n_; i_++) {                                  \
-            const float x = X_[i_], y = Y_[i_], dy = G_[i_];                                    \
-            float dx;                                                                           \
-            (void)x;                                                                            \
-            (void)y;                                                                            \
-            EXPR;                                                                               \
-            D_[i_] += dx;                                                                       \
-        }                                                                                       \
-    } while (0)
 
 /* The ops with a vector kernel (autograd/kernels_simd.h, where the same formulas are written
  * on vectors): y = K(x) forward; dx += K'(a, dy) backward, with a the forward's output y or,
@@ -289,48 +257,48 @@ ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b) { return binary(t, &ag
     } while (0)
 
 /* neg: y = -x;  dx += -dy */
-static void neg_fwd(ag_node *n) { UNARY_FWD(n, y = -x); }
-static void neg_vjp(ag_node *n) { UNARY_VJP(n, dx = -dy); }
+static void neg_fwd(ag_node *n) { AG_UNARY_FWD(n, y = -x); }
+static void neg_vjp(ag_node *n) { AG_UNARY_VJP(n, dx = -dy); }
 const ag_op ag_op_neg = {"neg", neg_fwd, neg_vjp};
 
 /* scale: y = c * x;  dx += c * dy */
-static void scale_fwd(ag_node *n) { UNARY_FWD(n, y = c * x); }
-static void scale_vjp(ag_node *n) { UNARY_VJP(n, dx = c * dy); }
+static void scale_fwd(ag_node *n) { AG_UNARY_FWD(n, y = c * x); }
+static void scale_vjp(ag_node *n) { AG_UNARY_VJP(n, dx = c * dy); }
 const ag_op ag_op_scale = {"scale", scale_fwd, scale_vjp};
 
 /* add_const: y = x + c;  dx += dy */
-static void add_const_fwd(ag_node *n) { UNARY_FWD(n, y = x + c); }
-static void add_const_vjp(ag_node *n) { UNARY_VJP(n, dx = dy); }
+static void add_const_fwd(ag_node *n) { AG_UNARY_FWD(n, y = x + c); }
+static void add_const_vjp(ag_node *n) { AG_UNARY_VJP(n, dx = dy); }
 const ag_op ag_op_add_const = {"add_const", add_const_fwd, add_const_vjp};
 
 /* pow: y = x^c;  dx += dy * c * x^(c-1) */
-static void pow_fwd(ag_node *n) { UNARY_FWD(n, y = powf(x, c)); }
-static void pow_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * c * powf(x, c - 1.0f)); }
+static void pow_fwd(ag_node *n) { AG_UNARY_FWD(n, y = powf(x, c)); }
+static void pow_vjp(ag_node *n) { AG_UNARY_VJP(n, dx = dy * c * powf(x, c - 1.0f)); }
 const ag_op ag_op_pow = {"pow", pow_fwd, pow_vjp};
 
 /* square: y = x^2;  dx += dy * 2x */
-static void square_fwd(ag_node *n) { UNARY_FWD(n, y = x * x); }
-static void square_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * 2.0f * x); }
+static void square_fwd(ag_node *n) { AG_UNARY_FWD(n, y = x * x); }
+static void square_vjp(ag_node *n) { AG_UNARY_VJP(n, dx = dy * 2.0f * x); }
 const ag_op ag_op_square = {"square", square_fwd, square_vjp};
 
 /* sqrt: y = sqrt(x);  dx += dy / (2y) */
-static void sqrt_fwd(ag_node *n) { UNARY_FWD(n, y = sqrtf(x)); }
-static void sqrt_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * 0.5f / y); }
+static void sqrt_fwd(ag_node *n) { AG_UNARY_FWD(n, y = sqrtf(x)); }
+static void sqrt_vjp(ag_node *n) { AG_UNARY_VJP(n, dx = dy * 0.5f / y); }
 const ag_op ag_op_sqrt = {"sqrt", sqrt_fwd, sqrt_vjp};
 
 /* exp: y = e^x;  dx += dy * y */
 static void exp_fwd(ag_node *n) { KERNEL_FWD(n, exp); }
-static void exp_vjp(ag_node *n) { UNARY_VJP(n, dx = dy * y); }
+static void exp_vjp(ag_node *n) { AG_UNARY_VJP(n, dx = dy * y); }
 const ag_op ag_op_exp = {"exp", exp_fwd, exp_vjp};
 
 /* log: y = ln x;  dx += dy / x */
-static void log_fwd(ag_node *n) { UNARY_FWD(n, y = logf(x)); }
-static void log_vjp(ag_node *n) { UNARY_VJP(n, dx = dy / x); }
+static void log_fwd(ag_node *n) { AG_UNARY_FWD(n, y = logf(x)); }
+static void log_vjp(ag_node *n) { AG_UNARY_VJP(n, dx = dy / x); }
 const ag_op ag_op_log = {"log", log_fwd, log_vjp};
 
 /* abs: y = |x|;  dx += dy * sign(x)   (0 at x = 0) */
-static void abs_fwd(ag_node *n) { UNARY_FWD(n, y = fabsf(x)); }
-static void abs_vjp(ag_node *n) { UNARY_VJP(n, dx = x > 0.0f ? dy : x < 0.0f ? -dy : 0.0f); }
+static void abs_fwd(ag_node *n) { AG_UNARY_FWD(n, y = fabsf(x)); }
+static void abs_vjp(ag_node *n) { AG_UNARY_VJP(n, dx = x > 0.0f ? dy : x < 0.0f ? -dy : 0.0f); }
 const ag_op ag_op_abs = {"abs", abs_fwd, abs_vjp};
 
 /* sigmoid: y = 1/(1+exp(-x));  dx += dy * y * (1 - y)      (the paper's squashing function) */
@@ -349,30 +317,30 @@ static void relu_vjp(ag_node *n) { KERNEL_VJP(n, relu_vjp, n->in[0]->data); }
 const ag_op ag_op_relu = {"relu", relu_fwd, relu_vjp};
 
 /* softplus: y = log(1 + e^x) = max(x,0) + log1p(e^-|x|);  dx += dy * sigmoid(x) */
-static void softplus_fwd(ag_node *n) { UNARY_FWD(n, y = fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)))); }
-static void softplus_vjp(ag_node *n) { UNARY_VJP(n, dx = dy / (1.0f + expf(-x))); }
+static void softplus_fwd(ag_node *n) { AG_UNARY_FWD(n, y = fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)))); }
+static void softplus_vjp(ag_node *n) { AG_UNARY_VJP(n, dx = dy / (1.0f + expf(-x))); }
 const ag_op ag_op_softplus = {"softplus", softplus_fwd, softplus_vjp};
 
-static ag_tensor *unary(ag_tape *t, const ag_op *op, ag_tensor *a, double c) {
+ag_tensor *ag_unary(ag_tape *t, const ag_op *op, ag_tensor *a, double c) {
     if (!ag_check_inputs(t, op->name, 1, &a)) return ag_poison(t);
     ag_node *n = ag_record(t, op, 1, &a, a->ndim, a->shape, NULL);
     if (!n) return ag_poison(t);
-    n->arg.f = (float)c;
+    n->arg.constant = (float)c;
     return ag_run(n);
 }
 
-ag_tensor *ag_neg(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_neg, a, 0); }
-ag_tensor *ag_scale(ag_tape *t, ag_tensor *a, double c) { return unary(t, &ag_op_scale, a, c); }
+ag_tensor *ag_neg(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_neg, a, 0); }
+ag_tensor *ag_scale(ag_tape *t, ag_tensor *a, double c) { return ag_unary(t, &ag_op_scale, a, c); }
 ag_tensor *ag_add_const(ag_tape *t, ag_tensor *a, double c) {
-    return unary(t, &ag_op_add_const, a, c);
+    return ag_unary(t, &ag_op_add_const, a, c);
 }
-ag_tensor *ag_pow(ag_tape *t, ag_tensor *a, double p) { return unary(t, &ag_op_pow, a, p); }
-ag_tensor *ag_square(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_square, a, 0); }
-ag_tensor *ag_sqrt(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_sqrt, a, 0); }
-ag_tensor *ag_exp(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_exp, a, 0); }
-ag_tensor *ag_log(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_log, a, 0); }
-ag_tensor *ag_abs(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_abs, a, 0); }
-ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_sigmoid, a, 0); }
-ag_tensor *ag_tanh(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_tanh, a, 0); }
-ag_tensor *ag_relu(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_relu, a, 0); }
-ag_tensor *ag_softplus(ag_tape *t, ag_tensor *a) { return unary(t, &ag_op_softplus, a, 0); }
+ag_tensor *ag_pow(ag_tape *t, ag_tensor *a, double p) { return ag_unary(t, &ag_op_pow, a, p); }
+ag_tensor *ag_square(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_square, a, 0); }
+ag_tensor *ag_sqrt(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_sqrt, a, 0); }
+ag_tensor *ag_exp(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_exp, a, 0); }
+ag_tensor *ag_log(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_log, a, 0); }
+ag_tensor *ag_abs(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_abs, a, 0); }
+ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_sigmoid, a, 0); }
+ag_tensor *ag_tanh(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_tanh, a, 0); }
+ag_tensor *ag_relu(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_relu, a, 0); }
+ag_tensor *ag_softplus(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_softplus, a, 0); }

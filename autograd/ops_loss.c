@@ -197,11 +197,9 @@ static ag_tensor *loss2(ag_tape *t, const ag_op *op, ag_tensor *y, ag_tensor *d)
     if (!ag_check_inputs(t, op->name, 2, in)) return ag_poison(t);
     bool same = y->ndim == d->ndim;
     for (int k = 0; same && k < y->ndim; k++) same = y->shape[k] == d->shape[k];
-    if (!same) {
-        ag_tape_fail(t, "%s: prediction %s and target %s differ in shape", op->name,
-                     ag_fmt_shape(y).s, ag_fmt_shape(d).s);
-        return ag_poison(t);
-    }
+    if (!same)
+        return ag_fail(t, AG_ERR_SHAPE, "%s: prediction %s and target %s differ in shape", op->name,
+                       ag_fmt_shape(y).s, ag_fmt_shape(d).s);
     int one = 1;
     ag_node *n = ag_record(t, op, 2, in, 1, &one, NULL);
     return n ? ag_run(n) : ag_poison(t);
@@ -260,18 +258,15 @@ const ag_op ag_op_softmax_xent = {"softmax_xent", softmax_xent_fwd, softmax_xent
 
 ag_tensor *ag_softmax_xent(ag_tape *t, ag_tensor *logits, const int *labels) {
     if (!ag_check_inputs(t, "softmax_xent", 1, &logits)) return ag_poison(t);
-    if (!labels || logits->ndim != 2) {
-        ag_tape_fail(t, "softmax_xent: logits %s: %s", ag_fmt_shape(logits).s,
-                     labels ? "must be 2-D (B,C)" : "labels is NULL");
-        return ag_poison(t);
-    }
+    if (!labels || logits->ndim != 2)
+        return ag_fail(t, labels ? AG_ERR_SHAPE : AG_ERR_NULL, "softmax_xent: logits %s: %s",
+                       ag_fmt_shape(logits).s, labels ? "must be 2-D (B,C)" : "labels is NULL");
     const int B = logits->shape[0], C = logits->shape[1];
     for (int b = 0; b < B; b++)
-        if (labels[b] < 0 || labels[b] >= C) {
-            ag_tape_fail(t, "softmax_xent: label %d of row %d is out of range for logits %s",
-                         labels[b], b, ag_fmt_shape(logits).s);
-            return ag_poison(t);
-        }
+        if (labels[b] < 0 || labels[b] >= C)
+            return ag_fail(t, AG_ERR_RANGE,
+                           "softmax_xent: label %d of row %d is out of range for logits %s",
+                           labels[b], b, ag_fmt_shape(logits).s);
     int one = 1;
     ag_node *n = ag_record(t, &ag_op_softmax_xent, 1, &logits, 1, &one, NULL);
     if (!n) return ag_poison(t);

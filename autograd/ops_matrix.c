@@ -13,7 +13,7 @@
 static bool check_axis(ag_tape *t, const char *op, const ag_tensor *x, int *axis) {
     int ax = *axis < 0 ? *axis + x->ndim : *axis;
     if (ax < 0 || ax >= x->ndim) {
-        ag_tape_fail(t, "%s: axis %d is out of range for %s", op, *axis, ag_fmt_shape(x).s);
+        ag_fail(t, AG_ERR_RANGE, "%s: axis %d is out of range for %s", op, *axis, ag_fmt_shape(x).s);
         return false;
     }
     *axis = ax;
@@ -31,7 +31,8 @@ static void split_at(const ag_tensor *x, int axis, int *outer, int *dim, int *in
 }
 
 /* =============================================================================================
- * matmul: Y = op(A) @ op(B)    (M,K) @ (K,N) -> (M,N);  op transposes when asked (arg.i).
+ * matmul: Y = op(A) @ op(B)    (M,K) @ (K,N) -> (M,N);  op transposes when asked
+ * (arg.matmul).
  *   dop(A) += dY @ op(B)^T     (M,N) @ (N,K) -> (M,K)
  *   dop(B) += op(A)^T @ dY     (K,M) @ (M,N) -> (K,N)
  * When A is stored transposed its gradient is stored transposed too, so the products are
@@ -46,8 +47,8 @@ typedef struct {
 static mm_dims mm_of(const ag_node *n) {
     const ag_tensor *A = n->in[0];
     mm_dims d;
-    d.ta = n->arg.i[0] != 0;
-    d.tb = n->arg.i[1] != 0;
+    d.ta = n->arg.matmul.transpose_a;
+    d.tb = n->arg.matmul.transpose_b;
     d.M = n->out.shape[0];
     d.N = n->out.shape[1];
     d.K = d.ta ? A->shape[0] : A->shape[1];
@@ -85,18 +86,14 @@ ag_tensor *ag_matmul_ex(ag_tape *t, ag_tensor *a, ag_tensor *b, bool transpose_a
     ag_tensor *in[2] = {a, b};
     if (!ag_check_inputs(t, "matmul", 2, in)) return ag_poison(t);
     const char *ta = transpose_a ? "^T" : "", *tb = transpose_b ? "^T" : "";
-    if (a->ndim != 2 || b->ndim != 2) {
-        ag_tape_fail(t, "matmul: %s%s @ %s%s: both operands must be 2-D", ag_fmt_shape(a).s, ta,
-                     ag_fmt_shape(b).s, tb);
-        return ag_poison(t);
-    }
+    if (a->ndim != 2 || b->ndim != 2)
+        return ag_fail(t, AG_ERR_SHAPE, "matmul: %s%s @ %s%s: both operands must be 2-D",
+                       ag_fmt_shape(a).s, ta, ag_fmt_shape(b).s, tb);
     int M = transpose_a ? a->shape[1] : a->shape[0], K = transpose_a ? a->shape[0] : a->shape[1];
     int Kb = transpose_b ? b->shape[1] : b->shape[0], N = transpose_b ? b->shape[0] : b->shape[1];
-    if (K != Kb) {
-        ag_tape_fail(t, "matmul: %s%s @ %s%s: inner dimensions differ (%d vs %d)",
-                     ag_fmt_shape(a).s, ta, ag_fmt_shape(b).s, tb, K, Kb);
-        return ag_poison(t);
-    }
+    if (K != Kb)
+        return ag_fail(t, AG_ERR_SHAPE, "matmul: %s%s @ %s%s: inner dimensions differ (%d vs %d)",
+                       ag_fmt_shape(a).s, ta, ag_fmt_shape(b).s, tb, K, Kb);
     /* Scratch for the packed panels of the forward and both backward products (the same three
      * sizes in other orders), reserved now so that the sweep never has to ask for memory. */
     size_t need = ag_gemm_scratch(M, N, K, ag_get_threads());
@@ -104,8 +101,8 @@ ag_tensor *ag_matmul_ex(ag_tape *t, ag_tensor *a, ag_tensor *b, bool transpose_a
     int shape[2] = {M, N};
     ag_node *n = ag_record(t, &ag_op_matmul, 2, in, 2, shape, NULL);
     if (!n) return ag_poison(t);
-    n->arg.i[0] = transpose_a;
-    n->arg.i[1] = transpose_b;
+    n->arg.matmul.transpose_a = transpose_a;
+    n->arg.matmul.transpose_b = transpose_b;
     return ag_run(n);
 }
 
@@ -156,13 +153,13 @@ ag_tensor *ag_mean(ag_tape *t, ag_tensor *a) { return reduce_all(t, &ag_op_mean,
 
 /* =============================================================================================
  * Reductions along an axis (kept with size 1). x is seen as (outer, D, inner); y as
- * (outer, 1, inner). arg.i[0] is the axis.
+ * (outer, 1, inner). arg.axis is the axis.
  * =========================================================================================== */
 
 /* Shared by sum_axis and mean_axis: y[o,i] = scale * sum_d x[o,d,i]. */
 static void reduce_axis_fwd(ag_node *n, bool mean) {
     int outer, D, inner;
-    split_at(n->in[0], n->arg.i[0], &outer, &D, &inner);
+    split_at(n->in[0], n->arg.axis, &outer, &D, &inner);
     const float *x = n->in[0]->data;
     float *y = n->out.data;
     const float scale = mean ? 1.0f / (float)D : 1.0f;
@@ -181,7 +178,7 @@ static void reduce_axis_vjp(ag_node *n, bool mean) {
     float *dx = n->in[0]->grad;
     if (!dx) return;
     int outer, D, inner;
-    split_at(n->in[0], n->arg.i[0], &outer, &D, &inner);
+    split_at(n->in[0], n->arg.axis, &outer, &D, &inner);
     const float *dy = n->out.grad;
     const float scale = mean ? 1.0f / (float)D : 1.0f;
     for (int o = 0; o < outer; o++)
@@ -206,7 +203,7 @@ const ag_op ag_op_mean_axis = {"mean_axis", mean_axis_fwd, mean_axis_vjp};
  * dx[.., argmax, ..] += dy */
 static void max_axis_fwd(ag_node *n) {
     int outer, D, inner;
-    split_at(n->in[0], n->arg.i[0], &outer, &D, &inner);
+    split_at(n->in[0], n->arg.axis, &outer, &D, &inner);
     const float *x = n->in[0]->data;
     float *y = n->out.data;
     int *arg = n->aux;
@@ -224,7 +221,7 @@ static void max_axis_vjp(ag_node *n) {
     float *dx = n->in[0]->grad;
     if (!dx) return;
     int outer, D, inner;
-    split_at(n->in[0], n->arg.i[0], &outer, &D, &inner);
+    split_at(n->in[0], n->arg.axis, &outer, &D, &inner);
     const float *dy = n->out.grad;
     const int *arg = n->aux;
     for (int o = 0; o < outer; o++)
@@ -243,7 +240,7 @@ static ag_tensor *reduce_axis(ag_tape *t, const ag_op *op, ag_tensor *a, int axi
     shape[axis] = 1;
     ag_node *n = ag_record(t, op, 1, &a, a->ndim, shape, NULL);
     if (!n) return ag_poison(t);
-    n->arg.i[0] = axis;
+    n->arg.axis = axis;
     if (op == &ag_op_max_axis) {
         n->aux = ag_arena_alloc(t, (size_t)n->out.numel * sizeof(int), _Alignof(int), op->name);
         if (!n->aux) return ag_poison(t);
@@ -265,12 +262,12 @@ ag_tensor *ag_max_axis(ag_tape *t, ag_tensor *a, int axis) {
  * =========================================================================================== */
 
 /* Shared by the views (reshape, slice_rows): the output's values ARE the input's, at offset
- * arg.i[0]; nothing to compute forward, and dx[offset + i] += dy[i] backward. */
+ * arg.offset; nothing to compute forward, and dx[offset + i] += dy[i] backward. */
 static void view_fwd(ag_node *n) { (void)n; }
 static void view_vjp(ag_node *n) {
     float *dx = n->in[0]->grad;
     if (!dx) return;
-    ag_kernels()->acc(n->out.numel, n->out.grad, dx + n->arg.i[0]);
+    ag_kernels()->acc(n->out.numel, n->out.grad, dx + n->arg.offset);
 }
 
 /* reshape: y = x with a new shape (a view, no copy);  dx += dy */
@@ -278,22 +275,20 @@ const ag_op ag_op_reshape = {"reshape", view_fwd, view_vjp};
 
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *a, int ndim, const int *shape) {
     if (!ag_check_inputs(t, "reshape", 1, &a)) return ag_poison(t);
-    if (!shape || ndim < 1 || ndim > AG_MAX_DIMS) {
-        ag_tape_fail(t, "reshape: %s to %d dimensions%s (must be 1 to %d)", ag_fmt_shape(a).s,
-                     ndim, shape ? "" : " with a NULL shape", AG_MAX_DIMS);
-        return ag_poison(t);
-    }
+    if (!shape || ndim < 1 || ndim > AG_MAX_DIMS)
+        return ag_fail(t, shape ? AG_ERR_SHAPE : AG_ERR_NULL,
+                       "reshape: %s to %d dimensions%s (must be 1 to %d)", ag_fmt_shape(a).s, ndim,
+                       shape ? "" : " with a NULL shape", AG_MAX_DIMS);
     int s[AG_MAX_DIMS], infer = -1;
     long known = 1;
     for (int k = 0; k < ndim; k++) {
         s[k] = shape[k];
         if (s[k] == -1 && infer < 0) infer = k;
-        else if (s[k] < 1) {
-            ag_tape_fail(t, "reshape: %s: new dimension %d is %d", ag_fmt_shape(a).s, k, s[k]);
-            return ag_poison(t);
-        } else if ((known *= s[k]) > AG_MAX_NUMEL) {
+        else if (s[k] < 1)
+            return ag_fail(t, AG_ERR_SHAPE, "reshape: %s: new dimension %d is %d", ag_fmt_shape(a).s,
+                           k, s[k]);
+        else if ((known *= s[k]) > AG_MAX_NUMEL)
             known = (long)AG_MAX_NUMEL + 1;
-        }
     }
     if (infer >= 0) s[infer] = known <= a->numel && a->numel % known == 0 ? (int)(a->numel / known) : 0;
     long numel = infer >= 0 ? known * s[infer] : known;
@@ -301,9 +296,8 @@ ag_tensor *ag_reshape(ag_tape *t, ag_tensor *a, int ndim, const int *shape) {
         char want[64] = "(";
         for (int k = 0; k < ndim; k++)
             snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", k ? "," : "", shape[k]);
-        ag_tape_fail(t, "reshape: %s has %d elements, shape %s) does not fit them",
-                     ag_fmt_shape(a).s, a->numel, want);
-        return ag_poison(t);
+        return ag_fail(t, AG_ERR_SHAPE, "reshape: %s has %d elements, shape %s) does not fit them",
+                       ag_fmt_shape(a).s, a->numel, want);
     }
     ag_node *n = ag_record(t, &ag_op_reshape, 1, &a, ndim, s, a->data);
     return n ? ag_run(n) : ag_poison(t);
@@ -315,18 +309,17 @@ const ag_op ag_op_slice_rows = {"slice_rows", view_fwd, view_vjp};
 
 ag_tensor *ag_slice_rows(ag_tape *t, ag_tensor *a, int start, int count) {
     if (!ag_check_inputs(t, "slice_rows", 1, &a)) return ag_poison(t);
-    if (start < 0 || count < 1 || start > a->shape[0] - count) {
-        ag_tape_fail(t, "slice_rows: rows %d..%ld (count %d) are out of range for %s", start,
-                     (long)start + count - 1, count, ag_fmt_shape(a).s);
-        return ag_poison(t);
-    }
+    if (start < 0 || count < 1 || start > a->shape[0] - count)
+        return ag_fail(t, AG_ERR_RANGE,
+                       "slice_rows: rows %d..%ld (count %d) are out of range for %s", start,
+                       (long)start + count - 1, count, ag_fmt_shape(a).s);
     int shape[AG_MAX_DIMS];
     memcpy(shape, a->shape, sizeof shape);
     shape[0] = count;
     int row = a->numel / a->shape[0];
     ag_node *n = ag_record(t, &ag_op_slice_rows, 1, &a, a->ndim, shape, a->data + (long)start * row);
     if (!n) return ag_poison(t);
-    n->arg.i[0] = start * row;
+    n->arg.offset = start * row;
     return ag_run(n);
 }
 
@@ -356,10 +349,9 @@ const ag_op ag_op_transpose = {"transpose", transpose_fwd, transpose_vjp};
 
 ag_tensor *ag_transpose(ag_tape *t, ag_tensor *a) {
     if (!ag_check_inputs(t, "transpose", 1, &a)) return ag_poison(t);
-    if (a->ndim < 2) {
-        ag_tape_fail(t, "transpose: %s has fewer than 2 dimensions", ag_fmt_shape(a).s);
-        return ag_poison(t);
-    }
+    if (a->ndim < 2)
+        return ag_fail(t, AG_ERR_SHAPE, "transpose: %s has fewer than 2 dimensions",
+                       ag_fmt_shape(a).s);
     int shape[AG_MAX_DIMS];
     memcpy(shape, a->shape, sizeof shape);
     shape[a->ndim - 2] = a->shape[a->ndim - 1];
@@ -368,28 +360,28 @@ ag_tensor *ag_transpose(ag_tape *t, ag_tensor *a) {
     return n ? ag_run(n) : ag_poison(t);
 }
 
-/* concat: y = [x_1, x_2, ...] along an axis (arg.i[0]). Seen as (outer, D_p, inner) each
+/* concat: y = [x_1, x_2, ...] along an axis (arg.axis). Seen as (outer, D_p, inner) each
  * part's block of D_p*inner values is copied in turn;  dx_p += its block of dy */
 static void concat_fwd(ag_node *n) {
     int outer, D, inner;
-    split_at(&n->out, n->arg.i[0], &outer, &D, &inner);
+    split_at(&n->out, n->arg.axis, &outer, &D, &inner);
     const long row = (long)D * inner; /* y seen as (outer, row): part p is a block of columns */
     long col = 0;
     for (int p = 0; p < n->nin; p++) {
         const ag_tensor *X = n->in[p];
-        const long block = (long)X->shape[n->arg.i[0]] * inner;
+        const long block = (long)X->shape[n->arg.axis] * inner;
         ag_kernels()->copy_rows(outer, block, X->data, block, n->out.data + col, row, false);
         col += block;
     }
 }
 static void concat_vjp(ag_node *n) {
     int outer, D, inner;
-    split_at(&n->out, n->arg.i[0], &outer, &D, &inner);
+    split_at(&n->out, n->arg.axis, &outer, &D, &inner);
     const long row = (long)D * inner;
     long col = 0;
     for (int p = 0; p < n->nin; p++) {
         const ag_tensor *X = n->in[p];
-        const long block = (long)X->shape[n->arg.i[0]] * inner;
+        const long block = (long)X->shape[n->arg.axis] * inner;
         if (X->grad) ag_kernels()->copy_rows(outer, block, n->out.grad + col, row, X->grad, block, true);
         col += block;
     }
@@ -398,10 +390,9 @@ const ag_op ag_op_concat = {"concat", concat_fwd, concat_vjp};
 
 ag_tensor *ag_concat(ag_tape *t, ag_tensor *const *parts, int n, int axis) {
     if (!ag_check_inputs(t, "concat", 0, NULL)) return ag_poison(t);
-    if (!parts || n < 1) {
-        ag_tape_fail(t, "concat: %s", parts ? "needs at least one part" : "parts is NULL");
-        return ag_poison(t);
-    }
+    if (!parts || n < 1)
+        return ag_fail(t, parts ? AG_ERR_RANGE : AG_ERR_NULL, "concat: %s",
+                       parts ? "needs at least one part" : "parts is NULL");
     if (!ag_check_inputs(t, "concat", n, parts)) return ag_poison(t);
     const ag_tensor *p0 = parts[0];
     if (!check_axis(t, "concat", p0, &axis)) return ag_poison(t);
@@ -412,22 +403,19 @@ ag_tensor *ag_concat(ag_tape *t, ag_tensor *const *parts, int n, int axis) {
         bool fits = parts[p]->ndim == p0->ndim;
         for (int k = 0; fits && k < p0->ndim; k++)
             if (k != axis && parts[p]->shape[k] != p0->shape[k]) fits = false;
-        if (!fits) {
-            ag_tape_fail(t, "concat: part %d %s does not match part 1 %s along axis %d", p + 1,
-                         ag_fmt_shape(parts[p]).s, ag_fmt_shape(p0).s, axis);
-            return ag_poison(t);
-        }
+        if (!fits)
+            return ag_fail(t, AG_ERR_SHAPE,
+                           "concat: part %d %s does not match part 1 %s along axis %d", p + 1,
+                           ag_fmt_shape(parts[p]).s, ag_fmt_shape(p0).s, axis);
         total += parts[p]->shape[axis];
         if (total > AG_MAX_NUMEL) total = (long)AG_MAX_NUMEL + 1;
     }
-    if (total > AG_MAX_NUMEL) {
-        ag_tape_fail(t, "concat: absurd size along axis %d", axis);
-        return ag_poison(t);
-    }
+    if (total > AG_MAX_NUMEL)
+        return ag_fail(t, AG_ERR_SIZE, "concat: absurd size along axis %d", axis);
     shape[axis] = (int)total;
     ag_node *node = ag_record(t, &ag_op_concat, n, parts, p0->ndim, shape, NULL);
     if (!node) return ag_poison(t);
-    node->arg.i[0] = axis;
+    node->arg.axis = axis;
     return ag_run(node);
 }
 
@@ -455,18 +443,15 @@ const ag_op ag_op_gather_rows = {"gather_rows", gather_rows_fwd, gather_rows_vjp
 
 ag_tensor *ag_gather_rows(ag_tape *t, ag_tensor *table, const int *idx, int n) {
     if (!ag_check_inputs(t, "gather_rows", 1, &table)) return ag_poison(t);
-    if (!idx || n < 1) {
-        ag_tape_fail(t, "gather_rows: %s (from table %s)",
-                     idx ? "needs at least one index" : "index array is NULL",
-                     ag_fmt_shape(table).s);
-        return ag_poison(t);
-    }
+    if (!idx || n < 1)
+        return ag_fail(t, idx ? AG_ERR_RANGE : AG_ERR_NULL, "gather_rows: %s (from table %s)",
+                       idx ? "needs at least one index" : "index array is NULL",
+                       ag_fmt_shape(table).s);
     for (int r = 0; r < n; r++)
-        if (idx[r] < 0 || idx[r] >= table->shape[0]) {
-            ag_tape_fail(t, "gather_rows: index %d at position %d is out of range for table %s",
-                         idx[r], r, ag_fmt_shape(table).s);
-            return ag_poison(t);
-        }
+        if (idx[r] < 0 || idx[r] >= table->shape[0])
+            return ag_fail(t, AG_ERR_RANGE,
+                           "gather_rows: index %d at position %d is out of range for table %s",
+                           idx[r], r, ag_fmt_shape(table).s);
     int shape[AG_MAX_DIMS];
     memcpy(shape, table->shape, sizeof shape);
     shape[0] = n;

@@ -4,7 +4,7 @@
  */
 #include "ops.h"
 
-#define AG_OP_ENTRY(name) &ag_op_##name,
+#define AG_OP_ENTRY(name, inputs, call) &ag_op_##name,
 const ag_op *const ag_op_table[] = {AG_OP_LIST(AG_OP_ENTRY)};
 #undef AG_OP_ENTRY
 

@@ -1,10 +1,10 @@
 /*
- * tape.c -- the tape (Wengert list): recording nodes, the sticky error, and the reverse sweep.
+ * tape.c -- the tape (Wengert list): making and resetting it, recording nodes, and the reverse
+ * sweep. Failing is error.c's business, the arena memory.c's.
  */
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <string.h>
 
 /* ---- the tape ------------------------------------------------------------------------------ */
@@ -19,6 +19,7 @@ static void poison_init(ag_tape *t) {
     t->poison.flags = AG_POISONED;
     t->poison.name = "poisoned";
     t->poison.tape = t;
+    t->poison.generation = t->generation;
 }
 
 ag_tape *ag_tape_new(void) {
@@ -41,105 +42,19 @@ void ag_tape_free(ag_tape *t) {
 void ag_tape_reset(ag_tape *t) {
     if (!t) return;
     ag_arena_rewind(t);
+    t->generation++; /* every tensor recorded so far is now stale */
     t->last = NULL;
     t->nnodes = 0;
     t->sweeps = 0;
     t->failed = false;
+    t->status = AG_OK;
     t->error[0] = '\0';
     poison_init(t); /* a user may have scribbled on the poisoned tensor */
 }
 
-const char *ag_tape_error(const ag_tape *t) {
-    if (!t) return "no tape (NULL)";
-    return t->failed ? t->error : NULL;
-}
-
-ag_tensor *ag_tape_fail(ag_tape *t, const char *fmt, ...) {
-    if (!t) return NULL;
-    if (!t->failed) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(t->error, sizeof t->error, fmt ? fmt : "error", ap);
-        va_end(ap);
-        t->failed = true;
-    }
-    return &t->poison;
-}
-
 int ag_tape_nodes(const ag_tape *t) { return t ? t->nnodes : 0; }
 
-/* ---- the last error of tape-less calls (one per thread: no shared state) -------------------- */
-
-static _Thread_local char last_error[256];
-
-void ag_set_last_error(const char *fmt, ...) {
-    last_error[0] = '\0';
-    if (!fmt) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
-    va_end(ap);
-}
-
-const char *ag_last_error(void) { return last_error; }
-
-/* ---- shapes --------------------------------------------------------------------------------- */
-
-ag_shape_buf ag_fmt_shape(const ag_tensor *x) {
-    ag_shape_buf b;
-    ag_shape_str(x, b.s, sizeof b.s);
-    return b;
-}
-
-long ag_check_shape_report(ag_tape *t, const char *op, int ndim, const int *shape) {
-    char msg[200];
-    msg[0] = '\0';
-    long long n = 1;
-    if (!shape) {
-        snprintf(msg, sizeof msg, "%s: shape is NULL", op);
-    } else if (ndim < 1 || ndim > AG_MAX_DIMS) {
-        snprintf(msg, sizeof msg, "%s: %d dimensions (must be 1 to %d)", op, ndim, AG_MAX_DIMS);
-    } else {
-        for (int i = 0; i < ndim && !msg[0]; i++) {
-            if (shape[i] < 1)
-                snprintf(msg, sizeof msg, "%s: dimension %d is %d (must be >= 1)", op, i, shape[i]);
-            else if ((n *= shape[i]) > AG_MAX_NUMEL)
-                snprintf(msg, sizeof msg, "%s: absurd size: more than %ld elements", op,
-                         (long)AG_MAX_NUMEL);
-        }
-    }
-    if (!msg[0]) return (long)n;
-    if (t) ag_tape_fail(t, "%s", msg);
-    else ag_set_last_error("%s", msg);
-    return -1;
-}
-
 /* ---- recording ------------------------------------------------------------------------------ */
-
-bool ag_check_inputs_report(ag_tape *t, const char *op, int nin, ag_tensor *const *in) {
-    if (!t) {
-        ag_set_last_error("%s: tape is NULL", op);
-        return false;
-    }
-    if (t->failed) return false;
-    for (int i = 0; i < nin; i++) {
-        const ag_tensor *x = in[i];
-        if (!x) {
-            ag_tape_fail(t, "%s: input %d is NULL", op, i + 1);
-            return false;
-        }
-        if (x->flags & AG_POISONED) {
-            ag_tape_fail(t, "%s: input %d is the poisoned result of a failed tape", op, i + 1);
-            return false;
-        }
-        if (x->tape && x->tape != t) {
-            ag_tape_fail(t, "%s: input %d %s belongs to another tape", op, i + 1,
-                         ag_fmt_shape(x).s);
-            return false;
-        }
-    }
-    return true;
-}
 
 ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, int ndim,
                    const int *shape, float *view) {
@@ -167,7 +82,7 @@ ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, i
     n->nin = nin;
     n->in = ins;
     n->aux = NULL;
-    n->arg.i[0] = n->arg.i[1] = 0;
+    memset(&n->arg, 0, sizeof n->arg);
     unsigned flags = 0;
     for (int i = 0; i < nin; i++) {
         ins[i] = in[i];
@@ -186,6 +101,7 @@ ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, i
     o->name = NULL;
     o->node = n;
     o->tape = t;
+    o->generation = t->generation;
     t->last = n;
     t->nnodes++;
     return n;
@@ -219,7 +135,8 @@ static bool grad_ready(ag_tape *t, ag_tensor *x) {
 int ag_backward_seed(ag_tape *t, ag_tensor *out, const float *seed) {
     if (!ag_check_inputs(t, "backward", 1, &out)) return -1;
     if (!seed) {
-        ag_tape_fail(t, "backward: seed gradient is NULL for output %s", ag_fmt_shape(out).s);
+        ag_fail(t, AG_ERR_NULL, "backward: seed gradient is NULL for output %s",
+                ag_fmt_shape(out).s);
         return -1;
     }
     if (!(out->flags & AG_REQUIRES_GRAD)) return 0; /* nothing it depends on wants a gradient */
@@ -238,8 +155,9 @@ int ag_backward_seed(ag_tape *t, ag_tensor *out, const float *seed) {
             if (!grad_ready(t, n->in[i])) return -1;
     }
     if (!out->grad) {
-        ag_tape_fail(t, "backward: output %s requires a gradient but has no gradient memory",
-                     ag_fmt_shape(out).s);
+        ag_fail(t, AG_ERR_NO_MEMORY,
+                "backward: output %s requires a gradient but has no gradient memory",
+                ag_fmt_shape(out).s);
         return -1;
     }
 
@@ -255,10 +173,10 @@ int ag_backward_seed(ag_tape *t, ag_tensor *out, const float *seed) {
 int ag_backward(ag_tape *t, ag_tensor *loss) {
     if (!ag_check_inputs(t, "backward", 1, &loss)) return -1;
     if (loss->numel != 1) {
-        ag_tape_fail(t,
-                     "backward: loss has shape %s, not one element; use ag_backward_seed for a "
-                     "non-scalar output",
-                     ag_fmt_shape(loss).s);
+        ag_fail(t, AG_ERR_SHAPE,
+                "backward: loss has shape %s, not one element; use ag_backward_seed for a "
+                "non-scalar output",
+                ag_fmt_shape(loss).s);
         return -1;
     }
     const float one = 1.0f;

@@ -2,7 +2,7 @@
  * tensor.c -- making, naming, reading and freeing tensors: user-owned ones on the heap, tape
  * constants in the arena.
  */
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <math.h>
 #include <string.h>
@@ -125,6 +125,7 @@ ag_tensor *ag_tape_tensor(ag_tape *t, int ndim, const int *shape, const float *v
     for (int i = 0; i < AG_MAX_DIMS; i++) x->shape[i] = i < ndim ? shape[i] : 1;
     x->numel = (int)numel;
     x->tape = t;
+    x->generation = t->generation;
     if (values) memcpy(data, values, (size_t)numel * sizeof(float));
     else memset(data, 0, (size_t)numel * sizeof(float));
     return x;
@@ -146,24 +147,6 @@ double ag_item(const ag_tensor *x) {
 double ag_grad_item(const ag_tensor *x) {
     if (!x || (x->flags & AG_POISONED) || x->numel != 1) return NAN;
     return x->grad ? x->grad[0] : 0.0;
-}
-
-char *ag_shape_str(const ag_tensor *x, char *buf, size_t size) {
-    if (!buf || size == 0) return buf;
-    if (!x) {
-        snprintf(buf, size, "(null)");
-        return buf;
-    }
-    size_t len = 0;
-    buf[0] = '\0';
-    int nd = x->ndim < 1 ? 1 : x->ndim > AG_MAX_DIMS ? AG_MAX_DIMS : x->ndim;
-    for (int i = 0; i < nd && len < size; i++) {
-        int w = snprintf(buf + len, size - len, "%s%d", i ? "," : "(", x->shape[i]);
-        if (w < 0) break;
-        len += (size_t)w;
-    }
-    if (len < size) snprintf(buf + len, size - len, ")");
-    return buf;
 }
 
 const char *ag_op_name(const ag_tensor *x) {

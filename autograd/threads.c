@@ -15,7 +15,7 @@
  * during a step), then sleep on a condition variable until the next job.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

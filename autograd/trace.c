@@ -8,13 +8,13 @@
  * added (after minus before) is the chain rule's product. Tensors of more than one element are
  * shown by shape and norm.
  */
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <math.h>
 #include <string.h>
 
 void ag_tape_set_trace(ag_tape *t, FILE *f) {
-    if (!t) ag_set_last_error("ag_tape_set_trace: tape is NULL");
+    if (!t) ag_no_tape("ag_tape_set_trace");
     else t->trace = f;
 }
 

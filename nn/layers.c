@@ -18,11 +18,7 @@ const char *nn_act_name(nn_act act) {
 }
 
 ag_tensor *nn_activate(ag_tape *t, ag_tensor *x, nn_act act) {
-    if (!t) {
-        ag_set_last_error("activate: tape is NULL");
-        return NULL;
-    }
-    if (ag_tape_error(t)) return ag_tape_fail(t, "activate"); /* the poison; the error stays */
+    if (!ag_tape_ok(t, "activate", 0, NULL)) return ag_tape_poison(t);
     if (!x) return ag_tape_fail(t, "activate: input is NULL");
     switch (act) {
     case NN_SIGMOID: return ag_sigmoid(t, x);
@@ -92,10 +88,7 @@ nn_dense nn_dense_new(nn_params *ps, const char *name, int in, int out, nn_act a
 
 /* y = f(x W + b)      (B,in) @ (in,out) + (1,out) -> (B,out) */
 ag_tensor *nn_dense_forward(ag_tape *t, const nn_dense *layer, ag_tensor *x) {
-    if (!t) {
-        ag_set_last_error("dense: tape is NULL");
-        return NULL;
-    }
+    if (!ag_tape_ok(t, "dense", 0, NULL)) return ag_tape_poison(t);
     if (!layer || !layer->W || !layer->b)
         return ag_tape_fail(t, "dense: %s", layer ? "layer has no weights (its creation failed)"
                                                   : "layer is NULL");
@@ -205,10 +198,7 @@ nn_mlp nn_mlp_new(nn_params *ps, const char *name, const char *sizes, nn_act hid
 }
 
 ag_tensor *nn_mlp_forward(ag_tape *t, const nn_mlp *net, ag_tensor *x) {
-    if (!t) {
-        ag_set_last_error("mlp: tape is NULL");
-        return NULL;
-    }
+    if (!ag_tape_ok(t, "mlp", 0, NULL)) return ag_tape_poison(t);
     if (!net || net->nlayers < 1)
         return ag_tape_fail(t, "mlp: %s", net ? "net has no layers (its creation failed)"
                                               : "net is NULL");
@@ -248,10 +238,7 @@ nn_recurrent nn_recurrent_new(nn_params *ps, const char *name, int in, int hidde
 
 /* h' = f(h W + x U + b)    (B,H) @ (H,H) + (B,I) @ (I,H) + (1,H) -> (B,H) */
 ag_tensor *nn_recurrent_step(ag_tape *t, const nn_recurrent *net, ag_tensor *h, ag_tensor *x) {
-    if (!t) {
-        ag_set_last_error("recurrent: tape is NULL");
-        return NULL;
-    }
+    if (!ag_tape_ok(t, "recurrent", 0, NULL)) return ag_tape_poison(t);
     if (!net || !net->W)
         return ag_tape_fail(t, "recurrent: %s", net ? "layer has no weights (its creation failed)"
                                                     : "layer is NULL");

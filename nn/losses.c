@@ -7,10 +7,7 @@
  * d >= 0.5 and y > 1 - margin, or d < 0.5 and y < margin; m = 1 elsewhere. The mask is read off
  * the forward values, so it is a constant on the tape: dE/dy = m (y - d). */
 ag_tensor *nn_sse_margin(ag_tape *t, ag_tensor *y, ag_tensor *d, double margin) {
-    if (!t) {
-        ag_set_last_error("sse_margin: tape is NULL");
-        return NULL;
-    }
+    if (!ag_tape_ok(t, "sse_margin", 2, (ag_tensor *const[]){y, d})) return ag_tape_poison(t);
     bool usable = y && d && !(y->flags & AG_POISONED) && !(d->flags & AG_POISONED) &&
                   y->ndim == d->ndim && !ag_tape_error(t);
     for (int k = 0; usable && k < y->ndim; k++) usable = y->shape[k] == d->shape[k];

@@ -11,6 +11,7 @@
  * process. (The example programs' command lines: tests/test_cli.c.)
  */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
+#include "support/op_cases.h"
 #include "support/testutil.h"
 
 #include "nn/nn_private.h"
@@ -103,153 +104,87 @@ static int free_layers(void **s) {
     return 0;
 }
 
-typedef ag_tensor *(*op_call)(ag_tape *t, ag_tensor *a, ag_tensor *b);
-typedef struct {
-    const char *name; /* how its messages start */
-    int nin;          /* how many of a, b it takes */
-    int b_rows, b_cols; /* b's shape (a is (2,3)) */
-    bool layer;       /* an nn function: NULL inputs are reported by the op it calls */
-    op_call call;
-} op_case;
+/* The functions built on the ops that record on a tape, and the tape constants, as bad-input
+ * targets (the ops themselves come from the op list: tests/support/op_cases.c). */
+#define OTHER(fn) static ag_tensor *c_##fn(ag_tape *t, ag_tensor *const *in, int nin, const ag_op_args *arg)
+OTHER(nn_activate) { (void)nin, (void)arg; return nn_activate(t, in[0], NN_TANH); }
+OTHER(nn_dense_forward) { (void)nin, (void)arg; return nn_dense_forward(t, &DENSE, in[0]); }
+OTHER(nn_mlp_forward) { (void)nin, (void)arg; return nn_mlp_forward(t, &MLP, in[0]); }
+OTHER(nn_recurrent_step) { (void)nin, (void)arg; return nn_recurrent_step(t, &REC, NULL, in[0]); }
+OTHER(nn_sse_margin) { (void)nin, (void)arg; return nn_sse_margin(t, in[0], in[1], 0.2); }
+OTHER(ag_tape_tensor) { (void)in, (void)nin, (void)arg; return ag_tape_tensor(t, 2, (const int[]){2, 2}, NULL); }
+OTHER(ag_scalar) { (void)in, (void)nin, (void)arg; return ag_scalar(t, 1.5); }
 
-#define OP1(fn, ...) static ag_tensor *c_##fn(ag_tape *t, ag_tensor *a, ag_tensor *b) { (void)b; return BAD(fn, (t, a __VA_ARGS__)); }
-#define OP2(fn) static ag_tensor *c_##fn(ag_tape *t, ag_tensor *a, ag_tensor *b) { return BAD(fn, (t, a, b)); }
-OP2(ag_add) OP2(ag_sub) OP2(ag_mul) OP2(ag_div) OP2(ag_matmul) OP2(ag_sse) OP2(ag_mse) OP2(ag_bce)
-OP2(ag_bce_logits)
-OP1(ag_neg, ) OP1(ag_scale, , 2.0) OP1(ag_add_const, , 1.0) OP1(ag_pow, , 2.0) OP1(ag_square, )
-OP1(ag_sqrt, ) OP1(ag_exp, ) OP1(ag_log, ) OP1(ag_abs, ) OP1(ag_sigmoid, ) OP1(ag_tanh, ) OP1(ag_relu, )
-OP1(ag_softplus, ) OP1(ag_sum, ) OP1(ag_mean, ) OP1(ag_sum_axis, , 1) OP1(ag_mean_axis, , 0)
-OP1(ag_max_axis, , -1) OP1(ag_transpose, ) OP1(ag_softmax, ) OP1(ag_log_softmax, )
-OP1(ag_slice_rows, , 0, 1) OP1(ag_reshape, , 1, (const int[]){6})
-OP1(ag_gather_rows, , (const int[]){1, 0, 1}, 3) OP1(ag_softmax_xent, , (const int[]){2, 0})
-OP1(nn_activate, , NN_TANH)
-static ag_tensor *c_ag_matmul_ex(ag_tape *t, ag_tensor *a, ag_tensor *b) { return BAD(ag_matmul_ex, (t, a, b, false, true)); }
-static ag_tensor *c_ag_concat(ag_tape *t, ag_tensor *a, ag_tensor *b) { return BAD(ag_concat, (t, (ag_tensor *const[]){a, b}, 2, 0)); }
-static ag_tensor *c_ag_tape_tensor(ag_tape *t, ag_tensor *a, ag_tensor *b) { (void)a, (void)b; return BAD(ag_tape_tensor, (t, 2, (const int[]){2, 2}, NULL)); }
-static ag_tensor *c_ag_scalar(ag_tape *t, ag_tensor *a, ag_tensor *b) { (void)a, (void)b; return BAD(ag_scalar, (t, 1.5)); }
-static ag_tensor *c_nn_dense_forward(ag_tape *t, ag_tensor *a, ag_tensor *b) { (void)b; return BAD(nn_dense_forward, (t, &DENSE, a)); }
-static ag_tensor *c_nn_mlp_forward(ag_tape *t, ag_tensor *a, ag_tensor *b) { (void)b; return BAD(nn_mlp_forward, (t, &MLP, a)); }
-static ag_tensor *c_nn_recurrent_step(ag_tape *t, ag_tensor *a, ag_tensor *b) { return BAD(nn_recurrent_step, (t, &REC, b, a)); }
-static ag_tensor *c_nn_sse_margin(ag_tape *t, ag_tensor *a, ag_tensor *b) { return BAD(nn_sse_margin, (t, a, b, 0.2)); }
-
-static const op_case ops[] = {
-    {"add", 2, 2, 3, false, c_ag_add},           {"sub", 2, 1, 3, false, c_ag_sub},
-    {"mul", 2, 2, 1, false, c_ag_mul},           {"div", 2, 2, 3, false, c_ag_div},
-    {"neg", 1, 0, 0, false, c_ag_neg},           {"scale", 1, 0, 0, false, c_ag_scale},
-    {"add_const", 1, 0, 0, false, c_ag_add_const}, {"pow", 1, 0, 0, false, c_ag_pow},
-    {"square", 1, 0, 0, false, c_ag_square},     {"sqrt", 1, 0, 0, false, c_ag_sqrt},
-    {"exp", 1, 0, 0, false, c_ag_exp},           {"log", 1, 0, 0, false, c_ag_log},
-    {"abs", 1, 0, 0, false, c_ag_abs},           {"sigmoid", 1, 0, 0, false, c_ag_sigmoid},
-    {"tanh", 1, 0, 0, false, c_ag_tanh},         {"relu", 1, 0, 0, false, c_ag_relu},
-    {"softplus", 1, 0, 0, false, c_ag_softplus}, {"matmul", 2, 3, 4, false, c_ag_matmul},
-    {"matmul", 2, 5, 3, false, c_ag_matmul_ex},  {"sum", 1, 0, 0, false, c_ag_sum},
-    {"mean", 1, 0, 0, false, c_ag_mean},         {"sum_axis", 1, 0, 0, false, c_ag_sum_axis},
-    {"mean_axis", 1, 0, 0, false, c_ag_mean_axis}, {"max_axis", 1, 0, 0, false, c_ag_max_axis},
-    {"reshape", 1, 0, 0, false, c_ag_reshape},   {"transpose", 1, 0, 0, false, c_ag_transpose},
-    {"concat", 2, 4, 3, false, c_ag_concat},     {"slice_rows", 1, 0, 0, false, c_ag_slice_rows},
-    {"gather_rows", 1, 0, 0, false, c_ag_gather_rows}, {"softmax", 1, 0, 0, false, c_ag_softmax},
-    {"log_softmax", 1, 0, 0, false, c_ag_log_softmax}, {"sse", 2, 2, 3, false, c_ag_sse},
-    {"mse", 2, 2, 3, false, c_ag_mse},           {"bce", 2, 2, 3, false, c_ag_bce},
-    {"bce_logits", 2, 2, 3, false, c_ag_bce_logits},
-    {"softmax_xent", 1, 0, 0, false, c_ag_softmax_xent},
-    {"tape_tensor", 0, 0, 0, false, c_ag_tape_tensor}, {"tape_tensor", 0, 0, 0, false, c_ag_scalar},
-    {"activate", 1, 0, 0, true, c_nn_activate},  {"dense", 1, 0, 0, true, c_nn_dense_forward},
-    {"mlp", 1, 0, 0, true, c_nn_mlp_forward},    {"recurrent", 1, 2, 2, true, c_nn_recurrent_step},
-    {"sse_margin", 2, 2, 3, true, c_nn_sse_margin},
+#define A23 TU_P(2, 2, 3, 1, 1, 0.1, 0.6)
+static const tu_input OTHER_INPUTS[][2] = {
+    {A23}, {A23}, {A23}, {A23}, {A23, TU_P(2, 2, 3, 1, 1, 0.25, 0.25)},
 };
-#define NOPS ((int)(sizeof ops / sizeof ops[0]))
+static const ag_op_args NO_ARGS;
+static const tu_bad_target others[] = {
+    {"activate", "nn_activate", 1, OTHER_INPUTS[0], &NO_ARGS, true, c_nn_activate},
+    {"dense", "nn_dense_forward", 1, OTHER_INPUTS[1], &NO_ARGS, true, c_nn_dense_forward},
+    {"mlp", "nn_mlp_forward", 1, OTHER_INPUTS[2], &NO_ARGS, true, c_nn_mlp_forward},
+    {"recurrent", "nn_recurrent_step", 1, OTHER_INPUTS[3], &NO_ARGS, true, c_nn_recurrent_step},
+    {"sse_margin", "nn_sse_margin", 2, OTHER_INPUTS[4], &NO_ARGS, true, c_nn_sse_margin},
+    {"tape_tensor", "ag_tape_tensor", 0, NULL, &NO_ARGS, false, c_ag_tape_tensor},
+    {"tape_tensor", "ag_scalar", 0, NULL, &NO_ARGS, false, c_ag_scalar},
+};
+#define NOTHERS ((int)(sizeof others / sizeof others[0]))
 
-/* The inputs a healthy call takes, made on tape t. */
-static void inputs(ag_tape *t, const op_case *c, ag_tensor **a, ag_tensor **b) {
-    *a = ag_tape_tensor(t, 2, (const int[]){2, 3}, (const float[]){0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f});
-    *b = c->nin > 1 ? ag_tape_tensor(t, 2, (const int[]){c->b_rows, c->b_cols}, NULL) : NULL;
-    if (*b) for (int i = 0; i < (*b)->numel; i++) (*b)->data[i] = 0.25f;
+/* Every target: each op of the op list (with the inputs of its first case), then the others. */
+static tu_bad_target targets[128];
+static int ntargets;
+
+static void mark_call(const char *fn) { mark(fn); }
+
+static int make_targets(void) {
+    tu_bad_mark = mark_call;
+    for (int k = 0; k < tu_nops; k++) {
+        const tu_op_case *first = tu_op_first_case(tu_op_cases, tu_n_op_cases, tu_ops[k].op);
+        if (!first) {
+            fprintf(stderr, "op '%s' has no case in tests/support/op_cases.c\n", tu_ops[k].name);
+            return -1;
+        }
+        targets[ntargets++] = tu_bad_target_of(&tu_ops[k], first);
+    }
+    for (int k = 0; k < NOTHERS; k++) targets[ntargets++] = others[k];
+    return 0;
 }
 
 /* A healthy call works: the cases below are not failing for some unrelated reason. */
 static void test_ops_healthy(void **state) {
     (void)state;
-    for (int k = 0; k < NOPS; k++) {
-        ag_tensor *a, *b;
-        inputs(T, &ops[k], &a, &b);
-        ag_tensor *r = ops[k].call(T, a, b);
-        if (ag_tape_error(T) || !r || (r->flags & AG_POISONED)) {
-            print_error("%s: a healthy call failed: %s\n", ops[k].name, ag_tape_error(T));
-            fail();
-        }
-        ag_tape_reset(T);
-    }
+    for (int k = 0; k < ntargets; k++) tu_bad_healthy(&targets[k], T);
 }
 
 /* No tape: NULL back and the reason, naming the op, in ag_last_error. */
 static void test_ops_without_tape(void **state) {
     (void)state;
-    for (int k = 0; k < NOPS; k++) {
-        ag_tensor *a, *b;
-        inputs(T, &ops[k], &a, &b);
-        ag_set_last_error("%s", "");
-        assert_null(ops[k].call(NULL, a, b));
-        char want[64];
-        snprintf(want, sizeof want, "%s: tape is NULL", ops[k].name);
-        expect_last(want);
-        ag_tape_reset(T);
-    }
+    for (int k = 0; k < ntargets; k++) tu_bad_without_tape(&targets[k], T);
 }
 
 /* A NULL input in each position. */
 static void test_ops_null_inputs(void **state) {
     (void)state;
-    for (int k = 0; k < NOPS; k++)
-        for (int i = 0; i < ops[k].nin; i++) {
-            ag_tensor *a, *b;
-            inputs(T, &ops[k], &a, &b);
-            if (i == 0) a = NULL;
-            else b = NULL;
-            ag_tensor *r = ops[k].call(T, a, b);
-            char want[64];
-            if (ops[k].layer) snprintf(want, sizeof want, "NULL");
-            else snprintf(want, sizeof want, "%s: input %d is NULL", ops[k].name, i + 1);
-            expect_tape(T, r, want);
-        }
+    for (int k = 0; k < ntargets; k++) tu_bad_null_inputs(&targets[k], T);
 }
 
 /* A tape already in error: nothing recorded, the first error kept, the poison returned. */
 static void test_ops_on_failed_tape(void **state) {
     (void)state;
-    for (int k = 0; k < NOPS; k++) {
-        ag_tensor *a = ag_tensor_2d(2, 3, true);
-        ag_tensor *b = ops[k].nin > 1 ? ag_tensor_2d(ops[k].b_rows, ops[k].b_cols, false) : NULL;
-        int nodes = ag_tape_nodes(F);
-        ag_tensor *r = ops[k].call(F, a, b);
-        assert_non_null(r);
-        assert_true(r->flags & AG_POISONED);
-        assert_int_equal(ag_tape_nodes(F), nodes);
-        assert_string_equal(ag_tape_error(F), "the first error");
-        ag_tensor_free(a);
-        ag_tensor_free(b);
-    }
+    for (int k = 0; k < ntargets; k++) tu_bad_failed_tape(&targets[k], F);
 }
 
 /* Inputs that are the poisoned result of a failed tape, or that belong to another tape. */
 static void test_ops_foreign_inputs(void **state) {
     (void)state;
-    for (int k = 0; k < NOPS; k++)
-        for (int i = 0; i < ops[k].nin; i++) {
-            ag_tensor *a, *b, *oa, *ob;
-            inputs(T, &ops[k], &a, &b);
-            ag_tensor *poison = ag_exp(F, NULL);
-            if (i == 0) a = poison;
-            else b = poison;
-            ag_tensor *r = ops[k].call(T, a, b);
-            expect_tape(T, r, "is the poisoned result of a failed tape");
-            inputs(T, &ops[k], &a, &b);
-            inputs(O, &ops[k], &oa, &ob);
-            if (i == 0) a = oa;
-            else b = ob;
-            r = ops[k].call(T, a, b);
-            expect_tape(T, r, "belongs to another tape");
-            ag_tape_reset(O);
-        }
+    for (int k = 0; k < ntargets; k++) tu_bad_foreign_inputs(&targets[k], T, F, O);
+}
+
+/* Inputs made before the tape's last reset (stale), in each position. */
+static void test_ops_stale_inputs(void **state) {
+    (void)state;
+    for (int k = 0; k < ntargets; k++) tu_bad_stale_inputs(&targets[k], T);
 }
 
 /* =============================================================================================
@@ -505,8 +440,36 @@ static void test_memory_and_errors(void **state) {
     ag_tape_reset(T);
     ag_tape_fail(T, "%s", longmsg);
     assert_true(strlen(ag_tape_error(T)) < 1000);
+    /* the status beside the message, and the check functions built on the ops start with */
+    assert_int_equal(BAD(ag_tape_status, (NULL)), AG_ERR_NO_TAPE);
+    assert_int_equal(BAD(ag_tape_status, (T)), AG_ERR_USER);
+    assert_string_equal(BAD(ag_status_str, ((ag_status)12345)), "unknown status");
+    assert_string_equal(BAD(ag_status_str, (AG_OK)), "ok");
+    ag_set_last_error("%s", "");
+    assert_false(BAD(ag_tape_ok, (NULL, NULL, 0, NULL)));
+    expect_last("ag_tape_ok: tape is NULL");
+    assert_false(BAD(ag_tape_ok, (F, "layer", 0, NULL)));
+    ag_tape_reset(T);
+    assert_false(BAD(ag_tape_ok, (T, "layer", 2, NULL)));
+    expect_tape(T, ag_tape_poison(T), "layer: the input array is NULL");
+    assert_false(BAD(ag_tape_ok, (T, "layer", 1, (ag_tensor *const[]){ag_exp(F, NULL)})));
+    expect_tape(T, ag_tape_poison(T), "layer: input 1 is the poisoned result of a failed tape");
+    assert_string_equal(ag_tape_error(F), "the first error");
+    assert_null(BAD(ag_tape_poison, (NULL)));
+    assert_true(BAD(ag_tape_poison, (F))->flags & AG_POISONED);
     assert_int_equal(BAD(ag_tape_nodes, (NULL)), 0);
     assert_int_equal(BAD(ag_tape_bytes, (NULL)), 0);
+    ag_tape_reset(T);
+    assert_int_equal(BAD(ag_tape_set_limit, (NULL, 1000)), -1);
+    expect_last("ag_tape_set_limit: tape is NULL");
+    ag_tape *L = ag_tape_new(); /* a fresh tape: no arena yet */
+    assert_int_equal(BAD(ag_tape_set_limit, (L, 1)), 0); /* absurdly small: the first op fails */
+    ag_tensor *r = ag_scalar(L, 1.0);
+    assert_int_equal(ag_tape_status(L), AG_ERR_TAPE_LIMIT);
+    expect_tape(L, r, "tape_tensor: the tape would hold");
+    assert_int_equal(BAD(ag_tape_set_limit, (L, (size_t)-1)), 0); /* as good as none */
+    assert_false(ag_scalar(L, 1.0)->flags & AG_POISONED);
+    ag_tape_free(L);
     assert_int_equal(BAD(ag_tape_check_finite, (NULL, true)), -1);
     expect_last("ag_tape_check_finite: tape is NULL");
     assert_string_equal(BAD(nn_error, (NULL)), ag_last_error());
@@ -1099,6 +1062,7 @@ int main(void) {
         cmocka_unit_test_setup(test_ops_null_inputs, reset),
         cmocka_unit_test_setup(test_ops_on_failed_tape, reset),
         cmocka_unit_test_setup(test_ops_foreign_inputs, reset),
+        cmocka_unit_test_setup(test_ops_stale_inputs, reset),
         cmocka_unit_test_setup(test_shapes_that_do_not_fit, reset),
         cmocka_unit_test_setup(test_axes_and_indices_out_of_range, reset),
         cmocka_unit_test_setup(test_sizes_zero_negative_overflowing, reset),
@@ -1117,7 +1081,7 @@ int main(void) {
         cmocka_unit_test(test_every_public_function_has_a_case), /* last: counts the calls above */
     };
     int setup_layers = make_layers(NULL);
-    if (setup_layers != 0) return 1;
+    if (setup_layers != 0 || make_targets() != 0) return 1;
     int rc = cmocka_run_group_tests_name("badinput", tests, setup, teardown);
     free_layers(NULL);
     return rc;

@@ -172,6 +172,106 @@ static void test_errors_are_sticky(void **state) {
     ag_tensor_free(w);
 }
 
+/* Every failure sets a status beside its message, the same for every op of a kind; a reset
+ * clears it, and a later failure cannot change the first one's. */
+#define EXPECT_STATUS(call, status, message)                                                  \
+    do {                                                                                      \
+        EXPECT_FAIL(call, message);                                                           \
+        if (ag_tape_status(T) != (status)) {                                                  \
+            print_error("%s: status %s, expected %s\n", #call, ag_status_str(ag_tape_status(T)), \
+                        ag_status_str(status));                                               \
+            fail();                                                                           \
+        }                                                                                     \
+    } while (0)
+
+static void test_status_codes(void **state) {
+    (void)state;
+    assert_int_equal(ag_tape_status(T), AG_OK);
+    assert_int_equal(ag_tape_status(NULL), AG_ERR_NO_TAPE);
+    EXPECT_STATUS(ag_add(T, z(2, 3), z(4, 3)), AG_ERR_SHAPE, "add: shapes");
+    EXPECT_STATUS(ag_matmul(T, z(2, 3), z(4, 5)), AG_ERR_SHAPE, "matmul: (2,3) @ (4,5)");
+    EXPECT_STATUS(ag_sse(T, z(4, 1), z(1, 4)), AG_ERR_SHAPE, "sse: prediction");
+    EXPECT_STATUS(ag_transpose(T, ag_scalar(T, 1)), AG_ERR_SHAPE, "transpose:");
+    EXPECT_STATUS(ag_reshape(T, z(2, 3), 2, (const int[]){4, 2}), AG_ERR_SHAPE, "reshape:");
+    EXPECT_STATUS(ag_tape_tensor(T, 2, (const int[]){0, 2}, NULL), AG_ERR_SHAPE, "dimension 0 is 0");
+    EXPECT_STATUS(ag_sum_axis(T, z(2, 3), 2), AG_ERR_RANGE, "sum_axis: axis 2");
+    EXPECT_STATUS(ag_slice_rows(T, z(4, 2), 3, 2), AG_ERR_RANGE, "slice_rows: rows 3..4");
+    EXPECT_STATUS(ag_gather_rows(T, z(5, 3), (const int[]){5}, 1), AG_ERR_RANGE, "gather_rows: index 5");
+    EXPECT_STATUS(ag_softmax_xent(T, z(2, 3), (const int[]){0, 3}), AG_ERR_RANGE, "label 3");
+    EXPECT_STATUS(ag_add(T, NULL, z(1, 1)), AG_ERR_NULL, "add: input 1 is NULL");
+    EXPECT_STATUS(ag_concat(T, NULL, 2, 0), AG_ERR_NULL, "concat: parts is NULL");
+    EXPECT_STATUS(ag_gather_rows(T, z(2, 2), NULL, 1), AG_ERR_NULL, "index array is NULL");
+    EXPECT_STATUS(ag_softmax_xent(T, z(2, 2), NULL), AG_ERR_NULL, "labels is NULL");
+    EXPECT_STATUS(ag_tape_tensor(T, 2, NULL, NULL), AG_ERR_NULL, "shape is NULL");
+    EXPECT_STATUS(ag_tape_tensor(T, 2, (const int[]){1 << 20, 1 << 20}, NULL), AG_ERR_SIZE,
+                  "tape_tensor: absurd size");
+    ag_tape *other = ag_tape_new();
+    EXPECT_STATUS(ag_add(T, ag_scalar(other, 1.0), z(1, 1)), AG_ERR_OTHER_TAPE, "another tape");
+    ag_tensor *bad = ag_exp(other, NULL);
+    EXPECT_STATUS(ag_exp(T, bad), AG_ERR_POISONED_INPUT, "poisoned result of a failed tape");
+    ag_tape_free(other);
+    EXPECT_STATUS(ag_tape_fail(T, "mine"), AG_ERR_USER, "mine");
+    ag_tape_reset(T);
+    assert_int_equal(ag_tape_check_finite(T, true), 0);
+    EXPECT_STATUS(ag_log(T, ag_scalar(T, -1.0)), AG_ERR_NOT_FINITE, "log: output (1) holds NaN");
+    assert_int_equal(ag_tape_check_finite(T, false), 0);
+    /* out of memory, with the allocator refusing */
+    tu_alloc_install();
+    ag_tape *fresh = ag_tape_new();
+    assert_non_null(fresh);
+    tu_alloc_fail_at(1);
+    ag_tensor *r = ag_tape_tensor(fresh, 1, (const int[]){4}, NULL);
+    assert_true(r->flags & AG_POISONED);
+    assert_int_equal(ag_tape_status(fresh), AG_ERR_NO_MEMORY);
+    tu_alloc_fail_at(0);
+    ag_tape_free(fresh);
+    tu_alloc_uninstall();
+    /* the first failure's status stays; a reset clears it */
+    ag_tape_reset(T);
+    ag_add(T, z(2, 3), z(4, 3));
+    ag_add(T, NULL, NULL);
+    ag_tape_fail(T, "later");
+    assert_int_equal(ag_tape_status(T), AG_ERR_SHAPE);
+    ag_tape_reset(T);
+    assert_int_equal(ag_tape_status(T), AG_OK);
+    /* every status has its own name */
+    for (int a = AG_OK; a <= AG_ERR_USER; a++) {
+        assert_non_null(ag_status_str((ag_status)a));
+        assert_string_not_equal(ag_status_str((ag_status)a), "unknown status");
+        for (int b = AG_OK; b < a; b++)
+            assert_string_not_equal(ag_status_str((ag_status)a), ag_status_str((ag_status)b));
+    }
+    assert_string_equal(ag_status_str((ag_status)-1), "unknown status");
+}
+
+/* A NULL tape is handled in one place: ag_tape_ok says so, for the ops and for code built on
+ * them alike, with the same message; it checks inputs the way the ops do. */
+static void test_null_tape_in_one_place(void **state) {
+    (void)state;
+    ag_set_last_error("%s", "");
+    assert_false(ag_tape_ok(NULL, "my_layer", 0, NULL));
+    assert_string_equal(ag_last_error(), "my_layer: tape is NULL");
+    assert_null(ag_tape_poison(NULL));
+    assert_true(ag_tape_ok(T, "my_layer", 0, NULL));
+    ag_tensor *x = z(1, 1);
+    assert_true(ag_tape_ok(T, "my_layer", 1, &x));
+    ag_tape_reset(T);
+    assert_false(ag_tape_ok(T, "my_layer", 1, &x)); /* stale: made before the reset */
+    tu_assert_error(T, "my_layer: input 1 (1,1) is stale");
+    assert_int_equal(ag_tape_status(T), AG_ERR_STALE_TENSOR);
+    ag_tape_reset(T);
+    assert_false(ag_tape_ok(T, "my_layer", 2, (ag_tensor *const[]){z(1, 1), NULL}));
+    tu_assert_error(T, "my_layer: input 2 is NULL");
+    ag_tape_reset(T);
+    ag_tape_fail(T, "broken");
+    assert_false(ag_tape_ok(T, "my_layer", 0, NULL));
+    assert_ptr_equal(ag_tape_poison(T), ag_exp(T, NULL));
+    assert_true(ag_tape_poison(T)->flags & AG_POISONED);
+    tu_assert_error(T, "broken");
+    assert_null(ag_exp(NULL, NULL));
+    assert_string_equal(ag_last_error(), "exp: tape is NULL");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_shape_mismatches, reset),
@@ -180,6 +280,8 @@ int main(void) {
         cmocka_unit_test_setup(test_absurd_sizes, reset),
         cmocka_unit_test_setup(test_tensors_from_elsewhere, reset),
         cmocka_unit_test_setup(test_errors_are_sticky, reset),
+        cmocka_unit_test_setup(test_status_codes, reset),
+        cmocka_unit_test_setup(test_null_tape_in_one_place, reset),
     };
     return cmocka_run_group_tests_name("errors", tests, setup, teardown);
 }

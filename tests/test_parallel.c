@@ -7,7 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "support/testutil.h"
 
-#include "internal.h"
+#include "autograd_private.h"
 
 #include <math.h>
 #include <pthread.h>

@@ -163,6 +163,99 @@ static void test_requires_grad_and_names(void **state) {
     ag_tensor_free(x);
 }
 
+/* A tensor made before ag_tape_reset is stale: the arena it lives in belongs to the new step.
+ * Every op refuses it with a sticky error naming the op and the input (issue: the arena is
+ * reused, so no memory checker can see this; it used to return a number). */
+static void test_stale_tensors_are_refused(void **state) {
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *w = ag_scalar_param(3.0);
+    ag_tensor *y = ag_mul(t, w, w);
+    assert_float_equal(ag_item(y), 9.0, 0);
+    ag_tape_reset(t);
+    ag_tensor *r = ag_add(t, y, w);
+    tu_assert_error(t, "add: input 1 (1) is stale: made before the tape's last reset");
+    assert_true(r->flags & AG_POISONED);
+    assert_true(isnan(ag_item(r)));
+    /* sticky: later ops record nothing */
+    assert_true(ag_sigmoid(t, w)->flags & AG_POISONED);
+    assert_int_equal(ag_tape_nodes(t), 0);
+
+    /* the second input, a stale constant, and backward from a stale result */
+    ag_tape_reset(t);
+    ag_tensor *c = ag_scalar(t, 2.0);
+    ag_tensor *old = ag_mul(t, w, c);
+    ag_tape_reset(t);
+    assert_true(ag_mul(t, w, c)->flags & AG_POISONED);
+    tu_assert_error(t, "mul: input 2 (1) is stale");
+    ag_tape_reset(t);
+    assert_int_equal(ag_backward(t, old), -1);
+    tu_assert_error(t, "backward: input 1 (1) is stale");
+    assert_float_equal(ag_grad_item(w), 0.0, 0); /* no gradient changed */
+    ag_tape_reset(t);
+    ag_tensor *parts[2] = {w, old};
+    assert_true(ag_concat(t, parts, 2, 0)->flags & AG_POISONED);
+    tu_assert_error(t, "concat: input 2 (1) is stale");
+
+    /* two resets later it is still stale; a fresh one works */
+    ag_tape_reset(t);
+    ag_tape_reset(t);
+    assert_true(ag_exp(t, old)->flags & AG_POISONED);
+    tu_assert_error(t, "exp: input 1 (1) is stale");
+    ag_tape_reset(t);
+    ag_tensor *fresh = ag_mul(t, w, w);
+    assert_float_equal(ag_item(ag_add(t, fresh, w)), 12.0, 0);
+    assert_null(ag_tape_error(t));
+    ag_tensor_free(w);
+    ag_tape_free(t);
+}
+
+/* The same, with its status; and a size limit that turns a forgotten reset into an error. */
+static void test_stale_status_and_size_limit(void **state) {
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *w = ag_scalar_param(3.0);
+    ag_tensor *y = ag_mul(t, w, w);
+    ag_tape_reset(t);
+    ag_add(t, y, w);
+    assert_int_equal(ag_tape_status(t), AG_ERR_STALE_TENSOR);
+    ag_tape_reset(t);
+
+    /* a training loop that forgets ag_tape_reset: each step records more */
+    const size_t limit = (size_t)1 << 20;
+    assert_int_equal(ag_tape_set_limit(t, limit), 0);
+    ag_tensor *x = ag_tensor_2d(16, 64, true);
+    int steps = 0;
+    while (!ag_tape_error(t) && steps < 100000) {
+        ag_tensor *loss = ag_sum(t, ag_tanh(t, ag_mul(t, x, x)));
+        ag_backward(t, loss);
+        steps++;
+    }
+    assert_true(steps > 10 && steps < 100000);
+    tu_assert_error(t, "over the tape's limit of 1048576 bytes");
+    assert_int_equal(ag_tape_status(t), AG_ERR_TAPE_LIMIT);
+    assert_true(ag_tape_bytes(t) <= limit);
+    /* the limit survives a reset; a step that fits works */
+    ag_tape_reset(t);
+    ag_tensor *loss = ag_sum(t, ag_tanh(t, ag_mul(t, x, x)));
+    assert_int_equal(ag_backward(t, loss), 0);
+    assert_null(ag_tape_error(t));
+    /* a single op larger than the limit is refused, naming itself */
+    ag_tape_reset(t);
+    ag_tensor *big = ag_tape_tensor(t, 2, (const int[]){1024, 1024}, NULL);
+    assert_true(big->flags & AG_POISONED);
+    tu_assert_error(t, "tape_tensor: ");
+    tu_assert_error(t, "limit of 1048576 bytes");
+    /* 0 removes the limit */
+    ag_tape_reset(t);
+    assert_int_equal(ag_tape_set_limit(t, 0), 0);
+    big = ag_tape_tensor(t, 2, (const int[]){1024, 1024}, NULL);
+    assert_false(big->flags & AG_POISONED);
+    ag_tensor_free(x);
+    ag_tensor_free(w);
+    ag_tape_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scalar_api_like_micrograd),
@@ -173,6 +266,8 @@ int main(void) {
         cmocka_unit_test(test_backward_seed_and_leaf_loss),
         cmocka_unit_test(test_reset_reuses_the_arena),
         cmocka_unit_test(test_requires_grad_and_names),
+        cmocka_unit_test(test_stale_tensors_are_refused),
+        cmocka_unit_test(test_stale_status_and_size_limit),
     };
     return cmocka_run_group_tests_name("tape", tests, NULL, NULL);
 }

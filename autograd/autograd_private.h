@@ -1,9 +1,10 @@
 /*
- * internal.h -- what the autograd sources share and users never see: the node, the op entry,
- * the arena, the error helpers and the kernels' signatures.
+ * autograd_private.h -- what the autograd sources share and users never see: the node, the op entry,
+ * the tape, and the functions each file offers the others, in sections by the file that
+ * defines them, lowest layer first (docs/design.md lists who calls whom).
  */
-#ifndef BACKPROP_AUTOGRAD_INTERNAL_H
-#define BACKPROP_AUTOGRAD_INTERNAL_H
+#ifndef BACKPROP_AUTOGRAD_PRIVATE_H
+#define BACKPROP_AUTOGRAD_PRIVATE_H
 
 #include "autograd.h"
 
@@ -26,9 +27,13 @@ struct ag_node {
     int nin;            /* number of inputs */
     ag_tensor **in;     /* inputs: points at in2 unless there are more than 2 (concat) */
     ag_tensor *in2[2];
-    union {
-        float f;        /* scale, add_const, pow */
-        int i[2];       /* axis; start/count; n */
+    union {             /* the op's own argument, by op: */
+        float constant; /*   scale, add_const, pow: the constant c */
+        int axis;       /*   sum_axis, mean_axis, max_axis, concat: the axis, 0-based */
+        int offset;     /*   reshape, slice_rows (views): where the output starts in the input */
+        struct {
+            bool transpose_a, transpose_b; /* matmul: which operand is used transposed */
+        } matmul;
     } arg;
     void *aux;          /* what the backward needs besides inputs and output (arena memory) */
     ag_tensor out;
@@ -46,13 +51,73 @@ struct ag_tape {
     ag_node *last;          /* most recent node */
     int nnodes;
     int sweeps;             /* backward sweeps since the last reset */
+    unsigned generation;    /* resets so far: stamped on every tape tensor (stale ones differ) */
+    size_t limit;           /* ag_tape_set_limit: most bytes the arena may hold, 0 = no limit */
     bool failed;
     bool check_finite;      /* ag_tape_check_finite: ag_run checks every output */
+    ag_status status;       /* what kind of failure (AG_OK while not failed) */
     char error[256];
     ag_tensor poison;       /* returned by every op once the tape has failed */
     float poison_value;
     FILE *trace;            /* where ag_backward narrates the sweep (ag_tape_set_trace), or NULL */
 };
+
+/* ---- failing (autograd/error.c) ------------------------------------------------------------ */
+/* The one idiom for an op that fails: where it finds the fault,
+ *     return ag_fail(t, AG_ERR_SHAPE, "op: %s and %s ...", ...);
+ * and after a check that has already recorded one (ag_check_inputs, ag_record, a helper that
+ * returns false or NULL), return ag_poison(t). Nothing else fails a tape. */
+
+/* Record the first error on t with its status (printf-style) and return the poisoned tensor;
+ * a tape that has already failed keeps its first error. NULL for a NULL tape. */
+ag_tensor *ag_fail(ag_tape *t, ag_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* The value returned by an op that failed: the tape's poisoned tensor, or NULL with no tape. */
+static inline ag_tensor *ag_poison(ag_tape *t) { return t ? &t->poison : NULL; }
+
+/* A NULL tape handed to `who`: "who: tape is NULL" in ag_last_error. The only place that says it. */
+void ag_no_tape(const char *who);
+
+/* Shape formatting for messages: writes "(2,3)" into a small buffer. */
+typedef struct { char s[64]; } ag_shape_buf;
+ag_shape_buf ag_fmt_shape(const ag_tensor *x);
+
+/* Check the common preconditions of an op: t is not NULL (else NULL is returned by the caller),
+ * t has not failed, each input is non-NULL, not poisoned, not from another tape and not from an
+ * earlier generation of this one (stale: made before its last reset). Records the error and
+ * returns false when one fails. (Inline: every op calls it; the _report half, in error.c, runs
+ * only when something is wrong, to say what.) */
+bool ag_check_inputs_report(ag_tape *t, const char *op, int nin, ag_tensor *const *in);
+static inline bool ag_input_ok(const ag_tape *t, const ag_tensor *x) {
+    return x && !(x->flags & AG_POISONED) &&
+           (!x->tape || (x->tape == t && x->generation == t->generation));
+}
+static inline bool ag_check_inputs(ag_tape *t, const char *op, int nin, ag_tensor *const *in) {
+    if (t && !t->failed) {
+        int i = 0;
+        while (i < nin && ag_input_ok(t, in[i])) i++;
+        if (i == nin) return true;
+    }
+    return ag_check_inputs_report(t, op, nin, in);
+}
+
+/* Validate a shape (ndim in 1..4, dims >= 1, element count <= AG_MAX_NUMEL) and return its
+ * element count, or -1 after recording "op: ..." on t (or as last error when t is NULL).
+ * (Inline for the same reason; the _report half says what is wrong.) */
+long ag_check_shape_report(ag_tape *t, const char *op, int ndim, const int *shape);
+static inline long ag_check_shape(ag_tape *t, const char *op, int ndim, const int *shape) {
+    if (shape && ndim >= 1 && ndim <= AG_MAX_DIMS) {
+        long long n = 1;
+        int k = 0;
+        while (k < ndim && shape[k] >= 1 && (n *= shape[k]) <= AG_MAX_NUMEL) k++;
+        if (k == ndim) return (long)n;
+    }
+    return ag_check_shape_report(t, op, ndim, shape);
+}
 
 /* ---- the arena (autograd/memory.c) --------------------------------------------------------- */
 /* Bump-allocate size bytes with the given alignment (a power of two <= 64) from the tape's
@@ -74,57 +139,10 @@ void ag_arena_free(ag_tape *t); /* the chunks and the scratch memory */
  * memory. Kernels borrow it for the length of one call; ops reserve it when they record. */
 float *ag_tape_scratch(ag_tape *t, size_t bytes, const char *op);
 
-/* ---- recording (autograd/tape.c) ----------------------------------------------------------- */
-
-/* Check the common preconditions of an op: t is not NULL (else NULL is returned by the caller),
- * t has not failed, each input is non-NULL, not poisoned and not from another tape. Records the
- * error and returns false when one fails. (Inline: every op calls it; the _report half, in
- * tape.c, runs only when something is wrong, to say what.) */
-bool ag_check_inputs_report(ag_tape *t, const char *op, int nin, ag_tensor *const *in);
-static inline bool ag_check_inputs(ag_tape *t, const char *op, int nin, ag_tensor *const *in) {
-    if (t && !t->failed) {
-        int i = 0;
-        while (i < nin && in[i] && !(in[i]->flags & AG_POISONED) && (!in[i]->tape || in[i]->tape == t))
-            i++;
-        if (i == nin) return true;
-    }
-    return ag_check_inputs_report(t, op, nin, in);
-}
-
-/* Validate a shape (ndim in 1..4, dims >= 1, element count <= AG_MAX_NUMEL) and return its
- * element count, or -1 after recording "op: ..." on t (or as last error when t is NULL).
- * (Inline for the same reason; the _report half says what is wrong.) */
-long ag_check_shape_report(ag_tape *t, const char *op, int ndim, const int *shape);
-static inline long ag_check_shape(ag_tape *t, const char *op, int ndim, const int *shape) {
-    if (shape && ndim >= 1 && ndim <= AG_MAX_DIMS) {
-        long long n = 1;
-        int k = 0;
-        while (k < ndim && shape[k] >= 1 && (n *= shape[k]) <= AG_MAX_NUMEL) k++;
-        if (k == ndim) return (long)n;
-    }
-    return ag_check_shape_report(t, op, ndim, shape);
-}
-
-/* Append a node for op with the given inputs and an output of the given shape. When view is
- * non-NULL the output shares that memory instead of getting its own. Returns NULL (tape
- * failed) on error. The caller sets arg/aux, then calls ag_run. */
-ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, int ndim,
-                   const int *shape, float *view);
-
-/* Run the node's forward and return its output (or the poison: see ag_check_finite). */
-ag_tensor *ag_run(ag_node *n);
-
 /* ---- the finite check (autograd/finite.c) --------------------------------------------------- */
 /* Return the node's output when it holds no NaN or Inf; otherwise fail the tape naming the op,
  * the element and the inputs, and return the poison. ag_run calls it when the tape asks. */
 ag_tensor *ag_check_finite(ag_node *n);
-
-/* The value returned by an op that failed: the tape's poisoned tensor, or NULL with no tape. */
-static inline ag_tensor *ag_poison(ag_tape *t) { return t ? &t->poison : NULL; }
-
-/* Shape formatting for messages: writes "(2,3)" into a small buffer. */
-typedef struct { char s[64]; } ag_shape_buf;
-ag_shape_buf ag_fmt_shape(const ag_tensor *x);
 
 /* ---- names for pictures and narration (autograd/dot.c) ------------------------------------- */
 /* What a tensor is called in a DOT picture or a trace: its name, else v<node index> for op
@@ -137,6 +155,17 @@ const char *ag_label(const ag_tensor *x, char buf[AG_LABEL_MAX]);
  * input's gradient and the chain-rule product that gave it. The sweep calls it in place of
  * n->op->vjp(n) when tracing is on. */
 void ag_trace_vjp(ag_tape *t, const ag_tensor *root, ag_node *n);
+
+/* ---- recording (autograd/tape.c) ----------------------------------------------------------- */
+
+/* Append a node for op with the given inputs and an output of the given shape. When view is
+ * non-NULL the output shares that memory instead of getting its own. Returns NULL (tape
+ * failed) on error. The caller sets arg/aux, then calls ag_run. */
+ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, int ndim,
+                   const int *shape, float *view);
+
+/* Run the node's forward and return its output (or the poison: see ag_check_finite). */
+ag_tensor *ag_run(ag_node *n);
 
 /* ---- the op table (autograd/ops_*.c) -------------------------------------------------------- */
 /* Every op entry, for tests and tools that enumerate the table. */
@@ -168,4 +197,4 @@ void ag_gemm(int M, int N, int K, const float *A, bool ta, const float *B, bool 
  * products too small to pack). */
 size_t ag_gemm_scratch(int M, int N, int K, int threads);
 
-#endif /* BACKPROP_AUTOGRAD_INTERNAL_H */
+#endif /* BACKPROP_AUTOGRAD_PRIVATE_H */

@@ -1,0 +1,308 @@
+/*
+ * op_cases.c -- every op as the tests call it (from AG_OP_LIST), the shapes each is checked on,
+ * and the gradient and bad-input checks every op goes through (see op_cases.h).
+ */
+#include "op_cases.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- the ops, from the list -------------------------------------------------------------------- */
+
+AG_OP_LIST(TU_OP_CALLER)
+const tu_op tu_ops[] = {AG_OP_LIST(TU_OP_ENTRY)};
+const int tu_nops = (int)(sizeof tu_ops / sizeof tu_ops[0]);
+
+const tu_op *tu_op_find(const tu_op *ops, int n, const ag_op *op) {
+    for (int i = 0; i < n; i++)
+        if (ops[i].op == op) return &ops[i];
+    return NULL;
+}
+
+const tu_op_case *tu_op_first_case(const tu_op_case *cases, int n, const ag_op *op) {
+    for (int i = 0; i < n; i++)
+        if (cases[i].op == op) return &cases[i];
+    return NULL;
+}
+
+/* ---- the shapes -------------------------------------------------------------------------------- */
+
+static const int reshape_to[3] = {2, -1, 3};
+static const int gather_idx[5] = {4, 0, 4, 2, 4}; /* repeats: their gradients must add up */
+static const int xent_labels[4] = {2, 0, 4, 2};
+
+const tu_op_case tu_op_cases[] = {
+    BIN_SHAPES(add, -1, 1, false),
+    BIN_SHAPES(sub, -1, 1, false),
+    BIN_SHAPES(mul, -1, 1, false),
+    BIN_SHAPES(div, 0.5, 2, true),
+    UN_SHAPES(neg, -1, 1, false, 0),
+    UN_SHAPES(scale, -1, 1, false, -2.5),
+    UN_SHAPES(add_const, -1, 1, false, 0.75),
+    UN_SHAPES(pow, 0.5, 2, false, 3.0),
+    UN(pow, "pow 0.5", TU_S(2, 3, 4, 1, 1, 0.5, 2, false), .c = 0.5),
+    UN(pow, "pow -1.5", TU_S(2, 3, 4, 1, 1, 0.5, 2, false), .c = -1.5),
+    UN_SHAPES(square, -1, 1, false, 0),
+    UN_SHAPES(sqrt, 0.3, 2, false, 0),
+    UN_SHAPES(exp, -1, 1, false, 0),
+    UN_SHAPES(log, 0.3, 2, false, 0),
+    UN_SHAPES(abs, 0.1, 1, true, 0),
+    UN_SHAPES(sigmoid, -3, 3, false, 0),
+    UN_SHAPES(tanh, -2, 2, false, 0),
+    UN_SHAPES(relu, 0.1, 1, true, 0),
+    UN_SHAPES(softplus, -3, 3, false, 0),
+    BIN(matmul, "matmul (3,4)@(4,5)", TU_M34, TU_P(2, 4, 5, 1, 1, -1, 1)),
+    {"matmul (4,3)^T@(4,5)", &ag_op_matmul, 2, {TU_P(2, 4, 3, 1, 1, -1, 1), TU_P(2, 4, 5, 1, 1, -1, 1)}, {.transpose_a = true}},
+    {"matmul (3,4)@(5,4)^T", &ag_op_matmul, 2, {TU_M34, TU_P(2, 5, 4, 1, 1, -1, 1)}, {.transpose_b = true}},
+    {"matmul (4,3)^T@(5,4)^T", &ag_op_matmul, 2, {TU_P(2, 4, 3, 1, 1, -1, 1), TU_P(2, 5, 4, 1, 1, -1, 1)}, {.transpose_a = true, .transpose_b = true}},
+    BIN(matmul, "matmul (1,6)@(6,1)", TU_P(2, 1, 6, 1, 1, -1, 1), TU_P(2, 6, 1, 1, 1, -1, 1)),
+    UN(sum, "sum (3,4)", TU_M34, .c = 0),
+    UN(sum, "sum (2,3,2)", TU_P(3, 2, 3, 2, 1, -1, 1), .c = 0),
+    UN(mean, "mean (3,4)", TU_M34, .c = 0),
+    UN(mean, "mean (2,3,2)", TU_P(3, 2, 3, 2, 1, -1, 1), .c = 0),
+    UN(sum_axis, "sum_axis 0", TU_M34, .axis = 0),
+    UN(sum_axis, "sum_axis 1", TU_M34, .axis = 1),
+    UN(sum_axis, "sum_axis -1 of 3-D", TU_P(3, 2, 3, 4, 1, -1, 1), .axis = -1),
+    UN(sum_axis, "sum_axis 1 of 3-D", TU_P(3, 2, 3, 4, 1, -1, 1), .axis = 1),
+    UN(mean_axis, "mean_axis 0", TU_M34, .axis = 0),
+    UN(mean_axis, "mean_axis 1", TU_M34, .axis = 1),
+    UN(mean_axis, "mean_axis 1 of 3-D", TU_P(3, 2, 3, 4, 1, -1, 1), .axis = 1),
+    /* max: values in [-3,3]; distinct by far more than the finite-difference step (the seed
+     * below was checked to give gaps > 0.05 in every reduced group). */
+    UN(max_axis, "max_axis 1", TU_P(2, 3, 4, 1, 1, -3, 3), .axis = 1),
+    UN(max_axis, "max_axis 0", TU_P(2, 3, 4, 1, 1, -3, 3), .axis = 0),
+    UN(max_axis, "max_axis 1 of 3-D", TU_P(3, 2, 3, 2, 1, -3, 3), .axis = 1),
+    UN(reshape, "reshape (4,3)->(2,-1,3)", TU_P(2, 4, 3, 1, 1, -1, 1), .ndim = 3, .shape = reshape_to),
+    UN(transpose, "transpose (3,4)", TU_M34, .c = 0),
+    UN(transpose, "transpose (2,3,4)", TU_P(3, 2, 3, 4, 1, -1, 1), .c = 0),
+    {"concat axis 0", &ag_op_concat, 3, {TU_P(2, 1, 3, 1, 1, -1, 1), TU_P(2, 2, 3, 1, 1, -1, 1), TU_P(2, 3, 3, 1, 1, -1, 1)}, {.axis = 0}},
+    {"concat axis 1", &ag_op_concat, 3, {TU_P(2, 2, 1, 1, 1, -1, 1), TU_P(2, 2, 3, 1, 1, -1, 1), TU_P(2, 2, 2, 1, 1, -1, 1)}, {.axis = 1}},
+    {"concat axis -1 of 3-D", &ag_op_concat, 3, {TU_P(3, 2, 2, 1, 1, -1, 1), TU_P(3, 2, 2, 3, 1, -1, 1), TU_P(3, 2, 2, 2, 1, -1, 1)}, {.axis = -1}},
+    UN(slice_rows, "slice_rows 1..3 of (5,3)", TU_P(2, 5, 3, 1, 1, -1, 1), .start = 1, .count = 3),
+    UN(gather_rows, "gather_rows (5,3) repeated", TU_P(2, 5, 3, 1, 1, -1, 1), .index = gather_idx, .count = 5),
+    UN(softmax, "softmax (3,5)", TU_P(2, 3, 5, 1, 1, -2, 2), .c = 0),
+    UN(softmax, "softmax (2,2,3)", TU_P(3, 2, 2, 3, 1, -2, 2), .c = 0),
+    UN(log_softmax, "log_softmax (3,5)", TU_P(2, 3, 5, 1, 1, -2, 2), .c = 0),
+    UN(log_softmax, "log_softmax (2,2,3)", TU_P(3, 2, 2, 3, 1, -2, 2), .c = 0),
+    BIN(sse, "sse (3,4)", TU_M34, TU_M34),
+    BIN(sse, "sse (1)", TU_P(1, 1, 1, 1, 1, -1, 1), TU_P(1, 1, 1, 1, 1, -1, 1)),
+    BIN(mse, "mse (3,4)", TU_M34, TU_M34),
+    BIN(mse, "mse (2,3,2)", TU_P(3, 2, 3, 2, 1, -1, 1), TU_P(3, 2, 3, 2, 1, -1, 1)),
+    BIN(bce, "bce (3,4)", TU_P(2, 3, 4, 1, 1, 0.1, 0.9), TU_P(2, 3, 4, 1, 1, 0, 1)),
+    BIN(bce_logits, "bce_logits (3,4)", TU_P(2, 3, 4, 1, 1, -3, 3), TU_P(2, 3, 4, 1, 1, 0, 1)),
+    UN(softmax_xent, "softmax_xent (4,5)", TU_P(2, 4, 5, 1, 1, -2, 2), .index = xent_labels),
+};
+const int tu_n_op_cases = (int)(sizeof tu_op_cases / sizeof tu_op_cases[0]);
+
+/* ---- the gradient check ------------------------------------------------------------------------ */
+
+#define EPS 1e-2   /* finite-difference step, relative to max(1, |w|) */
+#define FLOOR 1e-2 /* gradients smaller than this are compared in absolute terms */
+#define TOL 1e-2   /* the bound on the worst relative error */
+
+typedef struct {
+    const tu_op *op;
+    const tu_op_case *c;
+    ag_tensor *params[4];
+} gc_run;
+
+/* The loss: sum(out * R) with R fixed (seeded per case), so every output element matters with
+ * its own weight. Also fails the tape when the output did not come from the op it checks. */
+static ag_tensor *case_loss(ag_tape *t, void *ctx) {
+    const gc_run *run = ctx;
+    const tu_op_case *c = run->c;
+    ag_tensor *out = run->op->call(t, run->params, c->nin, &c->arg);
+    if (ag_tape_error(t)) return out;
+    if (!out->node || out->node->op != c->op) {
+        ag_tape_fail(t, "case %s: output was made by %s, not %s", c->label, ag_op_name(out),
+                     c->op->name);
+        return out;
+    }
+    tu_rng r = {1234};
+    ag_tensor *R = tu_const(t, &r, out->ndim, out->shape, -1.0, 1.0);
+    return ag_sum(t, ag_mul(t, out, R));
+}
+
+void tu_gradcheck_case(const tu_op *op, const tu_op_case *c) {
+    assert_non_null(op);
+    assert_ptr_equal(op->op, c->op);
+    gc_run run = {op, c, {NULL}};
+    tu_rng r = {(uint64_t)(uintptr_t)c->label[0] * 7919u + strlen(c->label)};
+    for (int i = 0; i < c->nin; i++) {
+        const tu_input *s = &c->in[i];
+        run.params[i] = s->away ? tu_param_away(&r, s->ndim, s->shape, s->lo, s->hi)
+                                : tu_param(&r, s->ndim, s->shape, s->lo, s->hi);
+    }
+    ag_gradcheck_report rep;
+    int rc = ag_gradcheck(case_loss, &run, run.params, c->nin, EPS, FLOOR, &rep);
+    if (rc != 0) print_error("%s: %s\n", c->label, rep.error);
+    assert_int_equal(rc, 0);
+    assert_true(rep.checked > 0);
+    if (!(rep.worst_error < TOL)) {
+        print_error("%s: worst relative error %.3g at param %d element %d (analytic %.6g, "
+                    "numeric %.6g)\n",
+                    c->label, rep.worst_error, rep.worst_param, rep.worst_index, rep.analytic,
+                    rep.numeric);
+        fail();
+    }
+    for (int i = 0; i < c->nin; i++) ag_tensor_free(run.params[i]);
+}
+
+/* ---- the bad-input checks ----------------------------------------------------------------------- */
+
+void (*tu_bad_mark)(const char *fn);
+
+static ag_tensor *bad_call(const tu_bad_target *b, ag_tape *t, ag_tensor *const *in) {
+    if (tu_bad_mark) tu_bad_mark(b->fn);
+    return b->call(t, in, b->nin, b->arg);
+}
+
+/* The public function named by a call column: "ag_add(t, ...)" -> "ag_add". */
+static const char *function_name(const char *call_text) {
+    static char names[128][48];
+    static int n;
+    size_t len = strcspn(call_text, "(");
+    for (int i = 0; i < n; i++)
+        if (strlen(names[i]) == len && !strncmp(names[i], call_text, len)) return names[i];
+    assert_true(n < 128 && len < sizeof names[0]);
+    memcpy(names[n], call_text, len);
+    names[n][len] = '\0';
+    return names[n++];
+}
+
+tu_bad_target tu_bad_target_of(const tu_op *op, const tu_op_case *first) {
+    assert_non_null(first);
+    tu_bad_target b = {op->name, function_name(op->call_text), first->nin, first->in,
+                       &first->arg, false, op->call};
+    return b;
+}
+
+void tu_bad_inputs(ag_tape *t, const tu_bad_target *b, ag_tensor **in) {
+    tu_rng r = {77};
+    for (int i = 0; i < b->nin; i++) {
+        const tu_input *s = &b->in[i];
+        /* positive values in [lo, hi] where the range keeps away from 0 (div, log, sqrt) */
+        in[i] = tu_const(t, &r, s->ndim, s->shape, s->away ? fabs(s->lo) : s->lo, s->hi);
+    }
+}
+
+/* Assert that the tape failed with `part`, that r is its poisoned result, then reset it. */
+static void expect_tape(ag_tape *t, const ag_tensor *r, const char *part) {
+    tu_assert_error(t, part);
+    assert_non_null(r);
+    assert_true(r->flags & AG_POISONED);
+    ag_tape_reset(t);
+}
+
+/* The same, and the tape's status is `status`. */
+static void expect_tape_status(ag_tape *t, const ag_tensor *r, const char *part, ag_status status) {
+    tu_assert_error(t, part);
+    if (ag_tape_status(t) != status) {
+        print_error("%s: status %s, expected %s\n", ag_tape_error(t),
+                    ag_status_str(ag_tape_status(t)), ag_status_str(status));
+        fail();
+    }
+    expect_tape(t, r, part);
+}
+
+void tu_bad_healthy(const tu_bad_target *b, ag_tape *T) {
+    ag_tensor *in[4];
+    tu_bad_inputs(T, b, in);
+    ag_tensor *r = bad_call(b, T, in);
+    if (ag_tape_error(T) || !r || (r->flags & AG_POISONED)) {
+        print_error("%s: a healthy call failed: %s\n", b->name, ag_tape_error(T));
+        fail();
+    }
+    ag_tape_reset(T);
+}
+
+void tu_bad_without_tape(const tu_bad_target *b, ag_tape *T) {
+    ag_tensor *in[4];
+    tu_bad_inputs(T, b, in);
+    ag_set_last_error("%s", "");
+    assert_null(bad_call(b, NULL, in));
+    char want[64];
+    snprintf(want, sizeof want, "%s: tape is NULL", b->name);
+    if (!strstr(ag_last_error(), want)) {
+        print_error("last error: %s\nexpected it to contain: %s\n", ag_last_error(), want);
+        fail();
+    }
+    ag_tape_reset(T);
+}
+
+void tu_bad_null_inputs(const tu_bad_target *b, ag_tape *T) {
+    for (int i = 0; i < b->nin; i++) {
+        ag_tensor *in[4];
+        tu_bad_inputs(T, b, in);
+        in[i] = NULL;
+        ag_tensor *r = bad_call(b, T, in);
+        char want[64];
+        if (b->layer) snprintf(want, sizeof want, "NULL");
+        else snprintf(want, sizeof want, "%s: input %d is NULL", b->name, i + 1);
+        expect_tape(T, r, want);
+    }
+}
+
+void tu_bad_failed_tape(const tu_bad_target *b, ag_tape *F) {
+    ag_tensor *in[4];
+    for (int i = 0; i < b->nin; i++) {
+        in[i] = ag_tensor_new(b->in[i].ndim, b->in[i].shape, i == 0);
+        assert_non_null(in[i]);
+    }
+    int nodes = ag_tape_nodes(F);
+    ag_tensor *r = bad_call(b, F, in);
+    assert_non_null(r);
+    assert_true(r->flags & AG_POISONED);
+    assert_int_equal(ag_tape_nodes(F), nodes);
+    assert_string_equal(ag_tape_error(F), "the first error");
+    for (int i = 0; i < b->nin; i++) ag_tensor_free(in[i]);
+}
+
+void tu_bad_foreign_inputs(const tu_bad_target *b, ag_tape *T, ag_tape *F, ag_tape *O) {
+    for (int i = 0; i < b->nin; i++) {
+        ag_tensor *in[4], *other[4];
+        tu_bad_inputs(T, b, in);
+        in[i] = ag_exp(F, NULL); /* the poisoned result of a failed tape */
+        ag_tensor *r = bad_call(b, T, in);
+        expect_tape(T, r, "is the poisoned result of a failed tape");
+        tu_bad_inputs(T, b, in);
+        tu_bad_inputs(O, b, other);
+        in[i] = other[i];
+        r = bad_call(b, T, in);
+        expect_tape(T, r, "belongs to another tape");
+        ag_tape_reset(O);
+    }
+}
+
+void tu_bad_stale_inputs(const tu_bad_target *b, ag_tape *T) {
+    for (int i = 0; i < b->nin; i++) {
+        ag_tensor *in[4], *stale[4];
+        tu_bad_inputs(T, b, stale);
+        ag_tape_reset(T);
+        /* the other inputs user-owned, so that nothing new lands where the stale one lives */
+        for (int k = 0; k < b->nin; k++) {
+            in[k] = k == i ? stale[k] : ag_tensor_new(b->in[k].ndim, b->in[k].shape, false);
+            if (k != i) {
+                assert_non_null(in[k]);
+                memcpy(in[k]->data, stale[k]->data, (size_t)in[k]->numel * sizeof(float));
+            }
+        }
+        ag_tensor *r = bad_call(b, T, in);
+        char want[64];
+        if (b->layer) snprintf(want, sizeof want, "is stale: made before the tape's last reset");
+        else snprintf(want, sizeof want, "%s: input %d", b->name, i + 1);
+        expect_tape_status(T, r, want, AG_ERR_STALE_TENSOR);
+        for (int k = 0; k < b->nin; k++)
+            if (k != i) ag_tensor_free(in[k]);
+    }
+}
+
+void tu_bad_all(const tu_bad_target *b, ag_tape *T, ag_tape *F, ag_tape *O) {
+    tu_bad_healthy(b, T);
+    tu_bad_without_tape(b, T);
+    tu_bad_null_inputs(b, T);
+    tu_bad_failed_tape(b, F);
+    tu_bad_foreign_inputs(b, T, F, O);
+    tu_bad_stale_inputs(b, T);
+}
