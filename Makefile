@@ -183,8 +183,9 @@ $(BUILD)/bench/bench: $(BENCH_OBJ) $(STATIC)
 # ---- MPI (optional) ----------------------------------------------------------------------------
 # Data-parallel training across processes (mpi/, docs/scale-out.md). Neither the library nor the
 # plain examples ever need MPI: only these targets use an MPI compiler (MPICC, mpicc by default).
-#   make mpi         build/mpi/mpi_train (MPI) and build/mpi/serial_train (its one-process
-#                    reference, no MPI); skipped with a message where MPICC is not installed
+#   make mpi         build/mpi/mpi_train (MPI), build/mpi/serial_train (its one-process
+#                    reference, no MPI) and build/mpi/reduce_bench (the ordered sum's cost);
+#                    skipped with a message where MPICC is not installed
 #   make mpi-check   mpi_train on 1, 2 and 4 processes and serial_train must save the same weight
 #                    file byte for byte, on a reduced Fashion-MNIST run (mpi/check.sh)
 .PHONY: mpi mpi-check mpi-build
@@ -199,7 +200,7 @@ mpi:
 	@if command -v $(MPICC) >/dev/null 2>&1; then $(MAKE) --no-print-directory mpi-build; \
 	else $(MPI_NO_MPICC); fi
 
-mpi-build: $(BUILD)/mpi/mpi_train $(BUILD)/mpi/serial_train
+mpi-build: $(BUILD)/mpi/mpi_train $(BUILD)/mpi/serial_train $(BUILD)/mpi/reduce_bench
 
 mpi-check:
 	@if command -v $(MPICC) >/dev/null 2>&1; then $(MAKE) --no-print-directory mpi-build examples && \
@@ -208,11 +209,18 @@ mpi-check:
 
 $(BUILD)/mpi/dp_train.o $(BUILD)/mpi/serial_train.o: INCLUDES += -I$(MPI_SUPPORT)
 
-$(BUILD)/mpi/mpi_train.o: mpi/mpi_train.c
+# The files that include mpi.h are compiled by the MPI compiler.
+$(BUILD)/mpi/mpi_train.o $(BUILD)/mpi/mpi_reduce.o $(BUILD)/mpi/reduce_bench.o: $(BUILD)/mpi/%.o: mpi/%.c
 	@mkdir -p $(dir $@)
-	$(MPICC) $(ALL_CFLAGS) -c $< -o $@
+	$(MPICC) $(ALL_CFLAGS) -I$(MPI_SUPPORT) -c $< -o $@
 
-$(BUILD)/mpi/mpi_train: $(BUILD)/mpi/mpi_train.o $(BUILD)/mpi/dp_train.o $(MPI_HELPERS) $(STATIC)
+$(BUILD)/mpi/mpi_train: $(BUILD)/mpi/mpi_train.o $(BUILD)/mpi/mpi_reduce.o $(BUILD)/mpi/dp_train.o \
+		$(MPI_HELPERS) $(STATIC)
+	$(MPICC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The ordered sum against a plain MPI_Allreduce, alone (docs/scale-out.md).
+$(BUILD)/mpi/reduce_bench: $(BUILD)/mpi/reduce_bench.o $(BUILD)/mpi/mpi_reduce.o \
+		$(BUILD)/mpi/dp_train.o $(MPI_HELPERS) $(STATIC)
 	$(MPICC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/mpi/serial_train: $(BUILD)/mpi/serial_train.o $(BUILD)/mpi/dp_train.o $(MPI_HELPERS) $(STATIC)
