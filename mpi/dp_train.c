@@ -58,16 +58,23 @@ void dp_fold(float *restrict acc, const float *restrict p, long n) {
     for (long i = 0; i < n; i++) acc[i] += p[i];
 }
 
-/* FNV-1a, 64 bits, over the bytes of every parameter's values in list order. */
+/* FNV-1a, 64 bits, over n bytes, continuing from h (start with FNV_START). */
+#define FNV_START 0xcbf29ce484222325u
+static uint64_t fnv1a(uint64_t h, const void *bytes, size_t n) {
+    const unsigned char *b = bytes;
+    for (size_t k = 0; k < n; k++) {
+        h ^= b[k];
+        h *= 0x100000001b3u;
+    }
+    return h;
+}
+
+/* The hash of every parameter's values in list order. */
 static uint64_t weights_hash(const nn_params *ps) {
-    uint64_t h = 0xcbf29ce484222325u;
+    uint64_t h = FNV_START;
     for (int i = 0; i < nn_params_count(ps); i++) {
         const ag_tensor *p = nn_params_at(ps, i);
-        const unsigned char *b = (const unsigned char *)p->data;
-        for (size_t k = 0; k < (size_t)p->numel * sizeof(float); k++) {
-            h ^= b[k];
-            h *= 0x100000001b3u;
-        }
+        h = fnv1a(h, p->data, (size_t)p->numel * sizeof(float));
     }
     return h;
 }
@@ -306,6 +313,32 @@ static int check_same_weights(dp_comm *c, const trainer *tr, const char *when, u
     return bad ? -1 : 0;
 }
 
+/* Every rank must compute the same bits for the same micro-batch: the partial gradient of the
+ * first micro-batch of the (unshuffled) training set, hashed and compared with rank 0's. Differing
+ * CPU kernels (AVX-512 on one machine, AVX2 on another) or library builds fail here, before any
+ * step, instead of quietly breaking the promise. 0, or -1 on every rank. */
+static int check_same_kernels(dp_comm *c, trainer *tr, const options *o, const split *s) {
+    const int rows = s->n < o->micro ? s->n : o->micro;
+    double ignored[2] = {0, 0};
+    if (rows < 1) return 0;
+    if (micro_partial(tr, s, 0, rows, rows, tr->sum, &ignored[0], &ignored[1]) != 0) return -1;
+    nn_zero_grad(tr->ps);
+    uint64_t all[1024];
+    const uint64_t h = fnv1a(FNV_START, tr->sum, (size_t)tr->n * sizeof(float));
+    if (c->gather_hash(c, h, all) != 0) return -1;
+    int bad = 0;
+    for (int r = 1; r < c->size; r++)
+        if (all[r] != all[0]) {
+            if (c->rank == 0)
+                fprintf(stderr, "%s: rank %d computes another gradient than rank 0 for the same "
+                                "images: different CPU kernels or library builds. Run the same "
+                                "build everywhere with the same kernels, e.g. mpirun -x "
+                                "BACKPROP_ISA=avx2 (docs/scale-out.md)\n", c->prog, r);
+            bad = 1;
+        }
+    return bad ? -1 : 0;
+}
+
 /* ---- options and the run ---------------------------------------------------------------------- */
 
 static int parse(dp_comm *c, int argc, char **argv, options *o, nn_act *act, bool *adam) {
@@ -418,7 +451,9 @@ int dp_main(dp_comm *c, int argc, char **argv, int *help_only) {
     }
     for (int i = 0; i < train.n; i++) tr.order[i] = i;
     uint64_t hash;
-    if (check_same_weights(c, &tr, "at the start", &hash) != 0) goto done;
+    if (check_same_weights(c, &tr, "at the start", &hash) != 0 ||
+        check_same_kernels(c, &tr, &o, &train) != 0)
+        goto done;
     if (c->rank == 0 && !o.quiet) {
         printf("%d training and %d test images; net %s (%ld weights, %ld bytes of gradient "
                "per step), %s; %d process%s\n", train.n, test.n, o.layers, tr.n,
