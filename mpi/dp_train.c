@@ -461,6 +461,9 @@ int dp_main(dp_comm *c, int argc, char **argv, int *help_only) {
         printf("global batch %d = %d micro-batches of %d (at most %d per process); reduction: "
                "%s\n", o.batch, K, o.micro, most, c->plain_allreduce ? "plain MPI_Allreduce"
                                                                      : "ordered (fixed order)");
+        if (K < c->size)
+            printf("note: %d micro-batches per batch for %d processes: %d of them idle at every "
+                   "step (raise --batch or lower --micro-batch)\n", K, c->size, c->size - K);
         fflush(stdout);
     }
     double train_seconds = 0, reduce_seconds = 0, acc = 0;
