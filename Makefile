@@ -194,7 +194,7 @@ MPICC       ?= mpicc
 # examples keep them.
 MPI_SUPPORT := $(patsubst %/,%,$(dir $(firstword $(EX_COMMON))))
 MPI_HELPERS := $(filter %/idx.o %/cli.o,$(EX_COBJ))
-MPI_NO_MPICC := echo "make $@: skipped: no MPI compiler ($(MPICC)) is installed. With Debian's Open MPI: sudo apt-get install -y libopenmpi-dev openmpi-bin"
+MPI_NO_MPICC = echo "make $@: skipped: no MPI compiler ($(MPICC)) is installed. With Debian's Open MPI: sudo apt-get install -y libopenmpi-dev openmpi-bin"
 
 mpi:
 	@if command -v $(MPICC) >/dev/null 2>&1; then $(MAKE) --no-print-directory mpi-build; \
