@@ -24,7 +24,7 @@
 #define MAX_MICRO_BATCHES 1024 /* per global batch */
 
 typedef struct {
-    const char *data, *layers, *act, *optim, *save, *checkpoint, *reduce;
+    const char *data, *layers, *act, *optim, *save, *checkpoint, *resume, *reduce;
     double lr, momentum, lr_decay;
     int batch, micro, epochs, train_size, test_size;
     long seed;
@@ -339,6 +339,34 @@ static int check_same_kernels(dp_comm *c, trainer *tr, const options *o, const s
     return bad ? -1 : 0;
 }
 
+/* Go on from a checkpoint written by --checkpoint with the same settings: every rank loads it
+ * (weights and optimiser state), the epochs it holds are skipped with the same shuffles (so the
+ * generator is where it was) and the learning rate decays as after an epoch. Returns the number
+ * of epochs done, or -1 (on every rank: a failure on one is made known to all). */
+static int resume(dp_comm *c, trainer *tr, const options *o, const split *s, nn_rng *rng) {
+    double failed = nn_load(o->resume, tr->ps, tr->opt) != 0;
+    if (failed) fprintf(stderr, "%s: rank %d: --resume: %s\n", c->prog, c->rank, ag_last_error());
+    if (c->sum_doubles(c, &failed, 1) != 0 || failed) return -1;
+    const long steps = nn_optim_steps(tr->opt), per_epoch = (s->n + o->batch - 1) / o->batch;
+    if (steps % per_epoch != 0) {
+        if (c->rank == 0)
+            fprintf(stderr, "%s: --resume %s: its %ld steps are not whole epochs of %ld steps: "
+                            "a checkpoint of another --batch or --train-size?\n",
+                    c->prog, o->resume, steps, per_epoch);
+        return -1;
+    }
+    if (steps / per_epoch > o->epochs) {
+        if (c->rank == 0)
+            fprintf(stderr, "%s: --resume %s: it holds %ld epochs, more than --epochs %d\n",
+                    c->prog, o->resume, steps / per_epoch, o->epochs);
+        return -1;
+    }
+    const int done = (int)(steps / per_epoch);
+    for (int e = 0; e < done; e++) nn_rng_shuffle(rng, tr->order, s->n);
+    if (done > 0) nn_optim_set_lr(tr->opt, nn_optim_lr(tr->opt) * o->lr_decay);
+    return done;
+}
+
 /* ---- options and the run ---------------------------------------------------------------------- */
 
 static int parse(dp_comm *c, int argc, char **argv, options *o, nn_act *act, bool *adam) {
@@ -364,6 +392,8 @@ static int parse(dp_comm *c, int argc, char **argv, options *o, nn_act *act, boo
                                                 "examples/fashion_mnist --save)"},
         {"--checkpoint", CLI_STRING, &o->checkpoint, 0, -1, "after each epoch, rank 0 saves "
                                                             "weights and optimiser state here"},
+        {"--resume", CLI_STRING, &o->resume, 0, -1, "go on from this checkpoint (every rank "
+                                                    "reads it: a path all machines see)"},
         {"--reduce", CLI_STRING, &o->reduce, 0, -1, "ordered (the same bits for any number of "
                                                     "ranks) or allreduce (plain MPI_Allreduce)"},
         {"--quiet", CLI_FLAG, &o->quiet, 0, -1, "only the result line"},
@@ -450,6 +480,8 @@ int dp_main(dp_comm *c, int argc, char **argv, int *help_only) {
         goto done;
     }
     for (int i = 0; i < train.n; i++) tr.order[i] = i;
+    const int epochs_done = o.resume ? resume(c, &tr, &o, &train, &rng) : 0;
+    if (epochs_done < 0) goto done;
     uint64_t hash;
     if (check_same_weights(c, &tr, "at the start", &hash) != 0 ||
         check_same_kernels(c, &tr, &o, &train) != 0)
@@ -464,10 +496,13 @@ int dp_main(dp_comm *c, int argc, char **argv, int *help_only) {
         if (K < c->size)
             printf("note: %d micro-batches per batch for %d processes: %d of them idle at every "
                    "step (raise --batch or lower --micro-batch)\n", K, c->size, c->size - K);
+        if (o.resume)
+            printf("resumed from %s after epoch %d of %d\n", o.resume, epochs_done,
+                   o.epochs);
         fflush(stdout);
     }
     double train_seconds = 0, reduce_seconds = 0, acc = 0;
-    for (int e = 0; e < o.epochs; e++) {
+    for (int e = epochs_done; e < o.epochs; e++) {
         double tallies[3] = {0, 0, 0}, red = 0;
         const double t0 = now();
         if (train_epoch(c, &tr, &o, &train, &rng, tallies, &red) != 0) goto done;
@@ -502,10 +537,11 @@ int dp_main(dp_comm *c, int argc, char **argv, int *help_only) {
         }
         if (!o.quiet) printf("weights saved to %s\n", o.save);
     }
+    const int ran = o.epochs - epochs_done;
     if (c->rank == 0)
         printf("result: test_acc=%.4f epochs=%d processes=%d seconds_per_epoch=%.2f "
                "reduce_seconds_per_epoch=%.3f weights=%016llx\n", acc, o.epochs, c->size,
-               o.epochs ? train_seconds / o.epochs : 0.0, o.epochs ? reduce_seconds / o.epochs : 0.0,
+               ran ? train_seconds / ran : 0.0, ran ? reduce_seconds / ran : 0.0,
                (unsigned long long)hash);
     rc = 0;
 done:
