@@ -110,6 +110,17 @@ void nn_zero_grad(nn_params *ps);                                /* every gradie
 /* One line per parameter: name, shape, and its values when it has at most max_values. */
 void nn_params_print(const nn_params *ps, FILE *f, int max_values);
 
+/* All gradients as one buffer, to hand to any all-reduce (MPI, sockets, ...) in one call; the
+ * library itself never communicates (mpi/ and docs/scale-out.md show one use). THE LAYOUT:
+ * nn_params_numel(ps) floats, the gradient of parameter 0 (nn_params_at(ps, 0)), then of
+ * parameter 1, ... in list order (the order they were made in), each row-major, back to back
+ * with no padding: parameter i starts at the sum of numel of parameters 0..i-1.
+ * pack copies the gradients into buf; unpack copies buf over them (values as they are:
+ * nn_optim_step refuses NaN/Inf). n must be nn_params_numel(ps) and every parameter must have
+ * a gradient; else -1 with the reason in ag_last_error() and nothing written. Returns 0. */
+int nn_grads_pack(const nn_params *ps, float *buf, long n);
+int nn_grads_unpack(nn_params *ps, const float *buf, long n);
+
 /* ---------------------------------------------------------------------------------------------
  * Layers
  * ------------------------------------------------------------------------------------------- */

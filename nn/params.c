@@ -114,3 +114,49 @@ void nn_params_print(const nn_params *ps, FILE *f, int max_values) {
         fputc('\n', f);
     }
 }
+
+/* ---- all gradients as one buffer (for an all-reduce across processes) -------------------------
+ * The layout: parameter 0's gradient, then parameter 1's, ... in list order, each row-major, back
+ * to back with no padding; nn_params_numel floats in all. */
+
+/* Check what both directions need; 0, or -1 with the reason (prefixed by `fn`) set. */
+static int check_grad_buffer(const char *fn, const nn_params *ps, const float *buf, long n) {
+    if (!ps || !buf) {
+        ag_set_last_error("%s: %s is NULL", fn, !ps ? "parameter list" : "buffer");
+        return -1;
+    }
+    const long want = nn_params_numel(ps);
+    if (n != want) {
+        ag_set_last_error("%s: the buffer holds %ld floats but the %d parameters' gradients are "
+                          "%ld (nn_params_numel)", fn, n, ps->count, want);
+        return -1;
+    }
+    for (int i = 0; i < ps->count; i++)
+        if (!ps->items[i]->grad) {
+            ag_set_last_error("%s: parameter '%s' has no gradient", fn, ps->items[i]->name);
+            return -1;
+        }
+    return 0;
+}
+
+int nn_grads_pack(const nn_params *ps, float *buf, long n) {
+    if (check_grad_buffer("nn_grads_pack", ps, buf, n) != 0) return -1;
+    long at = 0;
+    for (int i = 0; i < ps->count; i++) {
+        const ag_tensor *x = ps->items[i];
+        memcpy(buf + at, x->grad, (size_t)x->numel * sizeof *buf);
+        at += x->numel;
+    }
+    return 0;
+}
+
+int nn_grads_unpack(nn_params *ps, const float *buf, long n) {
+    if (check_grad_buffer("nn_grads_unpack", ps, buf, n) != 0) return -1;
+    long at = 0;
+    for (int i = 0; i < ps->count; i++) {
+        ag_tensor *x = ps->items[i];
+        memcpy(x->grad, buf + at, (size_t)x->numel * sizeof *buf);
+        at += x->numel;
+    }
+    return 0;
+}

@@ -1027,6 +1027,49 @@ static void test_save_load_arguments(void **state) {
     nn_params_free(other);
 }
 
+/* All gradients as one buffer: NULLs, a buffer of the wrong size, a parameter without a
+ * gradient; each refused with nothing written (buffer and gradients as they were). */
+static void test_grads_pack_unpack(void **state) {
+    (void)state;
+    nn_params *ps = nn_params_new();
+    ag_tensor *w = nn_param_new(ps, "w", 2, (const int[]){2, 3});
+    ag_tensor *b = nn_param_new(ps, "b", 1, (const int[]){3});
+    for (int i = 0; i < 6; i++) w->grad[i] = (float)i;
+    for (int i = 0; i < 3; i++) b->grad[i] = 10.0f + (float)i;
+    float buf[9];
+    for (int i = 0; i < 9; i++) buf[i] = -1.0f;
+    assert_int_equal(BAD(nn_grads_pack, (NULL, buf, 9)), -1);
+    expect_last("nn_grads_pack: parameter list is NULL");
+    assert_int_equal(nn_grads_pack(ps, NULL, 9), -1);
+    expect_last("nn_grads_pack: buffer is NULL");
+    const long wrong[] = {0, 8, 10, -1, LONG_MAX};
+    for (int k = 0; k < 5; k++) {
+        assert_int_equal(nn_grads_pack(ps, buf, wrong[k]), -1);
+        expect_last("floats but the 2 parameters' gradients are 9 (nn_params_numel)");
+        assert_int_equal(nn_grads_unpack(ps, buf, wrong[k]), -1);
+        expect_last("nn_grads_unpack: the buffer holds");
+    }
+    for (int i = 0; i < 9; i++) assert_true(buf[i] == -1.0f); /* nothing written */
+    assert_int_equal(BAD(nn_grads_unpack, (NULL, buf, 9)), -1);
+    expect_last("nn_grads_unpack: parameter list is NULL");
+    assert_int_equal(nn_grads_unpack(ps, NULL, 9), -1);
+    expect_last("nn_grads_unpack: buffer is NULL");
+    ag_set_requires_grad(b, false); /* the second parameter has no gradient: w is not touched */
+    assert_int_equal(nn_grads_pack(ps, buf, 6), -1);
+    expect_last("the buffer holds 6 floats but the 2 parameters' gradients are 9");
+    assert_int_equal(nn_grads_pack(ps, buf, 9), -1);
+    expect_last("nn_grads_pack: parameter 'b' has no gradient");
+    assert_int_equal(nn_grads_unpack(ps, buf, 9), -1);
+    expect_last("nn_grads_unpack: parameter 'b' has no gradient");
+    for (int i = 0; i < 6; i++) assert_true(w->grad[i] == (float)i);
+    for (int i = 0; i < 9; i++) assert_true(buf[i] == -1.0f);
+    nn_params *empty = nn_params_new(); /* no parameters: an empty buffer is the right size */
+    assert_int_equal(nn_grads_pack(empty, buf, 0), 0);
+    assert_int_equal(nn_grads_unpack(empty, buf, 0), 0);
+    nn_params_free(empty);
+    nn_params_free(ps);
+}
+
 /* =============================================================================================
  * Coverage: every public function in the headers has been called above with bad input.
  * =========================================================================================== */
@@ -1078,6 +1121,7 @@ int main(void) {
         cmocka_unit_test_setup(test_optimisers, reset),
         cmocka_unit_test_setup(test_optimiser_table_settings, reset),
         cmocka_unit_test_setup(test_save_load_arguments, reset),
+        cmocka_unit_test_setup(test_grads_pack_unpack, reset),
         cmocka_unit_test(test_every_public_function_has_a_case), /* last: counts the calls above */
     };
     int setup_layers = make_layers(NULL);
