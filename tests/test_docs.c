@@ -23,28 +23,6 @@
 
 /* ---- small text helpers -------------------------------------------------------------------- */
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        print_error("cannot open %s (run the tests from the top of the source tree)\n", path);
-        fail();
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *s = malloc(cap);
-    assert_non_null(s);
-    for (size_t got; (got = fread(s + n, 1, cap - n - 1, f)) > 0;) {
-        n += got;
-        if (n + 1 == cap) {
-            cap *= 2;
-            s = realloc(s, cap);
-            assert_non_null(s);
-        }
-    }
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 static bool ident_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
 
 /* Does `word` occur in s as a whole identifier? */
@@ -65,7 +43,7 @@ static int public_headers(char paths[MAX_HEADERS][128]) {
     int n = 0;
     snprintf(paths[n++], 128, "backprop.h");
     for (int i = 0; i < n; i++) {
-        char *text = read_text(paths[i]);
+        char *text = tu_read_text(paths[i]);
         for (const char *p = strstr(text, "#include \""); p; p = strstr(p + 1, "#include \"")) {
             const char *name = p + 10, *end = strchr(name, '"');
             const char *dirs[] = {"", "autograd/", "nn/"};
@@ -90,18 +68,7 @@ static int public_headers(char paths[MAX_HEADERS][128]) {
 static char *command_output(const char *cmd) {
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
-    size_t cap = 1 << 16, n = 0;
-    char *s = malloc(cap);
-    assert_non_null(s);
-    for (size_t got; (got = fread(s + n, 1, cap - n - 1, p)) > 0;) {
-        n += got;
-        if (n + 1 == cap) {
-            cap *= 2;
-            s = realloc(s, cap);
-            assert_non_null(s);
-        }
-    }
-    s[n] = '\0';
+    char *s = tu_read_stream(p);
     int status = pclose(p);
     if (status != 0) {
         print_error("'%s' failed (status %d)\n", cmd, status);
@@ -153,7 +120,7 @@ static void test_api_md_is_what_the_headers_give(void **state) {
     free(warnings);
     generator_command(cmd, sizeof cmd, paths, n, "");
     char *got = command_output(cmd);
-    char *want = read_text("docs/api.md");
+    char *want = tu_read_text("docs/api.md");
     assert_same_text(want, got,
                      "docs/api.md is not what the headers give (run make docs and commit it)");
     free(got);
@@ -312,7 +279,7 @@ static void test_every_public_function_is_in_api_md(void **state) {
                            "nn_rng_seed", "nn_dense_new", "nn_optim_step", "nn_error"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         assert_true(has_name(fns, n, known[i]));
-    char *api = read_text("docs/api.md");
+    char *api = tu_read_text("docs/api.md");
     for (int i = 0; i < n; i++)
         if (!has_word(api, fns[i])) {
             print_error("%s is declared in the public headers but not in docs/api.md\n", fns[i]);
@@ -328,7 +295,7 @@ static void test_api_md_shows_only_declared_functions(void **state) {
     (void)state;
     static char fns[512][64];
     int n = public_functions(fns, 512), stale = 0;
-    char *api = read_text("docs/api.md");
+    char *api = tu_read_text("docs/api.md");
     for (const char *p = api; *p; p++) {
         if ((p != api && ident_char(p[-1])) || (strncmp(p, "ag_", 3) && strncmp(p, "nn_", 3)))
             continue;
@@ -386,11 +353,11 @@ static void test_quoted_source_lines_are_in_the_source(void **state) {
     int nfiles = doc_files(paths, 32), quotes = 0, bad = 0;
     static char block[16384];
     for (int k = 0; k < nfiles; k++) {
-        char *doc = read_text(paths[k]);
+        char *doc = tu_read_text(paths[k]);
         for (const char *m = strstr(doc, "<!-- source: "); m; m = strstr(m + 1, "<!-- source: ")) {
             char src[128];
             assert_int_equal(sscanf(m + 13, "%127s", src), 1);
-            char *code = read_text(src);
+            char *code = tu_read_text(src);
             fenced_block_after(m, block, sizeof block);
             for (char *line = strtok(block, "\n"); line; line = strtok(NULL, "\n")) {
                 while (isspace((unsigned char)*line)) line++;
@@ -441,7 +408,7 @@ static bool is_trace_line(const char *line) {
 
 static void test_the_tutorial_walks_the_real_trace(void **state) {
     (void)state;
-    char *doc = read_text("docs/tutorial.md");
+    char *doc = tu_read_text("docs/tutorial.md");
     static char block[16384];
     int traces = 0;
     for (const char *m = strstr(doc, "<!-- trace: "); m; m = strstr(m + 1, "<!-- trace: ")) {

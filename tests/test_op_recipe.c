@@ -108,27 +108,6 @@ static void test_the_dummy_op_is_bad_input_checked(void **state) {
  * The recipe matches this file and the code.
  * =============================================================================================== */
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        print_error("cannot open %s (run the tests from the top of the source tree)\n", path);
-        fail();
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *s = malloc(cap);
-    assert_non_null(s);
-    for (size_t got; (got = fread(s + n, 1, cap - n - 1, f)) > 0;) {
-        n += got;
-        if (n + 1 == cap) {
-            s = realloc(s, cap *= 2);
-            assert_non_null(s);
-        }
-    }
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* Text with every line-continuation backslash dropped and every run of white space made one
  * space, so that indentation and line joins do not matter when blocks are compared. */
 static char *squeeze(const char *s) {
@@ -157,7 +136,7 @@ typedef struct {
 /* The section of design.md between "## How to add an op" and the next "## " heading, and
  * its steps: each <!-- recipe: PATH --> marker and the fenced block after it. */
 static int read_recipe(char **section, recipe_step *steps, int max) {
-    char *doc = read_text("docs/design.md");
+    char *doc = tu_read_text("docs/design.md");
     char *start = strstr(doc, "\n## How to add an op");
     assert_non_null(start);
     char *end = strstr(start + 1, "\n## ");
@@ -197,7 +176,7 @@ static void test_the_recipe_is_this_file(void **state) {
         fail();
     }
     /* every block is here, word for word */
-    char *self = squeeze(read_text("tests/test_op_recipe.c"));
+    char *self = squeeze(tu_read_text("tests/test_op_recipe.c"));
     for (int i = 0; i < n; i++) {
         char *code = squeeze(steps[i].code);
         if (!strstr(self, code)) {
@@ -238,7 +217,7 @@ static void test_every_step_is_how_the_ops_are_done(void **state) {
         const char *files[] = {"autograd/ops_elementwise.c", "autograd/ops_matrix.c",
                                "autograd/ops_loss.c"};
         for (int i = 0; i < 3; i++) {
-            char *t = read_text(files[i]);
+            char *t = tu_read_text(files[i]);
             ops_files = realloc(ops_files, len + strlen(t) + 1);
             assert_non_null(ops_files);
             strcpy(ops_files + len, t);
@@ -249,7 +228,7 @@ static void test_every_step_is_how_the_ops_are_done(void **state) {
     for (int i = 0; i < n; i++) {
         bool ops_file = !strncmp(steps[i].path, "autograd/ops_", 13) &&
                         strcmp(steps[i].path, "autograd/ops_table.c") != 0;
-        char *text = ops_file ? ops_files : read_text(steps[i].path);
+        char *text = ops_file ? ops_files : tu_read_text(steps[i].path);
         for (int k = 0; k < tu_nops; k++)
             if (!names_op(text, &tu_ops[k])) {
                 print_error("recipe step %d edits %s, which does not name op '%s'\n", i + 1,
@@ -270,7 +249,7 @@ static const char *const not_steps[] = {
 };
 
 static void check_file(const char *path, const recipe_step *steps, int n, int *found) {
-    char *text = read_text(path);
+    char *text = tu_read_text(path);
     int named = 0;
     for (int k = 0; k < tu_nops; k++) {
         const char *fn = tu_ops[k].call_text;

@@ -235,29 +235,12 @@ static void test_the_table_is_consistent(void **state) {
     assert_null(nn_optim_type_of_file_id(0));
 }
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        print_error("cannot open %s (run the tests from the top of the source tree)\n", path);
-        fail();
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* docs/format.md lists every optimiser of the table, its state arrays and each hyperparameter
  * with the table's default and range, in the table's words: the docs read the ranges from the
  * table, and a new entry without its rows fails here. */
 static void test_format_md_lists_the_table(void **state) {
     (void)state;
-    char *doc = read_text("docs/format.md");
+    char *doc = tu_read_text("docs/format.md");
     int missing = 0;
     for (int a = 0; a < nn_optim_table_count; a++) {
         const nn_optim_type *t = nn_optim_table[a];

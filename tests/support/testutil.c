@@ -113,3 +113,30 @@ int tu_tmpdir_remove(const char *dir) {
     if (snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir) >= (int)sizeof cmd) return -1;
     return system(cmd) == 0 ? 0 : -1;
 }
+
+char *tu_read_stream(FILE *f) {
+    size_t cap = 1 << 16, n = 0;
+    char *s = malloc(cap);
+    assert_non_null(s);
+    for (size_t got; (got = fread(s + n, 1, cap - n - 1, f)) > 0;) {
+        n += got;
+        if (n + 1 == cap) {
+            cap *= 2;
+            s = realloc(s, cap);
+            assert_non_null(s);
+        }
+    }
+    s[n] = '\0';
+    return s;
+}
+
+char *tu_read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        print_error("cannot open %s (run the tests from the top of the source tree)\n", path);
+        fail();
+    }
+    char *s = tu_read_stream(f);
+    fclose(f);
+    return s;
+}

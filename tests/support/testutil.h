@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cmocka.h>
 
@@ -48,6 +49,11 @@ void tu_alloc_fail_at(long n); /* the nth allocation from now fails; 0 disables 
  * returns 0, or -1 when it cannot be made. tu_tmpdir_remove deletes it with all it holds. */
 int tu_tmpdir_make(char *dir, size_t size, const char *tag);
 int tu_tmpdir_remove(const char *dir);
+
+/* The whole of a file, or of a stream to its end, as a NUL-terminated string (free it). Fail
+ * the test when the file cannot be opened (tests run from the top of the source tree). */
+char *tu_read_text(const char *path);
+char *tu_read_stream(FILE *f);
 
 /* Append to names[n..max-1] every function declared in the C header at path whose name starts
  * with ag_ or nn_ (comments, preprocessor lines, C++ guards, typedefs and struct bodies are
