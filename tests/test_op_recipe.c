@@ -176,7 +176,8 @@ static void test_the_recipe_is_this_file(void **state) {
         fail();
     }
     /* every block is here, word for word */
-    char *self = squeeze(tu_read_text("tests/test_op_recipe.c"));
+    char *source = tu_read_text("tests/test_op_recipe.c"), *self = squeeze(source);
+    free(source);
     for (int i = 0; i < n; i++) {
         char *code = squeeze(steps[i].code);
         if (!strstr(self, code)) {
