@@ -374,9 +374,10 @@ ag_tensor *ag_max_axis(ag_tape *t, ag_tensor *a, int axis); /* gradient goes to 
 /* Same values, new shape (same element count). One entry of shape may be -1: inferred.
  * A view: the result shares a's values, nothing is copied. */
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *a, int ndim, const int *shape);
-/* Swap the last two dimensions: (M,N) -> (N,M), (B,M,N) -> (B,N,M). */
+/* Swap the last two dimensions: (M,N) -> (N,M), (B,M,N) -> (B,N,M). Any order: ag_permute. */
 ag_tensor *ag_transpose(ag_tape *t, ag_tensor *a);
-/* Join n tensors along axis; all other dimensions must agree. */
+/* Join n tensors along an existing axis, any one (negative counts from the end); all other
+ * dimensions must agree: (2,3) and (2,4) along 1 -> (2,7). A new axis: ag_stack. */
 ag_tensor *ag_concat(ag_tape *t, ag_tensor *const *parts, int n, int axis);
 /* Rows start .. start+count-1 of a: (B,...) -> (count,...), a view (no copy). */
 ag_tensor *ag_slice_rows(ag_tape *t, ag_tensor *a, int start, int count);
