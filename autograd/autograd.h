@@ -374,9 +374,10 @@ ag_tensor *ag_max_axis(ag_tape *t, ag_tensor *a, int axis); /* gradient goes to 
 /* Same values, new shape (same element count). One entry of shape may be -1: inferred.
  * A view: the result shares a's values, nothing is copied. */
 ag_tensor *ag_reshape(ag_tape *t, ag_tensor *a, int ndim, const int *shape);
-/* Swap the last two dimensions: (M,N) -> (N,M), (B,M,N) -> (B,N,M). */
+/* Swap the last two dimensions: (M,N) -> (N,M), (B,M,N) -> (B,N,M). Any order: ag_permute. */
 ag_tensor *ag_transpose(ag_tape *t, ag_tensor *a);
-/* Join n tensors along axis; all other dimensions must agree. */
+/* Join n tensors along an existing axis, any one (negative counts from the end); all other
+ * dimensions must agree: (2,3) and (2,4) along 1 -> (2,7). A new axis: ag_stack. */
 ag_tensor *ag_concat(ag_tape *t, ag_tensor *const *parts, int n, int axis);
 /* Rows start .. start+count-1 of a: (B,...) -> (count,...), a view (no copy). */
 ag_tensor *ag_slice_rows(ag_tape *t, ag_tensor *a, int start, int count);
@@ -400,6 +401,36 @@ ag_tensor *ag_bce_logits(ag_tape *t, ag_tensor *z, ag_tensor *d);
 /* Softmax cross-entropy: logits (B,C), labels[0..B-1] in [0,C); -mean_b log softmax(z_b)[label_b].
  * labels is copied. */
 ag_tensor *ag_softmax_xent(ag_tape *t, ag_tensor *logits, const int *labels);
+
+/* ---------------------------------------------------------------------------------------------
+ * Shape ops on any axis (PyTorch's narrow, split, stack, permute, flip, expand, pad). An axis
+ * may be negative, counting from the end (-1 is the last). Results are new tape tensors
+ * (copies); gradients flow back to the input elements they came from.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Positions start .. start+length-1 along axis: (.., D, ..) -> (.., length, ..). start may be
+ * negative (from the end, -1 the last); 1 <= length <= D - start. torch.narrow. */
+ag_tensor *ag_slice(ag_tape *t, ag_tensor *a, int axis, int start, int length);
+/* Cut a along axis into n parts, written to parts[0..n-1] (an array of yours): sizes[0..n-1]
+ * when given (positive, summing to D), else D/n each (n must divide D). Each part is a slice of a.
+ * Returns 0, or -1 with the tape's error set and every parts[p] the poisoned tensor. */
+int ag_split(ag_tape *t, ag_tensor *a, int axis, int n, const int *sizes, ag_tensor **parts);
+/* Join n tensors of one shape S along a new axis (0..ndim(S), or negative): (n parts of
+ * (A,B)) along 0 -> (n,A,B), along 1 -> (A,n,B), along 2 or -1 -> (A,B,n). torch.stack. */
+ag_tensor *ag_stack(ag_tape *t, ag_tensor *const *parts, int n, int axis);
+/* Reorder the axes: result axis k is a's axis perm[k]; perm[0..ndim-1] holds each axis once.
+ * (A,B,C) with perm {2,0,1} -> (C,A,B). ag_transpose is the case of the last two axes. */
+ag_tensor *ag_permute(ag_tape *t, ag_tensor *a, const int *perm);
+/* The elements in reverse order along axis, same shape (torch.flip on one axis): running a
+ * sequence (T,B,N) backwards for a bidirectional recurrent net. */
+ag_tensor *ag_reverse(ag_tape *t, ag_tensor *a, int axis);
+/* a stretched to shape[0..ndim-1] (torch.expand): shapes aligned on the right, a dimension of
+ * 1 repeats, new axes may be added on the left, -1 keeps a's size. (3,1) -> (2,3,4). The
+ * gradient sums over the copies. */
+ag_tensor *ag_broadcast_to(ag_tape *t, ag_tensor *a, int ndim, const int *shape);
+/* before zeros ahead of a and after zeros behind it along axis (both >= 0):
+ * (.., D, ..) -> (.., before + D + after, ..). One axis at a time; F.pad with zeros. */
+ag_tensor *ag_pad(ag_tape *t, ag_tensor *a, int axis, int before, int after);
 
 /* ---------------------------------------------------------------------------------------------
  * Gradient checking

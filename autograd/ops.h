@@ -55,7 +55,14 @@
     X(mse, 2, ag_mse(t, in[0], in[1]))                                                      \
     X(bce, 2, ag_bce(t, in[0], in[1]))                                                      \
     X(bce_logits, 2, ag_bce_logits(t, in[0], in[1]))                                        \
-    X(softmax_xent, 1, ag_softmax_xent(t, in[0], arg->index))
+    X(softmax_xent, 1, ag_softmax_xent(t, in[0], arg->index))                                 \
+    /* ops_shape.c */                                                                       \
+    X(slice, 1, ag_slice(t, in[0], arg->axis, arg->start, arg->count))                      \
+    X(stack, -1, ag_stack(t, in, nin, arg->axis))                                           \
+    X(permute, 1, ag_permute(t, in[0], arg->perm))                                          \
+    X(reverse, 1, ag_reverse(t, in[0], arg->axis))                                          \
+    X(broadcast_to, 1, ag_broadcast_to(t, in[0], arg->ndim, arg->shape))                    \
+    X(pad, 1, ag_pad(t, in[0], arg->axis, arg->before, arg->after))
 
 /* The arguments of an op that are not tensors, as the `call` column reads them. */
 typedef struct ag_op_args {
@@ -65,6 +72,10 @@ typedef struct ag_op_args {
     int ndim;                      /* reshape: the new shape */
     const int *shape;
     int start, count;              /* slice_rows: rows start..start+count-1; gather_rows: count */
+    /* the shape ops (ops_shape.c): slice takes axis, start, count (its length); stack and
+     * reverse take axis; broadcast_to takes ndim and shape; permute and pad these: */
+    const int *perm;               /* permute: y's axis k is x's axis perm[k] */
+    int before, after;             /* pad: zeros before and after along axis */
     const int *index;              /* gather_rows: the row indices; softmax_xent: the labels */
 } ag_op_args;
 

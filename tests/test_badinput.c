@@ -114,6 +114,12 @@ OTHER(nn_recurrent_step) { (void)nin, (void)arg; return nn_recurrent_step(t, &RE
 OTHER(nn_sse_margin) { (void)nin, (void)arg; return nn_sse_margin(t, in[0], in[1], 0.2); }
 OTHER(ag_tape_tensor) { (void)in, (void)nin, (void)arg; return ag_tape_tensor(t, 2, (const int[]){2, 2}, NULL); }
 OTHER(ag_scalar) { (void)in, (void)nin, (void)arg; return ag_scalar(t, 1.5); }
+OTHER(ag_split) {
+    (void)nin, (void)arg;
+    ag_tensor *parts[3];
+    ag_split(t, in[0], 1, 3, NULL, parts); /* (2,3) into three (2,1) */
+    return parts[0];
+}
 
 #define A23 TU_P(2, 2, 3, 1, 1, 0.1, 0.6)
 static const tu_input OTHER_INPUTS[][2] = {
@@ -128,6 +134,7 @@ static const tu_bad_target others[] = {
     {"sse_margin", "nn_sse_margin", 2, OTHER_INPUTS[4], &NO_ARGS, true, c_nn_sse_margin},
     {"tape_tensor", "ag_tape_tensor", 0, NULL, &NO_ARGS, false, c_ag_tape_tensor},
     {"tape_tensor", "ag_scalar", 0, NULL, &NO_ARGS, false, c_ag_scalar},
+    {"split", "ag_split", 1, OTHER_INPUTS[0], &NO_ARGS, false, c_ag_split},
 };
 #define NOTHERS ((int)(sizeof others / sizeof others[0]))
 
@@ -267,6 +274,97 @@ static void test_axes_and_indices_out_of_range(void **state) {
     expect_tape(T, BAD(ag_concat, (T, NULL, 2, 0)), "concat: parts is NULL");
     expect_tape(T, BAD(ag_concat, (T, (ag_tensor *const[]){tt(T, 1, 1)}, 0, 0)), "concat: needs at least one part");
     expect_tape(T, BAD(ag_concat, (T, (ag_tensor *const[]){tt(T, 1, 1)}, -1, 0)), "concat: needs at least one part");
+}
+
+/* The shape ops of autograd/ops_shape.c: wrong axes, starts, lengths, sizes, permutations and
+ * shapes, each with its message. */
+static void test_shape_op_arguments(void **state) {
+    (void)state;
+    const int axes[] = {2, -3, INT_MAX, INT_MIN};
+    for (int k = 0; k < 4; k++) {
+        char want[96];
+        snprintf(want, sizeof want, "slice: axis %d is out of range for (2,3)", axes[k]);
+        expect_tape(T, BAD(ag_slice, (T, tt(T, 2, 3), axes[k], 0, 1)), want);
+        snprintf(want, sizeof want, "reverse: axis %d is out of range for (2,3)", axes[k]);
+        expect_tape(T, BAD(ag_reverse, (T, tt(T, 2, 3), axes[k])), want);
+        snprintf(want, sizeof want, "pad: axis %d is out of range for (2,3)", axes[k]);
+        expect_tape(T, BAD(ag_pad, (T, tt(T, 2, 3), axes[k], 1, 1)), want);
+        ag_tensor *parts[3] = {NULL, NULL, NULL};
+        assert_int_equal(BAD(ag_split, (T, tt(T, 2, 3), axes[k], 3, NULL, parts)), -1);
+        snprintf(want, sizeof want, "split: axis %d is out of range for (2,3)", axes[k]);
+        expect_tape(T, parts[2], want);
+    }
+    /* stack's axis counts the new one: 0..2 for (2,3) parts */
+    expect_tape(T, BAD(ag_stack, (T, (ag_tensor *const[]){tt(T, 2, 3)}, 1, 3)), "stack: axis 3 is out of range for (2,3)");
+    expect_tape(T, BAD(ag_stack, (T, (ag_tensor *const[]){tt(T, 2, 3)}, 1, -4)), "stack: axis -4 is out of range for (2,3)");
+
+    /* slice: start and length */
+    expect_tape(T, BAD(ag_slice, (T, tt(T, 2, 5), 1, 3, 3)), "slice: start 3 length 3 is out of range for axis 1 of (2,5) (size 5)");
+    expect_tape(T, BAD(ag_slice, (T, tt(T, 2, 5), 1, 5, 1)), "slice: start 5 length 1 is out of range");
+    expect_tape(T, BAD(ag_slice, (T, tt(T, 2, 5), 1, -6, 1)), "slice: start -6 length 1 is out of range");
+    expect_tape(T, BAD(ag_slice, (T, tt(T, 2, 5), 1, 0, 0)), "slice: start 0 length 0 is out of range");
+    expect_tape(T, BAD(ag_slice, (T, tt(T, 2, 5), 0, 1, -1)), "slice: start 1 length -1 is out of range for axis 0 of (2,5) (size 2)");
+    expect_tape(T, BAD(ag_slice, (T, tt(T, 2, 5), 1, 1, INT_MAX)), "slice: start 1 length 2147483647 is out of range");
+    expect_tape(T, BAD(ag_slice, (T, tt(T, 2, 5), 1, INT_MIN, 1)), "slice: start -2147483648 length 1 is out of range");
+    expect_tape(T, BAD(ag_slice, (T, tt(T, 2, 5), 1, INT_MAX, 1)), "slice: start 2147483647 length 1 is out of range");
+
+    /* split: parts, counts and sizes; every part is the poison after a failure */
+    ag_tensor *parts[4];
+    assert_int_equal(BAD(ag_split, (T, tt(T, 2, 5), 1, 2, NULL, parts)), -1);
+    assert_true(parts[0]->flags & AG_POISONED && parts[1]->flags & AG_POISONED);
+    expect_tape(T, parts[0], "split: axis 1 of (2,5) (size 5) does not split into 2 equal parts");
+    assert_int_equal(BAD(ag_split, (T, tt(T, 2, 5), 1, 2, (const int[]){2, 2}, parts)), -1);
+    expect_tape(T, parts[1], "split: the sizes of the 2 parts sum to less than 5, axis 1 of (2,5) has size 5");
+    assert_int_equal(BAD(ag_split, (T, tt(T, 2, 5), 1, 2, (const int[]){2, 4}, parts)), -1);
+    expect_tape(T, parts[1], "split: the sizes of the 2 parts exceed 5, axis 1 of (2,5) has size 5");
+    assert_int_equal(BAD(ag_split, (T, tt(T, 2, 5), 1, 2, (const int[]){INT_MAX, INT_MAX}, parts)), -1);
+    expect_tape(T, parts[0], "split: the sizes of the 2 parts exceed 5");
+    assert_int_equal(BAD(ag_split, (T, tt(T, 2, 5), -1, 3, (const int[]){3, 0, 2}, parts)), -1);
+    expect_tape(T, parts[2], "split: size 0 of part 2 is not positive ((2,5) along axis 1)");
+    assert_int_equal(BAD(ag_split, (T, tt(T, 2, 5), 1, 0, NULL, parts)), -1);
+    tu_assert_error(T, "split: (2,5) into 0 parts: needs at least one");
+    ag_tape_reset(T);
+    assert_int_equal(BAD(ag_split, (T, tt(T, 2, 5), 1, -2, NULL, parts)), -1);
+    tu_assert_error(T, "split: (2,5) into -2 parts: needs at least one");
+    ag_tape_reset(T);
+    assert_int_equal(BAD(ag_split, (T, tt(T, 2, 5), 1, 5, NULL, NULL)), -1);
+    tu_assert_error(T, "split: (2,5): parts (the output array) is NULL");
+    assert_int_equal(ag_tape_status(T), AG_ERR_NULL);
+    ag_tape_reset(T);
+
+    /* stack: parts that differ, too many dimensions, no parts */
+    expect_tape(T, BAD(ag_stack, (T, (ag_tensor *const[]){tt(T, 2, 3), tt(T, 3, 2)}, 2, 0)), "stack: part 2 (3,2) differs in shape from part 1 (2,3)");
+    expect_tape(T, BAD(ag_stack, (T, (ag_tensor *const[]){tt(T, 2, 3), ag_scalar(T, 1)}, 2, 0)), "stack: part 2 (1) differs in shape from part 1 (2,3)");
+    ag_tensor *four = ag_tape_tensor(T, 4, (const int[]){1, 2, 1, 2}, NULL);
+    expect_tape(T, BAD(ag_stack, (T, (ag_tensor *const[]){four}, 1, 0)), "stack: parts (1,2,1,2) have 4 dimensions already, at most 3");
+    expect_tape(T, BAD(ag_stack, (T, NULL, 2, 0)), "stack: parts is NULL");
+    expect_tape(T, BAD(ag_stack, (T, (ag_tensor *const[]){tt(T, 1, 1)}, 0, 0)), "stack: needs at least one part");
+    expect_tape(T, BAD(ag_stack, (T, (ag_tensor *const[]){tt(T, 1, 1), NULL}, 2, 0)), "stack: input 2 is NULL");
+
+    /* permute: not a permutation, NULL */
+    expect_tape(T, BAD(ag_permute, (T, tt(T, 2, 3), (const int[]){0, 0})), "permute: (2,3): axis 0 appears twice in perm");
+    expect_tape(T, BAD(ag_permute, (T, tt(T, 2, 3), (const int[]){1, -1})), "permute: (2,3): axis 1 appears twice in perm");
+    expect_tape(T, BAD(ag_permute, (T, tt(T, 2, 3), (const int[]){0, 2})), "permute: axis 2 is out of range for (2,3)");
+    expect_tape(T, BAD(ag_permute, (T, tt(T, 2, 3), (const int[]){INT_MIN, 0})), "permute: axis -2147483648 is out of range for (2,3)");
+    expect_tape(T, BAD(ag_permute, (T, tt(T, 2, 3), NULL)), "permute: (2,3): perm is NULL");
+
+    /* broadcast_to: sizes that do not stretch, dimensions, NULL, absurd sizes */
+    expect_tape(T, BAD(ag_broadcast_to, (T, tt(T, 2, 3), 2, (const int[]){4, 3})), "broadcast_to: (2,3) cannot stretch to size 4 at axis 0 of the new shape");
+    expect_tape(T, BAD(ag_broadcast_to, (T, tt(T, 2, 1), 3, (const int[]){-1, 2, 5})), "broadcast_to: (2,1) cannot stretch to size -1 at axis 0 of the new shape");
+    expect_tape(T, BAD(ag_broadcast_to, (T, tt(T, 2, 1), 2, (const int[]){2, 0})), "broadcast_to: (2,1) cannot stretch to size 0 at axis 1");
+    expect_tape(T, BAD(ag_broadcast_to, (T, tt(T, 2, 3), 1, (const int[]){3})), "broadcast_to: (2,3) to 1 dimensions (must be 2 to 4)");
+    expect_tape(T, BAD(ag_broadcast_to, (T, tt(T, 2, 3), 5, (const int[]){1, 1, 1, 2, 3})), "broadcast_to: (2,3) to 5 dimensions (must be 2 to 4)");
+    expect_tape(T, BAD(ag_broadcast_to, (T, tt(T, 2, 3), 2, NULL)), "broadcast_to: (2,3): shape is NULL");
+    ag_tensor *r = BAD(ag_broadcast_to, (T, tt(T, 1, 1), 2, (const int[]){65536, 65536}));
+    assert_int_equal(ag_tape_status(T), AG_ERR_SIZE);
+    expect_tape(T, r, "broadcast_to: absurd size: more than");
+
+    /* pad: negative or absurd amounts */
+    expect_tape(T, BAD(ag_pad, (T, tt(T, 2, 3), 1, -1, 0)), "pad: (2,3) along axis 1 by -1 before and 0 after: padding must not be negative");
+    expect_tape(T, BAD(ag_pad, (T, tt(T, 2, 3), 0, 0, INT_MIN)), "pad: (2,3) along axis 0 by 0 before and -2147483648 after: padding must not be negative");
+    r = BAD(ag_pad, (T, tt(T, 2, 3), 0, INT_MAX, INT_MAX));
+    assert_int_equal(ag_tape_status(T), AG_ERR_SIZE);
+    expect_tape(T, r, "pad: (2,3) along axis 0 by 2147483647 before and 2147483647 after: absurd size");
 }
 
 static void test_sizes_zero_negative_overflowing(void **state) {
@@ -1108,6 +1206,7 @@ int main(void) {
         cmocka_unit_test_setup(test_ops_stale_inputs, reset),
         cmocka_unit_test_setup(test_shapes_that_do_not_fit, reset),
         cmocka_unit_test_setup(test_axes_and_indices_out_of_range, reset),
+        cmocka_unit_test_setup(test_shape_op_arguments, reset),
         cmocka_unit_test_setup(test_sizes_zero_negative_overflowing, reset),
         cmocka_unit_test_setup(test_tensor_functions, reset),
         cmocka_unit_test_setup(test_memory_and_errors, reset),

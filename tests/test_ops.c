@@ -182,6 +182,81 @@ static void test_losses(void **state) {
 }
 
 /* A few gradients by hand, where the routing matters. */
+/* The shape ops of autograd/ops_shape.c, on (2,3) A = [[1,2,3],[4,5,6]] and a few others. */
+static void test_shape_ops_on_any_axis(void **state) {
+    (void)state;
+    ag_tensor *A = M(2, 3, 1, 2, 3, 4, 5, 6), *B = M(2, 3, 7, 8, 9, 10, 11, 12), *r;
+    r = ag_slice(T, A, 1, 1, 2);
+    EXPECT(r, 2, 3, 5, 6);
+    SHAPE(r, 2, 2);
+    r = ag_slice(T, A, -1, -1, 1);
+    EXPECT(r, 3, 6);
+    SHAPE(r, 2, 1);
+    r = ag_slice(T, A, 0, 1, 1);
+    EXPECT(r, 4, 5, 6);
+    SHAPE(r, 1, 3);
+    ag_tensor *parts[3];
+    assert_int_equal(ag_split(T, A, 1, 3, NULL, parts), 0);
+    EXPECT(parts[0], 1, 4);
+    EXPECT(parts[1], 2, 5);
+    EXPECT(parts[2], 3, 6);
+    SHAPE(parts[2], 2, 1);
+    assert_int_equal(ag_split(T, A, -1, 2, (const int[]){1, 2}, parts), 0);
+    EXPECT(parts[0], 1, 4);
+    EXPECT(parts[1], 2, 3, 5, 6);
+    SHAPE(parts[1], 2, 2);
+    assert_string_equal(ag_op_name(parts[1]), "slice");
+    ag_tensor *AB[2] = {A, B};
+    r = ag_stack(T, AB, 2, 0);
+    EXPECT(r, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12);
+    SHAPE(r, 2, 2, 3);
+    r = ag_stack(T, AB, 2, 1);
+    EXPECT(r, 1, 2, 3, 7, 8, 9, 4, 5, 6, 10, 11, 12);
+    SHAPE(r, 2, 2, 3);
+    r = ag_stack(T, AB, 2, -1);
+    EXPECT(r, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11, 6, 12);
+    SHAPE(r, 2, 3, 2);
+    float v[24];
+    for (int i = 0; i < 24; i++) v[i] = (float)i; /* x[a,b,c] = 12a + 4b + c */
+    r = ag_permute(T, mk(3, (const int[]){2, 3, 4}, v), (const int[]){2, 0, 1});
+    EXPECT(r, 0, 4, 8, 12, 16, 20, 1, 5, 9, 13, 17, 21, 2, 6, 10, 14, 18, 22, 3, 7, 11, 15, 19, 23);
+    SHAPE(r, 4, 2, 3);
+    r = ag_permute(T, A, (const int[]){-1, 0});
+    EXPECT(r, 1, 4, 2, 5, 3, 6);
+    SHAPE(r, 3, 2);
+    r = ag_reverse(T, A, 0);
+    EXPECT(r, 4, 5, 6, 1, 2, 3);
+    r = ag_reverse(T, A, -1);
+    EXPECT(r, 3, 2, 1, 6, 5, 4);
+    SHAPE(r, 2, 3);
+    r = ag_broadcast_to(T, M(3, 1, 1, 2, 3), 3, (const int[]){2, 3, 2});
+    EXPECT(r, 1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3);
+    SHAPE(r, 2, 3, 2);
+    r = ag_broadcast_to(T, V(3, 1, 2, 3), 2, (const int[]){2, -1});
+    EXPECT(r, 1, 2, 3, 1, 2, 3);
+    SHAPE(r, 2, 3);
+    r = ag_pad(T, A, 1, 1, 2);
+    EXPECT(r, 0, 1, 2, 3, 0, 0, 0, 4, 5, 6, 0, 0);
+    SHAPE(r, 2, 6);
+    r = ag_pad(T, A, 0, 1, 0);
+    EXPECT(r, 0, 0, 0, 1, 2, 3, 4, 5, 6);
+    SHAPE(r, 3, 3);
+    /* gradients: the parts of a split add back into one input; an expand sums its copies */
+    ag_tensor *x = ag_tensor_2d(2, 3, true);
+    assert_int_equal(ag_split(T, x, 1, 2, (const int[]){1, 2}, parts), 0);
+    ag_tensor *loss = ag_add(T, ag_sum(T, parts[0]), ag_scale(T, ag_sum(T, parts[1]), 2));
+    assert_int_equal(ag_backward(T, loss), 0);
+    const float want_split[6] = {1, 2, 2, 1, 2, 2};
+    assert_memory_equal(x->grad, want_split, sizeof want_split);
+    ag_tensor_free(x);
+    ag_tape_reset(T);
+    ag_tensor *col = ag_tensor_2d(3, 1, true);
+    assert_int_equal(ag_backward(T, ag_sum(T, ag_broadcast_to(T, col, 3, (const int[]){2, 3, 2}))), 0);
+    const float want_expand[3] = {4, 4, 4};
+    assert_memory_equal(col->grad, want_expand, sizeof want_expand);
+    ag_tensor_free(col);
+}
+
 static void test_routing_gradients(void **state) {
     (void)state;
     /* max sends the gradient to the first maximum only */
@@ -216,6 +291,7 @@ int main(void) {
         cmocka_unit_test_setup(test_matmul, reset),
         cmocka_unit_test_setup(test_reductions, reset),
         cmocka_unit_test_setup(test_shape_ops, reset),
+        cmocka_unit_test_setup(test_shape_ops_on_any_axis, reset),
         cmocka_unit_test_setup(test_softmax_family, reset),
         cmocka_unit_test_setup(test_losses, reset),
         cmocka_unit_test_setup(test_routing_gradients, reset),

@@ -31,6 +31,10 @@ const tu_op_case *tu_op_first_case(const tu_op_case *cases, int n, const ag_op *
 static const int reshape_to[3] = {2, -1, 3};
 static const int gather_idx[5] = {4, 0, 4, 2, 4}; /* repeats: their gradients must add up */
 static const int xent_labels[4] = {2, 0, 4, 2};
+static const int permute_201[3] = {2, 0, 1}, permute_10[2] = {1, 0}, permute_3102[4] = {3, 1, 0, 2},
+                 permute_0[1] = {0};
+static const int expand_234[3] = {2, 3, 4}, expand_34[2] = {3, 4}, expand_2222[4] = {2, 2, 2, 2},
+                 expand_keep[3] = {2, 4, -1};
 
 const tu_op_case tu_op_cases[] = {
     BIN_SHAPES(add, -1, 1, false),
@@ -92,6 +96,33 @@ const tu_op_case tu_op_cases[] = {
     BIN(bce, "bce (3,4)", TU_P(2, 3, 4, 1, 1, 0.1, 0.9), TU_P(2, 3, 4, 1, 1, 0, 1)),
     BIN(bce_logits, "bce_logits (3,4)", TU_P(2, 3, 4, 1, 1, -3, 3), TU_P(2, 3, 4, 1, 1, 0, 1)),
     UN(softmax_xent, "softmax_xent (4,5)", TU_P(2, 4, 5, 1, 1, -2, 2), .index = xent_labels),
+    /* ---- the shape ops (autograd/ops_shape.c): first and last axis, length-1 dims, 3-D and 4-D */
+    UN(slice, "slice axis 0 1..3 of (5,3)", TU_P(2, 5, 3, 1, 1, -1, 1), .axis = 0, .start = 1, .count = 3),
+    UN(slice, "slice axis -1 2..4 of (2,3,5)", TU_P(3, 2, 3, 5, 1, -1, 1), .axis = -1, .start = 2, .count = 3),
+    UN(slice, "slice axis 1 from -3 of (2,4,3,2)", TU_P(4, 2, 4, 3, 2, -1, 1), .axis = 1, .start = -3, .count = 2),
+    UN(slice, "slice axis 1 last one of (3,4)", TU_M34, .axis = 1, .start = 3, .count = 1),
+    UN(slice, "slice axis 1 all of (3,1)", TU_P(2, 3, 1, 1, 1, -1, 1), .axis = 1, .start = 0, .count = 1),
+    {"stack 3 (2,3) axis 0", &ag_op_stack, 3, {TU_P(2, 2, 3, 1, 1, -1, 1), TU_P(2, 2, 3, 1, 1, -1, 1), TU_P(2, 2, 3, 1, 1, -1, 1)}, {.axis = 0}},
+    {"stack 2 (2,3) axis -1", &ag_op_stack, 2, {TU_P(2, 2, 3, 1, 1, -1, 1), TU_P(2, 2, 3, 1, 1, -1, 1)}, {.axis = -1}},
+    {"stack 3 (1,2,2) axis 1 to 4-D", &ag_op_stack, 3, {TU_P(3, 1, 2, 2, 1, -1, 1), TU_P(3, 1, 2, 2, 1, -1, 1), TU_P(3, 1, 2, 2, 1, -1, 1)}, {.axis = 1}},
+    {"stack 1 (1) axis 0", &ag_op_stack, 1, {TU_P(1, 1, 1, 1, 1, -1, 1)}, {.axis = 0}},
+    UN(permute, "permute (2,3,4) by 2,0,1", TU_P(3, 2, 3, 4, 1, -1, 1), .perm = permute_201),
+    UN(permute, "permute (3,4) by 1,0", TU_M34, .perm = permute_10),
+    UN(permute, "permute (2,1,3,2) by 3,1,0,2", TU_P(4, 2, 1, 3, 2, -1, 1), .perm = permute_3102),
+    UN(permute, "permute (4) by 0", TU_P(1, 4, 1, 1, 1, -1, 1), .perm = permute_0),
+    UN(reverse, "reverse (3,4) axis 0", TU_M34, .axis = 0),
+    UN(reverse, "reverse (3,4) axis -1", TU_M34, .axis = -1),
+    UN(reverse, "reverse (2,3,2,2) axis 2", TU_P(4, 2, 3, 2, 2, -1, 1), .axis = 2),
+    UN(reverse, "reverse (1,3) axis 0", TU_P(2, 1, 3, 1, 1, -1, 1), .axis = 0),
+    UN(broadcast_to, "broadcast_to (3,1)->(2,3,4)", TU_P(2, 3, 1, 1, 1, -1, 1), .ndim = 3, .shape = expand_234),
+    UN(broadcast_to, "broadcast_to (4)->(3,4)", TU_P(1, 4, 1, 1, 1, -1, 1), .ndim = 2, .shape = expand_34),
+    UN(broadcast_to, "broadcast_to (1)->(2,2,2,2)", TU_P(1, 1, 1, 1, 1, -1, 1), .ndim = 4, .shape = expand_2222),
+    UN(broadcast_to, "broadcast_to (2,1,3)->(2,4,-1)", TU_P(3, 2, 1, 3, 1, -1, 1), .ndim = 3, .shape = expand_keep),
+    UN(pad, "pad (3,4) axis 0 by 1,2", TU_M34, .axis = 0, .before = 1, .after = 2),
+    UN(pad, "pad (2,3,2) axis -1 by 0,3", TU_P(3, 2, 3, 2, 1, -1, 1), .axis = -1, .before = 0, .after = 3),
+    UN(pad, "pad (2,1,2,3) axis 1 by 2,0", TU_P(4, 2, 1, 2, 3, -1, 1), .axis = 1, .before = 2, .after = 0),
+    UN(pad, "pad (1) axis 0 by 0,0", TU_P(1, 1, 1, 1, 1, -1, 1), .axis = 0, .before = 0, .after = 0),
+    {"concat axis 2 of 4-D", &ag_op_concat, 2, {TU_P(4, 1, 2, 1, 2, -1, 1), TU_P(4, 1, 2, 3, 2, -1, 1)}, {.axis = 2}},
 };
 const int tu_n_op_cases = (int)(sizeof tu_op_cases / sizeof tu_op_cases[0]);
 
