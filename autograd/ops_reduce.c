@@ -121,8 +121,9 @@ ag_tensor *ag_argmax(ag_tape *t, ag_tensor *a, int axis) {
 
 /* logsumexp: y = m + log sum_d e^(x_d - m), m = max_d x_d, with the sum as 1 + the rest and
  * log1p(rest) (ag_softmax_row), so that neither overflow nor rounding of m swamps it; an
- * infinite m gives y = m.  dx_d += dy e^(x_d - y) (rows with an infinite y take none).
- * aux: 2D floats, one line of x gathered and its softmax. */
+ * infinite m gives y = m.  dx_d += dy softmax(x)_d, the softmax formed again from x (not as
+ * e^(x_d - y): y's rounding at a large |y| would be the gradient's relative error); rows with
+ * an infinite y take none.  aux: 2D floats, one line of x gathered and its softmax. */
 static void logsumexp_fwd(ag_node *n) {
     AXIS_VARS(n);
     float *line = n->aux, *p = line + D, *out = n->out.data;
@@ -137,11 +138,15 @@ static void logsumexp_fwd(ag_node *n) {
 static void logsumexp_vjp(ag_node *n) {
     AXIS_VARS(n);
     if (!dx) return;
+    float *line = n->aux, *p = line + D;
     for (int o = 0; o < outer; o++)
         for (int i = 0; i < inner; i++) {
-            const float yo = y[Y_AT(o, i)], g = dy[Y_AT(o, i)];
-            if (isinf(yo)) continue;
-            for (int d = 0; d < D; d++) dx[X_AT(o, d, i)] += g * expf(x[X_AT(o, d, i)] - yo);
+            if (isinf(y[Y_AT(o, i)])) continue;
+            for (int d = 0; d < D; d++) line[d] = x[X_AT(o, d, i)];
+            float log_s;
+            ag_softmax_row(line, p, D, &log_s);
+            const float g = dy[Y_AT(o, i)];
+            for (int d = 0; d < D; d++) dx[X_AT(o, d, i)] += g * p[d];
         }
 }
 const ag_op ag_op_logsumexp = {"logsumexp", logsumexp_fwd, logsumexp_vjp};
