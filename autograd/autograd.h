@@ -458,9 +458,11 @@ ag_tensor *ag_norm(ag_tape *t, ag_tensor *a);
 ag_tensor *ag_xent_soft(ag_tape *t, ag_tensor *logits, ag_tensor *targets,
                         const float *class_weights);
 /* Huber loss (PyTorch's HuberLoss), y and d of the same shape, delta > 0, e = y - d:
- * mean(e^2/2 where |e| < delta, else delta (|e| - delta/2)). Smooth-L1 with beta is
- * ag_huber(y, d, beta) / beta: scale it with ag_scale. */
+ * mean(e^2/2 where |e| < delta, else delta (|e| - delta/2)). Gradients flow into both. */
 ag_tensor *ag_huber(ag_tape *t, ag_tensor *y, ag_tensor *d, double delta);
+/* Smooth-L1 (PyTorch's SmoothL1Loss), beta >= 0: mean(e^2/(2 beta) where |e| < beta, else
+ * |e| - beta/2) = ag_huber(beta) / beta; mean |e| for beta = 0 (gradient 0 at e = 0). */
+ag_tensor *ag_smooth_l1(ag_tape *t, ag_tensor *y, ag_tensor *d, double beta);
 
 /* ---------------------------------------------------------------------------------------------
  * Gradient checking

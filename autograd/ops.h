@@ -79,7 +79,8 @@
     X(std, 1, ag_std(t, in[0], arg->axis, arg->unbiased))                                   \
     X(norm, 1, ag_norm(t, in[0]))                                                           \
     X(xent_soft, 2, ag_xent_soft(t, in[0], in[1], arg->weights))                            \
-    X(huber, 2, ag_huber(t, in[0], in[1], arg->c))
+    X(huber, 2, ag_huber(t, in[0], in[1], arg->c))                                          \
+    X(smooth_l1, 2, ag_smooth_l1(t, in[0], in[1], arg->c))
 
 /* The arguments of an op that are not tensors, as the `call` column reads them. */
 typedef struct ag_op_args {
@@ -91,7 +92,7 @@ typedef struct ag_op_args {
     int start, count;              /* slice_rows: rows start..start+count-1; gather_rows: count */
     const int *index;              /* gather_rows: the row indices; softmax_xent: the labels */
     /* ops_math.c, ops_reduce.c (axis and c as above: leaky_relu's slope, elu's alpha, huber's
-     * delta; min_axis, argmax, logsumexp, var, std: the axis) */
+     * delta, smooth_l1's beta; min_axis, argmax, logsumexp, var, std: the axis) */
     double lo, hi;                 /* clamp, hardtanh: the bounds */
     bool unbiased;                 /* var, std: divide by D - 1 instead of D */
     const float *weights;          /* xent_soft: the class weights, or NULL */

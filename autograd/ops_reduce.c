@@ -355,46 +355,90 @@ ag_tensor *ag_xent_soft(ag_tape *t, ag_tensor *logits, ag_tensor *targets,
 }
 
 /* =============================================================================================
- * huber: prediction y and target d of the same shape (n elements) -> (1); e = y - d,
- *   E = mean( e^2 / 2 where |e| < delta, delta (|e| - delta/2) elsewhere )   (PyTorch's HuberLoss)
- *   dy += g clamp(e, -delta, delta) / n;  dd -= the same.   delta (> 0) is the node's constant.
+ * huber and smooth_l1: prediction y and target d of the same shape (n elements) -> (1), e = y - d.
+ *   huber (PyTorch's HuberLoss), delta > 0:
+ *     E = mean( e^2 / 2 where |e| < delta, delta (|e| - delta/2) elsewhere );
+ *     dy += g clamp(e, -delta, delta) / n;  dd -= the same
+ *   smooth_l1 (PyTorch's SmoothL1Loss), beta >= 0: huber(delta = beta) / beta, and mean |e| for
+ *   beta = 0;  dy += g clamp(e / beta, -1, 1) / n (sign(e) for beta = 0, 0 at e = 0)
+ * The node's constant is delta or beta. Both are the same loop: huber's terms times `scale`.
  * =========================================================================================== */
-static void huber_fwd(ag_node *n) {
-    const float *y = n->in[0]->data, *d = n->in[1]->data, delta = n->arg.constant;
+static void huber_terms_fwd(ag_node *n, float delta, double scale) {
+    const float *y = n->in[0]->data, *d = n->in[1]->data;
     const int N = n->in[0]->numel;
     double s = 0.0;
     for (int i = 0; i < N; i++) {
         const double e = fabs((double)y[i] - d[i]);
         s += e < delta ? 0.5 * e * e : delta * (e - 0.5 * delta);
     }
-    n->out.data[0] = (float)(s / N);
+    n->out.data[0] = (float)(s * scale / N);
 }
-static void huber_vjp(ag_node *n) {
-    const float *y = n->in[0]->data, *d = n->in[1]->data, delta = n->arg.constant;
+static void huber_terms_vjp(ag_node *n, float delta, float scale) {
+    const float *y = n->in[0]->data, *d = n->in[1]->data;
     float *dy = n->in[0]->grad, *dd = n->in[1]->grad;
     const int N = n->in[0]->numel;
-    const float k = n->out.grad[0] / (float)N;
+    const float k = n->out.grad[0] * scale / (float)N;
     for (int i = 0; i < N; i++) {
         const float e = k * fminf(fmaxf(y[i] - d[i], -delta), delta);
         if (dy) dy[i] += e;
         if (dd) dd[i] -= e;
     }
 }
+static void huber_fwd(ag_node *n) { huber_terms_fwd(n, n->arg.constant, 1.0); }
+static void huber_vjp(ag_node *n) { huber_terms_vjp(n, n->arg.constant, 1.0f); }
 const ag_op ag_op_huber = {"huber", huber_fwd, huber_vjp};
 
-ag_tensor *ag_huber(ag_tape *t, ag_tensor *y, ag_tensor *d, double delta) {
+static void smooth_l1_fwd(ag_node *n) {
+    const float beta = n->arg.constant;
+    if (beta > 0.0f) {
+        huber_terms_fwd(n, beta, 1.0 / beta);
+        return;
+    }
+    const float *y = n->in[0]->data, *d = n->in[1]->data;
+    double s = 0.0;
+    for (int i = 0; i < n->in[0]->numel; i++) s += fabs((double)y[i] - d[i]);
+    n->out.data[0] = (float)(s / n->in[0]->numel);
+}
+static void smooth_l1_vjp(ag_node *n) {
+    const float beta = n->arg.constant;
+    if (beta > 0.0f) {
+        huber_terms_vjp(n, beta, 1.0f / beta);
+        return;
+    }
+    const float *y = n->in[0]->data, *d = n->in[1]->data;
+    float *dy = n->in[0]->grad, *dd = n->in[1]->grad;
+    const float k = n->out.grad[0] / (float)n->in[0]->numel;
+    for (int i = 0; i < n->in[0]->numel; i++) {
+        const float e = y[i] > d[i] ? k : y[i] < d[i] ? -k : 0.0f;
+        if (dy) dy[i] += e;
+        if (dd) dd[i] -= e;
+    }
+}
+const ag_op ag_op_smooth_l1 = {"smooth_l1", smooth_l1_fwd, smooth_l1_vjp};
+
+/* Check and record huber or smooth_l1 with its constant c (> 0, or >= 0 when zero_ok). */
+static ag_tensor *huber_like(ag_tape *t, const ag_op *op, ag_tensor *y, ag_tensor *d, double c,
+                             const char *what, bool zero_ok) {
     ag_tensor *in[2] = {y, d};
-    if (!ag_check_inputs(t, "huber", 2, in)) return ag_poison(t);
+    if (!ag_check_inputs(t, op->name, 2, in)) return ag_poison(t);
     bool same = y->ndim == d->ndim;
     for (int k = 0; same && k < y->ndim; k++) same = y->shape[k] == d->shape[k];
     if (!same)
-        return ag_fail(t, AG_ERR_SHAPE, "huber: prediction %s and target %s differ in shape",
-                       ag_fmt_shape(y).s, ag_fmt_shape(d).s);
-    if (!((float)delta > 0.0f) || !isfinite((float)delta))
-        return ag_fail(t, AG_ERR_RANGE, "huber: delta %g must be positive and finite", delta);
+        return ag_fail(t, AG_ERR_SHAPE, "%s: prediction %s and target %s differ in shape",
+                       op->name, ag_fmt_shape(y).s, ag_fmt_shape(d).s);
+    const float cf = (float)c;
+    if (!isfinite(cf) || !(zero_ok ? cf >= 0.0f && !(c != 0.0 && cf == 0.0f) : cf > 0.0f))
+        return ag_fail(t, AG_ERR_RANGE, "%s: %s %g must be %s and finite", op->name, what, c,
+                       zero_ok ? "0 or positive" : "positive");
     int one = 1;
-    ag_node *n = ag_record(t, &ag_op_huber, 2, in, 1, &one, NULL);
+    ag_node *n = ag_record(t, op, 2, in, 1, &one, NULL);
     if (!n) return ag_poison(t);
-    n->arg.constant = (float)delta;
+    n->arg.constant = cf;
     return ag_run(n);
+}
+ag_tensor *ag_huber(ag_tape *t, ag_tensor *y, ag_tensor *d, double delta) {
+    return huber_like(t, &ag_op_huber, y, d, delta, "delta", false);
+}
+ag_tensor *ag_smooth_l1(ag_tape *t, ag_tensor *y, ag_tensor *d, double beta) {
+    return huber_like(t, &ag_op_smooth_l1, y, d, beta, "beta", true);
 }

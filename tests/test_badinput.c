@@ -328,6 +328,14 @@ static void test_math_and_reduce_arguments(void **state) {
         snprintf(want, sizeof want, "huber: delta %g must be positive and finite", deltas[k]);
         expect_tape(T, BAD(ag_huber, (T, tt(T, 2, 2), tt(T, 2, 2), deltas[k])), want);
     }
+    expect_tape(T, BAD(ag_smooth_l1, (T, tt(T, 2, 3), tt(T, 3, 2), 1.0)),
+                "smooth_l1: prediction (2,3) and target (3,2) differ in shape");
+    const double betas[] = {-1, NAN, INFINITY, 1e-300};
+    for (int k = 0; k < 4; k++) {
+        char want[96];
+        snprintf(want, sizeof want, "smooth_l1: beta %g must be 0 or positive and finite", betas[k]);
+        expect_tape(T, BAD(ag_smooth_l1, (T, tt(T, 2, 2), tt(T, 2, 2), betas[k])), want);
+    }
 }
 
 static void test_sizes_zero_negative_overflowing(void **state) {

@@ -281,8 +281,21 @@ static void test_huber(void **state) {
     backward_sum(r);
     GRAD(y, 0, 0.125, 0.25, -0.25); /* clamp(e, -1, 1) / 4 */
     GRAD(d, 0, -0.125, -0.25, 0.25);
-    /* smooth-L1 with beta 2: huber(delta 2) / 2 */
-    EXPECT(ag_scale(T, ag_huber(T, V(2, 1, 5), V(2, 0, 0), 2.0), 0.5), (0.25 + 4) / 2);
+    /* smooth-L1 with beta 2: huber(delta 2) / 2 = mean(1/4, 5 - 1) */
+    EXPECT(ag_smooth_l1(T, V(2, 1, 5), V(2, 0, 0), 2.0), (0.25 + 4) / 2);
+    ag_tape_reset(T);
+    ag_zero_grad(y), ag_zero_grad(d);
+    r = ag_smooth_l1(T, y, d, 2.0);
+    backward_sum(r);
+    GRAD(y, 0, 0.0625, 0.25, -0.25); /* clamp(e / 2, -1, 1) / 4 */
+    /* beta 0: mean |e|, gradient sign(e) / n (0 at e = 0) */
+    ag_tape_reset(T);
+    ag_zero_grad(y), ag_zero_grad(d);
+    r = ag_smooth_l1(T, y, d, 0.0);
+    EXPECT(r, (0 + 0.5 + 3 + 2) / 4.0);
+    backward_sum(r);
+    GRAD(y, 0, 0.25, 0.25, -0.25);
+    GRAD(d, 0, -0.25, -0.25, 0.25);
 }
 
 int main(void) {

@@ -150,11 +150,15 @@ const tu_op_case tu_op_cases[] = {
     {"xent_soft (4,5) weighted", &ag_op_xent_soft, 2, {TU_P(2, 4, 5, 1, 1, -2, 2), TU_P(2, 4, 5, 1, 1, 0, 1)}, {.weights = xent_weights}},
     BIN(xent_soft, "xent_soft (1,5) one row", TU_P(2, 1, 5, 1, 1, -2, 2), TU_P(2, 1, 5, 1, 1, 0, 1)),
     BIN(xent_soft, "xent_soft (3,1) one class", TU_P(2, 3, 1, 1, 1, -2, 2), TU_P(2, 3, 1, 1, 1, 0, 1)),
-    /* huber, delta 0.5: y = +-[0.1,1] against d in [-0.05,0.05], so |e| is on both sides of
-     * delta; the seeds keep |e| away from delta by more than the step */
+    /* huber, smooth_l1, delta/beta 0.5: y = +-[0.1,1] against d in [-0.05,0.05], so |e| is on
+     * both sides of delta (where the gradient is continuous); for beta 0 (L1, a kink at e = 0)
+     * |e| >= 0.1 */
     {"huber (3,4) delta 0.5", &ag_op_huber, 2, {TU_S(2, 3, 4, 1, 1, 0.1, 1, true), TU_P(2, 3, 4, 1, 1, -0.05, 0.05)}, {.c = 0.5}},
     {"huber (2,3,2) delta 1", &ag_op_huber, 2, {TU_P(3, 2, 3, 2, 1, -2, 2), TU_P(3, 2, 3, 2, 1, -0.05, 0.05)}, {.c = 1.0}},
     {"huber (1) delta 2", &ag_op_huber, 2, {TU_P(1, 1, 1, 1, 1, -1, 1), TU_P(1, 1, 1, 1, 1, -1, 1)}, {.c = 2.0}},
+    {"smooth_l1 (3,4) beta 0.5", &ag_op_smooth_l1, 2, {TU_S(2, 3, 4, 1, 1, 0.1, 1, true), TU_P(2, 3, 4, 1, 1, -0.05, 0.05)}, {.c = 0.5}},
+    {"smooth_l1 (2,3,2) beta 0 (L1)", &ag_op_smooth_l1, 2, {TU_S(3, 2, 3, 2, 1, 0.2, 1, true), TU_P(3, 2, 3, 2, 1, -0.1, 0.1)}, {.c = 0.0}},
+    {"smooth_l1 (1) beta 2", &ag_op_smooth_l1, 2, {TU_P(1, 1, 1, 1, 1, -1, 1), TU_P(1, 1, 1, 1, 1, -1, 1)}, {.c = 2.0}},
 };
 const int tu_n_op_cases = (int)(sizeof tu_op_cases / sizeof tu_op_cases[0]);
 
