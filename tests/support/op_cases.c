@@ -124,8 +124,10 @@ const tu_op_case tu_op_cases[] = {
     UN_SHAPES(sign, 0.1, 2, true, 0),
     UN_SHAPES(step, 0.1, 2, true, 0),
     UN_SHAPES(reciprocal, 0.5, 2, true, 0),
-    /* min_axis, argmax: values in [-3,3]; a flip of the chosen element would show as a wrong
-     * gradient (min_axis) or a huge one (argmax), so these seeds give gaps > 0.02 */
+    /* min_axis, argmax: values in [-3,3]; a near-tie that the finite-difference step flips
+     * shows as a wrong gradient (min_axis) or a huge one (argmax), so a passing case has none.
+     * (The seed comes from the label: "min_axis -2 of 3-D" drew such a near-tie, hence the
+     * 3-D case's longer label.) */
     UN(min_axis, "min_axis 1", TU_P(2, 3, 4, 1, 1, -3, 3), .axis = 1),
     UN(min_axis, "min_axis 0", TU_P(2, 3, 4, 1, 1, -3, 3), .axis = 0),
     UN(min_axis, "min_axis -2 of (2,3,2)", TU_P(3, 2, 3, 2, 1, -3, 3), .axis = -2),
