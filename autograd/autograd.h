@@ -402,6 +402,69 @@ ag_tensor *ag_bce_logits(ag_tape *t, ag_tensor *z, ag_tensor *d);
  * labels is copied. */
 ag_tensor *ag_softmax_xent(ag_tape *t, ag_tensor *logits, const int *labels);
 
+/* ---- More elementwise ops, reductions and losses (autograd/ops_math.c, ops_reduce.c) ---------
+ * Semantics follow PyTorch's ops of the same name where nothing else is said. */
+
+/* Elementwise of two tensors, with broadcasting (as ag_add). Named maximum/minimum, as in
+ * PyTorch and numpy, because ag_max_axis is the reduction: ag_max would read as one. NaN if
+ * either is NaN. Ties (a = b) split the gradient: half to each. */
+ag_tensor *ag_maximum(ag_tape *t, ag_tensor *a, ag_tensor *b); /* max(a, b) */
+ag_tensor *ag_minimum(ag_tape *t, ag_tensor *a, ag_tensor *b); /* min(a, b) */
+/* a where mask > 0, b elsewhere; mask, a and b broadcast together (as ag_add). mask is meant
+ * as 0/1 (any value > 0 counts as 1; 0, negatives and NaN as 0) and takes no gradient. */
+ag_tensor *ag_where(ag_tape *t, ag_tensor *mask, ag_tensor *a, ag_tensor *b);
+
+/* Elementwise, any shape, output shape = input shape. */
+/* min(max(x, lo), hi) (hi everywhere when lo > hi); gradient 1 for lo <= x <= hi (bounds
+ * included), else 0. A NaN bound fails. */
+ag_tensor *ag_clamp(ag_tape *t, ag_tensor *x, double lo, double hi);
+/* The same clipping as an activation, lo < hi required; gradient 1 for lo < x < hi only. */
+ag_tensor *ag_hardtanh(ag_tape *t, ag_tensor *x, double lo, double hi);
+ag_tensor *ag_sin(ag_tape *t, ag_tensor *x); /* sin x */
+ag_tensor *ag_cos(ag_tape *t, ag_tensor *x); /* cos x */
+/* x for x > 0, slope * x otherwise (gradient slope at 0; slope finite, e.g. 0.01). */
+ag_tensor *ag_leaky_relu(ag_tape *t, ag_tensor *x, double slope);
+/* x for x > 0, alpha (e^x - 1) otherwise (gradient alpha at 0; alpha finite, e.g. 1). */
+ag_tensor *ag_elu(ag_tape *t, ag_tensor *x, double alpha);
+ag_tensor *ag_silu(ag_tape *t, ag_tensor *x); /* x sigmoid(x) (swish) */
+/* x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): the tanh form of GELU. */
+ag_tensor *ag_gelu(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_sign(ag_tape *t, ag_tensor *x); /* -1, 0 or 1 (NaN stays NaN); gradient 0 */
+ag_tensor *ag_step(ag_tape *t, ag_tensor *x); /* 1 for x > 0, else 0 (NaN stays NaN); gradient 0 */
+ag_tensor *ag_reciprocal(ag_tape *t, ag_tensor *x); /* 1 / x */
+
+/* Reductions along an axis, kept with size 1 as ag_max_axis does: (B,N) along axis 1 ->
+ * (B,1). A negative axis counts from the end. */
+ag_tensor *ag_min_axis(ag_tape *t, ag_tensor *a, int axis); /* gradient goes to the first min */
+/* The index of the first largest element along axis, as a float holding an integer
+ * (read it with (int)y->data[i]); axis length at most 2^24 (exact as floats). Recorded like an
+ * op, with no gradient: what flows back through it is 0. */
+ag_tensor *ag_argmax(ag_tape *t, ag_tensor *a, int axis);
+/* log sum_d e^(a_d) along axis, computed stably: max + log1p(the rest); gradient softmax. */
+ag_tensor *ag_logsumexp(ag_tape *t, ag_tensor *a, int axis);
+/* Variance along axis: sum (a - mean)^2 / (D - 1) when unbiased (PyTorch's default; D >= 2
+ * required), / D otherwise. */
+ag_tensor *ag_var(ag_tape *t, ag_tensor *a, int axis, bool unbiased);
+/* sqrt of ag_var; the gradient where it is 0 (a constant line) is defined as 0. */
+ag_tensor *ag_std(ag_tape *t, ag_tensor *a, int axis, bool unbiased);
+/* The L2 norm of all elements, shape (1): sqrt(sum a^2). Gradient a / norm, 0 at norm = 0. */
+ag_tensor *ag_norm(ag_tape *t, ag_tensor *a);
+
+/* Losses: one-element results. */
+/* Cross-entropy with probability targets: logits (B,C), targets (B,C) (each row a distribution
+ * over the C classes; not checked), class_weights[0..C-1] or NULL (all 1, copied):
+ *   -1/B sum_b sum_j w_j q_bj log softmax(z_b)_j
+ * the mean over the B rows (not over the weights, as PyTorch's cross_entropy with probability
+ * targets). Computed stably; gradients flow into logits and targets. */
+ag_tensor *ag_xent_soft(ag_tape *t, ag_tensor *logits, ag_tensor *targets,
+                        const float *class_weights);
+/* Huber loss (PyTorch's HuberLoss), y and d of the same shape, delta > 0, e = y - d:
+ * mean(e^2/2 where |e| < delta, else delta (|e| - delta/2)). Gradients flow into both. */
+ag_tensor *ag_huber(ag_tape *t, ag_tensor *y, ag_tensor *d, double delta);
+/* Smooth-L1 (PyTorch's SmoothL1Loss), beta >= 0: mean(e^2/(2 beta) where |e| < beta, else
+ * |e| - beta/2) = ag_huber(beta) / beta; mean |e| for beta = 0 (gradient 0 at e = 0). */
+ag_tensor *ag_smooth_l1(ag_tape *t, ag_tensor *y, ag_tensor *d, double beta);
+
 /* ---------------------------------------------------------------------------------------------
  * Shape ops on any axis (PyTorch's narrow, split, stack, permute, flip, expand, pad). An axis
  * may be negative, counting from the end (-1 is the last). Results are new tape tensors

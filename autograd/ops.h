@@ -62,7 +62,32 @@
     X(permute, 1, ag_permute(t, in[0], arg->perm))                                          \
     X(reverse, 1, ag_reverse(t, in[0], arg->axis))                                          \
     X(broadcast_to, 1, ag_broadcast_to(t, in[0], arg->ndim, arg->shape))                    \
-    X(pad, 1, ag_pad(t, in[0], arg->axis, arg->before, arg->after))
+    X(pad, 1, ag_pad(t, in[0], arg->axis, arg->before, arg->after))                         \
+    /* ops_math.c */                                                                        \
+    X(maximum, 2, ag_maximum(t, in[0], in[1]))                                              \
+    X(minimum, 2, ag_minimum(t, in[0], in[1]))                                              \
+    X(where, 3, ag_where(t, in[0], in[1], in[2]))                                           \
+    X(clamp, 1, ag_clamp(t, in[0], arg->lo, arg->hi))                                       \
+    X(hardtanh, 1, ag_hardtanh(t, in[0], arg->lo, arg->hi))                                 \
+    X(sin, 1, ag_sin(t, in[0]))                                                             \
+    X(cos, 1, ag_cos(t, in[0]))                                                             \
+    X(leaky_relu, 1, ag_leaky_relu(t, in[0], arg->c))                                       \
+    X(elu, 1, ag_elu(t, in[0], arg->c))                                                     \
+    X(silu, 1, ag_silu(t, in[0]))                                                           \
+    X(gelu, 1, ag_gelu(t, in[0]))                                                           \
+    X(sign, 1, ag_sign(t, in[0]))                                                           \
+    X(step, 1, ag_step(t, in[0]))                                                           \
+    X(reciprocal, 1, ag_reciprocal(t, in[0]))                                               \
+    /* ops_reduce.c */                                                                      \
+    X(min_axis, 1, ag_min_axis(t, in[0], arg->axis))                                        \
+    X(argmax, 1, ag_argmax(t, in[0], arg->axis))                                            \
+    X(logsumexp, 1, ag_logsumexp(t, in[0], arg->axis))                                      \
+    X(var, 1, ag_var(t, in[0], arg->axis, arg->unbiased))                                   \
+    X(std, 1, ag_std(t, in[0], arg->axis, arg->unbiased))                                   \
+    X(norm, 1, ag_norm(t, in[0]))                                                           \
+    X(xent_soft, 2, ag_xent_soft(t, in[0], in[1], arg->weights))                            \
+    X(huber, 2, ag_huber(t, in[0], in[1], arg->c))                                          \
+    X(smooth_l1, 2, ag_smooth_l1(t, in[0], in[1], arg->c))
 
 /* The arguments of an op that are not tensors, as the `call` column reads them. */
 typedef struct ag_op_args {
@@ -77,6 +102,11 @@ typedef struct ag_op_args {
     const int *perm;               /* permute: y's axis k is x's axis perm[k] */
     int before, after;             /* pad: zeros before and after along axis */
     const int *index;              /* gather_rows: the row indices; softmax_xent: the labels */
+    /* ops_math.c, ops_reduce.c (axis and c as above: leaky_relu's slope, elu's alpha, huber's
+     * delta, smooth_l1's beta; min_axis, argmax, logsumexp, var, std: the axis) */
+    double lo, hi;                 /* clamp, hardtanh: the bounds */
+    bool unbiased;                 /* var, std: divide by D - 1 instead of D */
+    const float *weights;          /* xent_soft: the class weights, or NULL */
 } ag_op_args;
 
 #define AG_DECLARE_OP(name, inputs, call) extern const ag_op ag_op_##name;
@@ -122,5 +152,10 @@ AG_OP_LIST(AG_DECLARE_OP)
 /* Record an elementwise op on a (output shape = a's shape, constant c) and run it: what every
  * elementwise public function returns. Checks the input; the poison on error. */
 ag_tensor *ag_unary(ag_tape *t, const ag_op *op, ag_tensor *a, double c);
+
+/* ---- shared by the losses and the reductions (autograd/ops_loss.c) -------------------------
+ * One row x (n) -> its softmax p (n). Returns m = max x and writes log s to *log_s, s the sum
+ * of e^(x - m) written 1 + the rest: log p_j = (x_j - m) - log s, log sum e^x = m + log s. */
+float ag_softmax_row(const float *x, float *p, int n, float *log_s);
 
 #endif /* BACKPROP_AUTOGRAD_OPS_H */

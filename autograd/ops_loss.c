@@ -280,3 +280,8 @@ ag_tensor *ag_softmax_xent(ag_tape *t, ag_tensor *logits, const int *labels) {
     n->aux = aux;
     return ag_run(n);
 }
+
+/* softmax_row for the other ops' files (ops.h): logsumexp and xent_soft in ops_reduce.c. */
+float ag_softmax_row(const float *x, float *p, int n, float *log_s) {
+    return softmax_row(x, p, n, log_s);
+}

@@ -367,6 +367,75 @@ static void test_shape_op_arguments(void **state) {
     expect_tape(T, r, "pad: (2,3) along axis 0 by 2147483647 before and 2147483647 after: absurd size");
 }
 
+/* r is the poison of "op: axis <axis> is out of range for (2,3)". */
+static void expect_axis(const ag_tensor *r, const char *op, int axis) {
+    char want[96];
+    snprintf(want, sizeof want, "%s: axis %d is out of range for (2,3)", op, axis);
+    expect_tape(T, r, want);
+}
+
+/* The ops of ops_math.c and ops_reduce.c: shapes that do not fit, axes out of range, arguments
+ * that make no sense. */
+static void test_math_and_reduce_arguments(void **state) {
+    (void)state;
+    expect_tape(T, BAD(ag_maximum, (T, tt(T, 2, 3), tt(T, 3, 2))),
+                "maximum: shapes (2,3) and (3,2) do not broadcast (dimension 0: 2 vs 3)");
+    expect_tape(T, BAD(ag_minimum, (T, tt(T, 2, 3), tt(T, 2, 2))),
+                "minimum: shapes (2,3) and (2,2) do not broadcast (dimension 1: 3 vs 2)");
+    expect_tape(T, BAD(ag_where, (T, tt(T, 2, 1), tt(T, 2, 3), tt(T, 2, 4))),
+                "where: shapes (2,3) and (2,4) do not broadcast (dimension 1: 3 vs 4)");
+    expect_tape(T, BAD(ag_where, (T, tt(T, 3, 1), tt(T, 2, 3), tt(T, 1, 3))),
+                "where: shapes (3,1) and (2,3) do not broadcast (dimension 0: 3 vs 2)");
+    expect_tape(T, BAD(ag_clamp, (T, tt(T, 2, 3), NAN, 1)),
+                "clamp: bounds lo nan and hi 1: a bound is NaN");
+    expect_tape(T, BAD(ag_clamp, (T, tt(T, 2, 3), 0, NAN)), "clamp: bounds lo 0 and hi nan");
+    expect_tape(T, BAD(ag_hardtanh, (T, tt(T, 2, 3), 1, 1)), "hardtanh: lo 1 must be below hi 1");
+    expect_tape(T, BAD(ag_hardtanh, (T, tt(T, 2, 3), 2, -2)), "hardtanh: lo 2 must be below hi -2");
+    expect_tape(T, BAD(ag_hardtanh, (T, tt(T, 2, 3), NAN, 1)), "hardtanh: bounds lo nan and hi 1");
+    expect_tape(T, BAD(ag_leaky_relu, (T, tt(T, 2, 3), NAN)), "leaky_relu: slope nan is not finite");
+    expect_tape(T, BAD(ag_leaky_relu, (T, tt(T, 2, 3), 1e300)), "leaky_relu: slope 1e+300 is not finite");
+    expect_tape(T, BAD(ag_elu, (T, tt(T, 2, 3), INFINITY)), "elu: alpha inf is not finite");
+    const int axes[] = {2, -3, INT_MAX, INT_MIN};
+    for (int k = 0; k < 4; k++) {
+        expect_axis(BAD(ag_min_axis, (T, tt(T, 2, 3), axes[k])), "min_axis", axes[k]);
+        expect_axis(BAD(ag_argmax, (T, tt(T, 2, 3), axes[k])), "argmax", axes[k]);
+        expect_axis(BAD(ag_logsumexp, (T, tt(T, 2, 3), axes[k])), "logsumexp", axes[k]);
+        expect_axis(BAD(ag_var, (T, tt(T, 2, 3), axes[k], true)), "var", axes[k]);
+        expect_axis(BAD(ag_std, (T, tt(T, 2, 3), axes[k], false)), "std", axes[k]);
+    }
+    expect_tape(T, BAD(ag_var, (T, tt(T, 2, 1), 1, true)),
+                "var: the unbiased form needs at least 2 elements along axis 1 of (2,1)");
+    expect_tape(T, BAD(ag_std, (T, tt(T, 1, 3), -2, true)),
+                "std: the unbiased form needs at least 2 elements along axis -2 of (1,3)");
+    /* 2^24 + 1 elements along the axis: the last index would round to 2^24 as a float */
+    ag_tensor *longest = ag_tape_tensor(T, 1, (const int[]){16777217}, NULL);
+    assert_non_null(longest);
+    expect_tape(T, BAD(ag_argmax, (T, longest, 0)),
+                "argmax: axis 0 of (16777217) is longer than 2^24: its indices would not be exact as floats");
+    expect_tape(T, BAD(ag_xent_soft, (T, tt(T, 2, 3), tt(T, 3, 2), NULL)),
+                "xent_soft: logits (2,3) and targets (3,2) must both be (B,C)");
+    expect_tape(T, BAD(ag_xent_soft, (T, ag_scalar(T, 1), ag_scalar(T, 1), NULL)),
+                "xent_soft: logits (1) and targets (1) must both be (B,C)");
+    expect_tape(T, BAD(ag_xent_soft, (T, tt(T, 2, 3), tt(T, 2, 3), (const float[]){1, NAN, 1})),
+                "xent_soft: class weight 1 is nan, not finite");
+    expect_tape(T, BAD(ag_huber, (T, tt(T, 4, 1), tt(T, 1, 4), 1.0)),
+                "huber: prediction (4,1) and target (1,4) differ in shape");
+    const double deltas[] = {0, -1, NAN, INFINITY, 1e-300};
+    for (int k = 0; k < 5; k++) {
+        char want[96];
+        snprintf(want, sizeof want, "huber: delta %g must be positive and finite", deltas[k]);
+        expect_tape(T, BAD(ag_huber, (T, tt(T, 2, 2), tt(T, 2, 2), deltas[k])), want);
+    }
+    expect_tape(T, BAD(ag_smooth_l1, (T, tt(T, 2, 3), tt(T, 3, 2), 1.0)),
+                "smooth_l1: prediction (2,3) and target (3,2) differ in shape");
+    const double betas[] = {-1, NAN, INFINITY, 1e-300};
+    for (int k = 0; k < 4; k++) {
+        char want[96];
+        snprintf(want, sizeof want, "smooth_l1: beta %g must be 0 or positive and finite", betas[k]);
+        expect_tape(T, BAD(ag_smooth_l1, (T, tt(T, 2, 2), tt(T, 2, 2), betas[k])), want);
+    }
+}
+
 static void test_sizes_zero_negative_overflowing(void **state) {
     (void)state;
     /* shapes given directly */
@@ -1207,6 +1276,7 @@ int main(void) {
         cmocka_unit_test_setup(test_shapes_that_do_not_fit, reset),
         cmocka_unit_test_setup(test_axes_and_indices_out_of_range, reset),
         cmocka_unit_test_setup(test_shape_op_arguments, reset),
+        cmocka_unit_test_setup(test_math_and_reduce_arguments, reset),
         cmocka_unit_test_setup(test_sizes_zero_negative_overflowing, reset),
         cmocka_unit_test_setup(test_tensor_functions, reset),
         cmocka_unit_test_setup(test_memory_and_errors, reset),

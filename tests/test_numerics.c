@@ -3,7 +3,8 @@
  * whose output holds NaN or Inf and names the op, the element and the inputs. And the ops whose
  * mathematics stays finite on extreme inputs (|x| = 1e4) do: sigmoid, softmax, log-softmax,
  * the cross-entropies, log, and their gradients. And the log/exp paths keep their relative
- * precision: outputs and gradients against a double-precision reference.
+ * precision: outputs and gradients against a double-precision reference (logsumexp and the
+ * soft-target cross-entropy among them).
  */
 #include "support/testutil.h"
 
@@ -370,6 +371,81 @@ static void test_softmax_family_precision(void **state) {
     ag_tensor_free(x);
 }
 
+/* logsumexp along either axis (the strided path too) and xent_soft with one-hot and soft
+ * targets on the same wide rows: values and gradients against the double reference. */
+static void test_logsumexp_and_soft_xent_precision(void **state) {
+    (void)state;
+    float columns[COLS][ROWS]; /* the rows as columns, for the axis-0 path */
+    for (int r = 0; r < ROWS; r++)
+        for (int j = 0; j < COLS; j++) columns[j][r] = wide_rows[r][j];
+    ag_tensor *x = ag_tensor_from(2, (const int[]){ROWS, COLS}, &wide_rows[0][0], true);
+    ag_tensor *xt = ag_tensor_from(2, (const int[]){COLS, ROWS}, &columns[0][0], true);
+    ag_tensor *y = ag_logsumexp(T, x, 1), *yt = ag_logsumexp(T, xt, 0);
+    assert_null(ag_tape_error(T));
+    float ones[ROWS] = {1, 1, 1, 1, 1, 1};
+    assert_int_equal(ag_backward_seed(T, y, ones), 0);
+    assert_int_equal(ag_backward_seed(T, yt, ones), 0);
+    for (int r = 0; r < ROWS; r++) {
+        const double lse = ref_lse(wide_rows[r], COLS);
+        assert_relative(y->data[r], lse, "logsumexp along axis 1", r);
+        assert_relative(yt->data[r], lse, "logsumexp along axis 0", r);
+        for (int j = 0; j < COLS; j++) { /* the gradient is the softmax */
+            const double want = exp((double)wide_rows[r][j] - lse);
+            if (want > 1e-30) {
+                assert_relative(x->grad[r * COLS + j], want, "logsumexp gradient", r * COLS + j);
+                assert_relative(xt->grad[j * ROWS + r], want, "logsumexp gradient, axis 0", r * COLS + j);
+            }
+        }
+    }
+    ag_tensor_free(xt);
+
+    /* xent_soft, one row at a time: one-hot on the largest logit (the small losses, where
+     * p - 1 cancels unless written as the others' sum), on the smallest, and a soft target
+     * (0.9 on the largest, 0.1 on the smallest) with class weights */
+    const float weights[COLS] = {0.5f, 2, 1, 3};
+    for (int kind = 0; kind < 3; kind++)
+        for (int r = 0; r < ROWS; r++) {
+            ag_tape_reset(T);
+            const float *row = wide_rows[r];
+            int top = 0, bottom = 0;
+            for (int j = 1; j < COLS; j++) {
+                if (row[j] > row[top]) top = j;
+                if (row[j] < row[bottom]) bottom = j;
+            }
+            float q[COLS] = {0};
+            if (kind == 0) q[top] = 1;
+            if (kind == 1) q[bottom] = 1;
+            if (kind == 2) q[top] = 0.9f, q[bottom] = 0.1f;
+            const float *w = kind == 2 ? weights : NULL;
+            ag_tensor *z = ag_tensor_from(2, (const int[]){1, COLS}, row, true);
+            ag_tensor *E = ag_xent_soft(T, z, ag_tape_tensor(T, 2, (const int[]){1, COLS}, q), w);
+            assert_int_equal(ag_backward(T, E), 0);
+            const double lse = ref_lse(row, COLS);
+            double loss = 0, W = 0;
+            for (int j = 0; j < COLS; j++) {
+                const double wj = w ? w[j] : 1.0;
+                loss -= wj * q[j] * ((double)row[j] - lse);
+                W += wj * q[j];
+            }
+            assert_relative(ag_item(E), loss, "xent_soft loss", kind * ROWS + r);
+            for (int j = 0; j < COLS; j++) {
+                /* p W - w q; on the largest p written as the others' w q minus W times the
+                 * others' p, as the exact value is formed without cancelling */
+                double want = exp((double)row[j] - lse) * W - (w ? w[j] : 1.0) * q[j];
+                if (j == top) {
+                    double wq = 0, p = 0;
+                    for (int k = 0; k < COLS; k++)
+                        if (k != top) wq += (w ? w[k] : 1.0) * q[k], p += exp((double)row[k] - lse);
+                    want = wq - W * p;
+                }
+                if (fabs(want) > 1e-30)
+                    assert_relative(z->grad[j], want, "xent_soft gradient", (kind * ROWS + r) * COLS + j);
+            }
+            ag_tensor_free(z);
+        }
+    ag_tensor_free(x);
+}
+
 static void test_binary_cross_entropies_precision(void **state) {
     (void)state;
     /* bce on logits: E = mean(max(z,0) - z d + log(1 + e^-|z|)), dE/dz = (sigmoid(z) - d) / n */
@@ -455,6 +531,7 @@ int main(void) {
         cmocka_unit_test_setup(test_cross_entropies_extremes, reset),
         cmocka_unit_test_setup(test_log_and_friends_extremes, reset),
         cmocka_unit_test_setup(test_softmax_family_precision, reset),
+        cmocka_unit_test_setup(test_logsumexp_and_soft_xent_precision, reset),
         cmocka_unit_test_setup(test_binary_cross_entropies_precision, reset),
         cmocka_unit_test_setup(test_elementwise_logs_and_exps_precision, reset),
     };

@@ -35,6 +35,7 @@ static const int permute_201[3] = {2, 0, 1}, permute_10[2] = {1, 0}, permute_310
                  permute_0[1] = {0};
 static const int expand_234[3] = {2, 3, 4}, expand_34[2] = {3, 4}, expand_2222[4] = {2, 2, 2, 2},
                  expand_keep[3] = {2, 4, -1};
+static const float xent_weights[5] = {0.5f, 2.0f, 1.0f, 0.25f, 1.5f};
 
 const tu_op_case tu_op_cases[] = {
     BIN_SHAPES(add, -1, 1, false),
@@ -123,6 +124,74 @@ const tu_op_case tu_op_cases[] = {
     UN(pad, "pad (2,1,2,3) axis 1 by 2,0", TU_P(4, 2, 1, 2, 3, -1, 1), .axis = 1, .before = 2, .after = 0),
     UN(pad, "pad (1) axis 0 by 0,0", TU_P(1, 1, 1, 1, 1, -1, 1), .axis = 0, .before = 0, .after = 0),
     {"concat axis 2 of 4-D", &ag_op_concat, 2, {TU_P(4, 1, 2, 1, 2, -1, 1), TU_P(4, 1, 2, 3, 2, -1, 1)}, {.axis = 2}},
+    /* ---- ops_math.c, ops_reduce.c ----
+     * maximum/minimum: a = +-[0.3,1], b in [-0.2,0.2]: |a - b| >= 0.1, far from the tie (kink);
+     * each side wins somewhere. */
+    BIN(maximum, "maximum (3,4)*(3,4)", TU_S(2, 3, 4, 1, 1, 0.3, 1, true), TU_P(2, 3, 4, 1, 1, -0.2, 0.2)),
+    BIN(maximum, "maximum (3,4)*(4) row", TU_S(2, 3, 4, 1, 1, 0.3, 1, true), TU_P(1, 4, 1, 1, 1, -0.2, 0.2)),
+    BIN(maximum, "maximum (3,1)*(1,4) both", TU_S(2, 3, 1, 1, 1, 0.3, 1, true), TU_P(2, 1, 4, 1, 1, -0.2, 0.2)),
+    BIN(maximum, "maximum (1)*(2,3,2) scalar", TU_S(1, 1, 1, 1, 1, 0.3, 1, true), TU_P(3, 2, 3, 2, 1, -0.2, 0.2)),
+    BIN(minimum, "minimum (3,4)*(3,4)", TU_S(2, 3, 4, 1, 1, 0.3, 1, true), TU_P(2, 3, 4, 1, 1, -0.2, 0.2)),
+    BIN(minimum, "minimum (3,4)*(1,4) row", TU_S(2, 3, 4, 1, 1, 0.3, 1, true), TU_P(2, 1, 4, 1, 1, -0.2, 0.2)),
+    BIN(minimum, "minimum (2,3,4)*(3,1) 3-D", TU_S(3, 2, 3, 4, 1, 0.3, 1, true), TU_P(2, 3, 1, 1, 1, -0.2, 0.2)),
+    /* where: mask = +-[0.5,1] (a step of 0.01 never flips it), both a and b chosen somewhere */
+    {"where (3,4) all same", &ag_op_where, 3, {TU_S(2, 3, 4, 1, 1, 0.5, 1, true), TU_M34, TU_M34}, {.c = 0}},
+    {"where (3,1) mask, (3,4) a, (4) b", &ag_op_where, 3, {TU_S(2, 3, 1, 1, 1, 0.5, 1, true), TU_M34, TU_P(1, 4, 1, 1, 1, -1, 1)}, {.c = 0}},
+    {"where (2,3,4) mask, (1) a, (3,1) b", &ag_op_where, 3, {TU_S(3, 2, 3, 4, 1, 0.5, 1, true), TU_P(1, 1, 1, 1, 1, -1, 1), TU_P(2, 3, 1, 1, 1, -1, 1)}, {.c = 0}},
+    /* clamp, hardtanh to [-0.5, 0.25] on x = +-[0.3,0.45]: the positives are clipped, the
+     * negatives pass; every x is at least 0.05 from a bound */
+    UN(clamp, "clamp (3,4)", TU_S(2, 3, 4, 1, 1, 0.3, 0.45, true), .lo = -0.5, .hi = 0.25),
+    UN(clamp, "clamp (2,3,2)", TU_S(3, 2, 3, 2, 1, 0.3, 0.45, true), .lo = -0.5, .hi = 0.25),
+    UN(clamp, "clamp (1) lo > hi", TU_S(1, 1, 1, 1, 1, 0.3, 0.45, true), .lo = 1, .hi = -1),
+    UN(hardtanh, "hardtanh (3,4)", TU_S(2, 3, 4, 1, 1, 0.3, 0.45, true), .lo = -0.5, .hi = 0.25),
+    UN(hardtanh, "hardtanh (2,3,2)", TU_S(3, 2, 3, 2, 1, 0.3, 0.45, true), .lo = -0.5, .hi = 0.25),
+    UN(hardtanh, "hardtanh (1)", TU_S(1, 1, 1, 1, 1, 0.3, 0.45, true), .lo = -1, .hi = 1),
+    UN_SHAPES(sin, -3, 3, false, 0),
+    UN_SHAPES(cos, -3, 3, false, 0),
+    UN_SHAPES(leaky_relu, 0.1, 2, true, 0.1),
+    UN_SHAPES(elu, 0.1, 2, true, 1.5),
+    UN_SHAPES(silu, -4, 4, false, 0),
+    UN_SHAPES(gelu, -3, 3, false, 0),
+    UN_SHAPES(sign, 0.1, 2, true, 0),
+    UN_SHAPES(step, 0.1, 2, true, 0),
+    UN_SHAPES(reciprocal, 0.5, 2, true, 0),
+    /* min_axis, argmax: values in [-3,3]; a near-tie that the finite-difference step flips
+     * shows as a wrong gradient (min_axis) or a huge one (argmax), so a passing case has none.
+     * (The seed comes from the label: "min_axis -2 of 3-D" drew such a near-tie, hence the
+     * 3-D case's longer label.) */
+    UN(min_axis, "min_axis 1", TU_P(2, 3, 4, 1, 1, -3, 3), .axis = 1),
+    UN(min_axis, "min_axis 0", TU_P(2, 3, 4, 1, 1, -3, 3), .axis = 0),
+    UN(min_axis, "min_axis -2 of (2,3,2)", TU_P(3, 2, 3, 2, 1, -3, 3), .axis = -2),
+    UN(argmax, "argmax 1", TU_P(2, 3, 4, 1, 1, -3, 3), .axis = 1),
+    UN(argmax, "argmax 0", TU_P(2, 3, 4, 1, 1, -3, 3), .axis = 0),
+    UN(argmax, "argmax -1 of 3-D", TU_P(3, 2, 3, 2, 1, -3, 3), .axis = -1),
+    UN(logsumexp, "logsumexp 1", TU_P(2, 3, 4, 1, 1, -2, 2), .axis = 1),
+    UN(logsumexp, "logsumexp 0", TU_P(2, 3, 4, 1, 1, -2, 2), .axis = 0),
+    UN(logsumexp, "logsumexp 1 of 3-D", TU_P(3, 2, 3, 2, 1, -2, 2), .axis = 1),
+    UN(logsumexp, "logsumexp (1) edge", TU_P(1, 1, 1, 1, 1, -2, 2), .axis = 0),
+    UN(var, "var 1 unbiased", TU_P(2, 3, 4, 1, 1, -1, 1), .axis = 1, .unbiased = true),
+    UN(var, "var 0 biased", TU_P(2, 3, 4, 1, 1, -1, 1), .axis = 0),
+    UN(var, "var -1 of 3-D unbiased", TU_P(3, 2, 3, 2, 1, -1, 1), .axis = -1, .unbiased = true),
+    UN(var, "var (1) biased edge", TU_P(1, 1, 1, 1, 1, -1, 1), .axis = 0),
+    UN(std, "std 1 unbiased", TU_P(2, 3, 4, 1, 1, -1, 1), .axis = 1, .unbiased = true),
+    UN(std, "std 0 biased", TU_P(2, 3, 4, 1, 1, -1, 1), .axis = 0),
+    UN(std, "std 1 of 3-D unbiased", TU_P(3, 2, 3, 2, 1, -1, 1), .axis = 1, .unbiased = true),
+    UN(norm, "norm (3,4)", TU_M34, .c = 0),
+    UN(norm, "norm (2,3,2)", TU_P(3, 2, 3, 2, 1, -1, 1), .c = 0),
+    UN(norm, "norm (1)", TU_S(1, 1, 1, 1, 1, 0.5, 2, true), .c = 0),
+    BIN(xent_soft, "xent_soft (4,5)", TU_P(2, 4, 5, 1, 1, -2, 2), TU_P(2, 4, 5, 1, 1, 0, 1)),
+    {"xent_soft (4,5) weighted", &ag_op_xent_soft, 2, {TU_P(2, 4, 5, 1, 1, -2, 2), TU_P(2, 4, 5, 1, 1, 0, 1)}, {.weights = xent_weights}},
+    BIN(xent_soft, "xent_soft (1,5) one row", TU_P(2, 1, 5, 1, 1, -2, 2), TU_P(2, 1, 5, 1, 1, 0, 1)),
+    BIN(xent_soft, "xent_soft (3,1) one class", TU_P(2, 3, 1, 1, 1, -2, 2), TU_P(2, 3, 1, 1, 1, 0, 1)),
+    /* huber, smooth_l1, delta/beta 0.5: y = +-[0.1,1] against d in [-0.05,0.05], so |e| is on
+     * both sides of delta (where the gradient is continuous); for beta 0 (L1, a kink at e = 0)
+     * |e| >= 0.1 */
+    {"huber (3,4) delta 0.5", &ag_op_huber, 2, {TU_S(2, 3, 4, 1, 1, 0.1, 1, true), TU_P(2, 3, 4, 1, 1, -0.05, 0.05)}, {.c = 0.5}},
+    {"huber (2,3,2) delta 1", &ag_op_huber, 2, {TU_P(3, 2, 3, 2, 1, -2, 2), TU_P(3, 2, 3, 2, 1, -0.05, 0.05)}, {.c = 1.0}},
+    {"huber (1) delta 2", &ag_op_huber, 2, {TU_P(1, 1, 1, 1, 1, -1, 1), TU_P(1, 1, 1, 1, 1, -1, 1)}, {.c = 2.0}},
+    {"smooth_l1 (3,4) beta 0.5", &ag_op_smooth_l1, 2, {TU_S(2, 3, 4, 1, 1, 0.1, 1, true), TU_P(2, 3, 4, 1, 1, -0.05, 0.05)}, {.c = 0.5}},
+    {"smooth_l1 (2,3,2) beta 0 (L1)", &ag_op_smooth_l1, 2, {TU_S(3, 2, 3, 2, 1, 0.2, 1, true), TU_P(3, 2, 3, 2, 1, -0.1, 0.1)}, {.c = 0.0}},
+    {"smooth_l1 (1) beta 2", &ag_op_smooth_l1, 2, {TU_P(1, 1, 1, 1, 1, -1, 1), TU_P(1, 1, 1, 1, 1, -1, 1)}, {.c = 2.0}},
 };
 const int tu_n_op_cases = (int)(sizeof tu_op_cases / sizeof tu_op_cases[0]);
 
