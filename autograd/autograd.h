@@ -496,6 +496,28 @@ ag_tensor *ag_broadcast_to(ag_tape *t, ag_tensor *a, int ndim, const int *shape)
 ag_tensor *ag_pad(ag_tape *t, ag_tensor *a, int axis, int before, int after);
 
 /* ---------------------------------------------------------------------------------------------
+ * Convolution and pooling (autograd/ops_conv.c), as PyTorch's conv2d, conv1d, max_pool2d and
+ * avg_pool2d with one stride, padding and dilation for both spatial axes. Output size along an
+ * axis of input size S: floor((S + 2 padding - dilation (K - 1) - 1) / stride) + 1 (no dilation
+ * for the poolings). stride >= 1, padding >= 0 (zeros), dilation >= 1. Results are new tape
+ * tensors; the column buffer of a convolution is tape memory too (freed by ag_tape_reset).
+ * ------------------------------------------------------------------------------------------- */
+
+/* x (N,C,H,W) convolved with w (OC,C,KH,KW), plus bias (OC) or NULL for none -> (N,OC,OH,OW).
+ * Gradients flow into x, w and bias. The kernel (dilated) must fit in the padded input. */
+ag_tensor *ag_conv2d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, int stride,
+                     int padding, int dilation);
+/* The same over sequences: x (N,C,L), w (OC,C,K), bias (OC) or NULL -> (N,OC,OL). */
+ag_tensor *ag_conv1d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, int stride,
+                     int padding, int dilation);
+/* The largest value in each kernel x kernel window: x (N,C,H,W) -> (N,C,OH,OW). The padding
+ * counts as -inf (padding <= kernel/2); the gradient goes to the first max of a window. */
+ag_tensor *ag_max_pool2d(ag_tape *t, ag_tensor *x, int kernel, int stride, int padding);
+/* The mean of each kernel x kernel window, always divided by kernel^2: the padding counts as
+ * zeros (PyTorch's default count_include_pad=True); padding <= kernel/2. */
+ag_tensor *ag_avg_pool2d(ag_tape *t, ag_tensor *x, int kernel, int stride, int padding);
+
+/* ---------------------------------------------------------------------------------------------
  * Gradient checking
  * ------------------------------------------------------------------------------------------- */
 

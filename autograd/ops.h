@@ -87,7 +87,12 @@
     X(norm, 1, ag_norm(t, in[0]))                                                           \
     X(xent_soft, 2, ag_xent_soft(t, in[0], in[1], arg->weights))                            \
     X(huber, 2, ag_huber(t, in[0], in[1], arg->c))                                          \
-    X(smooth_l1, 2, ag_smooth_l1(t, in[0], in[1], arg->c))
+    X(smooth_l1, 2, ag_smooth_l1(t, in[0], in[1], arg->c))                                  \
+    /* ops_conv.c (conv2d, conv1d: 2 inputs, or 3 with the bias) */                        \
+    X(conv2d, -1, ag_conv2d(t, in[0], in[1], nin > 2 ? in[2] : NULL, arg->stride, arg->padding, arg->dilation)) \
+    X(conv1d, -1, ag_conv1d(t, in[0], in[1], nin > 2 ? in[2] : NULL, arg->stride, arg->padding, arg->dilation)) \
+    X(max_pool2d, 1, ag_max_pool2d(t, in[0], arg->kernel, arg->stride, arg->padding))       \
+    X(avg_pool2d, 1, ag_avg_pool2d(t, in[0], arg->kernel, arg->stride, arg->padding))
 
 /* The arguments of an op that are not tensors, as the `call` column reads them. */
 typedef struct ag_op_args {
@@ -107,6 +112,9 @@ typedef struct ag_op_args {
     double lo, hi;                 /* clamp, hardtanh: the bounds */
     bool unbiased;                 /* var, std: divide by D - 1 instead of D */
     const float *weights;          /* xent_soft: the class weights, or NULL */
+    /* ops_conv.c: conv2d, conv1d take stride, padding, dilation; the poolings kernel, stride,
+     * padding */
+    int kernel, stride, padding, dilation;
 } ag_op_args;
 
 #define AG_DECLARE_OP(name, inputs, call) extern const ag_op ag_op_##name;

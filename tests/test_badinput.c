@@ -374,6 +374,71 @@ static void expect_axis(const ag_tensor *r, const char *op, int axis) {
     expect_tape(T, r, want);
 }
 
+
+/* The convolutions and poolings (autograd/ops_conv.c): wrong ndim, channel mismatch, a bias of
+ * the wrong size, zero or negative stride, negative padding, zero dilation, a kernel larger
+ * than the padded input, pooling padding over half the kernel. */
+static ag_tensor *tn(int ndim, const int *shape) {
+    ag_tensor *x = ag_tape_tensor(T, ndim, shape, NULL);
+    assert_non_null(x);
+    return x;
+}
+#define T4(a, b, c, d) tn(4, (const int[]){a, b, c, d})
+#define T3(a, b, c) tn(3, (const int[]){a, b, c})
+#define T1(a) tn(1, (const int[]){a})
+static void test_conv_and_pool_arguments(void **state) {
+    (void)state;
+    expect_tape(T, BAD(ag_conv2d, (T, T3(2, 3, 5), T4(4, 3, 3, 3), NULL, 1, 0, 1)),
+                "conv2d: input (2,3,5) must be 4-D (N,C,H,W)");
+    expect_tape(T, BAD(ag_conv2d, (T, T4(2, 3, 5, 5), T3(4, 3, 3), NULL, 1, 0, 1)),
+                "conv2d: weight (4,3,3) must be 4-D (OC,C,KH,KW)");
+    expect_tape(T, BAD(ag_conv2d, (T, T4(2, 3, 5, 5), T4(4, 2, 3, 3), NULL, 1, 0, 1)),
+                "conv2d: input (2,3,5,5) has 3 channels but weight (4,2,3,3) takes 2");
+    expect_tape(T, BAD(ag_conv2d, (T, T4(2, 3, 5, 5), T4(4, 3, 3, 3), T1(3), 1, 0, 1)),
+                "conv2d: bias (3) must be (4), one per output channel of weight (4,3,3,3)");
+    expect_tape(T, BAD(ag_conv2d, (T, T4(2, 3, 5, 5), T4(4, 3, 3, 3), NULL, 0, 0, 1)),
+                "conv2d: input (2,3,5,5): stride 0 must be >= 1");
+    expect_tape(T, BAD(ag_conv2d, (T, T4(2, 3, 5, 5), T4(4, 3, 3, 3), NULL, -2, 0, 1)),
+                "conv2d: input (2,3,5,5): stride -2 must be >= 1");
+    expect_tape(T, BAD(ag_conv2d, (T, T4(2, 3, 5, 5), T4(4, 3, 3, 3), NULL, 1, -1, 1)),
+                "conv2d: input (2,3,5,5): padding -1 must be >= 0");
+    expect_tape(T, BAD(ag_conv2d, (T, T4(2, 3, 5, 5), T4(4, 3, 3, 3), NULL, 1, 0, 0)),
+                "conv2d: input (2,3,5,5): dilation 0 must be >= 1");
+    expect_tape(T, BAD(ag_conv2d, (T, T4(2, 3, 5, 5), T4(4, 3, 6, 3), NULL, 1, 0, 1)),
+                "conv2d: kernel 6x3 (dilation 1) is larger than the padded input 5x5 ((2,3,5,5) with padding 0)");
+    expect_tape(T, BAD(ag_conv2d, (T, T4(1, 1, 4, 4), T4(1, 1, 3, 3), NULL, 1, 0, 2)),
+                "conv2d: kernel 3x3 (dilation 2) is larger than the padded input 4x4 ((1,1,4,4) with padding 0)");
+    expect_tape(T, BAD(ag_conv1d, (T, T4(2, 3, 5, 1), T3(4, 3, 3), NULL, 1, 0, 1)),
+                "conv1d: input (2,3,5,1) must be 3-D (N,C,L)");
+    expect_tape(T, BAD(ag_conv1d, (T, T3(2, 3, 5), T3(4, 2, 3), NULL, 1, 0, 1)),
+                "conv1d: input (2,3,5) has 3 channels but weight (4,2,3) takes 2");
+    expect_tape(T, BAD(ag_conv1d, (T, T3(2, 3, 5), T3(4, 3, 3), T1(3), 1, 0, 1)),
+                "conv1d: bias (3) must be (4), one per output channel of weight (4,3,3)");
+    expect_tape(T, BAD(ag_conv1d, (T, T3(2, 3, 5), T3(4, 3, 3), NULL, 0, 0, 1)),
+                "conv1d: input (2,3,5): stride 0 must be >= 1");
+    expect_tape(T, BAD(ag_conv1d, (T, T3(2, 3, 2), T3(4, 3, 5), NULL, 1, 1, 1)),
+                "conv1d: kernel 5 (dilation 1) is larger than the padded input 4 ((2,3,2) with padding 1)");
+    expect_tape(T, BAD(ag_max_pool2d, (T, T3(2, 3, 5), 2, 2, 0)),
+                "max_pool2d: input (2,3,5) must be 4-D (N,C,H,W)");
+    expect_tape(T, BAD(ag_max_pool2d, (T, T4(1, 1, 4, 4), 0, 1, 0)),
+                "max_pool2d: input (1,1,4,4): kernel 0 must be >= 1");
+    expect_tape(T, BAD(ag_max_pool2d, (T, T4(1, 1, 4, 4), 2, 0, 0)),
+                "max_pool2d: input (1,1,4,4): stride 0 must be >= 1");
+    expect_tape(T, BAD(ag_max_pool2d, (T, T4(1, 1, 4, 4), 3, 1, 2)),
+                "max_pool2d: input (1,1,4,4): padding 2 must be at most half the kernel 3");
+    expect_tape(T, BAD(ag_max_pool2d, (T, T4(1, 1, 2, 4), 3, 1, 0)),
+                "max_pool2d: kernel 3x3 is larger than the padded input 2x4 ((1,1,2,4) with padding 0)");
+    expect_tape(T, BAD(ag_avg_pool2d, (T, T4(1, 2, 3, 3), 2, -1, 0)),
+                "avg_pool2d: input (1,2,3,3): stride -1 must be >= 1");
+    expect_tape(T, BAD(ag_avg_pool2d, (T, T4(1, 2, 3, 3), 2, 1, -1)),
+                "avg_pool2d: input (1,2,3,3): padding -1 must be >= 0");
+    expect_tape(T, BAD(ag_avg_pool2d, (T, T4(1, 2, 3, 3), 5, 1, 0)),
+                "avg_pool2d: kernel 5x5 is larger than the padded input 3x3 ((1,2,3,3) with padding 0)");
+}
+#undef T4
+#undef T3
+#undef T1
+
 /* The ops of ops_math.c and ops_reduce.c: shapes that do not fit, axes out of range, arguments
  * that make no sense. */
 static void test_math_and_reduce_arguments(void **state) {
@@ -1277,6 +1342,7 @@ int main(void) {
         cmocka_unit_test_setup(test_axes_and_indices_out_of_range, reset),
         cmocka_unit_test_setup(test_shape_op_arguments, reset),
         cmocka_unit_test_setup(test_math_and_reduce_arguments, reset),
+        cmocka_unit_test_setup(test_conv_and_pool_arguments, reset),
         cmocka_unit_test_setup(test_sizes_zero_negative_overflowing, reset),
         cmocka_unit_test_setup(test_tensor_functions, reset),
         cmocka_unit_test_setup(test_memory_and_errors, reset),

@@ -19,7 +19,7 @@
 #define TOL 1e-2   /* the bound on the worst relative error */
 
 static ag_tensor *params[4];
-static bool checked_op[64];
+static bool checked_op[128];
 
 static int op_index(const ag_op *op) {
     for (int i = 0; i < ag_op_count; i++)

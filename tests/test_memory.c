@@ -80,6 +80,26 @@ static void test_steady_state_step_allocates_nothing(void **state) {
         ag_tape_reset(t);
     }
     assert_int_equal(tu_alloc.allocs - before, 0);
+    /* a convolutional step: conv2d (im2col buffer and gemm scratch), relu, both poolings, a
+     * conv1d over the rows */
+    ag_tensor *img = ag_tensor_new(4, (const int[]){8, 1, 28, 28}, false);
+    ag_tensor *K = ag_tensor_new(4, (const int[]){16, 1, 3, 3}, true);
+    ag_tensor *kb = ag_tensor_new(1, (const int[]){16}, true);
+    ag_tensor *K1 = ag_tensor_new(3, (const int[]){4, 16, 3}, true);
+    assert_true(img && K && kb && K1);
+    for (int s = 0; s < 4; s++) {
+        if (s == 1) before = tu_alloc.allocs;
+        ag_tensor *h = ag_relu(t, ag_conv2d(t, img, K, kb, 1, 1, 1));        /* (8,16,28,28) */
+        ag_tensor *p = ag_avg_pool2d(t, ag_max_pool2d(t, h, 2, 2, 0), 2, 2, 0); /* (8,16,7,7) */
+        ag_tensor *q = ag_conv1d(t, ag_reshape(t, p, 3, (const int[]){8, 16, 49}), K1, NULL, 2, 1, 1);
+        assert_int_equal(ag_backward(t, ag_sum(t, q)), 0);
+        ag_tape_reset(t);
+    }
+    assert_int_equal(tu_alloc.allocs - before, 0);
+    ag_tensor_free(img);
+    ag_tensor_free(K);
+    ag_tensor_free(kb);
+    ag_tensor_free(K1);
     ag_tensor_free(a);
     ag_tensor_free(b);
     ag_tensor_free(W);

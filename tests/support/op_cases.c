@@ -192,6 +192,26 @@ const tu_op_case tu_op_cases[] = {
     {"smooth_l1 (3,4) beta 0.5", &ag_op_smooth_l1, 2, {TU_S(2, 3, 4, 1, 1, 0.1, 1, true), TU_P(2, 3, 4, 1, 1, -0.05, 0.05)}, {.c = 0.5}},
     {"smooth_l1 (2,3,2) beta 0 (L1)", &ag_op_smooth_l1, 2, {TU_S(3, 2, 3, 2, 1, 0.2, 1, true), TU_P(3, 2, 3, 2, 1, -0.1, 0.1)}, {.c = 0.0}},
     {"smooth_l1 (1) beta 2", &ag_op_smooth_l1, 2, {TU_P(1, 1, 1, 1, 1, -1, 1), TU_P(1, 1, 1, 1, 1, -1, 1)}, {.c = 2.0}},
+    /* ---- ops_conv.c ----
+     * conv2d, conv1d: the first case of each has no bias (the bad-input checks give NULL to
+     * every input of the first case, and a NULL bias is allowed); then stride > 1, padding,
+     * dilation, odd sizes, one channel, batch 1, with the bias. */
+    {"conv2d (2,3,5,5)*(4,3,3,3) no bias", &ag_op_conv2d, 2, {TU_P(4, 2, 3, 5, 5, -1, 1), TU_P(4, 4, 3, 3, 3, -1, 1)}, {.stride = 1, .padding = 0, .dilation = 1}},
+    {"conv2d (1,2,7,6)*(3,2,3,3) stride 2 pad 1", &ag_op_conv2d, 3, {TU_P(4, 1, 2, 7, 6, -1, 1), TU_P(4, 3, 2, 3, 3, -1, 1), TU_P(1, 3, 1, 1, 1, -1, 1)}, {.stride = 2, .padding = 1, .dilation = 1}},
+    {"conv2d (2,1,7,5)*(2,1,3,2) pad 2 dilation 2", &ag_op_conv2d, 3, {TU_P(4, 2, 1, 7, 5, -1, 1), TU_P(4, 2, 1, 3, 2, -1, 1), TU_P(1, 2, 1, 1, 1, -1, 1)}, {.stride = 1, .padding = 2, .dilation = 2}},
+    {"conv2d (1,1,8,9)*(1,1,2,3) stride 3 pad 1", &ag_op_conv2d, 3, {TU_P(4, 1, 1, 8, 9, -1, 1), TU_P(4, 1, 1, 2, 3, -1, 1), TU_P(1, 1, 1, 1, 1, -1, 1)}, {.stride = 3, .padding = 1, .dilation = 1}},
+    {"conv2d (1,2,3,3)*(2,2,3,3) whole input", &ag_op_conv2d, 2, {TU_P(4, 1, 2, 3, 3, -1, 1), TU_P(4, 2, 2, 3, 3, -1, 1)}, {.stride = 2, .padding = 0, .dilation = 1}},
+    {"conv1d (2,3,9)*(4,3,3) no bias", &ag_op_conv1d, 2, {TU_P(3, 2, 3, 9, 1, -1, 1), TU_P(3, 4, 3, 3, 1, -1, 1)}, {.stride = 1, .padding = 0, .dilation = 1}},
+    {"conv1d (1,2,10)*(3,2,4) stride 2 pad 1 dilation 2", &ag_op_conv1d, 3, {TU_P(3, 1, 2, 10, 1, -1, 1), TU_P(3, 3, 2, 4, 1, -1, 1), TU_P(1, 3, 1, 1, 1, -1, 1)}, {.stride = 2, .padding = 1, .dilation = 2}},
+    {"conv1d (3,1,5)*(1,1,5) pad 2", &ag_op_conv1d, 3, {TU_P(3, 3, 1, 5, 1, -1, 1), TU_P(3, 1, 1, 5, 1, -1, 1), TU_P(1, 1, 1, 1, 1, -1, 1)}, {.stride = 1, .padding = 2, .dilation = 1}},
+    /* max_pool2d: values in [-3,3]; every window's largest value must stand clear of the
+     * others by more than the finite-difference step (the seeds of these labels do). */
+    UN(max_pool2d, "max_pool2d (2,2,4,4) k2 s2", TU_P(4, 2, 2, 4, 4, -3, 3), .kernel = 2, .stride = 2, .padding = 0),
+    UN(max_pool2d, "max_pool2d (1,1,5,5) k3 s2 pad 1", TU_P(4, 1, 1, 5, 5, -3, 3), .kernel = 3, .stride = 2, .padding = 1),
+    UN(max_pool2d, "max_pool2d (1,3,5,4) k3 s1", TU_P(4, 1, 3, 5, 4, -3, 3), .kernel = 3, .stride = 1, .padding = 0),
+    UN(avg_pool2d, "avg_pool2d (2,2,4,4) k2 s2", TU_P(4, 2, 2, 4, 4, -1, 1), .kernel = 2, .stride = 2, .padding = 0),
+    UN(avg_pool2d, "avg_pool2d (1,1,5,5) k3 s2 pad 1", TU_P(4, 1, 1, 5, 5, -1, 1), .kernel = 3, .stride = 2, .padding = 1),
+    UN(avg_pool2d, "avg_pool2d (1,3,6,5) k3 s1 pad 1", TU_P(4, 1, 3, 6, 5, -1, 1), .kernel = 3, .stride = 1, .padding = 1),
 };
 const int tu_n_op_cases = (int)(sizeof tu_op_cases / sizeof tu_op_cases[0]);
 

@@ -1,0 +1,398 @@
+/*
+ * ops_conv.c -- convolution and pooling over images (N,C,H,W) and sequences (N,C,L).
+ *
+ * Convolution goes through im2col: each sample's receptive fields are copied into the columns
+ * of a (C*KH*KW, OH*OW) matrix, so the convolution is one product with the weights seen as
+ * (OC, C*KH*KW), done by the packed gemm (ag_gemm) that matmul uses. The backward runs the
+ * same products the other way round and col2im adds the column gradients back into the image.
+ * The column buffer comes from the tape's arena; the gemm's packing memory from the tape's
+ * scratch, reserved when the op is recorded. The samples are done one after another and each
+ * gemm gives the same bits on any thread count, so the results do not depend on it.
+ *
+ * As in every ops file: the maths and shapes in a comment, the forward, the vector-Jacobian
+ * product (vjp) that ADDS into the inputs' gradients, the table entry, the public function.
+ */
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+/* The geometry of one convolution or pooling node, kept in its aux. A 1-D op is the 2-D one
+ * with H = KH = 1 (no padding, stride or dilation along that axis). */
+typedef struct {
+    int N, C, H, W;       /* input (N,C,H,W) */
+    int OC, KH, KW;       /* weight (OC,C,KH,KW); pooling: OC = C */
+    int OH, OW;           /* output (N,OC,OH,OW) */
+    int sh, sw, ph, pw, dh, dw; /* stride, zero padding, dilation along H and W */
+    float *cols;          /* conv: (C*KH*KW, OH*OW) floats of arena memory; pooling: unused */
+    int *argmax;          /* max_pool2d: (N,C,OH,OW) index into the input plane of each max */
+} conv_geom;
+
+/* Output length along one axis: floor((in + 2 pad - dil (k - 1) - 1) / stride) + 1, or 0 when
+ * the (dilated) kernel is larger than the padded input. */
+static int out_len(int in, int k, int stride, int pad, int dil) {
+    long span = (long)dil * (k - 1) + 1, padded = (long)in + 2L * pad;
+    return padded < span ? 0 : (int)((padded - span) / stride + 1);
+}
+
+/* =============================================================================================
+ * im2col / col2im for one sample.
+ *   im2col: x (C,H,W) -> cols (C*KH*KW, OH*OW)
+ *     cols[(c*KH + kh)*KW + kw, oh*OW + ow] = x[c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw]
+ *     (0 where that falls in the padding)
+ *   col2im: dcols (C*KH*KW, OH*OW) -> dx (C,H,W), adding each column entry back where it came from
+ * =========================================================================================== */
+
+static void im2col(const conv_geom *g, const float *x, float *cols) {
+    const int P = g->OH * g->OW;
+    for (int c = 0; c < g->C; c++)
+        for (int kh = 0; kh < g->KH; kh++)
+            for (int kw = 0; kw < g->KW; kw++) {
+                float *row = cols + ((long)(c * g->KH + kh) * g->KW + kw) * P; /* (OH*OW) */
+                const float *xc = x + (long)c * g->H * g->W;                  /* (H,W) */
+                for (int oh = 0; oh < g->OH; oh++) {
+                    float *r = row + (long)oh * g->OW; /* (OW) */
+                    int ih = oh * g->sh - g->ph + kh * g->dh;
+                    if (ih < 0 || ih >= g->H) {
+                        memset(r, 0, (size_t)g->OW * sizeof *r);
+                        continue;
+                    }
+                    const float *xr = xc + (long)ih * g->W; /* (W) */
+                    int iw = kw * g->dw - g->pw;
+                    for (int ow = 0; ow < g->OW; ow++, iw += g->sw)
+                        r[ow] = iw >= 0 && iw < g->W ? xr[iw] : 0.0f;
+                }
+            }
+}
+
+static void col2im(const conv_geom *g, const float *dcols, float *dx) {
+    const int P = g->OH * g->OW;
+    for (int c = 0; c < g->C; c++)
+        for (int kh = 0; kh < g->KH; kh++)
+            for (int kw = 0; kw < g->KW; kw++) {
+                const float *row = dcols + ((long)(c * g->KH + kh) * g->KW + kw) * P; /* (OH*OW) */
+                float *dxc = dx + (long)c * g->H * g->W;                             /* (H,W) */
+                for (int oh = 0; oh < g->OH; oh++) {
+                    int ih = oh * g->sh - g->ph + kh * g->dh;
+                    if (ih < 0 || ih >= g->H) continue;
+                    const float *r = row + (long)oh * g->OW; /* (OW) */
+                    float *dxr = dxc + (long)ih * g->W;      /* (W) */
+                    int iw = kw * g->dw - g->pw;
+                    for (int ow = 0; ow < g->OW; ow++, iw += g->sw)
+                        if (iw >= 0 && iw < g->W) dxr[iw] += r[ow];
+                }
+            }
+}
+
+/* C (+)= op(A) op(B) with the tape's scratch memory for the packed panels (as matmul). */
+static void gemm(const ag_node *n, int M, int N, int K, const float *A, bool ta, const float *B,
+                 bool tb, float *C, bool accumulate) {
+    const ag_tape *t = n->out.tape;
+    ag_gemm(M, N, K, A, ta, B, tb, C, accumulate, t->scratch, t->scratch_bytes / sizeof(float));
+}
+
+/* =============================================================================================
+ * conv2d: x (N,C,H,W), w (OC,C,KH,KW), b (OC) or none -> y (N,OC,OH,OW)
+ *   y[n,o,oh,ow] = b[o] + sum_{c,kh,kw} w[o,c,kh,kw] x[n,c, oh*s - p + kh*d, ow*s - p + kw*d]
+ * Per sample, with Wm = w seen as (OC, K), K = C*KH*KW, P = OH*OW, cols = im2col(x[n]) (K,P):
+ *   y[n] (OC,P) = Wm (OC,K) @ cols (K,P)  (+ b[o] on row o)
+ *   dWm (OC,K) += dy[n] (OC,P) @ cols^T (P,K)
+ *   dcols (K,P) = Wm^T (K,OC) @ dy[n] (OC,P);  dx[n] += col2im(dcols)
+ *   db[o] += sum_{n,p} dy[n,o,p]
+ * conv1d is the same op on x (N,C,L) as (N,C,1,L) and w (OC,C,K) as (OC,C,1,K).
+ * =========================================================================================== */
+
+static void conv_fwd(ag_node *n) {
+    const conv_geom *g = n->aux;
+    const int K = g->C * g->KH * g->KW, P = g->OH * g->OW;
+    const float *x = n->in[0]->data, *w = n->in[1]->data;
+    const float *b = n->nin > 2 ? n->in[2]->data : NULL;
+    for (int s = 0; s < g->N; s++) {
+        float *y = n->out.data + (long)s * g->OC * P; /* (OC,P) */
+        im2col(g, x + (long)s * g->C * g->H * g->W, g->cols);
+        gemm(n, g->OC, P, K, w, false, g->cols, false, y, false);
+        if (b)
+            for (int o = 0; o < g->OC; o++)
+                for (int p = 0; p < P; p++) y[(long)o * P + p] += b[o];
+    }
+}
+
+static void conv_vjp(ag_node *n) {
+    const conv_geom *g = n->aux;
+    const int K = g->C * g->KH * g->KW, P = g->OH * g->OW;
+    const ag_tensor *X = n->in[0], *Wt = n->in[1], *B = n->nin > 2 ? n->in[2] : NULL;
+    if (B && B->grad)
+        for (int s = 0; s < g->N; s++)
+            for (int o = 0; o < g->OC; o++) {
+                const float *dy = n->out.grad + ((long)s * g->OC + o) * P; /* (P) */
+                float acc = 0.0f;
+                for (int p = 0; p < P; p++) acc += dy[p];
+                B->grad[o] += acc;
+            }
+    if (!X->grad && !Wt->grad) return;
+    for (int s = 0; s < g->N; s++) {
+        const float *dy = n->out.grad + (long)s * g->OC * P; /* (OC,P) */
+        if (Wt->grad) {
+            im2col(g, X->data + (long)s * g->C * g->H * g->W, g->cols);
+            gemm(n, g->OC, K, P, dy, false, g->cols, true, Wt->grad, true); /* dW += dy cols^T */
+        }
+        if (X->grad) {
+            gemm(n, K, P, g->OC, Wt->data, true, dy, false, g->cols, false); /* dcols = W^T dy */
+            col2im(g, g->cols, X->grad + (long)s * g->C * g->H * g->W);
+        }
+    }
+}
+const ag_op ag_op_conv2d = {"conv2d", conv_fwd, conv_vjp};
+const ag_op ag_op_conv1d = {"conv1d", conv_fwd, conv_vjp};
+
+/* Check the arguments shared by the convolutions and the poolings; false (error recorded). */
+static bool check_steps(ag_tape *t, const char *op, const ag_tensor *x, int stride, int padding,
+                        int dilation) {
+    if (stride < 1) {
+        ag_fail(t, AG_ERR_RANGE, "%s: input %s: stride %d must be >= 1", op, ag_fmt_shape(x).s, stride);
+        return false;
+    }
+    if (padding < 0) {
+        ag_fail(t, AG_ERR_RANGE, "%s: input %s: padding %d must be >= 0", op, ag_fmt_shape(x).s, padding);
+        return false;
+    }
+    if (dilation < 1) {
+        ag_fail(t, AG_ERR_RANGE, "%s: input %s: dilation %d must be >= 1", op, ag_fmt_shape(x).s,
+                dilation);
+        return false;
+    }
+    return true;
+}
+
+/* Record a convolution of geometry g (inputs and steps already checked except the output size)
+ * and run it. dims is 2 (conv2d) or 1 (conv1d). */
+static ag_tensor *conv_record(ag_tape *t, const ag_op *op, ag_tensor *const *in, int nin,
+                              conv_geom g, int dims) {
+    if (g.OH < 1 || g.OW < 1) {
+        if (dims == 2)
+            return ag_fail(t, AG_ERR_SHAPE,
+                           "%s: kernel %dx%d (dilation %d) is larger than the padded input %dx%d "
+                           "(%s with padding %d)",
+                           op->name, g.KH, g.KW, g.dw, g.H + 2 * g.ph, g.W + 2 * g.pw,
+                           ag_fmt_shape(in[0]).s, g.pw);
+        return ag_fail(t, AG_ERR_SHAPE,
+                       "%s: kernel %d (dilation %d) is larger than the padded input %d (%s with "
+                       "padding %d)",
+                       op->name, g.KW, g.dw, g.W + 2 * g.pw, ag_fmt_shape(in[0]).s, g.pw);
+    }
+    const long K = (long)g.C * g.KH * g.KW, P = (long)g.OH * g.OW;
+    int shape4[4] = {g.N, g.OC, g.OH, g.OW}, shape3[3] = {g.N, g.OC, g.OW};
+    const int *shape = dims == 2 ? shape4 : shape3;
+    if (ag_check_shape(t, op->name, dims + 2, shape) < 0) return ag_poison(t);
+    if (K * P > AG_MAX_NUMEL)
+        return ag_fail(t, AG_ERR_SIZE, "%s: its column buffer (%ld,%ld) for input %s is too large",
+                       op->name, K, P, ag_fmt_shape(in[0]).s);
+    /* The gemm's packing memory for the forward and both backward products (the same three
+     * sizes in other orders), reserved now so that the sweep never asks for memory. */
+    size_t need = ag_gemm_scratch(g.OC, (int)P, (int)K, ag_get_threads());
+    if (need && !ag_tape_scratch(t, need * sizeof(float), op->name)) return ag_poison(t);
+    ag_node *n = ag_record(t, op, nin, in, dims + 2, shape, NULL);
+    if (!n) return ag_poison(t);
+    conv_geom *gp = ag_arena_alloc(t, sizeof *gp, _Alignof(conv_geom), op->name);
+    if (!gp) return ag_poison(t);
+    *gp = g;
+    gp->cols = ag_arena_alloc(t, (size_t)(K * P) * sizeof(float), 64, op->name);
+    if (!gp->cols) return ag_poison(t);
+    n->aux = gp;
+    return ag_run(n);
+}
+
+/* The inputs as a list of 2 (no bias) or 3; false (error recorded) when one is bad. */
+static int conv_inputs(ag_tape *t, const char *op, ag_tensor *x, ag_tensor *w, ag_tensor *bias,
+                       ag_tensor **in) {
+    in[0] = x;
+    in[1] = w;
+    in[2] = bias;
+    int nin = bias ? 3 : 2;
+    return ag_check_inputs(t, op, nin, in) ? nin : 0;
+}
+
+/* Check w (OC,C,...) and bias (OC) against x (N,C,...); false (error recorded). */
+static bool check_conv_shapes(ag_tape *t, const char *op, const ag_tensor *x, const ag_tensor *w,
+                              const ag_tensor *bias, int ndim, const char *xdims,
+                              const char *wdims) {
+    if (x->ndim != ndim) {
+        ag_fail(t, AG_ERR_SHAPE, "%s: input %s must be %d-D %s", op, ag_fmt_shape(x).s, ndim, xdims);
+        return false;
+    }
+    if (w->ndim != ndim) {
+        ag_fail(t, AG_ERR_SHAPE, "%s: weight %s must be %d-D %s", op, ag_fmt_shape(w).s, ndim, wdims);
+        return false;
+    }
+    if (w->shape[1] != x->shape[1]) {
+        ag_fail(t, AG_ERR_SHAPE, "%s: input %s has %d channels but weight %s takes %d", op,
+                ag_fmt_shape(x).s, x->shape[1], ag_fmt_shape(w).s, w->shape[1]);
+        return false;
+    }
+    if (bias && (bias->ndim != 1 || bias->shape[0] != w->shape[0])) {
+        ag_fail(t, AG_ERR_SHAPE, "%s: bias %s must be (%d), one per output channel of weight %s",
+                op, ag_fmt_shape(bias).s, w->shape[0], ag_fmt_shape(w).s);
+        return false;
+    }
+    return true;
+}
+
+ag_tensor *ag_conv2d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, int stride,
+                     int padding, int dilation) {
+    ag_tensor *in[3];
+    int nin = conv_inputs(t, "conv2d", x, w, bias, in);
+    if (!nin) return ag_poison(t);
+    if (!check_conv_shapes(t, "conv2d", x, w, bias, 4, "(N,C,H,W)", "(OC,C,KH,KW)") ||
+        !check_steps(t, "conv2d", x, stride, padding, dilation))
+        return ag_poison(t);
+    conv_geom g = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0], w->shape[2],
+                   w->shape[3], 0, 0, stride, stride, padding, padding, dilation, dilation,
+                   NULL, NULL};
+    g.OH = out_len(g.H, g.KH, stride, padding, dilation);
+    g.OW = out_len(g.W, g.KW, stride, padding, dilation);
+    return conv_record(t, &ag_op_conv2d, in, nin, g, 2);
+}
+
+ag_tensor *ag_conv1d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, int stride,
+                     int padding, int dilation) {
+    ag_tensor *in[3];
+    int nin = conv_inputs(t, "conv1d", x, w, bias, in);
+    if (!nin) return ag_poison(t);
+    if (!check_conv_shapes(t, "conv1d", x, w, bias, 3, "(N,C,L)", "(OC,C,K)") ||
+        !check_steps(t, "conv1d", x, stride, padding, dilation))
+        return ag_poison(t);
+    conv_geom g = {x->shape[0], x->shape[1], 1, x->shape[2], w->shape[0], 1, w->shape[2],
+                   1, 0, 1, stride, 0, padding, 1, dilation, NULL, NULL};
+    g.OW = out_len(g.W, g.KW, stride, padding, dilation);
+    return conv_record(t, &ag_op_conv1d, in, nin, g, 1);
+}
+
+/* =============================================================================================
+ * Pooling: x (N,C,H,W) -> y (N,C,OH,OW), a KxK window moved by the stride over the input with
+ * `padding` on every side; OH = floor((H + 2 padding - K) / stride) + 1.
+ * max_pool2d: y = the largest input in the window (padding never wins: it counts as -inf);
+ *   argmax keeps where it is (the first one in row-major order on ties);  dx[argmax] += dy
+ * avg_pool2d: y = (sum of the inputs in the window) / (K*K), the padding counting as zeros
+ *   (PyTorch's count_include_pad=True);  dx[i] += dy / (K*K) for each input i in the window
+ * =========================================================================================== */
+
+/* The window of output (oh,ow) clipped to the input: rows h0..h1-1, columns w0..w1-1. */
+static void window(const conv_geom *g, int oh, int ow, int *h0, int *h1, int *w0, int *w1) {
+    int hs = oh * g->sh - g->ph, ws = ow * g->sw - g->pw;
+    *h0 = hs < 0 ? 0 : hs;
+    *h1 = hs + g->KH > g->H ? g->H : hs + g->KH;
+    *w0 = ws < 0 ? 0 : ws;
+    *w1 = ws + g->KW > g->W ? g->W : ws + g->KW;
+}
+
+static void max_pool_fwd(ag_node *n) {
+    const conv_geom *g = n->aux;
+    const long plane = (long)g->H * g->W, oplane = (long)g->OH * g->OW;
+    for (long nc = 0; nc < (long)g->N * g->C; nc++) {
+        const float *x = n->in[0]->data + nc * plane; /* (H,W) */
+        float *y = n->out.data + nc * oplane;         /* (OH,OW) */
+        int *am = g->argmax + nc * oplane;            /* (OH,OW) */
+        for (int oh = 0; oh < g->OH; oh++)
+            for (int ow = 0; ow < g->OW; ow++) {
+                int h0, h1, w0, w1;
+                window(g, oh, ow, &h0, &h1, &w0, &w1);
+                int best = h0 * g->W + w0; /* never empty: padding <= K/2 */
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++)
+                        if (x[h * g->W + w] > x[best]) best = h * g->W + w;
+                y[oh * g->OW + ow] = x[best];
+                am[oh * g->OW + ow] = best;
+            }
+    }
+}
+static void max_pool_vjp(ag_node *n) {
+    float *dx = n->in[0]->grad;
+    if (!dx) return;
+    const conv_geom *g = n->aux;
+    const long plane = (long)g->H * g->W, oplane = (long)g->OH * g->OW;
+    for (long nc = 0; nc < (long)g->N * g->C; nc++) /* (OH,OW) -> (H,W) */
+        for (long o = 0; o < oplane; o++)
+            dx[nc * plane + g->argmax[nc * oplane + o]] += n->out.grad[nc * oplane + o];
+}
+const ag_op ag_op_max_pool2d = {"max_pool2d", max_pool_fwd, max_pool_vjp};
+
+static void avg_pool_fwd(ag_node *n) {
+    const conv_geom *g = n->aux;
+    const long plane = (long)g->H * g->W, oplane = (long)g->OH * g->OW;
+    const float inv = 1.0f / (float)(g->KH * g->KW);
+    for (long nc = 0; nc < (long)g->N * g->C; nc++) {
+        const float *x = n->in[0]->data + nc * plane; /* (H,W) */
+        float *y = n->out.data + nc * oplane;         /* (OH,OW) */
+        for (int oh = 0; oh < g->OH; oh++)
+            for (int ow = 0; ow < g->OW; ow++) {
+                int h0, h1, w0, w1;
+                window(g, oh, ow, &h0, &h1, &w0, &w1);
+                float s = 0.0f;
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++) s += x[h * g->W + w];
+                y[oh * g->OW + ow] = s * inv;
+            }
+    }
+}
+static void avg_pool_vjp(ag_node *n) {
+    float *dx = n->in[0]->grad;
+    if (!dx) return;
+    const conv_geom *g = n->aux;
+    const long plane = (long)g->H * g->W, oplane = (long)g->OH * g->OW;
+    const float inv = 1.0f / (float)(g->KH * g->KW);
+    for (long nc = 0; nc < (long)g->N * g->C; nc++) { /* (OH,OW) -> (H,W) */
+        float *dxp = dx + nc * plane;
+        for (int oh = 0; oh < g->OH; oh++)
+            for (int ow = 0; ow < g->OW; ow++) {
+                int h0, h1, w0, w1;
+                window(g, oh, ow, &h0, &h1, &w0, &w1);
+                const float d = n->out.grad[nc * oplane + oh * g->OW + ow] * inv;
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++) dxp[h * g->W + w] += d;
+            }
+    }
+}
+const ag_op ag_op_avg_pool2d = {"avg_pool2d", avg_pool_fwd, avg_pool_vjp};
+
+static ag_tensor *pool(ag_tape *t, const ag_op *op, ag_tensor *x, int kernel, int stride,
+                       int padding) {
+    if (!ag_check_inputs(t, op->name, 1, &x)) return ag_poison(t);
+    if (x->ndim != 4)
+        return ag_fail(t, AG_ERR_SHAPE, "%s: input %s must be 4-D (N,C,H,W)", op->name,
+                       ag_fmt_shape(x).s);
+    if (kernel < 1)
+        return ag_fail(t, AG_ERR_RANGE, "%s: input %s: kernel %d must be >= 1", op->name,
+                       ag_fmt_shape(x).s, kernel);
+    if (!check_steps(t, op->name, x, stride, padding, 1)) return ag_poison(t);
+    if (padding > kernel / 2)
+        return ag_fail(t, AG_ERR_RANGE, "%s: input %s: padding %d must be at most half the kernel %d",
+                       op->name, ag_fmt_shape(x).s, padding, kernel);
+    conv_geom g = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], x->shape[1], kernel, kernel,
+                   0, 0, stride, stride, padding, padding, 1, 1, NULL, NULL};
+    g.OH = out_len(g.H, kernel, stride, padding, 1);
+    g.OW = out_len(g.W, kernel, stride, padding, 1);
+    if (g.OH < 1 || g.OW < 1)
+        return ag_fail(t, AG_ERR_SHAPE,
+                       "%s: kernel %dx%d is larger than the padded input %dx%d (%s with padding %d)",
+                       op->name, kernel, kernel, g.H + 2 * padding, g.W + 2 * padding,
+                       ag_fmt_shape(x).s, padding);
+    int shape[4] = {g.N, g.C, g.OH, g.OW};
+    ag_node *n = ag_record(t, op, 1, &x, 4, shape, NULL);
+    if (!n) return ag_poison(t);
+    conv_geom *gp = ag_arena_alloc(t, sizeof *gp, _Alignof(conv_geom), op->name);
+    if (!gp) return ag_poison(t);
+    *gp = g;
+    if (op == &ag_op_max_pool2d) {
+        gp->argmax = ag_arena_alloc(t, (size_t)n->out.numel * sizeof(int), _Alignof(int), op->name);
+        if (!gp->argmax) return ag_poison(t);
+    }
+    n->aux = gp;
+    return ag_run(n);
+}
+
+ag_tensor *ag_max_pool2d(ag_tape *t, ag_tensor *x, int kernel, int stride, int padding) {
+    return pool(t, &ag_op_max_pool2d, x, kernel, stride, padding);
+}
+ag_tensor *ag_avg_pool2d(ag_tape *t, ag_tensor *x, int kernel, int stride, int padding) {
+    return pool(t, &ag_op_avg_pool2d, x, kernel, stride, padding);
+}

@@ -1,0 +1,277 @@
+/*
+ * test_conv.c -- the convolutions and poolings (autograd/ops_conv.c): forward values and all
+ * gradients against plain direct loops on random shapes (big enough for the packed gemm), the
+ * same bits on 1 and 2 threads, and the poolings against values worked by hand. (The
+ * finite-difference checks of every op, on small shapes, are in tests/test_gradcheck.c.)
+ */
+#include "support/testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ag_tape *T;
+
+static int setup(void **state) {
+    (void)state;
+    T = ag_tape_new();
+    return T ? 0 : -1;
+}
+static int teardown(void **state) {
+    (void)state;
+    ag_tape_free(T);
+    ag_set_threads(1);
+    return 0;
+}
+
+/* One 2-D convolution (1-D: H = KH = 1) and its operands. */
+typedef struct {
+    int N, C, H, W, OC, KH, KW, stride, pad, dil;
+    bool bias, one_d;
+} conv_case;
+
+static int out_len(int in, int k, int s, int p, int d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
+
+/* Direct convolution, in double: x (N,C,H,W), w (OC,C,KH,KW), b (OC) or NULL -> y (N,OC,OH,OW);
+ * with dy given, the gradients dx, dw, db of sum(y * dy) instead. Along H the 1-D case has no
+ * padding, stride or dilation. */
+static void reference(const conv_case *c, const float *x, const float *w, const float *b,
+                      double *y, const float *dy, double *dx, double *dw, double *db) {
+    const int sh = c->one_d ? 1 : c->stride, ph = c->one_d ? 0 : c->pad, dh = c->one_d ? 1 : c->dil;
+    const int OH = out_len(c->H, c->KH, sh, ph, dh), OW = out_len(c->W, c->KW, c->stride, c->pad, c->dil);
+    for (int n = 0; n < c->N; n++)
+        for (int o = 0; o < c->OC; o++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++) {
+                    long yi = (((long)n * c->OC + o) * OH + oh) * OW + ow;
+                    double acc = b ? b[o] : 0.0;
+                    if (dy && db) db[o] += dy[yi];
+                    for (int ch = 0; ch < c->C; ch++)
+                        for (int kh = 0; kh < c->KH; kh++)
+                            for (int kw = 0; kw < c->KW; kw++) {
+                                int ih = oh * sh - ph + kh * dh, iw = ow * c->stride - c->pad + kw * c->dil;
+                                if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W) continue;
+                                long xi = (((long)n * c->C + ch) * c->H + ih) * c->W + iw;
+                                long wi = (((long)o * c->C + ch) * c->KH + kh) * c->KW + kw;
+                                if (dy) {
+                                    dx[xi] += (double)w[wi] * dy[yi];
+                                    dw[wi] += (double)x[xi] * dy[yi];
+                                } else {
+                                    acc += (double)w[wi] * x[xi];
+                                }
+                            }
+                    if (!dy) y[yi] = acc;
+                }
+}
+
+/* |got - want| <= tol * max(1, |want|) for all n. */
+static void assert_close(const float *got, const double *want, long n, double tol, const char *what) {
+    for (long i = 0; i < n; i++)
+        if (!(fabs(got[i] - want[i]) <= tol * fmax(1.0, fabs(want[i])))) {
+            print_error("%s[%ld]: got %.7g, want %.7g\n", what, i, got[i], want[i]);
+            fail();
+        }
+}
+
+/* Run the op on random operands, then compare y and the gradients of sum(y * R) with the
+ * reference. */
+static void check_case(const conv_case *c, tu_rng *r) {
+    int xs4[4] = {c->N, c->C, c->H, c->W}, xs3[3] = {c->N, c->C, c->W};
+    int ws4[4] = {c->OC, c->C, c->KH, c->KW}, ws3[3] = {c->OC, c->C, c->KW};
+    ag_tensor *x = tu_param(r, c->one_d ? 3 : 4, c->one_d ? xs3 : xs4, -1, 1);
+    ag_tensor *w = tu_param(r, c->one_d ? 3 : 4, c->one_d ? ws3 : ws4, -1, 1);
+    ag_tensor *b = c->bias ? tu_param(r, 1, &c->OC, -1, 1) : NULL;
+    ag_tensor *y = c->one_d ? ag_conv1d(T, x, w, b, c->stride, c->pad, c->dil)
+                            : ag_conv2d(T, x, w, b, c->stride, c->pad, c->dil);
+    assert_null(ag_tape_error(T));
+    const int OH = c->one_d ? 1 : out_len(c->H, c->KH, c->stride, c->pad, c->dil);
+    const int OW = out_len(c->W, c->KW, c->stride, c->pad, c->dil);
+    int ys4[4] = {c->N, c->OC, OH, OW}, ys3[3] = {c->N, c->OC, OW};
+    tu_assert_shape(y, c->one_d ? 3 : 4, c->one_d ? ys3 : ys4);
+    double *want = calloc((size_t)y->numel, sizeof *want);
+    double *dx = calloc((size_t)x->numel, sizeof *dx), *dw = calloc((size_t)w->numel, sizeof *dw);
+    double *db = calloc((size_t)c->OC, sizeof *db);
+    assert_true(want && dx && dw && db);
+    reference(c, x->data, w->data, b ? b->data : NULL, want, NULL, NULL, NULL, NULL);
+    assert_close(y->data, want, y->numel, 1e-4, "y");
+    ag_tensor *R = tu_const(T, r, y->ndim, y->shape, -1, 1);
+    assert_int_equal(ag_backward(T, ag_sum(T, ag_mul(T, y, R))), 0);
+    reference(c, x->data, w->data, NULL, NULL, R->data, dx, dw, db);
+    assert_close(x->grad, dx, x->numel, 1e-4, "dx");
+    assert_close(w->grad, dw, w->numel, 1e-4, "dw");
+    if (b) assert_close(b->grad, db, c->OC, 1e-4, "db");
+    free(want), free(dx), free(dw), free(db);
+    ag_tensor_free(x), ag_tensor_free(w), ag_tensor_free(b);
+    ag_tape_reset(T);
+}
+
+/* Random shapes, strides, paddings and dilations, some big enough that the gemm packs its
+ * panels and splits the work. */
+static void test_conv2d_against_direct_loops(void **state) {
+    (void)state;
+    tu_rng r = {2024};
+    const conv_case fixed[] = {
+        {64 / 16, 1, 28, 28, 32, 3, 3, 1, 0, 1, true, false}, /* fashion_cnn's first layer, 4 images */
+        {2, 32, 13, 13, 64, 3, 3, 1, 1, 1, true, false},
+        {1, 1, 1, 1, 1, 1, 1, 1, 0, 1, false, false},
+    };
+    for (int k = 0; k < 3; k++) check_case(&fixed[k], &r);
+    for (int k = 0; k < 12; k++) {
+        conv_case c;
+        c.N = 1 + (int)tu_uniform(&r, 0, 3);
+        c.C = 1 + (int)tu_uniform(&r, 0, 5);
+        c.OC = 1 + (int)tu_uniform(&r, 0, 9);
+        c.KH = 1 + (int)tu_uniform(&r, 0, 4);
+        c.KW = 1 + (int)tu_uniform(&r, 0, 4);
+        c.stride = 1 + (int)tu_uniform(&r, 0, 3);
+        c.pad = (int)tu_uniform(&r, 0, 3);
+        c.dil = 1 + (int)tu_uniform(&r, 0, 2);
+        c.H = c.dil * (c.KH - 1) + 1 + (int)tu_uniform(&r, 0, 12);
+        c.W = c.dil * (c.KW - 1) + 1 + (int)tu_uniform(&r, 0, 12);
+        c.bias = k % 2 == 0;
+        c.one_d = false;
+        check_case(&c, &r);
+    }
+}
+
+static void test_conv1d_against_direct_loops(void **state) {
+    (void)state;
+    tu_rng r = {77};
+    for (int k = 0; k < 10; k++) {
+        conv_case c = {0};
+        c.N = 1 + (int)tu_uniform(&r, 0, 3);
+        c.C = 1 + (int)tu_uniform(&r, 0, 6);
+        c.OC = 1 + (int)tu_uniform(&r, 0, 8);
+        c.H = c.KH = 1;
+        c.KW = 1 + (int)tu_uniform(&r, 0, 5);
+        c.stride = 1 + (int)tu_uniform(&r, 0, 3);
+        c.pad = (int)tu_uniform(&r, 0, 3);
+        c.dil = 1 + (int)tu_uniform(&r, 0, 3);
+        c.W = c.dil * (c.KW - 1) + 1 + (int)tu_uniform(&r, 0, 40);
+        c.bias = k % 2 == 1;
+        c.one_d = true;
+        check_case(&c, &r);
+    }
+}
+
+/* The first layer of fashion_cnn, batch 64, forward and backward on 1 and 2 threads: the
+ * same bits. */
+static void test_same_bits_on_any_thread_count(void **state) {
+    (void)state;
+    float *out[2], *gx[2], *gw[2];
+    for (int run = 0; run < 2; run++) {
+        assert_int_equal(ag_set_threads(run + 1), 0);
+        tu_rng r = {5};
+        ag_tensor *x = tu_param(&r, 4, (const int[]){64, 1, 28, 28}, -1, 1);
+        ag_tensor *w = tu_param(&r, 4, (const int[]){32, 1, 3, 3}, -1, 1);
+        ag_tensor *b = tu_param(&r, 1, (const int[]){32}, -1, 1);
+        ag_tensor *y = ag_conv2d(T, x, w, b, 1, 1, 1);
+        ag_tensor *p = ag_max_pool2d(T, ag_relu(T, y), 2, 2, 0);
+        ag_tensor *R = tu_const(T, &r, p->ndim, p->shape, -1, 1);
+        assert_int_equal(ag_backward(T, ag_sum(T, ag_mul(T, p, R))), 0);
+        out[run] = malloc((size_t)y->numel * sizeof(float));
+        gx[run] = malloc((size_t)x->numel * sizeof(float));
+        gw[run] = malloc((size_t)w->numel * sizeof(float));
+        memcpy(out[run], y->data, (size_t)y->numel * sizeof(float));
+        memcpy(gx[run], x->grad, (size_t)x->numel * sizeof(float));
+        memcpy(gw[run], w->grad, (size_t)w->numel * sizeof(float));
+        assert_memory_equal(out[run], out[0], (size_t)y->numel * sizeof(float));
+        assert_memory_equal(gx[run], gx[0], (size_t)x->numel * sizeof(float));
+        assert_memory_equal(gw[run], gw[0], (size_t)w->numel * sizeof(float));
+        ag_tape_reset(T);
+        ag_tensor_free(x), ag_tensor_free(w), ag_tensor_free(b);
+    }
+    for (int run = 0; run < 2; run++) free(out[run]), free(gx[run]), free(gw[run]);
+    ag_set_threads(1);
+}
+
+/* ---- pooling by hand ------------------------------------------------------------------------- */
+
+static ag_tensor *image(const float *v, int N, int C, int H, int W) {
+    ag_tensor *x = ag_tensor_from(4, (const int[]){N, C, H, W}, v, true);
+    assert_non_null(x);
+    return x;
+}
+
+/* Backward from sum(y * dy) with dy given. */
+static void backward_with(ag_tensor *y, const float *dy) {
+    ag_tensor *D = ag_tape_tensor(T, y->ndim, y->shape, dy);
+    assert_int_equal(ag_backward(T, ag_sum(T, ag_mul(T, y, D))), 0);
+}
+
+static void test_max_pool2d_by_hand(void **state) {
+    (void)state;
+    /* (1,1,4,4), kernel 2, stride 2: the largest of each 2x2 block */
+    const float v[16] = {1, 5, 2, 0,  /* */
+                         3, 4, 7, 7,  /* the right-top block ties at 7: the first one wins */
+                         -1, -2, 0, 9, /* */
+                         -3, -4, 8, 1};
+    ag_tensor *x = image(v, 1, 1, 4, 4);
+    ag_tensor *y = ag_max_pool2d(T, x, 2, 2, 0);
+    tu_assert_shape(y, 4, (const int[]){1, 1, 2, 2});
+    tu_assert_values(y, (const float[]){5, 7, -1, 9}, 4, 0);
+    backward_with(y, (const float[]){10, 20, 30, 40});
+    const float dx[16] = {0, 10, 0, 0, 0, 0, 20, 0, 30, 0, 0, 40, 0, 0, 0, 0};
+    for (int i = 0; i < 16; i++) assert_float_equal(x->grad[i], dx[i], 0);
+    ag_tape_reset(T);
+    ag_tensor_free(x);
+
+    /* (1,1,3,3) all negative, kernel 3, stride 2, padding 1: the padding (-inf) never wins,
+     * so every window's max is a real element; windows overlap on the middle row/column and
+     * their gradients add there. Output (1,1,2,2). */
+    const float u[9] = {-5, -4, -9, /* */
+                        -8, -1, -7, /* */
+                        -6, -3, -2};
+    x = image(u, 1, 1, 3, 3);
+    y = ag_max_pool2d(T, x, 3, 2, 1);
+    tu_assert_shape(y, 4, (const int[]){1, 1, 2, 2});
+    /* windows: rows -1..1 x cols -1..1 -> {-5,-4,-8,-1} max -1; rows -1..1 x cols 1..3 ->
+     * {-4,-9,-1,-7} max -1; rows 1..3 x cols -1..1 -> {-8,-1,-6,-3} max -1; rows 1..3 x cols
+     * 1..3 -> {-1,-7,-3,-2} max -1: all four pick the centre */
+    tu_assert_values(y, (const float[]){-1, -1, -1, -1}, 4, 0);
+    backward_with(y, (const float[]){1, 2, 3, 4});
+    for (int i = 0; i < 9; i++) assert_float_equal(x->grad[i], i == 4 ? 10 : 0, 0);
+    ag_tape_reset(T);
+    ag_tensor_free(x);
+}
+
+static void test_avg_pool2d_by_hand(void **state) {
+    (void)state;
+    /* (1,2,2,2) two channels, kernel 2, stride 1, padding 1 -> (1,2,3,3); the padding counts
+     * as zeros and every window is divided by 4 (count_include_pad=True) */
+    const float v[8] = {1, 2, 3, 4, /* channel 1 */ -4, 8, 0, 12};
+    ag_tensor *x = image(v, 1, 2, 2, 2);
+    ag_tensor *y = ag_avg_pool2d(T, x, 2, 1, 1);
+    tu_assert_shape(y, 4, (const int[]){1, 2, 3, 3});
+    const float want[18] = {0.25f, 0.75f, 0.5f, 1.0f, 2.5f, 1.5f, 0.75f, 1.75f, 1.0f,
+                            -1.0f, 1.0f, 2.0f, -1.0f, 4.0f, 5.0f, 0.0f, 3.0f, 3.0f};
+    tu_assert_values(y, want, 18, 1e-6);
+    /* each input sits in 4 windows: gradient 4 * (1/4) * 1 = 1 for dy = 1 everywhere */
+    float ones[18];
+    for (int i = 0; i < 18; i++) ones[i] = 1;
+    backward_with(y, ones);
+    for (int i = 0; i < 8; i++) assert_float_equal(x->grad[i], 1.0f, 1e-6);
+    ag_tape_reset(T);
+    ag_tensor_free(x);
+
+    /* (1,1,3,3), kernel 3, stride 3, no padding: one window, the mean */
+    const float u[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    x = image(u, 1, 1, 3, 3);
+    y = ag_avg_pool2d(T, x, 3, 3, 0);
+    tu_assert_values(y, (const float[]){5}, 1, 1e-6);
+    backward_with(y, (const float[]){9});
+    for (int i = 0; i < 9; i++) assert_float_equal(x->grad[i], 1.0f, 1e-6);
+    ag_tape_reset(T);
+    ag_tensor_free(x);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv2d_against_direct_loops),
+        cmocka_unit_test(test_conv1d_against_direct_loops),
+        cmocka_unit_test(test_same_bits_on_any_thread_count),
+        cmocka_unit_test(test_max_pool2d_by_hand),
+        cmocka_unit_test(test_avg_pool2d_by_hand),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
