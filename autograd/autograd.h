@@ -175,7 +175,8 @@ typedef enum ag_status {
     AG_ERR_NO_MEMORY,      /* the allocator refused */
     AG_ERR_NOT_FINITE,     /* NaN or Inf in an op's output (ag_tape_check_finite) */
     AG_ERR_TAPE_LIMIT,     /* the tape would grow past its limit (ag_tape_set_limit) */
-    AG_ERR_USER            /* recorded with ag_tape_fail by code built on the library */
+    AG_ERR_USER,           /* recorded with ag_tape_fail by code built on the library */
+    AG_ERR_NO_GRAD         /* ag_backward on a tape with gradients off (ag_tape_set_grad) */
 } ag_status;
 
 /* The status of the tape's first error: AG_OK while all is well, AG_ERR_NO_TAPE for NULL.
@@ -213,6 +214,19 @@ ag_tensor *ag_tape_poison(ag_tape *t);
  * input's shape and origin, e.g. "log: output (2,2) holds NaN at element 1; inputs: 1 (2,2)
  * from sub". The setting survives ag_tape_reset. Returns 0, or -1 for a NULL tape. */
 int ag_tape_check_finite(ag_tape *t, bool on);
+
+/* The no-gradient (inference) mode, PyTorch's torch.no_grad(). With on = false, every op
+ * recorded from now on runs its forward only: its output never requires a gradient (even from
+ * parameters), so no gradient memory is ever allocated for it, and ag_backward refuses
+ * (AG_ERR_NO_GRAD). Values are the same, bit for bit, as with gradients on. Ops and nn forward
+ * functions work as usual; ag_tape_set_grad(t, true) turns gradients back on for what is
+ * recorded after (a scope: set false, run the forward, set true). The setting survives
+ * ag_tape_reset; a new tape has gradients on. Returns 0, or -1 for a NULL tape. */
+int ag_tape_set_grad(ag_tape *t, bool on);
+
+/* Whether ops recorded now on t take gradients: true unless ag_tape_set_grad(t, false) (false
+ * for NULL). */
+bool ag_tape_grad_enabled(const ag_tape *t);
 
 /* Number of nodes recorded since the last reset. */
 int ag_tape_nodes(const ag_tape *t);
@@ -264,6 +278,22 @@ ag_tensor *ag_tape_tensor(ag_tape *t, int ndim, const int *shape, const float *v
 
 /* A one-element constant on the tape. */
 ag_tensor *ag_scalar(ag_tape *t, double v);
+
+/* ---------------------------------------------------------------------------------------------
+ * Detaching: a value without its path back (PyTorch's detach). What is computed from the result
+ * sends no gradient into x or anything x came from: truncated back-propagation through time
+ * (the carried state), targets computed from the model, stop-gradient tricks.
+ * ------------------------------------------------------------------------------------------- */
+
+/* A tape constant holding a copy of x's values (same shape), which never requires a gradient;
+ * it lives until the next reset like any tape tensor. The poison when x is unusable. */
+ag_tensor *ag_detach(ag_tape *t, ag_tensor *x);
+
+/* The same into a user-owned tensor `keep` of x's shape, which survives ag_tape_reset: copy x's
+ * values into keep->data and return keep (its gradient and flags are left alone). The carried
+ * state of truncated BPTT: detach into keep, reset the tape, start the next chunk from keep.
+ * A tape-tensor keep or a shape that differs fails the tape; keep is then unchanged. */
+ag_tensor *ag_detach_into(ag_tape *t, ag_tensor *x, ag_tensor *keep);
 
 /* ---------------------------------------------------------------------------------------------
  * Reading tensors

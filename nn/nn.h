@@ -107,6 +107,13 @@ ag_tensor *nn_params_at(const nn_params *ps, int i);             /* the i-th, or
 ag_tensor *nn_params_find(const nn_params *ps, const char *name); /* by name, or NULL */
 long nn_params_numel(const nn_params *ps);                       /* total elements */
 void nn_zero_grad(nn_params *ps);                                /* every gradient to 0 */
+/* Clip the gradients by their joint norm (PyTorch's clip_grad_norm_): with
+ * norm = sqrt(sum over every parameter's gradient of g^2), every gradient is multiplied by
+ * max_norm / norm when norm > max_norm, and left alone otherwise. Returns the norm BEFORE
+ * clipping. A NaN or infinite norm is reported, not clipped: it is returned, the gradients are
+ * left as they are and ag_last_error() says so (skip the step; nn_optim_step refuses them too).
+ * max_norm must be > 0 (INFINITY only measures); else, or for a NULL ps, -1 (ag_last_error). */
+double nn_clip_grad_norm(nn_params *ps, double max_norm);
 /* One line per parameter: name, shape, and its values when it has at most max_values. */
 void nn_params_print(const nn_params *ps, FILE *f, int max_values);
 

@@ -1098,6 +1098,45 @@ static void test_every_public_function_has_a_case(void **state) {
     assert_int_equal(missing, 0);
 }
 
+/* ---- detach, the no-gradient mode, clipping by norm ------------------------------------------ */
+
+static void test_detach_grad_mode_and_clipping(void **state) {
+    (void)state;
+    ag_tensor *keep = ag_tensor_2d(2, 3, false);
+    assert_null(BAD(ag_detach, (NULL, tt(T, 2, 3))));
+    expect_last("detach: tape is NULL");
+    expect_tape(T, BAD(ag_detach, (T, NULL)), "detach: input 1 is NULL");
+    expect_tape(F, BAD(ag_detach, (F, tt(F, 2, 3))), "the first error");
+    expect_tape(T, BAD(ag_detach, (T, tt(O, 2, 3))), "detach: input 1 (2,3) belongs to another tape");
+    assert_null(BAD(ag_detach_into, (NULL, tt(T, 2, 3), keep)));
+    expect_last("detach_into: tape is NULL");
+    expect_tape(T, BAD(ag_detach_into, (T, NULL, keep)), "detach_into: input 1 is NULL");
+    expect_tape(T, BAD(ag_detach_into, (T, tt(T, 2, 3), NULL)), "detach_into: input 2 is NULL");
+    expect_tape(T, BAD(ag_detach_into, (T, tt(T, 3, 2), keep)), "detach_into: x (3,2) and keep (2,3) differ");
+    expect_tape(T, BAD(ag_detach_into, (T, tt(T, 2, 3), tt(T, 2, 3))), "must be user-owned");
+    ag_tensor_free(keep);
+
+    assert_int_equal(BAD(ag_tape_set_grad, (NULL, false)), -1);
+    expect_last("ag_tape_set_grad: tape is NULL");
+    assert_false(BAD(ag_tape_grad_enabled, (NULL)));
+    assert_int_equal(ag_tape_set_grad(T, false), 0);
+    ag_tensor *w = ag_scalar_param(1);
+    assert_int_equal(ag_backward(T, ag_mul(T, w, w)), -1);
+    tu_assert_error(T, "backward: output (1) was recorded with gradients off");
+    assert_float_equal(ag_grad_item(w), 0, 0);
+    ag_tensor_free(w);
+    ag_tape_set_grad(T, true);
+    ag_tape_reset(T);
+
+    assert_true(BAD(nn_clip_grad_norm, (NULL, 1)) == -1);
+    expect_last("nn_clip_grad_norm: parameter list is NULL");
+    const double bad_max[] = {0, -1, NAN, -INFINITY};
+    for (int k = 0; k < 4; k++) {
+        assert_true(BAD(nn_clip_grad_norm, (PS, bad_max[k])) == -1);
+        expect_last("must be above 0");
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_ops_healthy, reset),
@@ -1122,6 +1161,7 @@ int main(void) {
         cmocka_unit_test_setup(test_optimiser_table_settings, reset),
         cmocka_unit_test_setup(test_save_load_arguments, reset),
         cmocka_unit_test_setup(test_grads_pack_unpack, reset),
+        cmocka_unit_test_setup(test_detach_grad_mode_and_clipping, reset),
         cmocka_unit_test(test_every_public_function_has_a_case), /* last: counts the calls above */
     };
     int setup_layers = make_layers(NULL);
