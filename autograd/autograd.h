@@ -432,6 +432,56 @@ ag_tensor *ag_bce_logits(ag_tape *t, ag_tensor *z, ag_tensor *d);
 ag_tensor *ag_softmax_xent(ag_tape *t, ag_tensor *logits, const int *labels);
 
 /* ---------------------------------------------------------------------------------------------
+ * Ops of your own. Define an op once, as a name, a forward and a vector-Jacobian product (and,
+ * when the output's shape is not the inputs' shape, a shape function); ag_custom records it on
+ * a tape like a built-in op: the same input checks and sticky errors (a failed tape records
+ * nothing and returns the poison; a shape that does not fit fails the tape naming the op and
+ * the shapes), its name in messages, ag_op_name, the narrated sweep and the DOT picture, the
+ * finite check, the no-gradient mode, and ag_gradcheck to check its gradient. examples/
+ * custom_op.c and docs/writing-models.md walk through one.
+ * ------------------------------------------------------------------------------------------- */
+
+#define AG_CUSTOM_MAX_INPUTS 8
+
+/* What the callbacks see of the node they run for (valid during the call only):
+ *   in[0..nin-1]  the inputs: read their data and shape. In the vjp, ADD each input's share
+ *                 into in[i]->grad, and skip an input whose grad is NULL (it takes none).
+ *   out           the output: the forward writes out->data (out->numel floats, shape
+ *                 out->shape); the vjp reads out->data and the incoming gradient out->grad.
+ *   user          the pointer given to ag_custom for this node. */
+typedef struct ag_custom_view {
+    int nin;
+    ag_tensor *const *in;
+    ag_tensor *out;
+    void *user;
+} ag_custom_view;
+
+/* An op of your own. Keep the definition (and its name) alive as long as any tape holds a
+ * node made from it: a static const is the usual way.
+ *   name     what messages, the trace and the DOT picture call it ("softsign")
+ *   nin      the number of inputs it takes (1..AG_CUSTOM_MAX_INPUTS), or 0 for any number
+ *   shape    optional: from the inputs, write the output's ndim and shape[0..ndim-1] and
+ *            return 0; or return -1 with the reason in why (why_size bytes) when they do not
+ *            fit. NULL: the output has the inputs' shape, and all inputs must share it.
+ *   forward  y = f(inputs): fill v->out->data
+ *   vjp      in[i]->grad += J_i^T out->grad for each input with a gradient */
+typedef struct ag_custom_op {
+    const char *name;
+    int nin;
+    int (*shape)(ag_tensor *const *in, int nin, int *ndim, int shape[AG_MAX_DIMS], char *why,
+                 size_t why_size, void *user);
+    void (*forward)(const ag_custom_view *v);
+    void (*vjp)(const ag_custom_view *v);
+} ag_custom_op;
+
+/* Record op on t with inputs in[0..nin-1] and run its forward; user is handed to its callbacks
+ * (kept, not copied: it must outlive the node's backward). Returns the output (a tape tensor),
+ * or the poison: a NULL definition or one without name, forward or vjp, the wrong number of
+ * inputs, unusable inputs, shapes that do not fit. */
+ag_tensor *ag_custom(ag_tape *t, const ag_custom_op *op, ag_tensor *const *in, int nin,
+                     void *user);
+
+/* ---------------------------------------------------------------------------------------------
  * Gradient checking
  * ------------------------------------------------------------------------------------------- */
 

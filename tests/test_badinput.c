@@ -1137,6 +1137,60 @@ static void test_detach_grad_mode_and_clipping(void **state) {
     }
 }
 
+/* ---- ops of your own (ag_custom) ------------------------------------------------------------ */
+
+static void square_fwd(const ag_custom_view *v) {
+    for (int i = 0; i < v->out->numel; i++) v->out->data[i] = v->in[0]->data[i] * v->in[0]->data[i];
+}
+static void square_vjp(const ag_custom_view *v) {
+    if (v->in[0]->grad)
+        for (int i = 0; i < v->out->numel; i++)
+            v->in[0]->grad[i] += 2 * v->in[0]->data[i] * v->out->grad[i];
+}
+static int refuse_shape(ag_tensor *const *in, int nin, int *ndim, int shape[AG_MAX_DIMS], char *why,
+                        size_t why_size, void *user) {
+    (void)in, (void)nin, (void)ndim, (void)shape, (void)user;
+    snprintf(why, why_size, "never fits");
+    return -1;
+}
+static int absurd_shape(ag_tensor *const *in, int nin, int *ndim, int shape[AG_MAX_DIMS], char *why,
+                        size_t why_size, void *user) {
+    (void)in, (void)nin, (void)why, (void)why_size, (void)user;
+    *ndim = 2, shape[0] = 1 << 16, shape[1] = 1 << 16;
+    return 0;
+}
+
+static void test_custom_ops(void **state) {
+    (void)state;
+    static const ag_custom_op sq = {"sq", 1, NULL, square_fwd, square_vjp};
+    static const ag_custom_op no_fwd = {"nofwd", 1, NULL, NULL, square_vjp};
+    static const ag_custom_op no_name = {NULL, 1, NULL, square_fwd, square_vjp};
+    static const ag_custom_op refuses = {"refuses", 1, refuse_shape, square_fwd, square_vjp};
+    static const ag_custom_op absurd = {"absurd", 1, absurd_shape, square_fwd, square_vjp};
+    ag_tensor *x = tt(T, 2, 3);
+    assert_null(BAD(ag_custom, (NULL, &sq, &x, 1, NULL)));
+    expect_last("sq: tape is NULL");
+    expect_tape(T, BAD(ag_custom, (T, NULL, &x, 1, NULL)), "custom: op definition is NULL");
+    x = tt(T, 2, 3);
+    expect_tape(T, BAD(ag_custom, (T, &no_name, &x, 1, NULL)), "custom: op definition has no name");
+    x = tt(T, 2, 3);
+    expect_tape(T, BAD(ag_custom, (T, &no_fwd, &x, 1, NULL)), "nofwd: op definition has no forward function");
+    x = tt(T, 2, 3);
+    expect_tape(T, BAD(ag_custom, (T, &sq, NULL, 1, NULL)), "sq: inputs array is NULL");
+    x = tt(T, 2, 3);
+    expect_tape(T, BAD(ag_custom, (T, &sq, &x, 0, NULL)), "sq: 0 inputs; a custom op takes 1 to 8");
+    x = tt(T, 2, 3);
+    expect_tape(T, BAD(ag_custom, (T, &sq, &x, -4, NULL)), "sq: -4 inputs");
+    expect_tape(T, BAD(ag_custom, (T, &sq, (ag_tensor *const[]){NULL}, 1, NULL)), "sq: input 1 is NULL");
+    expect_tape(T, BAD(ag_custom, (T, &sq, (ag_tensor *const[]){tt(O, 2, 3)}, 1, NULL)),
+                "sq: input 1 (2,3) belongs to another tape");
+    expect_tape(F, BAD(ag_custom, (F, &sq, (ag_tensor *const[]){tt(T, 2, 3)}, 1, NULL)), "the first error");
+    expect_tape(T, BAD(ag_custom, (T, &refuses, (ag_tensor *const[]){tt(T, 2, 3)}, 1, NULL)),
+                "refuses: inputs (2,3): never fits");
+    expect_tape(T, BAD(ag_custom, (T, &absurd, (ag_tensor *const[]){tt(T, 2, 3)}, 1, NULL)),
+                "absurd: absurd size");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_ops_healthy, reset),
@@ -1162,6 +1216,7 @@ int main(void) {
         cmocka_unit_test_setup(test_save_load_arguments, reset),
         cmocka_unit_test_setup(test_grads_pack_unpack, reset),
         cmocka_unit_test_setup(test_detach_grad_mode_and_clipping, reset),
+        cmocka_unit_test_setup(test_custom_ops, reset),
         cmocka_unit_test(test_every_public_function_has_a_case), /* last: counts the calls above */
     };
     int setup_layers = make_layers(NULL);
