@@ -227,6 +227,33 @@ ag_tensor *nn_sse_steps(ag_tape *t, ag_tensor *const *ys, ag_tensor *const *ds, 
                         double margin);
 
 /* ---------------------------------------------------------------------------------------------
+ * Dropout and layer normalisation, built from ops
+ * ------------------------------------------------------------------------------------------- */
+
+/* Dropout (PyTorch's nn.Dropout), any shape -> the same shape. training = true (the train
+ * switch): each element is zeroed with probability p and the others scaled by 1/(1-p), so the
+ * expected value is unchanged; the mask is a tape constant drawn from rng, one uniform draw per
+ * element in row-major order, so a run is repeatable from rng's seed. training = false (eval):
+ * x itself, nothing recorded, rng untouched (may be NULL). p in [0, 1] (p = 1 gives zeros);
+ * else, or a NULL rng in training, the tape fails. */
+ag_tensor *nn_dropout(ag_tape *t, ag_tensor *x, double p, bool training, nn_rng *rng);
+
+/* Layer normalisation (PyTorch's nn.LayerNorm over the last axis) with a learned gain (starts
+ * at 1) and bias (starts at 0), both (1,N) and named NAME.gain and NAME.bias. */
+typedef struct nn_layernorm {
+    ag_tensor *gain, *bias;
+    double eps; /* added to the variance: 1e-5 is PyTorch's */
+} nn_layernorm;
+
+/* Create gain and bias in ps for rows of n features; on failure gain is NULL (see
+ * ag_last_error) and ps is unchanged. eps must be finite and above 0. */
+nn_layernorm nn_layernorm_new(nn_params *ps, const char *name, int n, double eps);
+
+/* (..., N) -> (..., N): y = (x - mean) / sqrt(var + eps) * gain + bias, the mean and the biased
+ * variance taken over the last axis of each row. */
+ag_tensor *nn_layernorm_forward(ag_tape *t, const nn_layernorm *ln, ag_tensor *x);
+
+/* ---------------------------------------------------------------------------------------------
  * Losses (the others are autograd ops: ag_sse, ag_mse, ag_bce, ag_bce_logits, ag_softmax_xent)
  * ------------------------------------------------------------------------------------------- */
 

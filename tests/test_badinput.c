@@ -1137,6 +1137,55 @@ static void test_detach_grad_mode_and_clipping(void **state) {
     }
 }
 
+/* ---- dropout and layer normalisation -------------------------------------------------------- */
+
+static void test_dropout_and_layernorm(void **state) {
+    (void)state;
+    nn_rng rng = nn_rng_seed(1);
+    assert_null(BAD(nn_dropout, (NULL, tt(T, 2, 3), 0.5, true, &rng)));
+    expect_last("dropout: tape is NULL");
+    expect_tape(T, BAD(nn_dropout, (T, NULL, 0.5, true, &rng)), "dropout: input 1 is NULL");
+    expect_tape(F, BAD(nn_dropout, (F, tt(F, 2, 3), 0.5, true, &rng)), "the first error");
+    expect_tape(T, BAD(nn_dropout, (T, tt(O, 2, 3), 0.5, true, &rng)), "dropout: input 1 (2,3) belongs to another tape");
+    const double bad_p[] = {-0.1, 1.5, NAN, INFINITY};
+    for (int k = 0; k < 4; k++)
+        expect_tape(T, BAD(nn_dropout, (T, tt(T, 2, 3), bad_p[k], true, &rng)), "is not in [0, 1]");
+    expect_tape(T, BAD(nn_dropout, (T, tt(T, 2, 3), 0.5, true, NULL)), "dropout: rng is NULL");
+
+    nn_params *ps = nn_params_new();
+    const int count = nn_params_count(ps);
+    assert_null(BAD(nn_layernorm_new, (ps, NULL, 4, 1e-5)).gain);
+    expect_last("nn_layernorm_new: name is NULL");
+    const int bad_n[] = {0, -3, INT_MIN};
+    for (int k = 0; k < 3; k++) {
+        assert_null(BAD(nn_layernorm_new, (ps, "ln", bad_n[k], 1e-5)).gain);
+        expect_last("is not at least 1");
+    }
+    const double bad_eps[] = {0, -1, NAN, INFINITY};
+    for (int k = 0; k < 4; k++) {
+        assert_null(BAD(nn_layernorm_new, (ps, "ln", 4, bad_eps[k])).gain);
+        expect_last("eps");
+    }
+    assert_null(BAD(nn_layernorm_new, (ps, "a-name-that-is-far-too-long-for-a-parameter-of-the-list-xxxxxx", 4, 1e-5)).gain);
+    expect_last("too long");
+    assert_null(BAD(nn_layernorm_new, (NULL, "ln", 4, 1e-5)).gain);
+    assert_int_equal(nn_params_count(ps), count); /* nothing left behind */
+    nn_layernorm ln = nn_layernorm_new(ps, "ln", 4, 1e-5);
+    assert_non_null(ln.gain);
+    assert_null(BAD(nn_layernorm_new, (ps, "ln", 4, 1e-5)).gain); /* duplicate name */
+    assert_int_equal(nn_params_count(ps), count + 2);
+    assert_null(BAD(nn_layernorm_forward, (NULL, &ln, tt(T, 2, 4))));
+    expect_last("layernorm: tape is NULL");
+    expect_tape(T, BAD(nn_layernorm_forward, (T, NULL, tt(T, 2, 4))), "layernorm: layer is NULL");
+    expect_tape(T, BAD(nn_layernorm_forward, (T, &(nn_layernorm){NULL, NULL, 1e-5}, tt(T, 2, 4))),
+                "layernorm: layer has no parameters");
+    expect_tape(T, BAD(nn_layernorm_forward, (T, &ln, NULL)), "layernorm: input 1 is NULL");
+    expect_tape(T, BAD(nn_layernorm_forward, (T, &ln, tt(T, 4, 3))), "layernorm: input (4,3): last axis is not the layer's 4");
+    ag_tape_fail(F, "the first error"); /* expect_tape reset it */
+    expect_tape(F, BAD(nn_layernorm_forward, (F, &ln, tt(F, 2, 4))), "the first error");
+    nn_params_free(ps);
+}
+
 /* ---- ops of your own (ag_custom) ------------------------------------------------------------ */
 
 static void square_fwd(const ag_custom_view *v) {
@@ -1217,6 +1266,7 @@ int main(void) {
         cmocka_unit_test_setup(test_grads_pack_unpack, reset),
         cmocka_unit_test_setup(test_detach_grad_mode_and_clipping, reset),
         cmocka_unit_test_setup(test_custom_ops, reset),
+        cmocka_unit_test_setup(test_dropout_and_layernorm, reset),
         cmocka_unit_test(test_every_public_function_has_a_case), /* last: counts the calls above */
     };
     int setup_layers = make_layers(NULL);

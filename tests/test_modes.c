@@ -1,6 +1,7 @@
 /*
  * test_modes.c -- values without a path back (ag_detach, ag_detach_into), clipping gradients by
- * their joint norm (nn_clip_grad_norm) and the no-gradient (inference) mode (ag_tape_set_grad).
+ * their joint norm (nn_clip_grad_norm), the no-gradient (inference) mode (ag_tape_set_grad),
+ * dropout (nn_dropout) and layer normalisation (nn_layernorm).
  */
 #include "support/testutil.h"
 
@@ -219,6 +220,138 @@ static void test_no_grad_scope_inside_a_step(void **state) {
     ag_tape_free(t);
 }
 
+/* ---- dropout ------------------------------------------------------------------------------- */
+
+static ag_tensor *ones(int rows, int cols) {
+    ag_tensor *x = ag_tensor_2d(rows, cols, true);
+    for (int i = 0; i < x->numel; i++) x->data[i] = 1.0f;
+    return x;
+}
+
+/* Eval is the identity: x itself, nothing recorded, the generator untouched. */
+static void test_dropout_eval_is_identity(void **state) {
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *x = ones(3, 4);
+    nn_rng rng = nn_rng_seed(7);
+    const nn_rng before = rng;
+    assert_ptr_equal(nn_dropout(t, x, 0.5, false, &rng), x);
+    assert_ptr_equal(nn_dropout(t, x, 0.5, false, NULL), x);
+    assert_ptr_equal(nn_dropout(t, x, 0.0, true, &rng), x);
+    assert_int_equal(ag_tape_nodes(t), 0);
+    assert_true(rng.state == before.state);
+    ag_tensor_free(x);
+    ag_tape_free(t);
+}
+
+/* Training keeps about 1-p of the units, scaled by 1/(1-p); the gradient is the mask. */
+static void test_dropout_train_keeps_and_scales(void **state) {
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *x = ones(100, 100);
+    nn_rng rng = nn_rng_seed(7);
+    const double p = 0.3;
+    ag_tensor *y = nn_dropout(t, x, p, true, &rng);
+    assert_null(ag_tape_error(t));
+    tu_assert_shape(y, 2, (const int[]){100, 100});
+    int kept = 0;
+    for (int i = 0; i < y->numel; i++) {
+        if (y->data[i] != 0.0f) {
+            kept++;
+            assert_true(y->data[i] == (float)(1.0 / (1.0 - p)));
+        }
+    }
+    /* 10,000 draws: the kept fraction is 0.7 within 4 standard deviations (0.018) */
+    assert_true(fabs(kept / 10000.0 - (1 - p)) < 0.018);
+    assert_int_equal(ag_backward(t, ag_sum(t, y)), 0);
+    for (int i = 0; i < x->numel; i++) assert_true(x->grad[i] == y->data[i]); /* dy/dx = mask */
+    ag_tensor_free(x);
+    ag_tape_free(t);
+}
+
+/* The same seed gives the same mask; another seed another one. */
+static void test_dropout_repeatable_from_its_seed(void **state) {
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *x = ones(8, 16);
+    nn_rng a = nn_rng_seed(99), b = nn_rng_seed(99), c = nn_rng_seed(100);
+    ag_tensor *ya = nn_dropout(t, x, 0.5, true, &a);
+    ag_tensor *yb = nn_dropout(t, x, 0.5, true, &b);
+    ag_tensor *yc = nn_dropout(t, x, 0.5, true, &c);
+    assert_memory_equal(ya->data, yb->data, 128 * sizeof(float));
+    assert_memory_not_equal(ya->data, yc->data, 128 * sizeof(float));
+    /* p = 1 drops everything */
+    ag_tensor *z = nn_dropout(t, x, 1.0, true, &a);
+    for (int i = 0; i < z->numel; i++) assert_true(z->data[i] == 0.0f);
+    ag_tensor_free(x);
+    ag_tape_free(t);
+}
+
+/* ---- layer normalisation ------------------------------------------------------------------- */
+
+/* Against the formula computed here in double, with a gain and bias that are not 1 and 0. */
+static void test_layernorm_by_hand(void **state) {
+    (void)state;
+    nn_params *ps = nn_params_new();
+    nn_layernorm ln = nn_layernorm_new(ps, "ln", 4, 1e-5);
+    assert_non_null(ln.gain);
+    for (int i = 0; i < 4; i++) {
+        assert_true(ln.gain->data[i] == 1.0f && ln.bias->data[i] == 0.0f);
+        ln.gain->data[i] = 0.5f + 0.25f * (float)i;
+        ln.bias->data[i] = -0.1f * (float)i;
+    }
+    const float X[8] = {1, 2, 3, 4, -2, 0.5f, 7, 1};
+    ag_tensor *x = ag_tensor_from(2, (const int[]){2, 4}, X, false);
+    ag_tape *t = ag_tape_new();
+    ag_tensor *y = nn_layernorm_forward(t, &ln, x);
+    assert_null(ag_tape_error(t));
+    for (int r = 0; r < 2; r++) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < 4; i++) mean += X[r * 4 + i] / 4.0;
+        for (int i = 0; i < 4; i++) var += (X[r * 4 + i] - mean) * (X[r * 4 + i] - mean) / 4.0;
+        for (int i = 0; i < 4; i++) {
+            double want = (X[r * 4 + i] - mean) / sqrt(var + 1e-5) * ln.gain->data[i] + ln.bias->data[i];
+            assert_float_equal(y->data[r * 4 + i], want, 1e-5);
+        }
+    }
+    ag_tensor_free(x);
+    ag_tape_free(t);
+    nn_params_free(ps);
+}
+
+typedef struct { nn_layernorm ln; ag_tensor *x, *w; } ln_ctx;
+static ag_tensor *ln_loss(ag_tape *t, void *p) {
+    ln_ctx *c = p;
+    return ag_sum(t, ag_mul(t, nn_layernorm_forward(t, &c->ln, c->x), c->w));
+}
+
+/* Its gradient (through the ops it is made of) with respect to x, gain and bias. */
+static void test_layernorm_gradcheck(void **state) {
+    (void)state;
+    const int shapes[3][3] = {{2, 1, 5}, {2, 3, 4}, {3, 2, 3}}; /* ndim, dims */
+    tu_rng r = {17};
+    for (int k = 0; k < 3; k++) {
+        const int ndim = shapes[k][0];
+        const int *shape = ndim == 2 ? &shapes[k][1] : &shapes[k][0];
+        const int n = shape[ndim - 1];
+        nn_params *ps = nn_params_new();
+        ln_ctx c = {nn_layernorm_new(ps, "ln", n, 1e-5), tu_param(&r, ndim, shape, -2, 2),
+                    tu_param(&r, ndim, shape, -1, 1)};
+        for (int i = 0; i < n; i++) {
+            c.ln.gain->data[i] = (float)tu_uniform(&r, 0.5, 1.5);
+            c.ln.bias->data[i] = (float)tu_uniform(&r, -0.5, 0.5);
+        }
+        ag_tensor *params[3] = {c.x, c.ln.gain, c.ln.bias};
+        ag_gradcheck_report rep;
+        assert_int_equal(ag_gradcheck(ln_loss, &c, params, 3, 1e-3, 1e-2, &rep), 0);
+        if (rep.worst_error > 1e-2)
+            fail_msg("layernorm shape %d: worst error %g at param %d element %d (%g vs %g)", k,
+                     rep.worst_error, rep.worst_param, rep.worst_index, rep.analytic, rep.numeric);
+        ag_tensor_free(c.x), ag_tensor_free(c.w);
+        nn_params_free(ps);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detach_stops_the_gradient),
@@ -227,6 +360,11 @@ int main(void) {
         cmocka_unit_test(test_clip_grad_norm_reports_non_finite),
         cmocka_unit_test(test_no_grad_mode_same_values_no_gradients),
         cmocka_unit_test(test_no_grad_scope_inside_a_step),
+        cmocka_unit_test(test_dropout_eval_is_identity),
+        cmocka_unit_test(test_dropout_train_keeps_and_scales),
+        cmocka_unit_test(test_dropout_repeatable_from_its_seed),
+        cmocka_unit_test(test_layernorm_by_hand),
+        cmocka_unit_test(test_layernorm_gradcheck),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
