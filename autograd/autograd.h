@@ -309,7 +309,8 @@ double ag_grad_item(const ag_tensor *x);
 char *ag_shape_str(const ag_tensor *x, char *buf, size_t size);
 
 /* The name of the op that produced x ("mul", "sigmoid", ...), or "leaf" for tensors no op
- * made (parameters, data, tape constants); "" for NULL. A static string. */
+ * made (parameters, data, tape constants); "" for NULL. A static string
+ * (for an op of your own, the name in its ag_custom_op). */
 const char *ag_op_name(const ag_tensor *x);
 
 /* Set a tensor's gradient to zero (if it has one). NULL is a no-op. */
