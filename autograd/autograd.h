@@ -175,7 +175,8 @@ typedef enum ag_status {
     AG_ERR_NO_MEMORY,      /* the allocator refused */
     AG_ERR_NOT_FINITE,     /* NaN or Inf in an op's output (ag_tape_check_finite) */
     AG_ERR_TAPE_LIMIT,     /* the tape would grow past its limit (ag_tape_set_limit) */
-    AG_ERR_USER            /* recorded with ag_tape_fail by code built on the library */
+    AG_ERR_USER,           /* recorded with ag_tape_fail by code built on the library */
+    AG_ERR_NO_GRAD         /* ag_backward on a tape with gradients off (ag_tape_set_grad) */
 } ag_status;
 
 /* The status of the tape's first error: AG_OK while all is well, AG_ERR_NO_TAPE for NULL.
@@ -213,6 +214,19 @@ ag_tensor *ag_tape_poison(ag_tape *t);
  * input's shape and origin, e.g. "log: output (2,2) holds NaN at element 1; inputs: 1 (2,2)
  * from sub". The setting survives ag_tape_reset. Returns 0, or -1 for a NULL tape. */
 int ag_tape_check_finite(ag_tape *t, bool on);
+
+/* The no-gradient (inference) mode, PyTorch's torch.no_grad(). With on = false, every op
+ * recorded from now on runs its forward only: its output never requires a gradient (even from
+ * parameters), so no gradient memory is ever allocated for it, and ag_backward refuses
+ * (AG_ERR_NO_GRAD). Values are the same, bit for bit, as with gradients on. Ops and nn forward
+ * functions work as usual; ag_tape_set_grad(t, true) turns gradients back on for what is
+ * recorded after (a scope: set false, run the forward, set true). The setting survives
+ * ag_tape_reset; a new tape has gradients on. Returns 0, or -1 for a NULL tape. */
+int ag_tape_set_grad(ag_tape *t, bool on);
+
+/* Whether ops recorded now on t take gradients: true unless ag_tape_set_grad(t, false) (false
+ * for NULL). */
+bool ag_tape_grad_enabled(const ag_tape *t);
 
 /* Number of nodes recorded since the last reset. */
 int ag_tape_nodes(const ag_tape *t);
@@ -266,6 +280,22 @@ ag_tensor *ag_tape_tensor(ag_tape *t, int ndim, const int *shape, const float *v
 ag_tensor *ag_scalar(ag_tape *t, double v);
 
 /* ---------------------------------------------------------------------------------------------
+ * Detaching: a value without its path back (PyTorch's detach). What is computed from the result
+ * sends no gradient into x or anything x came from: truncated back-propagation through time
+ * (the carried state), targets computed from the model, stop-gradient tricks.
+ * ------------------------------------------------------------------------------------------- */
+
+/* A tape constant holding a copy of x's values (same shape), which never requires a gradient;
+ * it lives until the next reset like any tape tensor. The poison when x is unusable. */
+ag_tensor *ag_detach(ag_tape *t, ag_tensor *x);
+
+/* The same into a user-owned tensor `keep` of x's shape, which survives ag_tape_reset: copy x's
+ * values into keep->data and return keep (its gradient and flags are left alone). The carried
+ * state of truncated BPTT: detach into keep, reset the tape, start the next chunk from keep.
+ * A tape-tensor keep or a shape that differs fails the tape; keep is then unchanged. */
+ag_tensor *ag_detach_into(ag_tape *t, ag_tensor *x, ag_tensor *keep);
+
+/* ---------------------------------------------------------------------------------------------
  * Reading tensors
  * ------------------------------------------------------------------------------------------- */
 
@@ -279,7 +309,8 @@ double ag_grad_item(const ag_tensor *x);
 char *ag_shape_str(const ag_tensor *x, char *buf, size_t size);
 
 /* The name of the op that produced x ("mul", "sigmoid", ...), or "leaf" for tensors no op
- * made (parameters, data, tape constants); "" for NULL. A static string. */
+ * made (parameters, data, tape constants); "" for NULL. A static string
+ * (for an op of your own, the name in its ag_custom_op). */
 const char *ag_op_name(const ag_tensor *x);
 
 /* Set a tensor's gradient to zero (if it has one). NULL is a no-op. */
@@ -516,6 +547,56 @@ ag_tensor *ag_max_pool2d(ag_tape *t, ag_tensor *x, int kernel, int stride, int p
 /* The mean of each kernel x kernel window, always divided by kernel^2: the padding counts as
  * zeros (PyTorch's default count_include_pad=True); padding <= kernel/2. */
 ag_tensor *ag_avg_pool2d(ag_tape *t, ag_tensor *x, int kernel, int stride, int padding);
+
+/* ---------------------------------------------------------------------------------------------
+ * Ops of your own. Define an op once, as a name, a forward and a vector-Jacobian product (and,
+ * when the output's shape is not the inputs' shape, a shape function); ag_custom records it on
+ * a tape like a built-in op: the same input checks and sticky errors (a failed tape records
+ * nothing and returns the poison; a shape that does not fit fails the tape naming the op and
+ * the shapes), its name in messages, ag_op_name, the narrated sweep and the DOT picture, the
+ * finite check, the no-gradient mode, and ag_gradcheck to check its gradient. examples/
+ * custom_op.c and docs/writing-models.md walk through one.
+ * ------------------------------------------------------------------------------------------- */
+
+#define AG_CUSTOM_MAX_INPUTS 8
+
+/* What the callbacks see of the node they run for (valid during the call only):
+ *   in[0..nin-1]  the inputs: read their data and shape. In the vjp, ADD each input's share
+ *                 into in[i]->grad, and skip an input whose grad is NULL (it takes none).
+ *   out           the output: the forward writes out->data (out->numel floats, shape
+ *                 out->shape); the vjp reads out->data and the incoming gradient out->grad.
+ *   user          the pointer given to ag_custom for this node. */
+typedef struct ag_custom_view {
+    int nin;
+    ag_tensor *const *in;
+    ag_tensor *out;
+    void *user;
+} ag_custom_view;
+
+/* An op of your own. Keep the definition (and its name) alive as long as any tape holds a
+ * node made from it: a static const is the usual way.
+ *   name     what messages, the trace and the DOT picture call it ("softsign")
+ *   nin      the number of inputs it takes (1..AG_CUSTOM_MAX_INPUTS), or 0 for any number
+ *   shape    optional: from the inputs, write the output's ndim and shape[0..ndim-1] and
+ *            return 0; or return -1 with the reason in why (why_size bytes) when they do not
+ *            fit. NULL: the output has the inputs' shape, and all inputs must share it.
+ *   forward  y = f(inputs): fill v->out->data
+ *   vjp      in[i]->grad += J_i^T out->grad for each input with a gradient */
+typedef struct ag_custom_op {
+    const char *name;
+    int nin;
+    int (*shape)(ag_tensor *const *in, int nin, int *ndim, int shape[AG_MAX_DIMS], char *why,
+                 size_t why_size, void *user);
+    void (*forward)(const ag_custom_view *v);
+    void (*vjp)(const ag_custom_view *v);
+} ag_custom_op;
+
+/* Record op on t with inputs in[0..nin-1] and run its forward; user is handed to its callbacks
+ * (kept, not copied: it must outlive the node's backward). Returns the output (a tape tensor),
+ * or the poison: a NULL definition or one without name, forward or vjp, the wrong number of
+ * inputs, unusable inputs, shapes that do not fit. */
+ag_tensor *ag_custom(ag_tape *t, const ag_custom_op *op, ag_tensor *const *in, int nin,
+                     void *user);
 
 /* ---------------------------------------------------------------------------------------------
  * Gradient checking

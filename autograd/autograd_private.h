@@ -55,6 +55,7 @@ struct ag_tape {
     size_t limit;           /* ag_tape_set_limit: most bytes the arena may hold, 0 = no limit */
     bool failed;
     bool check_finite;      /* ag_tape_check_finite: ag_run checks every output */
+    bool no_grad;           /* ag_tape_set_grad(t, false): forward only, no gradient flags */
     ag_status status;       /* what kind of failure (AG_OK while not failed) */
     char error[256];
     ag_tensor poison;       /* returned by every op once the tape has failed */

@@ -28,6 +28,7 @@ const char *ag_status_str(ag_status status) {
     case AG_ERR_NOT_FINITE: return "NaN or Inf in an op's output";
     case AG_ERR_TAPE_LIMIT: return "the tape's size limit";
     case AG_ERR_USER: return "recorded with ag_tape_fail";
+    case AG_ERR_NO_GRAD: return "back-propagation with gradients off";
     }
     return "unknown status";
 }

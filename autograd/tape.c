@@ -54,6 +54,19 @@ void ag_tape_reset(ag_tape *t) {
 
 int ag_tape_nodes(const ag_tape *t) { return t ? t->nnodes : 0; }
 
+/* The no-gradient mode: ag_record gives no output AG_REQUIRES_GRAD, so nothing recorded wants
+ * a gradient and ag_backward refuses. */
+int ag_tape_set_grad(ag_tape *t, bool on) {
+    if (!t) {
+        ag_no_tape("ag_tape_set_grad");
+        return -1;
+    }
+    t->no_grad = !on;
+    return 0;
+}
+
+bool ag_tape_grad_enabled(const ag_tape *t) { return t && !t->no_grad; }
+
 /* ---- recording ------------------------------------------------------------------------------ */
 
 ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, int ndim,
@@ -97,7 +110,7 @@ ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, i
     o->shape[2] = ndim > 2 ? shape[2] : 1;
     o->shape[3] = ndim > 3 ? shape[3] : 1;
     o->numel = (int)numel;
-    o->flags = flags;
+    o->flags = t->no_grad ? 0 : flags;
     o->name = NULL;
     o->node = n;
     o->tape = t;
@@ -134,6 +147,13 @@ static bool grad_ready(ag_tape *t, ag_tensor *x) {
 
 int ag_backward_seed(ag_tape *t, ag_tensor *out, const float *seed) {
     if (!ag_check_inputs(t, "backward", 1, &out)) return -1;
+    if (t->no_grad) {
+        ag_fail(t, AG_ERR_NO_GRAD,
+                "backward: output %s was recorded with gradients off (ag_tape_set_grad(t, "
+                "false)); turn them on and record again to back-propagate",
+                ag_fmt_shape(out).s);
+        return -1;
+    }
     if (!seed) {
         ag_fail(t, AG_ERR_NULL, "backward: seed gradient is NULL for output %s",
                 ag_fmt_shape(out).s);

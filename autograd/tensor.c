@@ -158,3 +158,25 @@ void ag_zero_grad(ag_tensor *x) {
     if (x && x->grad && !(x->flags & AG_POISONED))
         memset(x->grad, 0, (size_t)x->numel * sizeof(float));
 }
+
+/* ---- detaching: a value without its path back --------------------------------------------- */
+
+ag_tensor *ag_detach(ag_tape *t, ag_tensor *x) {
+    if (!ag_check_inputs(t, "detach", 1, &x)) return ag_poison(t);
+    return ag_tape_tensor(t, x->ndim, x->shape, x->data);
+}
+
+ag_tensor *ag_detach_into(ag_tape *t, ag_tensor *x, ag_tensor *keep) {
+    ag_tensor *in[2] = {x, keep};
+    if (!ag_check_inputs(t, "detach_into", 2, in)) return ag_poison(t);
+    if (!(keep->flags & AG_USER_OWNED))
+        return ag_fail(t, AG_ERR_OTHER_TAPE,
+                       "detach_into: keep %s is a tape tensor; it must be user-owned "
+                       "(ag_tensor_new) to outlive ag_tape_reset",
+                       ag_fmt_shape(keep).s);
+    if (keep->ndim != x->ndim || memcmp(keep->shape, x->shape, sizeof x->shape) != 0)
+        return ag_fail(t, AG_ERR_SHAPE, "detach_into: x %s and keep %s differ in shape",
+                       ag_fmt_shape(x).s, ag_fmt_shape(keep).s);
+    if (keep != x) memcpy(keep->data, x->data, (size_t)x->numel * sizeof(float));
+    return keep;
+}

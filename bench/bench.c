@@ -10,6 +10,9 @@
  * (workload,impl,threads,median_us,min_us,max_us), one line per workload and thread count
  *   ratio WORKLOAD threads=T reference/ours=R
  * (R > 1: we are faster; the reference is OpenBLAS for the matmul shapes, PyTorch otherwise),
+ * for mlp_infer and rnn_infer (when their _fwd workload ran too) one line
+ *   ratio mlp_infer threads=T training-forward/inference=R
+ * (R > 1: the no-gradient forward is faster than the same forward with gradients on),
  * the allocator calls per steady-state step of every workload, and the peak resident memory of
  * the mlp workload (measured in a fresh process) against what it needs.
  *
@@ -342,6 +345,8 @@ int main(int argc, char **argv) {
 
     char ratios[64][160], allocs[64][160];
     int nratio = 0, nalloc = 0;
+    struct { const char *name; int threads; double median; } ours_seen[64]; /* for the _infer ratios */
+    int nseen = 0;
     printf("\n%-15s %-9s %3s %12s %12s %12s %9s %8s\n", "workload", "impl", "thr", "median_us",
            "min_us", "max_us", "GFLOP/s", "allocs");
     int status = 0;
@@ -393,6 +398,19 @@ int main(int argc, char **argv) {
                          "allocs %s threads=%d per_step=%.3g (%ld allocator calls in %ld steps)",
                          w->name, T, (double)s[0].allocs / (double)s[0].steps, s[0].allocs,
                          s[0].steps);
+            if (!s[0].failed && nseen < 64)
+                ours_seen[nseen].name = w->name, ours_seen[nseen].threads = T,
+                ours_seen[nseen++].median = ours;
+            const char *infer = strstr(w->name, "_infer");
+            if (!s[0].failed && infer && !infer[6] && nratio < 64) {
+                char fwd[64];
+                snprintf(fwd, sizeof fwd, "%.*s_fwd", (int)(infer - w->name), w->name);
+                for (int i = 0; i < nseen; i++)
+                    if (!strcmp(ours_seen[i].name, fwd) && ours_seen[i].threads == T)
+                        snprintf(ratios[nratio++], sizeof ratios[0],
+                                 "ratio %s threads=%d training-forward/inference=%.2f", w->name, T,
+                                 ours_seen[i].median / ours);
+            }
             int ref = use_blas ? 1 : torch_slot >= 0 && n > torch_slot ? torch_slot : -1;
             if (ref > 0 && !s[ref].failed && !s[0].failed && nratio < 64)
                 snprintf(ratios[nratio++], sizeof ratios[0],

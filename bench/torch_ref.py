@@ -82,6 +82,35 @@ def make(name):
             loss.backward()
             opt.step()
         return step
+    if name in ("mlp_fwd", "mlp_infer", "rnn_fwd", "rnn_infer"):
+        # the forward (with the loss) of mlp or rnn alone; _infer under torch.no_grad()
+        base, kind = name.split("_")
+        torch.manual_seed(1986)
+        if base == "mlp":
+            x = torch.rand(128, 784)
+            labels = torch.randint(0, 10, (128,))
+            net = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
+                                nn.Linear(256, 10))
+            lossf = nn.CrossEntropyLoss()
+
+            def forward():
+                return lossf(net(x), labels)
+        else:
+            x = torch.rand(32, 32, 64) * 2 - 1
+            d = torch.rand(32, 32, 128) - 0.5
+            rnn = nn.RNN(64, 128, nonlinearity="tanh")
+
+            def forward():
+                out, _ = rnn(x)
+                return 0.5 * ((out - d) ** 2).sum()
+
+        def step():
+            if kind == "infer":
+                with torch.no_grad():
+                    forward()
+            else:
+                forward()
+        return step
     if name == "scalar_chain":
         a = torch.tensor(0.999, requires_grad=True)
         b = torch.tensor(0.001, requires_grad=True)

@@ -14,6 +14,10 @@ const bench_workload bench_workloads[] = {
     {"family", "(24->6, 12->6) -> 12 -> 6 -> 24 sigmoid, batch 100, SSE", {0, 0, 0}, false, false},
     {"mlp", "784-512-256-10 relu, softmax xent, batch 128", {0, 0, 0}, false, false},
     {"rnn", "Elman 64->128 tanh, T=32, batch 32, SSE every step", {0, 0, 0}, false, false},
+    {"mlp_fwd", "the mlp's forward alone (loss included), gradients on", {0, 0, 0}, false, false},
+    {"mlp_infer", "the mlp's forward alone, no-gradient mode (ag_tape_set_grad)", {0, 0, 0}, false, false},
+    {"rnn_fwd", "the rnn's forward alone (loss included), gradients on", {0, 0, 0}, false, false},
+    {"rnn_infer", "the rnn's forward alone, no-gradient mode (ag_tape_set_grad)", {0, 0, 0}, false, false},
     {"scalar_chain", "100,000 scalar ops x = x*a + b, forward + backward", {0, 0, 0}, false, false},
     {"matmul_512", "(512,512) @ (512,512)", {512, 512, 512}, false, false},
     {"matmul_mlp1", "(128,784) @ (784,512)", {128, 512, 784}, false, false},
@@ -26,6 +30,10 @@ const int bench_nworkloads = (int)(sizeof bench_workloads / sizeof bench_workloa
 
 enum { SYMMETRY, FAMILY, MLP, RNN, SCALAR_CHAIN, MATMUL };
 
+/* What a step of a training workload runs: the whole step, or its forward alone (the *_fwd and
+ * *_infer workloads: the loss recorded, then the tape reset), with gradients on or off. */
+enum { TRAIN_STEP, FORWARD_ONLY, INFERENCE };
+
 #define RNN_T 32
 #define RNN_B 32
 #define RNN_IN 64
@@ -34,6 +42,7 @@ enum { SYMMETRY, FAMILY, MLP, RNN, SCALAR_CHAIN, MATMUL };
 
 struct bench_state {
     int kind;
+    int mode;                  /* TRAIN_STEP, FORWARD_ONLY or INFERENCE */
     ag_tape *t;
     nn_params *ps;
     nn_optim *opt;
@@ -77,6 +86,15 @@ bench_state *bench_setup(const bench_workload *w) {
     s->ps = nn_params_new();
     if (!s->t || !s->ps) goto failed;
     nn_rng *r = &s->rng;
+    /* mlp_fwd, mlp_infer, rnn_fwd, rnn_infer: the model and data of mlp or rnn */
+    char base[32];
+    snprintf(base, sizeof base, "%s", w->name);
+    char *suffix = strchr(base, '_');
+    if (suffix && (!strcmp(suffix, "_fwd") || !strcmp(suffix, "_infer"))) {
+        s->mode = !strcmp(suffix, "_fwd") ? FORWARD_ONLY : INFERENCE;
+        *suffix = '\0';
+        if (s->mode == INFERENCE && ag_tape_set_grad(s->t, false) != 0) goto failed;
+    }
     if (w->mm[0]) {
         s->kind = MATMUL;
         int M = w->mm[0], N = w->mm[1], K = w->mm[2];
@@ -116,7 +134,7 @@ bench_state *bench_setup(const bench_workload *w) {
             if (!s->fam[l].W) goto failed;
         }
         s->opt = nn_sgd_new(s->ps, 0.005, 0.9);
-    } else if (!strcmp(w->name, "mlp")) {
+    } else if (!strcmp(base, "mlp")) {
         s->kind = MLP;
         s->X = random_tensor(r, MLP_B, 784, 0, 1);
         if (!s->X) goto failed;
@@ -124,7 +142,7 @@ bench_state *bench_setup(const bench_workload *w) {
         s->net = nn_mlp_new(s->ps, "mlp", "784-512-256-10", NN_RELU, NN_IDENTITY, nn_init_he(), r);
         if (!s->net.nlayers) goto failed;
         s->opt = nn_sgd_new(s->ps, 0.01, 0.9);
-    } else if (!strcmp(w->name, "rnn")) {
+    } else if (!strcmp(base, "rnn")) {
         s->kind = RNN;
         s->X = random_tensor(r, RNN_T * RNN_B, RNN_IN, -1, 1); /* time-major: step t is rows tB.. */
         s->D = random_tensor(r, RNN_T * RNN_B, RNN_H, -0.5, 0.5);
@@ -209,6 +227,11 @@ int bench_step(bench_state *s) {
         return 0;
     }
     ag_tensor *E = forward(s);
+    if (s->mode != TRAIN_STEP) {
+        int ok = ag_tape_error(t) ? fail(s, "forward") : 0;
+        ag_tape_reset(t);
+        return ok;
+    }
     if (ag_backward(t, E) != 0) return fail(s, "backward");
     if (nn_optim_step(s->opt, t) != 0) return fail(s, "optimiser step");
     ag_tape_reset(t);

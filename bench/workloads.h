@@ -2,7 +2,9 @@
  * workloads.h -- the benchmark's workloads, written with the public API as a user would.
  *
  * Each workload is one training step (forward, backward, the paper's momentum update) on
- * random data from a fixed seed, or, for the matmul shapes, one product. The same workloads
+ * random data from a fixed seed, or, for the matmul shapes, one product. mlp_fwd and rnn_fwd
+ * are the forward (with the loss) of mlp and rnn alone, gradients on; mlp_infer and rnn_infer
+ * the same forward in the no-gradient mode (ag_tape_set_grad(t, false)). The same workloads
  * are written in PyTorch in bench/torch_ref.py; keep the two in step.
  */
 #ifndef BACKPROP_BENCH_WORKLOADS_H
@@ -13,7 +15,7 @@
 typedef struct bench_state bench_state;
 
 typedef struct bench_workload {
-    const char *name;  /* "symmetry", "family", "mlp", "rnn", "scalar_chain", "matmul_..." */
+    const char *name;  /* "symmetry", "family", "mlp", "rnn", "mlp_infer", ..., "matmul_..." */
     const char *what;  /* one line for the table */
     int mm[3];         /* matmul shapes: M, N, K (0 for training workloads) */
     bool ta, tb;       /* matmul: which operand is stored transposed */

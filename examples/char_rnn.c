@@ -237,9 +237,10 @@ static void model_free(model *m) {
 }
 
 /* Unfold the net over T characters of B streams: codes[t*B + s] is character t of stream s.
- * Starts from the state in `carry` (B,H) -- data, so no gradient flows back into the previous
- * unfolding -- or, when fresh, from zero; leaves the last state in carry. Returns the logits
- * (T*B, V), row t*B + s predicting character t+1 of stream s. */
+ * Starts from the state in `carry` (B,H) or, when fresh, from zero, and leaves the last state,
+ * detached, in carry (ag_detach_into: a user-owned tensor that outlives the tape's reset, so no
+ * gradient flows back into the previous unfolding: truncated back-propagation through time).
+ * Returns the logits (T*B, V), row t*B + s predicting character t+1 of stream s. */
 static ag_tensor *unfold(ag_tape *t, model *m, ag_tensor *carry, const int *codes, int T, int B,
                          bool fresh) {
     ag_tensor *h = fresh ? NULL : carry; /* NULL: the zero state */
@@ -250,24 +251,8 @@ static ag_tensor *unfold(ag_tape *t, model *m, ag_tensor *carry, const int *code
     }
     ag_tensor *all = ag_concat(t, hs, T, 0);                /* (T*B, H) */
     ag_tensor *logits = nn_dense_forward(t, &m->readout, all); /* (T*B, V) */
-    if (!ag_tape_error(t)) memcpy(carry->data, h->data, (size_t)B * m->H * sizeof(float));
+    ag_detach_into(t, h, carry);
     return logits;
-}
-
-/* Scale every gradient down so that their joint norm is at most `limit` (0: no limit). */
-static void clip_gradients(nn_params *ps, double limit) {
-    if (limit <= 0) return;
-    double sq = 0;
-    for (int p = 0; p < nn_params_count(ps); p++) {
-        const ag_tensor *w = nn_params_at(ps, p);
-        for (int i = 0; i < w->numel; i++) sq += (double)w->grad[i] * w->grad[i];
-    }
-    if (!(sq > limit * limit)) return; /* also leaves NaN for the optimiser to refuse */
-    const float k = (float)(limit / sqrt(sq));
-    for (int p = 0; p < nn_params_count(ps); p++) {
-        ag_tensor *w = nn_params_at(ps, p);
-        for (int i = 0; i < w->numel; i++) w->grad[i] *= k;
-    }
 }
 
 /* Bits per character of text[0..n-1] predicted one character at a time from a zero state:
@@ -456,7 +441,7 @@ int main(int argc, char **argv) {
         ag_tensor *logits = unfold(t, &m, m.state, codes, o.seq, o.batch, fresh); /* (seq*B,V) */
         ag_tensor *E = ag_softmax_xent(t, logits, codes + o.batch); /* the next characters */
         ag_backward(t, E);
-        if (!ag_tape_error(t)) clip_gradients(ps, o.clip);
+        if (!ag_tape_error(t) && o.clip > 0) nn_clip_grad_norm(ps, o.clip); /* NaN: step refuses */
         if (nn_optim_step(opt, t) != 0) {
             fprintf(stderr, "char_rnn: step %ld: %s\n", step, nn_error(t));
             goto done;

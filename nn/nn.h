@@ -107,6 +107,13 @@ ag_tensor *nn_params_at(const nn_params *ps, int i);             /* the i-th, or
 ag_tensor *nn_params_find(const nn_params *ps, const char *name); /* by name, or NULL */
 long nn_params_numel(const nn_params *ps);                       /* total elements */
 void nn_zero_grad(nn_params *ps);                                /* every gradient to 0 */
+/* Clip the gradients by their joint norm (PyTorch's clip_grad_norm_): with
+ * norm = sqrt(sum over every parameter's gradient of g^2), every gradient is multiplied by
+ * max_norm / norm when norm > max_norm, and left alone otherwise. Returns the norm BEFORE
+ * clipping. A NaN or infinite norm is reported, not clipped: it is returned, the gradients are
+ * left as they are and ag_last_error() says so (skip the step; nn_optim_step refuses them too).
+ * max_norm must be > 0 (INFINITY only measures); else, or for a NULL ps, -1 (ag_last_error). */
+double nn_clip_grad_norm(nn_params *ps, double max_norm);
 /* One line per parameter: name, shape, and its values when it has at most max_values. */
 void nn_params_print(const nn_params *ps, FILE *f, int max_values);
 
@@ -218,6 +225,33 @@ ag_tensor *nn_elman_forward(ag_tape *t, const nn_elman *net, ag_tensor *h0, ag_t
  * 1/2 sum (ys[k] - ds[k])^2, or of nn_sse_margin(ys[k], ds[k], margin) when margin > 0. */
 ag_tensor *nn_sse_steps(ag_tape *t, ag_tensor *const *ys, ag_tensor *const *ds, int T,
                         double margin);
+
+/* ---------------------------------------------------------------------------------------------
+ * Dropout and layer normalisation, built from ops
+ * ------------------------------------------------------------------------------------------- */
+
+/* Dropout (PyTorch's nn.Dropout), any shape -> the same shape. training = true (the train
+ * switch): each element is zeroed with probability p and the others scaled by 1/(1-p), so the
+ * expected value is unchanged; the mask is a tape constant drawn from rng, one uniform draw per
+ * element in row-major order, so a run is repeatable from rng's seed. training = false (eval):
+ * x itself, nothing recorded, rng untouched (may be NULL). p in [0, 1] (p = 1 gives zeros);
+ * else, or a NULL rng in training, the tape fails. */
+ag_tensor *nn_dropout(ag_tape *t, ag_tensor *x, double p, bool training, nn_rng *rng);
+
+/* Layer normalisation (PyTorch's nn.LayerNorm over the last axis) with a learned gain (starts
+ * at 1) and bias (starts at 0), both (1,N) and named NAME.gain and NAME.bias. */
+typedef struct nn_layernorm {
+    ag_tensor *gain, *bias;
+    double eps; /* added to the variance: 1e-5 is PyTorch's */
+} nn_layernorm;
+
+/* Create gain and bias in ps for rows of n features; on failure gain is NULL (see
+ * ag_last_error) and ps is unchanged. eps must be finite and above 0. */
+nn_layernorm nn_layernorm_new(nn_params *ps, const char *name, int n, double eps);
+
+/* (..., N) -> (..., N): y = (x - mean) / sqrt(var + eps) * gain + bias, the mean and the biased
+ * variance taken over the last axis of each row. */
+ag_tensor *nn_layernorm_forward(ag_tape *t, const nn_layernorm *ln, ag_tensor *x);
 
 /* ---------------------------------------------------------------------------------------------
  * Losses (the others are autograd ops: ag_sse, ag_mse, ag_bce, ag_bce_logits, ag_softmax_xent)

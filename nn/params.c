@@ -5,6 +5,7 @@
 #include "nn_private.h"
 
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 
 #define NAME_MAX_LEN 63
@@ -159,4 +160,39 @@ int nn_grads_unpack(nn_params *ps, const float *buf, long n) {
         at += x->numel;
     }
     return 0;
+}
+
+/* The joint L2 norm of every gradient, in double; gradients scaled by max_norm / norm when it is
+ * above max_norm (PyTorch's clip_grad_norm_, without its 1e-6 added to the norm). */
+double nn_clip_grad_norm(nn_params *ps, double max_norm) {
+    if (!ps) {
+        ag_set_last_error("nn_clip_grad_norm: parameter list is NULL");
+        return -1;
+    }
+    if (!(max_norm > 0)) { /* also NaN */
+        ag_set_last_error("nn_clip_grad_norm: max_norm %g must be above 0 (INFINITY: measure only)",
+                          max_norm);
+        return -1;
+    }
+    double sq = 0;
+    for (int p = 0; p < ps->count; p++) {
+        const ag_tensor *w = ps->items[p];
+        if (!w->grad) continue;
+        for (int i = 0; i < w->numel; i++) sq += (double)w->grad[i] * w->grad[i];
+    }
+    const double norm = sqrt(sq);
+    if (!isfinite(norm)) {
+        ag_set_last_error("nn_clip_grad_norm: the gradients' norm is %s; gradients left as they are",
+                          isnan(norm) ? "NaN" : "infinite");
+        return norm;
+    }
+    if (norm > max_norm) {
+        const float k = (float)(max_norm / norm);
+        for (int p = 0; p < ps->count; p++) {
+            ag_tensor *w = ps->items[p];
+            if (!w->grad) continue;
+            for (int i = 0; i < w->numel; i++) w->grad[i] *= k;
+        }
+    }
+    return norm;
 }

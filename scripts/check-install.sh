@@ -1,6 +1,10 @@
 #!/bin/sh
-# Install into a scratch prefix and build an outside program with pkg-config, against both the
-# static and the shared library.
+# Install into a scratch prefix (not one the loader searches) and build an outside program with
+# pkg-config, against the shared and the static library, and RUN each as the README says:
+#   - linked with an rpath to the prefix's lib/: runs with no loader path set;
+#   - linked without one: fails to start ("libbackprop.so.0: cannot open shared object file",
+#     the README's warning) until LD_LIBRARY_PATH names the prefix's lib/;
+#   - linked with the static library: runs anywhere.
 set -eu
 prefix=${1:-/tmp/backprop-install-check}
 rm -rf "$prefix"
@@ -23,8 +27,25 @@ int main(void) {
 C
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 cc=${CC:-cc}
+libdir=$(pkg-config --variable=libdir backprop)
+[ "$libdir" = "$prefix/lib" ] || { echo "install check: libdir is $libdir, not $prefix/lib" >&2; exit 1; }
+# the shared library with an rpath: no loader path needed
+$cc "$work/prog.c" -o "$work/prog-rpath" $(pkg-config --cflags --libs backprop) -Wl,-rpath,"$libdir"
+env -u LD_LIBRARY_PATH "$work/prog-rpath"
+# without an rpath the loader cannot find it under a non-system prefix ...
 $cc "$work/prog.c" -o "$work/prog" $(pkg-config --cflags --libs backprop)
-LD_LIBRARY_PATH="$prefix/lib" "$work/prog"
+if env -u LD_LIBRARY_PATH "$work/prog" >"$work/out" 2>&1; then
+    echo "install check: a program without rpath ran without LD_LIBRARY_PATH: is $prefix/lib" \
+        "on the loader's path? The README's warning would be wrong here" >&2
+    exit 1
+fi
+grep -q "libbackprop.so.0: cannot open shared object file" "$work/out" || {
+    echo "install check: unexpected failure without LD_LIBRARY_PATH:" >&2
+    cat "$work/out" >&2
+    exit 1
+}
+# ... until LD_LIBRARY_PATH names the directory
+LD_LIBRARY_PATH="$libdir" "$work/prog"
 $cc "$work/prog.c" -o "$work/prog-static" $(pkg-config --cflags backprop) "$prefix/lib/libbackprop.a" -lm -lpthread
 "$work/prog-static"
 echo "install check: OK ($prefix)"

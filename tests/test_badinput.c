@@ -1330,6 +1330,148 @@ static void test_every_public_function_has_a_case(void **state) {
     assert_int_equal(missing, 0);
 }
 
+/* ---- detach, the no-gradient mode, clipping by norm ------------------------------------------ */
+
+static void test_detach_grad_mode_and_clipping(void **state) {
+    (void)state;
+    ag_tensor *keep = ag_tensor_2d(2, 3, false);
+    assert_null(BAD(ag_detach, (NULL, tt(T, 2, 3))));
+    expect_last("detach: tape is NULL");
+    expect_tape(T, BAD(ag_detach, (T, NULL)), "detach: input 1 is NULL");
+    expect_tape(F, BAD(ag_detach, (F, tt(F, 2, 3))), "the first error");
+    expect_tape(T, BAD(ag_detach, (T, tt(O, 2, 3))), "detach: input 1 (2,3) belongs to another tape");
+    assert_null(BAD(ag_detach_into, (NULL, tt(T, 2, 3), keep)));
+    expect_last("detach_into: tape is NULL");
+    expect_tape(T, BAD(ag_detach_into, (T, NULL, keep)), "detach_into: input 1 is NULL");
+    expect_tape(T, BAD(ag_detach_into, (T, tt(T, 2, 3), NULL)), "detach_into: input 2 is NULL");
+    expect_tape(T, BAD(ag_detach_into, (T, tt(T, 3, 2), keep)), "detach_into: x (3,2) and keep (2,3) differ");
+    expect_tape(T, BAD(ag_detach_into, (T, tt(T, 2, 3), tt(T, 2, 3))), "must be user-owned");
+    ag_tensor_free(keep);
+
+    assert_int_equal(BAD(ag_tape_set_grad, (NULL, false)), -1);
+    expect_last("ag_tape_set_grad: tape is NULL");
+    assert_false(BAD(ag_tape_grad_enabled, (NULL)));
+    assert_int_equal(ag_tape_set_grad(T, false), 0);
+    ag_tensor *w = ag_scalar_param(1);
+    assert_int_equal(ag_backward(T, ag_mul(T, w, w)), -1);
+    tu_assert_error(T, "backward: output (1) was recorded with gradients off");
+    assert_float_equal(ag_grad_item(w), 0, 0);
+    ag_tensor_free(w);
+    ag_tape_set_grad(T, true);
+    ag_tape_reset(T);
+
+    assert_true(BAD(nn_clip_grad_norm, (NULL, 1)) == -1);
+    expect_last("nn_clip_grad_norm: parameter list is NULL");
+    const double bad_max[] = {0, -1, NAN, -INFINITY};
+    for (int k = 0; k < 4; k++) {
+        assert_true(BAD(nn_clip_grad_norm, (PS, bad_max[k])) == -1);
+        expect_last("must be above 0");
+    }
+}
+
+/* ---- dropout and layer normalisation -------------------------------------------------------- */
+
+static void test_dropout_and_layernorm(void **state) {
+    (void)state;
+    nn_rng rng = nn_rng_seed(1);
+    assert_null(BAD(nn_dropout, (NULL, tt(T, 2, 3), 0.5, true, &rng)));
+    expect_last("dropout: tape is NULL");
+    expect_tape(T, BAD(nn_dropout, (T, NULL, 0.5, true, &rng)), "dropout: input 1 is NULL");
+    expect_tape(F, BAD(nn_dropout, (F, tt(F, 2, 3), 0.5, true, &rng)), "the first error");
+    expect_tape(T, BAD(nn_dropout, (T, tt(O, 2, 3), 0.5, true, &rng)), "dropout: input 1 (2,3) belongs to another tape");
+    const double bad_p[] = {-0.1, 1.5, NAN, INFINITY};
+    for (int k = 0; k < 4; k++)
+        expect_tape(T, BAD(nn_dropout, (T, tt(T, 2, 3), bad_p[k], true, &rng)), "is not in [0, 1]");
+    expect_tape(T, BAD(nn_dropout, (T, tt(T, 2, 3), 0.5, true, NULL)), "dropout: rng is NULL");
+
+    nn_params *ps = nn_params_new();
+    const int count = nn_params_count(ps);
+    assert_null(BAD(nn_layernorm_new, (ps, NULL, 4, 1e-5)).gain);
+    expect_last("nn_layernorm_new: name is NULL");
+    const int bad_n[] = {0, -3, INT_MIN};
+    for (int k = 0; k < 3; k++) {
+        assert_null(BAD(nn_layernorm_new, (ps, "ln", bad_n[k], 1e-5)).gain);
+        expect_last("is not at least 1");
+    }
+    const double bad_eps[] = {0, -1, NAN, INFINITY};
+    for (int k = 0; k < 4; k++) {
+        assert_null(BAD(nn_layernorm_new, (ps, "ln", 4, bad_eps[k])).gain);
+        expect_last("eps");
+    }
+    assert_null(BAD(nn_layernorm_new, (ps, "a-name-that-is-far-too-long-for-a-parameter-of-the-list-xxxxxx", 4, 1e-5)).gain);
+    expect_last("too long");
+    assert_null(BAD(nn_layernorm_new, (NULL, "ln", 4, 1e-5)).gain);
+    assert_int_equal(nn_params_count(ps), count); /* nothing left behind */
+    nn_layernorm ln = nn_layernorm_new(ps, "ln", 4, 1e-5);
+    assert_non_null(ln.gain);
+    assert_null(BAD(nn_layernorm_new, (ps, "ln", 4, 1e-5)).gain); /* duplicate name */
+    assert_int_equal(nn_params_count(ps), count + 2);
+    assert_null(BAD(nn_layernorm_forward, (NULL, &ln, tt(T, 2, 4))));
+    expect_last("layernorm: tape is NULL");
+    expect_tape(T, BAD(nn_layernorm_forward, (T, NULL, tt(T, 2, 4))), "layernorm: layer is NULL");
+    expect_tape(T, BAD(nn_layernorm_forward, (T, &(nn_layernorm){NULL, NULL, 1e-5}, tt(T, 2, 4))),
+                "layernorm: layer has no parameters");
+    expect_tape(T, BAD(nn_layernorm_forward, (T, &ln, NULL)), "layernorm: input 1 is NULL");
+    expect_tape(T, BAD(nn_layernorm_forward, (T, &ln, tt(T, 4, 3))), "layernorm: input (4,3): last axis is not the layer's 4");
+    ag_tape_fail(F, "the first error"); /* expect_tape reset it */
+    expect_tape(F, BAD(nn_layernorm_forward, (F, &ln, tt(F, 2, 4))), "the first error");
+    nn_params_free(ps);
+}
+
+/* ---- ops of your own (ag_custom) ------------------------------------------------------------ */
+
+static void square_fwd(const ag_custom_view *v) {
+    for (int i = 0; i < v->out->numel; i++) v->out->data[i] = v->in[0]->data[i] * v->in[0]->data[i];
+}
+static void square_vjp(const ag_custom_view *v) {
+    if (v->in[0]->grad)
+        for (int i = 0; i < v->out->numel; i++)
+            v->in[0]->grad[i] += 2 * v->in[0]->data[i] * v->out->grad[i];
+}
+static int refuse_shape(ag_tensor *const *in, int nin, int *ndim, int shape[AG_MAX_DIMS], char *why,
+                        size_t why_size, void *user) {
+    (void)in, (void)nin, (void)ndim, (void)shape, (void)user;
+    snprintf(why, why_size, "never fits");
+    return -1;
+}
+static int absurd_shape(ag_tensor *const *in, int nin, int *ndim, int shape[AG_MAX_DIMS], char *why,
+                        size_t why_size, void *user) {
+    (void)in, (void)nin, (void)why, (void)why_size, (void)user;
+    *ndim = 2, shape[0] = 1 << 16, shape[1] = 1 << 16;
+    return 0;
+}
+
+static void test_custom_ops(void **state) {
+    (void)state;
+    static const ag_custom_op sq = {"sq", 1, NULL, square_fwd, square_vjp};
+    static const ag_custom_op no_fwd = {"nofwd", 1, NULL, NULL, square_vjp};
+    static const ag_custom_op no_name = {NULL, 1, NULL, square_fwd, square_vjp};
+    static const ag_custom_op refuses = {"refuses", 1, refuse_shape, square_fwd, square_vjp};
+    static const ag_custom_op absurd = {"absurd", 1, absurd_shape, square_fwd, square_vjp};
+    ag_tensor *x = tt(T, 2, 3);
+    assert_null(BAD(ag_custom, (NULL, &sq, &x, 1, NULL)));
+    expect_last("sq: tape is NULL");
+    expect_tape(T, BAD(ag_custom, (T, NULL, &x, 1, NULL)), "custom: op definition is NULL");
+    x = tt(T, 2, 3);
+    expect_tape(T, BAD(ag_custom, (T, &no_name, &x, 1, NULL)), "custom: op definition has no name");
+    x = tt(T, 2, 3);
+    expect_tape(T, BAD(ag_custom, (T, &no_fwd, &x, 1, NULL)), "nofwd: op definition has no forward function");
+    x = tt(T, 2, 3);
+    expect_tape(T, BAD(ag_custom, (T, &sq, NULL, 1, NULL)), "sq: inputs array is NULL");
+    x = tt(T, 2, 3);
+    expect_tape(T, BAD(ag_custom, (T, &sq, &x, 0, NULL)), "sq: 0 inputs; a custom op takes 1 to 8");
+    x = tt(T, 2, 3);
+    expect_tape(T, BAD(ag_custom, (T, &sq, &x, -4, NULL)), "sq: -4 inputs");
+    expect_tape(T, BAD(ag_custom, (T, &sq, (ag_tensor *const[]){NULL}, 1, NULL)), "sq: input 1 is NULL");
+    expect_tape(T, BAD(ag_custom, (T, &sq, (ag_tensor *const[]){tt(O, 2, 3)}, 1, NULL)),
+                "sq: input 1 (2,3) belongs to another tape");
+    expect_tape(F, BAD(ag_custom, (F, &sq, (ag_tensor *const[]){tt(T, 2, 3)}, 1, NULL)), "the first error");
+    expect_tape(T, BAD(ag_custom, (T, &refuses, (ag_tensor *const[]){tt(T, 2, 3)}, 1, NULL)),
+                "refuses: inputs (2,3): never fits");
+    expect_tape(T, BAD(ag_custom, (T, &absurd, (ag_tensor *const[]){tt(T, 2, 3)}, 1, NULL)),
+                "absurd: absurd size");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_ops_healthy, reset),
@@ -1357,6 +1499,9 @@ int main(void) {
         cmocka_unit_test_setup(test_optimiser_table_settings, reset),
         cmocka_unit_test_setup(test_save_load_arguments, reset),
         cmocka_unit_test_setup(test_grads_pack_unpack, reset),
+        cmocka_unit_test_setup(test_detach_grad_mode_and_clipping, reset),
+        cmocka_unit_test_setup(test_custom_ops, reset),
+        cmocka_unit_test_setup(test_dropout_and_layernorm, reset),
         cmocka_unit_test(test_every_public_function_has_a_case), /* last: counts the calls above */
     };
     int setup_layers = make_layers(NULL);
