@@ -8,9 +8,13 @@
 #include <math.h>
 
 static ag_tape *T;
-static ag_tensor *params[16]; /* made by P, freed after each test */
+static ag_tensor *params[16]; /* made by P, freed before the next test and at the end */
 static int nparams;
 
+static void free_params(void) {
+    for (int i = 0; i < nparams; i++) ag_tensor_free(params[i]);
+    nparams = 0;
+}
 static int setup(void **state) {
     (void)state;
     T = ag_tape_new();
@@ -18,14 +22,14 @@ static int setup(void **state) {
 }
 static int teardown(void **state) {
     (void)state;
+    free_params(); /* the last test's */
     ag_tape_free(T);
     return 0;
 }
 static int reset(void **state) {
     (void)state;
     ag_tape_reset(T);
-    for (int i = 0; i < nparams; i++) ag_tensor_free(params[i]);
-    nparams = 0;
+    free_params();
     return 0;
 }
 
