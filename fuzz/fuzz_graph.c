@@ -1,0 +1,874 @@
+/*
+ * fuzz_graph.c -- differential libFuzzer harness for the ops of autograd/autograd.h.
+ *
+ * The input bytes are a program: a few leaves (parameters, data, tape constants) of shapes up to
+ * 3-D with values k/16, then up to 12 ops chosen from every public op, each with its operands,
+ * axes, indices, constants and transposes; the program ends in a scalar loss, sum(last * W) with
+ * W fixed. While decoding, the harness evaluates the program in double precision with its own
+ * code (fuzz/graph_ref.h, independent of the library's kernels) and replaces any op whose input
+ * is near a point where it is not differentiable or badly conditioned (log, sqrt, pow near 0,
+ * abs and relu near 0, a division by nearly 0, a near tie in max_axis, bce near 0 or 1,
+ * log-softmax beyond |x| = 20, an output beyond 1e3) by tanh of its first input. Then the library
+ * runs the program on a tape and these properties are checked:
+ *
+ *   (a) every op's float output equals the double reference of that op on the library's own
+ *       float inputs, within a few float roundings of the op's magnitude (see FWD_TOL);
+ *   (b) every tensor's gradient after ag_backward equals the sum, over the ops that read it, of
+ *       the vector-Jacobian product of the op, obtained by central differences of the double
+ *       reference on the library's inputs and output gradient (see VJP_TOL);
+ *   (c) every parameter's gradient equals central differences of the whole double program
+ *       (an end-to-end check; looser, as float errors compound along the graph: see END_TOL);
+ *   (d) data and constants get no gradient;
+ *   (e) when the mode byte's bits 4-5 are 1: the same program on two threads (ag_set_threads)
+ *       gives the same bits, and now and then (bits 6-7 set, 1 in 4 of those) a matrix product
+ *       large enough to be split over the threads does too;
+ *   (f) when they are 2: ag_gradcheck on the same program runs, reports the library's gradient
+ *       at its worst element and leaves the parameters and their gradients as they were.
+ *
+ * With the mode byte's low three bits all set, one op gets wrong shapes (operands that do not
+ * broadcast or multiply, mismatched concat parts and loss targets, an axis, row range, index,
+ * label or reshape out of range, a transpose of a vector): that op must return the tape's
+ * poisoned tensor, the tape's error must name the op and the shapes of its operands, the later
+ * ops must record nothing and return the poison, the first error must stay, and ag_backward
+ * must refuse and change no gradient. Any broken property aborts, with the program printed.
+ */
+#include "backprop.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph_ref.h"
+
+/* ---- decoding ------------------------------------------------------------------------------ */
+
+typedef struct {
+    const uint8_t *p;
+    size_t n, i;
+    uint32_t lcg; /* values once the bytes run out */
+} reader;
+
+static unsigned next_byte(reader *r) {
+    if (r->i < r->n) return r->p[r->i++];
+    r->lcg = r->lcg * 1664525u + 1013904223u;
+    return r->lcg >> 24;
+}
+static int pick(reader *r, int n) { return (int)(next_byte(r) % (unsigned)n); }
+static int leaf_kind(reader *r) {
+    const int k = pick(r, 4);
+    return k == 2 ? T_DATA : k == 3 ? T_CONST : T_PARAM;
+}
+
+/* A leaf of shape s and the given kind (ANY_KIND: the next byte chooses); values k/16 in
+ * [-8, 8), exact in float. (Bytes are read only inside functions, in statements of their own:
+ * the order of a call's arguments is unspecified.) */
+#define ANY_KIND (-1)
+static int new_leaf(prog *P, reader *r, shp s, int kind) {
+    if (kind == ANY_KIND) kind = leaf_kind(r);
+    if (P->nt >= MAX_T) return -1;
+    tens *x = &P->T[P->nt];
+    x->s = s;
+    x->kind = kind;
+    for (int i = 0; i < s.n; i++) x->v[i] = (double)(int8_t)next_byte(r) / 16.0;
+    return P->nt++;
+}
+static shp random_shape(reader *r) {
+    const int nd = 1 + pick(r, 3);
+    int d[3];
+    for (int k = 0; k < nd; k++) d[k] = 1 + pick(r, nd == 3 ? 3 : 4);
+    return shp_of(nd, d);
+}
+
+/* A shape that broadcasts against s: s itself, its last row, a column, or a scalar. */
+static shp broadcast_partner(reader *r, shp s) {
+    switch (pick(r, 5)) {
+    case 0: return shp_of(1, (int[]){s.d[s.nd - 1]});
+    case 1: {
+        int d[3] = {1, 1, 1};
+        d[s.nd - 1] = s.d[s.nd - 1];
+        return shp_of(s.nd, d);
+    }
+    case 2: {
+        shp c = s;
+        c.d[c.nd - 1] = 1;
+        return shp_of(c.nd, c.d);
+    }
+    case 3: return shp_of(1, (int[]){1});
+    default: return s;
+    }
+}
+
+/* An existing tensor of exactly shape s (searching back from a byte-chosen start), else a new
+ * leaf of that shape. */
+static int operand_of_shape(prog *P, reader *r, shp s) {
+    const int start = pick(r, P->nt + 2);
+    for (int k = 0; k < P->nt && start < P->nt; k++) {
+        const int j = (start + k) % P->nt;
+        if (shp_eq(P->T[j].s, s)) return j;
+    }
+    return new_leaf(P, r, s, ANY_KIND);
+}
+
+/* Fill node n (op already set, in[0] = a) with valid operands and arguments; false when the op
+ * cannot take a (the caller turns it into tanh). */
+static bool decode_args(prog *P, reader *r, node *n) {
+    const shp a = P->T[n->in[0]].s;
+    n->nin = 1;
+    switch (n->op) {
+    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: {
+        const shp b = broadcast_partner(r, a);
+        n->in[1] = operand_of_shape(P, r, b);
+        if (pick(r, 3) == 0) { /* the other way round */
+            n->in[1] = n->in[0];
+            n->in[0] = operand_of_shape(P, r, b);
+        }
+        n->nin = 2;
+        return n->in[0] >= 0 && n->in[1] >= 0;
+    }
+    case OP_SCALE: case OP_ADD_CONST:
+        n->c = (double)(int8_t)next_byte(r) / 32.0;
+        return true;
+    case OP_POW: {
+        static const double powers[] = {2, 3, -1, -2, 0.5, 1.5, -0.5, 2.5};
+        n->c = powers[pick(r, 8)];
+        return true;
+    }
+    case OP_MATMUL: {
+        if (a.nd != 2) return false;
+        n->ta = pick(r, 2);
+        n->tb = pick(r, 2);
+        n->plain = !n->ta && !n->tb && pick(r, 2);
+        const int K = n->ta ? a.d[0] : a.d[1], N = 1 + pick(r, 5);
+        n->in[1] = operand_of_shape(P, r, n->tb ? shp_of(2, (int[]){N, K}) : shp_of(2, (int[]){K, N}));
+        n->nin = 2;
+        return n->in[1] >= 0;
+    }
+    case OP_SUM_AXIS: case OP_MEAN_AXIS: case OP_MAX_AXIS:
+        n->axis = pick(r, 2 * a.nd) - a.nd; /* -nd .. nd-1 */
+        return true;
+    case OP_RESHAPE: {
+        /* (numel), (1,numel), (numel,1), (d, numel/d), (d, -1) or (1, d, -1) for a divisor d */
+        int d = 1 + pick(r, 4);
+        if (a.n % d) d = 1;
+        switch (pick(r, 5)) {
+        case 0: n->rnd = 1, n->rshape[0] = pick(r, 2) ? a.n : -1; break;
+        case 1: n->rnd = 2, n->rshape[0] = 1, n->rshape[1] = a.n; break;
+        case 2: n->rnd = 2, n->rshape[0] = a.n, n->rshape[1] = 1; break;
+        case 3: n->rnd = 2, n->rshape[0] = d, n->rshape[1] = pick(r, 2) ? -1 : a.n / d; break;
+        default: n->rnd = 3, n->rshape[0] = 1, n->rshape[1] = d, n->rshape[2] = -1; break;
+        }
+        return true;
+    }
+    case OP_TRANSPOSE: return a.nd >= 2;
+    case OP_CONCAT: {
+        n->axis = pick(r, a.nd);
+        n->nin = 2 + pick(r, 2);
+        for (int p = 1; p < n->nin; p++) {
+            shp s = a;
+            s.d[n->axis] = 1 + pick(r, 3);
+            n->in[p] = operand_of_shape(P, r, shp_of(s.nd, s.d));
+            if (n->in[p] < 0) return false;
+        }
+        return true;
+    }
+    case OP_SLICE_ROWS:
+        n->count = 1 + pick(r, a.d[0]);
+        n->start = pick(r, a.d[0] - n->count + 1);
+        return true;
+    case OP_GATHER_ROWS:
+        n->count = 1 + pick(r, MAX_ROWS);
+        for (int k = 0; k < n->count; k++) n->idx[k] = pick(r, a.d[0]);
+        return a.n / a.d[0] * n->count <= MAX_NUMEL;
+    case OP_SSE: case OP_MSE: case OP_BCE: case OP_BCE_LOGITS:
+        n->in[1] = operand_of_shape(P, r, a);
+        n->nin = 2;
+        return n->in[1] >= 0;
+    case OP_SOFTMAX_XENT:
+        if (a.nd != 2) return false;
+        for (int k = 0; k < a.d[0]; k++) n->idx[k] = pick(r, a.d[1]);
+        return true;
+    default: return true; /* unary ops of any shape */
+    }
+}
+
+/* Give node n (op already set, in[0] = a) arguments the library must refuse, and record which
+ * operands the error message must show. The node's output stands for a copy of a afterwards. */
+static bool decode_bad_args(prog *P, reader *r, node *n) {
+    const shp a = P->T[n->in[0]].s;
+    n->nin = 1;
+    n->mention = 1; /* the message shows the shapes of in[0 .. mention-1] */
+    switch (n->op) {
+    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_SSE: case OP_MSE: case OP_BCE:
+    case OP_BCE_LOGITS: {
+        /* a dimension of a grown by one: never equal; for the broadcasting ops it must be one
+         * of at least 2 (a dimension of 1 stretches), and a shape of all 1s takes any other */
+        const bool bcast = n->op <= OP_DIV;
+        int k = a.nd - 1;
+        while (bcast && k >= 0 && a.d[k] == 1) k--;
+        if (k < 0) return false;
+        shp b = a;
+        b.d[k] += 1;
+        n->in[1] = new_leaf(P, r, shp_of(b.nd, b.d), ANY_KIND);
+        n->nin = n->mention = 2;
+        return n->in[1] >= 0;
+    }
+    case OP_MATMUL: {
+        n->ta = pick(r, 2);
+        n->tb = pick(r, 2);
+        const int K = a.nd == 2 ? (n->ta ? a.d[0] : a.d[1]) : 1;
+        const int Kb = a.nd == 2 ? K + 1 + pick(r, 2) : 1 + pick(r, 3), N = 1 + pick(r, 3);
+        n->in[1] = new_leaf(P, r, n->tb ? shp_of(2, (int[]){N, Kb}) : shp_of(2, (int[]){Kb, N}),
+                            ANY_KIND);
+        n->nin = n->mention = 2;
+        return n->in[1] >= 0;
+    }
+    case OP_SUM_AXIS: case OP_MEAN_AXIS: case OP_MAX_AXIS: {
+        static const int far[] = {INT32_MAX, INT32_MIN};
+        const int k = pick(r, 4);
+        n->axis = k == 0 ? a.nd : k == 1 ? -a.nd - 1 : far[k - 2];
+        return true;
+    }
+    case OP_RESHAPE:
+        n->rnd = 2;
+        n->rshape[0] = a.n + 1;
+        n->rshape[1] = pick(r, 2) ? 1 : -1;
+        return true;
+    case OP_TRANSPOSE: {
+        n->in[0] = new_leaf(P, r, shp_of(1, (int[]){1 + pick(r, 4)}), ANY_KIND);
+        return n->in[0] >= 0;
+    }
+    case OP_CONCAT: {
+        if (a.nd < 2) return false;
+        n->axis = pick(r, a.nd);
+        shp s = a;
+        const int other = (n->axis + 1) % a.nd;
+        s.d[other] += 1;
+        n->in[1] = new_leaf(P, r, shp_of(s.nd, s.d), ANY_KIND);
+        n->nin = n->mention = 2;
+        return n->in[1] >= 0;
+    }
+    case OP_SLICE_ROWS:
+        n->count = 1 + pick(r, a.d[0] + 1);
+        n->start = a.d[0] - n->count + 1 + pick(r, 2);
+        if (pick(r, 4) == 0) n->start = -1 - pick(r, 2);
+        return true;
+    case OP_GATHER_ROWS: {
+        n->count = 1 + pick(r, MAX_ROWS);
+        for (int k = 0; k < n->count; k++) n->idx[k] = pick(r, a.d[0]);
+        const int at = pick(r, n->count), beyond = pick(r, 3);
+        n->idx[at] = pick(r, 2) ? a.d[0] + beyond : -1 - beyond;
+        return true;
+    }
+    case OP_SOFTMAX_XENT: {
+        if (a.nd != 2) return true; /* logits must be 2-D */
+        for (int k = 0; k < a.d[0]; k++) n->idx[k] = pick(r, a.d[1]);
+        const int at = pick(r, a.d[0]);
+        n->idx[at] = pick(r, 2) ? a.d[1] : -1;
+        return true;
+    }
+    default: return false; /* unary ops take any shape: nothing to get wrong */
+    }
+}
+
+/* Node n becomes tanh(a0); leaves made for its other operands (from index nt0 on) are dropped. */
+static void to_tanh(prog *P, node *n, int a0, int nt0) {
+    P->nt = nt0;
+    n->op = OP_TANH, n->nin = 1, n->in[0] = a0;
+    node_shape(P, n);
+}
+
+/* Give node n its result tensor, shaped n->s, and compute its reference value. */
+static void evaluate(prog *P, node *n) {
+    n->out = P->nt++;
+    P->T[n->out].s = n->s;
+    P->T[n->out].kind = T_RESULT;
+    const double *in[MAX_PARTS] = {NULL, NULL, NULL};
+    for (int p = 0; p < n->nin; p++) in[p] = P->T[n->in[p]].v;
+    ref_eval(P, n, in, P->T[n->out].v);
+}
+
+static bool domain_ok(const prog *P, const node *n) {
+    const double *in[MAX_PARTS] = {NULL, NULL, NULL};
+    for (int p = 0; p < n->nin; p++) in[p] = P->T[n->in[p]].v;
+    return ref_domain_ok(P, n, in, P->T[n->out].v, 1.0);
+}
+
+/* Append op(x) with constant c as a node of its own; returns its result. */
+static int append(prog *P, int op, int x, double c) {
+    node *n = &P->N[P->nn++];
+    memset(n, 0, sizeof *n);
+    n->op = op, n->nin = 1, n->in[0] = x, n->c = c;
+    node_shape(P, n);
+    evaluate(P, n);
+    return n->out;
+}
+
+/* Node n (evaluated, at P->N[P->nn]) is outside its domain. Where an op needs positive input
+ * (log, sqrt, pow, a divisor) the input becomes softplus(x) + 0.25, and bce's probabilities
+ * 0.0625 + 0.875 sigmoid(x) (constants exact in float), as nodes of their own before n; when that is not enough or not
+ * possible, n becomes tanh of its first input. Returns where n now is. */
+static node *nudge(prog *P, node *n, int a0, int nt0) {
+    const int slot = n->op == OP_DIV ? 1 : 0;
+    const bool fixable = n->op == OP_LOG || n->op == OP_SQRT || n->op == OP_POW ||
+                         n->op == OP_DIV || n->op == OP_BCE;
+    if (fixable && P->nn + 4 <= MAX_NODES - 2 && P->nt + 4 <= MAX_T - 4) {
+        node keep = *n;
+        P->nt--; /* its result, made again below */
+        const int x = keep.in[slot];
+        keep.in[slot] = keep.op == OP_BCE
+                            ? append(P, OP_ADD_CONST, append(P, OP_SCALE, append(P, OP_SIGMOID, x, 0), 0.875), 0.0625)
+                            : append(P, OP_ADD_CONST, append(P, OP_SOFTPLUS, x, 0), 0.25);
+        n = &P->N[P->nn];
+        *n = keep;
+        evaluate(P, n);
+        if (domain_ok(P, n)) return n;
+        P->nt--;
+        n->op = OP_TANH, n->nin = 1;
+        node_shape(P, n);
+        evaluate(P, n);
+        return n;
+    }
+    to_tanh(P, n, a0, nt0);
+    evaluate(P, n);
+    return n;
+}
+
+/* Decode the program; the reference values of every tensor are computed as it goes. */
+static void decode(prog *P, reader *r, bool bad_mode) {
+    memset(P, 0, sizeof *P);
+    P->bad = -1;
+    const int leaves = 1 + pick(r, 3), nodes = 1 + pick(r, MAX_OPS);
+    for (int k = 0; k < leaves; k++) new_leaf(P, r, random_shape(r), k == 0 ? T_PARAM : ANY_KIND);
+    const int bad_at = bad_mode ? pick(r, nodes) : -1;
+    for (int k = 0; k < nodes && P->nt < MAX_T - 8 && P->nn < MAX_NODES - 2; k++) {
+        node *n = &P->N[P->nn];
+        memset(n, 0, sizeof *n);
+        n->op = pick(r, OP_COUNT);
+        const int a0 = P->nt - 1 - pick(r, P->nt < 4 ? P->nt : 4), nt0 = P->nt;
+        n->in[0] = a0;
+        if (k == bad_at && decode_bad_args(P, r, n)) {
+            n->s = P->T[a0].s; /* the result stands for a copy of a from here on */
+            n->out = P->nt++;
+            P->T[n->out] = P->T[a0];
+            P->T[n->out].kind = T_RESULT;
+            P->bad = P->nn++;
+            continue;
+        }
+        if (k == bad_at) to_tanh(P, n, a0, nt0); /* nothing to get wrong: drop what it made */
+        if (!decode_args(P, r, n) || !node_shape(P, n)) to_tanh(P, n, a0, nt0);
+        evaluate(P, n);
+        if (!domain_ok(P, n)) n = nudge(P, n, a0, nt0);
+        P->nn++;
+    }
+    /* The loss: sum(last * W), W a constant of values k/64 in [-1, 1]. */
+    const int last = P->N[P->nn - 1].out, w = P->nt++;
+    P->T[w].s = P->T[last].s;
+    P->T[w].kind = T_CONST;
+    for (int i = 0; i < P->T[w].s.n; i++) P->T[w].v[i] = (double)(pick(r, 129) - 64) / 64.0;
+    for (int k = 0; k < 2; k++) {
+        node *n = &P->N[P->nn++];
+        memset(n, 0, sizeof *n);
+        n->op = k == 0 ? OP_MUL : OP_SUM;
+        n->in[0] = k == 0 ? last : P->nt - 1;
+        n->in[1] = w;
+        n->nin = k == 0 ? 2 : 1;
+        node_shape(P, n);
+        evaluate(P, n);
+    }
+}
+
+/* ---- running the program on the library --------------------------------------------------- */
+
+/* User-owned leaves, made once per input (they outlive every tape the input uses). */
+static bool make_leaves(const prog *P, ag_tensor **lib) {
+    for (int i = 0; i < P->nt; i++) {
+        lib[i] = NULL;
+        const tens *x = &P->T[i];
+        if (x->kind != T_PARAM && x->kind != T_DATA) continue;
+        float v[MAX_NUMEL];
+        for (int k = 0; k < x->s.n; k++) v[k] = (float)x->v[k];
+        lib[i] = ag_tensor_from(x->s.nd, x->s.d, v, x->kind == T_PARAM);
+        if (!lib[i]) return false;
+    }
+    return true;
+}
+
+static ag_tensor *call_op(ag_tape *t, const node *n, ag_tensor *const *in) {
+    ag_tensor *a = in[0], *b = in[1];
+    switch (n->op) {
+    case OP_ADD: return ag_add(t, a, b);
+    case OP_SUB: return ag_sub(t, a, b);
+    case OP_MUL: return ag_mul(t, a, b);
+    case OP_DIV: return ag_div(t, a, b);
+    case OP_NEG: return ag_neg(t, a);
+    case OP_SCALE: return ag_scale(t, a, n->c);
+    case OP_ADD_CONST: return ag_add_const(t, a, n->c);
+    case OP_POW: return ag_pow(t, a, n->c);
+    case OP_SQUARE: return ag_square(t, a);
+    case OP_SQRT: return ag_sqrt(t, a);
+    case OP_EXP: return ag_exp(t, a);
+    case OP_LOG: return ag_log(t, a);
+    case OP_ABS: return ag_abs(t, a);
+    case OP_SIGMOID: return ag_sigmoid(t, a);
+    case OP_TANH: return ag_tanh(t, a);
+    case OP_RELU: return ag_relu(t, a);
+    case OP_SOFTPLUS: return ag_softplus(t, a);
+    case OP_MATMUL:
+        return n->plain ? ag_matmul(t, a, b) : ag_matmul_ex(t, a, b, n->ta, n->tb);
+    case OP_SUM: return ag_sum(t, a);
+    case OP_MEAN: return ag_mean(t, a);
+    case OP_SUM_AXIS: return ag_sum_axis(t, a, n->axis);
+    case OP_MEAN_AXIS: return ag_mean_axis(t, a, n->axis);
+    case OP_MAX_AXIS: return ag_max_axis(t, a, n->axis);
+    case OP_RESHAPE: return ag_reshape(t, a, n->rnd, n->rshape);
+    case OP_TRANSPOSE: return ag_transpose(t, a);
+    case OP_CONCAT: return ag_concat(t, in, n->nin, n->axis);
+    case OP_SLICE_ROWS: return ag_slice_rows(t, a, n->start, n->count);
+    case OP_GATHER_ROWS: return ag_gather_rows(t, a, n->idx, n->count);
+    case OP_SOFTMAX: return ag_softmax(t, a);
+    case OP_LOG_SOFTMAX: return ag_log_softmax(t, a);
+    case OP_SSE: return ag_sse(t, a, b);
+    case OP_MSE: return ag_mse(t, a, b);
+    case OP_BCE: return ag_bce(t, a, b);
+    case OP_BCE_LOGITS: return ag_bce_logits(t, a, b);
+    case OP_SOFTMAX_XENT: return ag_softmax_xent(t, a, n->idx);
+    default: abort();
+    }
+}
+
+/* Run every node on tape t (tape constants made on t); lib holds the user-owned leaves and
+ * receives the results. Returns the loss. */
+static ag_tensor *replay(ag_tape *t, const prog *P, ag_tensor **lib) {
+    for (int i = 0; i < P->nt; i++)
+        if (P->T[i].kind == T_CONST) {
+            float v[MAX_NUMEL];
+            for (int k = 0; k < P->T[i].s.n; k++) v[k] = (float)P->T[i].v[k];
+            lib[i] = ag_tape_tensor(t, P->T[i].s.nd, P->T[i].s.d, v);
+        }
+    for (int k = 0; k < P->nn; k++) {
+        const node *n = &P->N[k];
+        ag_tensor *in[MAX_PARTS] = {NULL, NULL, NULL};
+        for (int p = 0; p < n->nin; p++) in[p] = lib[n->in[p]];
+        lib[n->out] = call_op(t, n, in);
+    }
+    return lib[P->N[P->nn - 1].out];
+}
+
+/* ---- reporting ------------------------------------------------------------------------------ */
+
+static const prog *current;
+
+static void dump_program(const prog *P) {
+    for (int i = 0; i < P->nt; i++) {
+        const tens *x = &P->T[i];
+        static const char *const kinds[] = {"param", "data", "const", "result"};
+        fprintf(stderr, "  t%d %s %s:", i, kinds[x->kind], shp_str(x->s).s);
+        for (int k = 0; k < x->s.n && k < 12; k++) fprintf(stderr, " %.9g", x->v[k]);
+        fprintf(stderr, x->s.n > 12 ? " ...\n" : "\n");
+    }
+    for (int k = 0; k < P->nn; k++) {
+        const node *n = &P->N[k];
+        fprintf(stderr, "  node %d: t%d = %s(", k, n->out, op_names[n->op]);
+        for (int p = 0; p < n->nin; p++) fprintf(stderr, "%st%d", p ? ", " : "", n->in[p]);
+        fprintf(stderr, ") c=%g axis=%d ta=%d tb=%d start=%d count=%d%s\n", n->c, n->axis, n->ta,
+                n->tb, n->start, n->count, k == P->bad ? "  <- wrong shapes" : "");
+    }
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static void fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "fuzz_graph: ");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nprogram:\n");
+    if (current) dump_program(current);
+    abort();
+}
+
+/* ---- the checks ----------------------------------------------------------------------------- */
+
+/* The library's float values of tensor i, in double. */
+static void lib_values(const prog *P, ag_tensor *const *lib, int i, double *v) {
+    for (int k = 0; k < P->T[i].s.n; k++) v[k] = lib[i]->data[k];
+}
+
+/* (a) Forward. Each op is compared with the reference of the same op on the library's own float
+ * inputs, so that only the op's own rounding counts: a few float roundings (2^-24 = 6e-8 each)
+ * of the magnitude the op works at (ref_magnitude: the sum of the absolute terms for sums and
+ * products). FWD_TOL = 1e-5 is some 170 roundings: far above what a correct float op makes,
+ * far below what a wrong formula, index or stride makes. Shape ops and max_axis must be exact. */
+#define FWD_TOL 1e-5
+static void check_forward(const prog *P, ag_tensor *const *lib, int nodes) {
+    static double in_v[MAX_PARTS][MAX_NUMEL], out[MAX_NUMEL], mag[MAX_NUMEL];
+    for (int k = 0; k < nodes; k++) {
+        const node *n = &P->N[k];
+        const ag_tensor *y = lib[n->out];
+        char shape[64];
+        if (!y || (y->flags & AG_POISONED) || !shp_eq(shp_of(y->ndim, y->shape), n->s))
+            fail("node %d (%s): result %s, expected shape %s", k, op_names[n->op],
+                 y ? ag_shape_str(y, shape, sizeof shape) : "NULL", shp_str(n->s).s);
+        const double *in[MAX_PARTS] = {NULL, NULL, NULL};
+        for (int p = 0; p < n->nin; p++) lib_values(P, lib, n->in[p], in_v[p]), in[p] = in_v[p];
+        ref_eval(P, n, in, out);
+        ref_magnitude(P, n, in, out, mag);
+        for (int i = 0; i < n->s.n; i++) {
+            const double got = y->data[i], tol = FWD_TOL * mag[i] + 1e-30;
+            if (!(fabs(got - out[i]) <= tol))
+                fail("node %d (%s) forward: element %d is %.9g, the reference on the same inputs "
+                     "%.9g (tolerance %.3g)", k, op_names[n->op], i, got, out[i], tol);
+        }
+    }
+}
+
+/* (b) Reverse sweep, one tensor at a time. For every tensor the sweep reached, its gradient
+ * must equal the seed (for the loss) plus, for each op that reads it and was reached, the
+ * vector-Jacobian product g^T J of that op at the library's inputs, with g the library's
+ * gradient of the op's output. J's columns come from central differences of the double
+ * reference with step h = 1e-5 max(1, |x|): truncation h^2 |f'''| / 6 and rounding
+ * 1e-16 |f| / h are both below 1e-7 relative at the domain margins of graph_ref.h. The library
+ * computes the same sums in float from float intermediates: VJP_TOL = 1e-4 of
+ * sum_o |g_o| |J_oj| (each product's size) plus 1e-6 (16 float roundings) of sum_o |g_o| times
+ * the larger of max_o |J_oj| and the scale of the numbers the derivative is formed from
+ * (deriv_scale): sigmoid's y (1 - y) is 0 in float once y rounds to 1, log-softmax's
+ * dy_j - p_j sum dy subtracts numbers larger than the result; plus the differences' own
+ * rounding. */
+static double deriv_scale(const prog *P, const node *n, const double *const *in) {
+    switch (n->op) {
+    case OP_SIGMOID: case OP_TANH: case OP_SOFTMAX: case OP_LOG_SOFTMAX: return 1.0;
+    case OP_SOFTMAX_XENT: return 1.0 / P->T[n->in[0]].s.d[0];
+    case OP_BCE_LOGITS: {
+        double d = 0.0;
+        for (int i = 0; i < P->T[n->in[1]].s.n; i++) d = fmax(d, fabs(in[1][i]));
+        return (1.0 + d) / P->T[n->in[0]].s.n;
+    }
+    default: return 0.0;
+    }
+}
+#define VJP_TOL 1e-4
+/* Column e of tensor j of node n's Jacobian by central differences with step h, at the operand
+ * values in_v (tensor j perturbed in every slot that reads it). */
+static void fd_column(const prog *P, const node *n, int j, int e, double h,
+                      double (*in_v)[MAX_NUMEL], double *col) {
+    static double fp[MAX_NUMEL], fm[MAX_NUMEL];
+    const double *in[MAX_PARTS] = {in_v[0], in_v[1], in_v[2]};
+    double x0 = 0.0;
+    for (int p = 0; p < n->nin; p++)
+        if (n->in[p] == j) x0 = in_v[p][e], in_v[p][e] = x0 + h;
+    ref_eval(P, n, in, fp);
+    for (int p = 0; p < n->nin; p++)
+        if (n->in[p] == j) in_v[p][e] = x0 - h;
+    ref_eval(P, n, in, fm);
+    for (int p = 0; p < n->nin; p++)
+        if (n->in[p] == j) in_v[p][e] = x0;
+    for (int o = 0; o < n->s.n; o++) col[o] = (fp[o] - fm[o]) / (2 * h);
+}
+
+static double budget[MAX_T][MAX_NUMEL]; /* each gradient's error allowance, as it propagates */
+static void check_vjp(const prog *P, ag_tensor *const *lib) {
+    static double in_v[MAX_PARTS][MAX_NUMEL], fp[MAX_NUMEL], mag[MAX_NUMEL], col[MAX_NUMEL], col2[MAX_NUMEL];
+    memset(budget, 0, sizeof budget);
+    for (int j = P->nt - 1; j >= 0; j--) { /* every op's result comes after its operands */
+        const ag_tensor *x = lib[j];
+        bool reached = false;
+        for (int k = 0; k < P->nn; k++)
+            for (int p = 0; p < P->N[k].nin; p++)
+                if (P->N[k].in[p] == j && lib[P->N[k].out]->grad) reached = true;
+        if (!x->grad) {
+            if (reached && (x->flags & AG_REQUIRES_GRAD))
+                fail("t%d requires a gradient and an op the sweep reached reads it, but it has none", j);
+            continue;
+        }
+        const bool is_loss = j == P->N[P->nn - 1].out;
+        for (int e = 0; e < P->T[j].s.n; e++) {
+            double want = is_loss ? 1.0 : 0.0, m1 = 0.0, m2 = 0.0, noise = 0.0, carried = 0.0;
+            for (int k = 0; k < P->nn; k++) {
+                const node *n = &P->N[k];
+                const float *g = lib[n->out]->grad;
+                bool reads = false;
+                for (int p = 0; p < n->nin; p++) reads |= n->in[p] == j;
+                if (!reads || !g) continue;
+                const double *in[MAX_PARTS] = {NULL, NULL, NULL};
+                for (int p = 0; p < n->nin; p++) lib_values(P, lib, n->in[p], in_v[p]), in[p] = in_v[p];
+                const double h = 1e-5 * fmax(1.0, fabs(x->data[e]));
+                fd_column(P, n, j, e, h, in_v, col);
+                fd_column(P, n, j, e, 2 * h, in_v, col2);
+                ref_eval(P, n, in, fp);
+                ref_magnitude(P, n, in, fp, mag);
+                double gsum = 0.0, jmax = 0.0;
+                for (int o = 0; o < n->s.n; o++) {
+                    want += g[o] * col[o];
+                    m1 += fabs(g[o] * col[o]);
+                    gsum += fabs(g[o]);
+                    jmax = fmax(jmax, fabs(col[o]));
+                    /* the differences' rounding, and their truncation (h^2 f''' / 6, which the
+                     * step 2h makes four times larger: |col - col2| overestimates it) */
+                    noise += fabs(g[o]) * ((fabs(fp[o]) + mag[o]) * 1e-14 / h + fabs(col[o] - col2[o]));
+                    carried += fabs(col[o]) * budget[n->out][o];
+                }
+                m2 += gsum * fmax(jmax, deriv_scale(P, n, in));
+            }
+            const double got = x->grad[e], tol = VJP_TOL * m1 + 1e-6 * m2 + noise + 1e-30;
+            budget[j][e] = tol + carried;
+            if (!(fabs(got - want) <= tol))
+                fail("gradient of t%d (%s) element %d is %.9g; the ops that read it give %.9g "
+                     "(tolerance %.3g)", j, P->T[j].kind == T_RESULT ? "result" : "leaf", e, got,
+                     want, tol);
+        }
+    }
+}
+
+/* The whole program in double from the values in v (leaves set; results written); false when a
+ * step left an op's domain (with half margins). */
+static bool program(const prog *P, double (*v)[MAX_NUMEL], double *loss) {
+    for (int k = 0; k < P->nn; k++) {
+        const node *n = &P->N[k];
+        const double *in[MAX_PARTS] = {NULL, NULL, NULL};
+        for (int p = 0; p < n->nin; p++) in[p] = v[n->in[p]];
+        ref_eval(P, n, in, v[n->out]);
+        if (!ref_domain_ok(P, n, in, v[n->out], 0.5)) return false;
+    }
+    *loss = v[P->N[P->nn - 1].out][0];
+    return true;
+}
+
+/* (c) End to end: each parameter's gradient against central differences of the whole double
+ * program (step 1e-6 max(1, |w|), skipped when a step crosses a domain margin). The library's
+ * gradient carries the float errors of every op on the way: (b)'s allowance of each op, carried
+ * to the parameters through |J| (budget), plus END_TOL = 1e-3 of the gradient for the float
+ * errors of the forward values the sweep uses, plus 1e-4 of the largest gradient of any
+ * parameter. A wrong gradient is off by far more. */
+#define END_TOL 1e-3
+/* d loss / d v[i][e] by central differences of the double program with step h; false when a
+ * step left an op's domain. */
+static bool fd_program(const prog *P, double (*v)[MAX_NUMEL], int i, int e, double h, double *d) {
+    const double w = v[i][e];
+    double lp = 0.0, lm = 0.0;
+    v[i][e] = w + h;
+    bool ok = program(P, v, &lp);
+    v[i][e] = w - h;
+    ok = ok && program(P, v, &lm);
+    v[i][e] = w;
+    *d = (lp - lm) / (2 * h);
+    return ok;
+}
+
+static void check_end_to_end(const prog *P, ag_tensor *const *lib) {
+    static double v[MAX_T][MAX_NUMEL], want[MAX_T][MAX_NUMEL], fd_err[MAX_T][MAX_NUMEL];
+    static bool skip[MAX_T][MAX_NUMEL];
+    double largest = 0.0, size = 0.0; /* the largest value anywhere, for the differences' rounding */
+    for (int i = 0; i < P->nt; i++) {
+        memcpy(v[i], P->T[i].v, sizeof v[i]);
+        for (int e = 0; e < P->T[i].s.n; e++) size = fmax(size, fabs(v[i][e]));
+    }
+    for (int i = 0; i < P->nt; i++) {
+        if (P->T[i].kind != T_PARAM) continue;
+        for (int e = 0; e < P->T[i].s.n; e++) {
+            const double h = 1e-6 * fmax(1.0, fabs(v[i][e]));
+            double d2 = 0.0;
+            skip[i][e] = !fd_program(P, v, i, e, h, &want[i][e]) || !fd_program(P, v, i, e, 2 * h, &d2);
+            /* truncation (overestimated, as in check_vjp) and rounding of the differences */
+            fd_err[i][e] = fabs(want[i][e] - d2) + MAX_NUMEL * size * 1e-15 / h;
+            if (!skip[i][e]) largest = fmax(largest, fabs(want[i][e]));
+        }
+    }
+    for (int i = 0; i < P->nt; i++) {
+        if (P->T[i].kind != T_PARAM) continue;
+        for (int e = 0; e < P->T[i].s.n; e++) {
+            if (skip[i][e]) continue;
+            const double got = lib[i]->grad[e];
+            const double tol = END_TOL * fabs(want[i][e]) + 1e-4 * largest + budget[i][e] + fd_err[i][e];
+            if (!(fabs(got - want[i][e]) <= tol))
+                fail("end to end: d loss / d t%d[%d] is %.9g, central differences of the double "
+                     "program %.9g (tolerance %.3g)", i, e, got, want[i][e], tol);
+        }
+    }
+    /* (d) data and constants take no gradient */
+    for (int i = 0; i < P->nt; i++)
+        if ((P->T[i].kind == T_DATA || P->T[i].kind == T_CONST) &&
+            (lib[i]->grad || (lib[i]->flags & AG_REQUIRES_GRAD)))
+            fail("t%d (%s) has a gradient", i, P->T[i].kind == T_DATA ? "data" : "constant");
+}
+
+/* Copy (back = false) or compare (back = true) every result and every parameter's gradient. */
+static size_t snapshot(const prog *P, ag_tensor *const *lib, float *buf, bool compare) {
+    size_t at = 0;
+    for (int i = 0; i < P->nt; i++) {
+        const tens *x = &P->T[i];
+        const float *src = x->kind == T_RESULT ? lib[i]->data : x->kind == T_PARAM ? lib[i]->grad : NULL;
+        if (!src) continue;
+        if (compare && memcmp(buf + at, src, (size_t)x->s.n * sizeof(float)) != 0)
+            fail("with 2 threads, t%d's %s differs from 1 thread's", i,
+                 x->kind == T_RESULT ? "value" : "gradient");
+        if (!compare) memcpy(buf + at, src, (size_t)x->s.n * sizeof(float));
+        at += (size_t)x->s.n;
+    }
+    return at;
+}
+
+/* A product big enough to be split over threads (M N K >= 2^21): op(A) op(B), forward and
+ * backward; its result and gradients are copied into keep, or compared with it. */
+static void big_product(int M, int N, int K, bool ta, bool tb, float *keep, bool compare) {
+    ag_tensor *A = ag_tensor_2d(ta ? K : M, ta ? M : K, true), *B = ag_tensor_2d(tb ? N : K, tb ? K : N, true);
+    ag_tape *t = ag_tape_new();
+    if (!A || !B || !t) fail("out of memory: %s", ag_last_error());
+    uint32_t s = 7;
+    for (int i = 0; i < A->numel; i++) s = s * 1664525u + 1013904223u, A->data[i] = (float)((int)(s >> 24) - 128) / 64;
+    for (int i = 0; i < B->numel; i++) s = s * 1664525u + 1013904223u, B->data[i] = (float)((int)(s >> 24) - 128) / 64;
+    ag_tensor *C = ag_matmul_ex(t, A, B, ta, tb);
+    ag_tensor *W = ag_tape_tensor(t, 2, C->shape, NULL);
+    for (int i = 0; W->data && i < W->numel; i++) W->data[i] = (float)(i % 7 - 3) / 4;
+    ag_tensor *loss = ag_sum(t, ag_mul(t, C, W));
+    if (ag_backward(t, loss) != 0) fail("big product: %s", ag_tape_error(t));
+    const ag_tensor *parts[3] = {C, A, B};
+    size_t at = 0;
+    for (int p = 0; p < 3; p++) {
+        const float *src = p == 0 ? parts[p]->data : parts[p]->grad;
+        const size_t bytes = (size_t)parts[p]->numel * sizeof(float);
+        if (compare && memcmp(keep + at, src, bytes) != 0)
+            fail("(%d,%d,%d) product ta=%d tb=%d: %s differs on 2 threads", M, N, K, ta, tb,
+                 p == 0 ? "the result" : p == 1 ? "A's gradient" : "B's gradient");
+        if (!compare) memcpy(keep + at, src, bytes);
+        at += (size_t)parts[p]->numel;
+    }
+    ag_tape_free(t);
+    ag_tensor_free(A);
+    ag_tensor_free(B);
+}
+
+/* (e) Two threads give the same bits as one: the program, and now and then a big product. */
+static void check_threads(const prog *P, ag_tensor **lib, reader *r, bool big) {
+    static float one[MAX_T * MAX_NUMEL];
+    snapshot(P, lib, one, false);
+    ag_tensor *lib2[MAX_T];
+    memcpy(lib2, lib, sizeof lib2);
+    for (int i = 0; i < P->nt; i++)
+        if (P->T[i].kind == T_PARAM) ag_zero_grad(lib[i]);
+    if (ag_set_threads(2) != 0) fail("ag_set_threads(2): %s", ag_last_error());
+    ag_tape *t = ag_tape_new();
+    if (!t) fail("out of memory");
+    ag_tensor *loss = replay(t, P, lib2);
+    if (ag_backward(t, loss) != 0) fail("backward on 2 threads: %s", ag_tape_error(t));
+    snapshot(P, lib2, one, true);
+    ag_tape_free(t);
+    if (big && pick(r, 4) == 0) {
+        const int M = 120 + pick(r, 40), N = 120 + pick(r, 40), K = 2097152 / (M * N) + 1 + pick(r, 8);
+        const bool ta = pick(r, 2), tb = pick(r, 2);
+        const size_t n = (size_t)M * N + 2 * (size_t)K * (M + N);
+        float *keep = malloc(n * sizeof(float));
+        ag_set_threads(1);
+        big_product(M, N, K, ta, tb, keep, false);
+        ag_set_threads(2);
+        big_product(M, N, K, ta, tb, keep, true);
+        free(keep);
+    }
+    ag_set_threads(1);
+}
+
+/* (f) ag_gradcheck on the same program: it runs, checks every element, reports the library's
+ * own gradient at its worst element, and leaves values and gradients as they were. */
+typedef struct {
+    const prog *P;
+    ag_tensor *const *lib;
+} replay_ctx;
+static ag_tensor *replay_loss(ag_tape *t, void *ctx) {
+    const replay_ctx *c = ctx;
+    ag_tensor *lib2[MAX_T];
+    memcpy(lib2, c->lib, sizeof lib2);
+    return replay(t, c->P, lib2);
+}
+static void check_gradcheck(const prog *P, ag_tensor **lib) {
+    ag_tensor *params[MAX_T];
+    static float before[2 * MAX_T * MAX_NUMEL];
+    int np = 0, total = 0;
+    for (int i = 0; i < P->nt; i++)
+        if (P->T[i].kind == T_PARAM) {
+            params[np++] = lib[i];
+            memcpy(before + 2 * total, lib[i]->data, (size_t)lib[i]->numel * sizeof(float));
+            memcpy(before + 2 * total + lib[i]->numel, lib[i]->grad, (size_t)lib[i]->numel * sizeof(float));
+            total += lib[i]->numel;
+        }
+    replay_ctx ctx = {P, lib};
+    ag_gradcheck_report rep;
+    if (ag_gradcheck(replay_loss, &ctx, params, np, 1e-3, 1e-2, &rep) != 0)
+        fail("gradcheck could not run: %s", rep.error);
+    if (rep.checked != total) fail("gradcheck checked %d of %d elements", rep.checked, total);
+    if (rep.worst_param < 0 || rep.worst_param >= np || rep.worst_index < 0 ||
+        rep.worst_index >= params[rep.worst_param]->numel)
+        fail("gradcheck reports element %d of parameter %d", rep.worst_index, rep.worst_param);
+    if (rep.analytic != params[rep.worst_param]->grad[rep.worst_index])
+        fail("gradcheck's analytic gradient %.9g is not the sweep's %.9g", rep.analytic,
+             params[rep.worst_param]->grad[rep.worst_index]);
+    for (int p = 0, off = 0; p < np; off += 2 * params[p]->numel, p++)
+        if (memcmp(before + off, params[p]->data, (size_t)params[p]->numel * sizeof(float)) != 0 ||
+            memcmp(before + off + params[p]->numel, params[p]->grad, (size_t)params[p]->numel * sizeof(float)) != 0)
+            fail("gradcheck changed parameter %d's values or gradient", p);
+}
+
+/* Wrong shapes: the op fails cleanly and the tape stays failed. */
+static void check_bad(ag_tape *t, const prog *P, ag_tensor *const *lib, ag_tensor *loss) {
+    check_forward(P, lib, P->bad);
+    const node *n = &P->N[P->bad];
+    ag_tensor *poison = lib[n->out];
+    const char *err = ag_tape_error(t);
+    if (!poison || !(poison->flags & AG_POISONED) || !err)
+        fail("%s with wrong shapes was accepted", op_names[n->op]);
+    const size_t len = strlen(op_names[n->op]);
+    if (strncmp(err, op_names[n->op], len) != 0 || err[len] != ':')
+        fail("the error of %s does not name it: %s", op_names[n->op], err);
+    for (int p = 0; p < n->mention; p++)
+        if (!strstr(err, shp_str(P->T[n->in[p]].s).s))
+            fail("the error of %s does not show operand %d's shape %s: %s", op_names[n->op], p + 1,
+                 shp_str(P->T[n->in[p]].s).s, err);
+    if (ag_tape_nodes(t) != P->bad)
+        fail("%d nodes recorded; %d ops before the failed one", ag_tape_nodes(t), P->bad);
+    for (int k = P->bad; k < P->nn; k++)
+        if (lib[P->N[k].out] != poison)
+            fail("node %d (%s) after the failed op returned something else than the poison", k,
+                 op_names[P->N[k].op]);
+    char first[512];
+    snprintf(first, sizeof first, "%s", err);
+    if (ag_backward(t, loss) != -1) fail("ag_backward accepted a failed tape");
+    if (!isnan(ag_item(loss))) fail("the poisoned loss holds %g", ag_item(loss));
+    if (strcmp(ag_tape_error(t), first) != 0)
+        fail("the first error changed from \"%s\" to \"%s\"", first, ag_tape_error(t));
+    for (int i = 0; i < P->nt; i++)
+        if (P->T[i].kind == T_PARAM)
+            for (int e = 0; e < P->T[i].s.n; e++)
+                if (lib[i]->grad[e] != 0.0f) fail("a failed tape changed t%d's gradient", i);
+}
+
+/* ---- the harness ---------------------------------------------------------------------------- */
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    static prog P;
+    reader r = {data + 1, size - 1, 0, 12345u + (uint32_t)size};
+    const unsigned mode = data[0];
+    decode(&P, &r, (mode & 7) == 7);
+    current = &P;
+    ag_tensor *lib[MAX_T];
+    ag_tape *t = ag_tape_new();
+    if (!t || !make_leaves(&P, lib)) fail("out of memory: %s", ag_last_error());
+    ag_tensor *loss = replay(t, &P, lib);
+    if (P.bad >= 0) check_bad(t, &P, lib, loss);
+    else {
+        check_forward(&P, lib, P.nn);
+        if (ag_backward(t, loss) != 0) fail("backward failed: %s", ag_tape_error(t));
+        check_vjp(&P, lib);
+        check_end_to_end(&P, lib);
+        if ((mode & 0x30) == 0x10) check_threads(&P, lib, &r, (mode & 0xc0) == 0xc0);
+        if ((mode & 0x30) == 0x20) check_gradcheck(&P, lib);
+    }
+    ag_tape_free(t);
+    for (int i = 0; i < P.nt; i++)
+        if (P.T[i].kind == T_PARAM || P.T[i].kind == T_DATA) ag_tensor_free(lib[i]);
+    current = NULL;
+    return 0;
+}
