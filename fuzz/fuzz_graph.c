@@ -5,11 +5,12 @@
  * 3-D with values k/16, then up to 12 ops chosen from every public op, each with its operands,
  * axes, indices, constants and transposes; the program ends in a scalar loss, sum(last * W) with
  * W fixed. While decoding, the harness evaluates the program in double precision with its own
- * code (fuzz/graph_ref.h, independent of the library's kernels) and replaces any op whose input
- * is near a point where it is not differentiable or badly conditioned (log, sqrt, pow near 0,
- * abs and relu near 0, a division by nearly 0, a near tie in max_axis, bce near 0 or 1,
- * log-softmax beyond |x| = 20, an output beyond 1e3) by tanh of its first input. Then the library
- * runs the program on a tape and these properties are checked:
+ * code (fuzz/graph_ref.h, independent of the library's kernels); an op whose input is near a
+ * point where it is not differentiable or badly conditioned (log, sqrt, pow near 0, abs and relu
+ * near 0, a division by nearly 0, a near tie in max_axis, bce near 0 or 1, log-softmax beyond
+ * |x| = 20, an output beyond 1e3) has its input nudged into its domain or becomes tanh
+ * (fuzz/graph_decode.h). Then the library runs the program on a tape and these properties are
+ * checked:
  *
  *   (a) every op's float output equals the double reference of that op on the library's own
  *       float inputs, within a few float roundings of the op's magnitude (see FWD_TOL);
@@ -41,8 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph_decode.h"
-#include "graph_ref.h"
+#include "graph_decode.h" /* and graph_ref.h */
 
 /* ---- running the program on the library --------------------------------------------------- */
 
@@ -227,21 +227,30 @@ static double deriv_scale(const prog *P, const node *n, const double *const *in)
 
 #define VJP_TOL 1e-4
 /* Column e of tensor j of node n's Jacobian by central differences with step h, at the operand
- * values in_v (tensor j perturbed in every slot that reads it). */
+ * values in_v (tensor j perturbed in every slot that reads it); size (unless NULL) receives the
+ * size of the numbers subtracted, |f(x+h)| + |f(x-h)| plus the magnitudes they are sums of. */
 static void fd_column(const prog *P, const node *n, int j, int e, double h,
-                      double (*in_v)[MAX_NUMEL], double *col) {
+                      double (*in_v)[MAX_NUMEL], double *col, double *size) {
+    static double mag[MAX_NUMEL];
     static double fp[MAX_NUMEL], fm[MAX_NUMEL];
     const double *in[MAX_PARTS] = {in_v[0], in_v[1], in_v[2]};
     double x0 = 0.0;
     for (int p = 0; p < n->nin; p++)
         if (n->in[p] == j) x0 = in_v[p][e], in_v[p][e] = x0 + h;
     ref_eval(P, n, in, fp);
+    if (size) {
+        ref_magnitude(P, n, in, fp, mag);
+        for (int o = 0; o < n->s.n; o++) size[o] = fabs(fp[o]) + 2 * mag[o];
+    }
     for (int p = 0; p < n->nin; p++)
         if (n->in[p] == j) in_v[p][e] = x0 - h;
     ref_eval(P, n, in, fm);
     for (int p = 0; p < n->nin; p++)
         if (n->in[p] == j) in_v[p][e] = x0;
-    for (int o = 0; o < n->s.n; o++) col[o] = (fp[o] - fm[o]) / (2 * h);
+    for (int o = 0; o < n->s.n; o++) {
+        col[o] = (fp[o] - fm[o]) / (2 * h);
+        if (size) size[o] += fabs(fm[o]);
+    }
 }
 
 /* Each gradient's error allowance for the end-to-end check (c): (b)'s tolerance of every op on
@@ -249,8 +258,8 @@ static void fd_column(const prog *P, const node *n, int j, int e, double h,
  * each op's Jacobian, |g| |J(float values) - J(double program's values)|. */
 static double budget[MAX_T][MAX_NUMEL];
 static void check_vjp(const prog *P, ag_tensor *const *lib) {
-    static double in_v[MAX_PARTS][MAX_NUMEL], ref_v[MAX_PARTS][MAX_NUMEL], fp[MAX_NUMEL],
-        mag[MAX_NUMEL], col[MAX_NUMEL], col2[MAX_NUMEL], col_ref[MAX_NUMEL];
+    static double in_v[MAX_PARTS][MAX_NUMEL], ref_v[MAX_PARTS][MAX_NUMEL], size[MAX_NUMEL],
+        col[MAX_NUMEL], col2[MAX_NUMEL], col_ref[MAX_NUMEL];
     memset(budget, 0, sizeof budget);
     for (int j = P->nt - 1; j >= 0; j--) { /* every op's result comes after its operands */
         const ag_tensor *x = lib[j];
@@ -275,12 +284,10 @@ static void check_vjp(const prog *P, ag_tensor *const *lib) {
                 const double *in[MAX_PARTS] = {NULL, NULL, NULL};
                 for (int p = 0; p < n->nin; p++) lib_values(P, lib, n->in[p], in_v[p]), in[p] = in_v[p];
                 const double h = 1e-5 * fmax(1.0, fabs(x->data[e]));
-                fd_column(P, n, j, e, h, in_v, col);
-                fd_column(P, n, j, e, 2 * h, in_v, col2);
+                fd_column(P, n, j, e, h, in_v, col, size);
+                fd_column(P, n, j, e, 2 * h, in_v, col2, NULL);
                 for (int p = 0; p < n->nin; p++) memcpy(ref_v[p], P->T[n->in[p]].v, sizeof ref_v[p]);
-                fd_column(P, n, j, e, h, ref_v, col_ref); /* at the double program's values */
-                ref_eval(P, n, in, fp);
-                ref_magnitude(P, n, in, fp, mag);
+                fd_column(P, n, j, e, h, ref_v, col_ref, NULL); /* at the double program's values */
                 double gsum = 0.0, jmax = 0.0;
                 for (int o = 0; o < n->s.n; o++) {
                     want += g[o] * col[o];
@@ -289,7 +296,7 @@ static void check_vjp(const prog *P, ag_tensor *const *lib) {
                     jmax = fmax(jmax, fabs(col[o]));
                     /* the differences' rounding, and their truncation (h^2 f''' / 6, which the
                      * step 2h makes four times larger: |col - col2| overestimates it) */
-                    noise += fabs(g[o]) * ((fabs(fp[o]) + mag[o]) * 1e-14 / h + fabs(col[o] - col2[o]));
+                    noise += fabs(g[o]) * (size[o] * 1e-14 / h + fabs(col[o] - col2[o]));
                     carried += fabs(col[o]) * budget[n->out][o] + fabs(g[o] * (col[o] - col_ref[o]));
                 }
                 m2 += gsum * fmax(jmax, deriv_scale(P, n, in));
