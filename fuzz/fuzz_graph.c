@@ -226,27 +226,25 @@ static double deriv_scale(const prog *P, const node *n, const double *const *in)
 }
 
 #define VJP_TOL 1e-4
-/* Column e of tensor j of node n's Jacobian by central differences with step h, at the operand
- * values in_v (tensor j perturbed in every slot that reads it); size (unless NULL) receives the
+/* Column e of node n's Jacobian for its operand in slot q by central differences with step h,
+ * at the operand values in_v (a tensor read twice is perturbed in one slot at a time, as the
+ * library adds each slot's product on its own); size (unless NULL) receives the
  * size of the numbers subtracted, |f(x+h)| + |f(x-h)| plus the magnitudes they are sums of. */
-static void fd_column(const prog *P, const node *n, int j, int e, double h,
+static void fd_column(const prog *P, const node *n, int q, int e, double h,
                       double (*in_v)[MAX_NUMEL], double *col, double *size) {
     static double mag[MAX_NUMEL];
     static double fp[MAX_NUMEL], fm[MAX_NUMEL];
     const double *in[MAX_PARTS] = {in_v[0], in_v[1], in_v[2]};
-    double x0 = 0.0;
-    for (int p = 0; p < n->nin; p++)
-        if (n->in[p] == j) x0 = in_v[p][e], in_v[p][e] = x0 + h;
+    const double x0 = in_v[q][e];
+    in_v[q][e] = x0 + h;
     ref_eval(P, n, in, fp);
     if (size) {
         ref_magnitude(P, n, in, fp, mag);
         for (int o = 0; o < n->s.n; o++) size[o] = fabs(fp[o]) + 2 * mag[o];
     }
-    for (int p = 0; p < n->nin; p++)
-        if (n->in[p] == j) in_v[p][e] = x0 - h;
+    in_v[q][e] = x0 - h;
     ref_eval(P, n, in, fm);
-    for (int p = 0; p < n->nin; p++)
-        if (n->in[p] == j) in_v[p][e] = x0;
+    in_v[q][e] = x0;
     for (int o = 0; o < n->s.n; o++) {
         col[o] = (fp[o] - fm[o]) / (2 * h);
         if (size) size[o] += fabs(fm[o]);
@@ -278,28 +276,30 @@ static void check_vjp(const prog *P, ag_tensor *const *lib) {
             for (int k = 0; k < P->nn; k++) {
                 const node *n = &P->N[k];
                 const float *g = lib[n->out]->grad;
-                bool reads = false;
-                for (int p = 0; p < n->nin; p++) reads |= n->in[p] == j;
-                if (!reads || !g) continue;
+                if (!g) continue;
                 const double *in[MAX_PARTS] = {NULL, NULL, NULL};
-                for (int p = 0; p < n->nin; p++) lib_values(P, lib, n->in[p], in_v[p]), in[p] = in_v[p];
-                const double h = 1e-5 * fmax(1.0, fabs(x->data[e]));
-                fd_column(P, n, j, e, h, in_v, col, size);
-                fd_column(P, n, j, e, 2 * h, in_v, col2, NULL);
-                for (int p = 0; p < n->nin; p++) memcpy(ref_v[p], P->T[n->in[p]].v, sizeof ref_v[p]);
-                fd_column(P, n, j, e, h, ref_v, col_ref, NULL); /* at the double program's values */
-                double gsum = 0.0, jmax = 0.0;
-                for (int o = 0; o < n->s.n; o++) {
-                    want += g[o] * col[o];
-                    m1 += fabs(g[o] * col[o]);
-                    gsum += fabs(g[o]);
-                    jmax = fmax(jmax, fabs(col[o]));
-                    /* the differences' rounding, and their truncation (h^2 f''' / 6, which the
-                     * step 2h makes four times larger: |col - col2| overestimates it) */
-                    noise += fabs(g[o]) * (size[o] * 1e-14 / h + fabs(col[o] - col2[o]));
-                    carried += fabs(col[o]) * budget[n->out][o] + fabs(g[o] * (col[o] - col_ref[o]));
+                for (int p = 0; p < n->nin; p++) in[p] = in_v[p];
+                for (int q = 0; q < n->nin; q++) {
+                    if (n->in[q] != j) continue;
+                    for (int p = 0; p < n->nin; p++) lib_values(P, lib, n->in[p], in_v[p]);
+                    const double h = 1e-5 * fmax(1.0, fabs(x->data[e]));
+                    fd_column(P, n, q, e, h, in_v, col, size);
+                    fd_column(P, n, q, e, 2 * h, in_v, col2, NULL);
+                    for (int p = 0; p < n->nin; p++) memcpy(ref_v[p], P->T[n->in[p]].v, sizeof ref_v[p]);
+                    fd_column(P, n, q, e, h, ref_v, col_ref, NULL); /* at the double program's values */
+                    double gsum = 0.0, jmax = 0.0;
+                    for (int o = 0; o < n->s.n; o++) {
+                        want += g[o] * col[o];
+                        m1 += fabs(g[o] * col[o]);
+                        gsum += fabs(g[o]);
+                        jmax = fmax(jmax, fabs(col[o]));
+                        /* the differences' rounding, and their truncation (h^2 f''' / 6, which the
+                         * step 2h makes four times larger: |col - col2| overestimates it) */
+                        noise += fabs(g[o]) * (size[o] * 1e-14 / h + fabs(col[o] - col2[o]));
+                        carried += fabs(col[o]) * budget[n->out][o] + fabs(g[o] * (col[o] - col_ref[o]));
+                    }
+                    m2 += gsum * fmax(jmax, deriv_scale(P, n, in));
                 }
-                m2 += gsum * fmax(jmax, deriv_scale(P, n, in));
             }
             const double got = x->grad[e], tol = VJP_TOL * m1 + 1e-6 * m2 + noise + 1e-30;
             budget[j][e] = tol + carried;
