@@ -20,9 +20,10 @@
  *   nn_optim_free(opt); nn_params_free(ps); ag_tape_free(t);
  *
  * OWNERSHIP. A parameter list owns every parameter created in it and frees them all in
- * nn_params_free. Layers (nn_dense, nn_mlp, nn_recurrent) are small structs you keep by value:
- * they point at parameters in a list and own nothing, so they need no free. An optimiser owns
- * its state (momentum buffers, Adam moments) and must be freed before its parameter list.
+ * nn_params_free. Layers (nn_dense, nn_mlp, nn_recurrent, nn_lstm, nn_gru) are small structs
+ * you keep by value: they point at parameters in a list and own nothing, so they need no free.
+ * An optimiser owns its state (momentum buffers, Adam moments) and must be freed before its
+ * parameter list.
  *
  * ERRORS. Functions that make things (lists, parameters, layers, optimisers) return NULL, -1 or
  * a layer with NULL weights on failure, with the reason in ag_last_error(). Using such a layer
