@@ -218,6 +218,50 @@ static void test_gru_unfold_gradients(void **state) {
     check_unfold(false);
 }
 
+/* ---- steady state ------------------------------------------------------------------------------ */
+
+/* After the first step has grown the tape, a training step of either cell unfolded over 5 steps
+ * (record, backward, update, reset) calls the allocator no more. */
+static void test_steady_state_step_allocates_nothing(void **state) {
+    (void)state;
+    tu_alloc_install();
+    nn_params *ps = nn_params_new();
+    nn_rng rng = nn_rng_seed(2);
+    tu_rng tr = {5};
+    run r;
+    memset(&r, 0, sizeof r);
+    r.lstm = nn_lstm_new(ps, "l", I, H, nn_init_xavier(), &rng);
+    r.gru = nn_gru_new(ps, "g", I, H, nn_init_xavier(), &rng);
+    assert_non_null(r.gru.W_ih);
+    for (int k = 0; k < T_STEPS; k++) r.x[k] = tu_param(&tr, 2, (int[]){B, I}, -1, 1);
+    r.target = ag_tensor_2d(B, H, false);
+    for (int i = 0; i < B * H; i++) r.target->data[i] = (float)tu_uniform(&tr, -1, 1);
+    nn_optim *opt = nn_adam_new(ps, 0.01);
+    ag_tape *t = ag_tape_new();
+    assert_non_null(opt);
+    assert_non_null(t);
+    long before = 0;
+    double first = 0, last = 0;
+    for (int s = 0; s < 30; s++) {
+        if (s == 1) before = tu_alloc.allocs;
+        ag_tensor *E = ag_add(t, lstm_loss(t, &r), gru_loss(t, &r));
+        if (s == 0) first = ag_item(E);
+        last = ag_item(E);
+        assert_int_equal(ag_backward(t, E), 0);
+        assert_int_equal(nn_optim_step(opt, t), 0);
+        ag_tape_reset(t);
+    }
+    assert_int_equal(tu_alloc.allocs - before, 0);
+    assert_true(last < first); /* and it trains */
+    ag_tape_free(t);
+    nn_optim_free(opt);
+    for (int k = 0; k < T_STEPS; k++) ag_tensor_free(r.x[k]);
+    ag_tensor_free(r.target);
+    nn_params_free(ps);
+    assert_int_equal(tu_alloc.outstanding_blocks, 0);
+    tu_alloc_uninstall();
+}
+
 /* ---- all or nothing -------------------------------------------------------------------------- */
 
 /* Make an LSTM and a GRU with the Nth allocation failing, for every N: each constructor either
@@ -297,6 +341,7 @@ int main(void) {
         cmocka_unit_test(test_gate_blocks_are_contiguous),
         cmocka_unit_test(test_lstm_unfold_gradients),
         cmocka_unit_test(test_gru_unfold_gradients),
+        cmocka_unit_test(test_steady_state_step_allocates_nothing),
         cmocka_unit_test(test_failed_creation_is_undone),
         cmocka_unit_test(test_creation_failure_keeps_the_generator),
     };
