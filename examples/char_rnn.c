@@ -11,11 +11,14 @@
  * parallel streams; each step unfolds the net for --seq characters of every stream, from the
  * state the previous step ended in (held as data: no gradient flows back past the cut), takes
  * the mean cross-entropy of the predictions, and lets ag_backward sum the gradients of the
- * --seq copies of W, U and b. The last tenth of the text (of each text, when --text names a
- * directory) is held out and only ever predicted.
+ * --seq copies of W, U and b. With --cell lstm or --cell gru the recurrent layer is a gated cell
+ * instead (nn_lstm, nn_gru: PyTorch's formulas and gate order), trained the same way; the LSTM
+ * carries its cell state from step to step beside h. The last tenth of the text (of each text,
+ * when --text names a directory) is held out and only ever predicted.
  *
  *   examples/char_rnn                               # the licences every Debian system has
  *   examples/char_rnn --text mybook.txt --hidden 256 --steps 5000 --temperature 0.5
+ *   examples/char_rnn --cell lstm                   # the same with an LSTM cell (or gru)
  *
  * Prints the training and held-out bits per character as it goes, a sample at the end, and
  * `result: bpc=X steps=N` with X the held-out bits per character.
@@ -40,7 +43,7 @@
 #define EVAL_SEQ 256 /* characters per tape when predicting the held-out text */
 
 typedef struct {
-    const char *text, *act, *optim, *prime, *svg;
+    const char *text, *act, *optim, *prime, *svg, *cell;
     int hidden, seq, batch, sample;
     long steps, eval_every, seed;
     double lr, momentum, decay, clip, holdout, temperature;
@@ -57,12 +60,18 @@ typedef struct {
     int index[256];    /* byte -> index, -1 when the byte never occurs */
 } corpus;
 
+typedef enum { CELL_ELMAN, CELL_LSTM, CELL_GRU } cell_kind;
+
 typedef struct {
-    nn_recurrent rnn;
+    cell_kind cell;
+    nn_recurrent rnn; /* --cell elman */
+    nn_lstm lstm;     /* --cell lstm */
+    nn_gru gru;       /* --cell gru */
     nn_dense readout;
     ag_tensor *onehot; /* (V,V) identity: row i is the code of character i */
     ag_tensor *state;  /* (batch, H) the training streams' state, carried from step to step */
     ag_tensor *state1; /* (1, H) the same for predicting the held-out text and sampling */
+    ag_tensor *cstate, *cstate1; /* the LSTM's cell states beside them (NULL for other cells) */
     int V, H;
 } model;
 
@@ -216,16 +225,30 @@ static int load_text(const char *path, double holdout, corpus *c) {
 
 /* ---- the net --------------------------------------------------------------------------------- */
 
-static int model_new(model *m, nn_params *ps, int V, int H, nn_act act, int rows, nn_rng *rng) {
+static int model_new(model *m, nn_params *ps, cell_kind cell, int V, int H, nn_act act, int rows,
+                     nn_rng *rng) {
     memset(m, 0, sizeof *m);
     m->V = V;
     m->H = H;
-    m->rnn = nn_recurrent_new(ps, "rnn", V, H, act, nn_init_xavier(), rng);
+    m->cell = cell;
+    bool made;
+    if (cell == CELL_LSTM) {
+        m->lstm = nn_lstm_new(ps, "lstm", V, H, nn_init_xavier(), rng);
+        m->cstate = ag_tensor_2d(rows, H, false);
+        m->cstate1 = ag_tensor_2d(1, H, false);
+        made = m->lstm.W_ih && m->cstate && m->cstate1;
+    } else if (cell == CELL_GRU) {
+        m->gru = nn_gru_new(ps, "gru", V, H, nn_init_xavier(), rng);
+        made = m->gru.W_ih != NULL;
+    } else {
+        m->rnn = nn_recurrent_new(ps, "rnn", V, H, act, nn_init_xavier(), rng);
+        made = m->rnn.W != NULL;
+    }
     m->readout = nn_dense_new(ps, "readout", H, V, NN_IDENTITY, nn_init_xavier(), rng);
     m->onehot = ag_tensor_2d(V, V, false);
     m->state = ag_tensor_2d(rows, H, false);
     m->state1 = ag_tensor_2d(1, H, false);
-    if (!m->rnn.W || !m->readout.W || !m->onehot || !m->state || !m->state1) return -1;
+    if (!made || !m->readout.W || !m->onehot || !m->state || !m->state1) return -1;
     for (int i = 0; i < V; i++) m->onehot->data[i * V + i] = 1.0f;
     return 0;
 }
@@ -234,24 +257,32 @@ static void model_free(model *m) {
     ag_tensor_free(m->onehot);
     ag_tensor_free(m->state);
     ag_tensor_free(m->state1);
+    ag_tensor_free(m->cstate);
+    ag_tensor_free(m->cstate1);
 }
 
 /* Unfold the net over T characters of B streams: codes[t*B + s] is character t of stream s.
- * Starts from the state in `carry` (B,H) or, when fresh, from zero, and leaves the last state,
- * detached, in carry (ag_detach_into: a user-owned tensor that outlives the tape's reset, so no
- * gradient flows back into the previous unfolding: truncated back-propagation through time).
- * Returns the logits (T*B, V), row t*B + s predicting character t+1 of stream s. */
-static ag_tensor *unfold(ag_tape *t, model *m, ag_tensor *carry, const int *codes, int T, int B,
-                         bool fresh) {
+ * Starts from the state in `carry` (B,H) (and the LSTM's cell state in `ccarry`) or, when fresh,
+ * from zero, and leaves the last state, detached, in carry (and ccarry) (ag_detach_into: a
+ * user-owned tensor that outlives the tape's reset, so no gradient flows back into the previous
+ * unfolding: truncated back-propagation through time). Returns the logits (T*B, V), row t*B + s
+ * predicting character t+1 of stream s. */
+static ag_tensor *unfold(ag_tape *t, model *m, ag_tensor *carry, ag_tensor *ccarry,
+                         const int *codes, int T, int B, bool fresh) {
     ag_tensor *h = fresh ? NULL : carry; /* NULL: the zero state */
+    ag_tensor *c = fresh ? NULL : ccarry;
     ag_tensor *hs[EVAL_SEQ];
     for (int k = 0; k < T; k++) {
         ag_tensor *x = ag_gather_rows(t, m->onehot, codes + (size_t)k * B, B); /* (B,V) one-hot */
-        hs[k] = h = nn_recurrent_step(t, &m->rnn, h, x);                       /* (B,H) */
+        if (m->cell == CELL_LSTM) h = nn_lstm_step(t, &m->lstm, h, c, x, &c);  /* (B,H) each */
+        else if (m->cell == CELL_GRU) h = nn_gru_step(t, &m->gru, h, x);
+        else h = nn_recurrent_step(t, &m->rnn, h, x);
+        hs[k] = h;
     }
     ag_tensor *all = ag_concat(t, hs, T, 0);                /* (T*B, H) */
     ag_tensor *logits = nn_dense_forward(t, &m->readout, all); /* (T*B, V) */
     ag_detach_into(t, h, carry);
+    if (ccarry) ag_detach_into(t, c, ccarry);
     return logits;
 }
 
@@ -262,7 +293,7 @@ static double held_out_bpc(ag_tape *t, model *m, const int *text, long n) {
     bool fresh = true;
     for (long start = 0; start + 1 < n; start += EVAL_SEQ) {
         const int T = (int)(n - 1 - start < EVAL_SEQ ? n - 1 - start : EVAL_SEQ);
-        ag_tensor *logits = unfold(t, m, m->state1, text + start, T, 1, fresh);
+        ag_tensor *logits = unfold(t, m, m->state1, m->cstate1, text + start, T, 1, fresh);
         ag_tensor *E = ag_softmax_xent(t, logits, text + start + 1);
         if (ag_tape_error(t)) {
             fprintf(stderr, "char_rnn: held-out text: %s\n", ag_tape_error(t));
@@ -286,7 +317,7 @@ static int sample(ag_tape *t, model *m, const corpus *c, const char *prime, int 
     printf("%s", prime);
     int code = c->index[(unsigned char)prime[0]];
     for (size_t k = 1; k < np + (size_t)n; k++) {
-        ag_tensor *logits = unfold(t, m, m->state1, &code, 1, 1, k == 1); /* (1,V) */
+        ag_tensor *logits = unfold(t, m, m->state1, m->cstate1, &code, 1, 1, k == 1); /* (1,V) */
         if (ag_tape_error(t)) {
             fprintf(stderr, "char_rnn: sampling: %s\n", ag_tape_error(t));
             free(p);
@@ -312,8 +343,9 @@ static int sample(ag_tape *t, model *m, const corpus *c, const char *prime, int 
 
 /* ---- options --------------------------------------------------------------------------------- */
 
-static int parse_options(int argc, char **argv, options *o, nn_act *act, bool *adam) {
-    *o = (options){.text = DEFAULT_TEXT, .act = "tanh", .optim = "adam", .prime = "The ",
+static int parse_options(int argc, char **argv, options *o, cell_kind *cell, nn_act *act,
+                         bool *adam) {
+    *o = (options){.text = DEFAULT_TEXT, .act = "tanh", .cell = "elman", .optim = "adam", .prime = "The ",
                    .hidden = 256, .seq = 32, .batch = 16, .sample = 400, .steps = 10000,
                    .eval_every = 1000, .seed = 1, .lr = 0, .momentum = 0.9, .decay = 0.0001,
                    .clip = 5,
@@ -322,7 +354,9 @@ static int parse_options(int argc, char **argv, options *o, nn_act *act, bool *a
         {"--text", CLI_STRING, &o->text, 0, -1,
          "the text to learn: a file, or a directory of files read in name order"},
         {"--hidden", CLI_INT, &o->hidden, 1, 4096, "recurrent units"},
-        {"--act", CLI_STRING, &o->act, 0, -1, "recurrent units' activation: tanh or sigmoid"},
+        {"--cell", CLI_STRING, &o->cell, 0, -1,
+         "recurrent layer: elman (the paper's), lstm or gru (PyTorch's gated cells)"},
+        {"--act", CLI_STRING, &o->act, 0, -1, "elman units' activation: tanh or sigmoid"},
         {"--seq", CLI_INT, &o->seq, 1, EVAL_SEQ, "characters per unfolding (truncated BPTT)"},
         {"--batch", CLI_INT, &o->batch, 1, 1024, "parallel streams through the text"},
         {"--steps", CLI_LONG, &o->steps, 1, 100000000, "training steps"},
@@ -350,6 +384,10 @@ static int parse_options(int argc, char **argv, options *o, nn_act *act, bool *a
     if (!strcmp(o->act, "tanh")) *act = NN_TANH;
     else if (!strcmp(o->act, "sigmoid")) *act = NN_SIGMOID;
     else bad = "--act must be tanh or sigmoid";
+    if (!bad && !strcmp(o->cell, "elman")) *cell = CELL_ELMAN;
+    else if (!bad && !strcmp(o->cell, "lstm")) *cell = CELL_LSTM;
+    else if (!bad && !strcmp(o->cell, "gru")) *cell = CELL_GRU;
+    else if (!bad) bad = "--cell must be elman, lstm or gru";
     if (!bad && !strcmp(o->optim, "adam")) *adam = true;
     else if (!bad && !strcmp(o->optim, "sgd")) *adam = false;
     else if (!bad) bad = "--optim must be adam or sgd";
@@ -367,8 +405,9 @@ static int parse_options(int argc, char **argv, options *o, nn_act *act, bool *a
 int main(int argc, char **argv) {
     options o;
     nn_act act = NN_TANH;
+    cell_kind cell = CELL_ELMAN;
     bool adam = true;
-    int rc = parse_options(argc, argv, &o, &act, &adam);
+    int rc = parse_options(argc, argv, &o, &cell, &act, &adam);
     if (rc != CLI_CONTINUE) return rc;
 
     corpus c;
@@ -402,7 +441,7 @@ int main(int argc, char **argv) {
     double *curve_train = malloc((size_t)nchecks * sizeof(double));
     double *curve_held = malloc((size_t)nchecks * sizeof(double));
     int ncurve = 0;
-    if (!ps || model_new(&m, ps, c.V, o.hidden, act, o.batch, &rng) != 0 || !t || !codes ||
+    if (!ps || model_new(&m, ps, cell, c.V, o.hidden, act, o.batch, &rng) != 0 || !t || !codes ||
         !curve_train || !curve_held) {
         fprintf(stderr, "char_rnn: %s\n", ag_last_error()[0] ? ag_last_error() : "out of memory");
         goto done;
@@ -418,7 +457,8 @@ int main(int argc, char **argv) {
            o.text, c.n, c.V, ntrain, held);
     printf("net: %d one-hot -> %d %s recurrent units -> softmax over %d (%ld weights); "
            "%d streams x %d characters a step; %s lr %g",
-           c.V, o.hidden, nn_act_name(act), c.V, nn_params_numel(ps), o.batch, o.seq,
+           c.V, o.hidden,
+           cell == CELL_LSTM ? "LSTM" : cell == CELL_GRU ? "GRU" : nn_act_name(act), c.V, nn_params_numel(ps), o.batch, o.seq,
            adam ? "adam" : "sgd", o.lr);
     if (!adam) printf(" momentum %g", o.momentum);
     printf(", weight decay %g, gradient norm clipped at %g\n", o.decay, o.clip);
@@ -438,7 +478,7 @@ int main(int argc, char **argv) {
         for (int k = 0; k <= o.seq; k++)
             for (int s = 0; s < o.batch; s++)
                 codes[k * o.batch + s] = c.code[s * per_stream + pos + k];
-        ag_tensor *logits = unfold(t, &m, m.state, codes, o.seq, o.batch, fresh); /* (seq*B,V) */
+        ag_tensor *logits = unfold(t, &m, m.state, m.cstate, codes, o.seq, o.batch, fresh); /* (seq*B,V) */
         ag_tensor *E = ag_softmax_xent(t, logits, codes + o.batch); /* the next characters */
         ag_backward(t, E);
         if (!ag_tape_error(t) && o.clip > 0) nn_clip_grad_norm(ps, o.clip); /* NaN: step refuses */

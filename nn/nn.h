@@ -20,9 +20,10 @@
  *   nn_optim_free(opt); nn_params_free(ps); ag_tape_free(t);
  *
  * OWNERSHIP. A parameter list owns every parameter created in it and frees them all in
- * nn_params_free. Layers (nn_dense, nn_mlp, nn_recurrent) are small structs you keep by value:
- * they point at parameters in a list and own nothing, so they need no free. An optimiser owns
- * its state (momentum buffers, Adam moments) and must be freed before its parameter list.
+ * nn_params_free. Layers (nn_dense, nn_mlp, nn_recurrent, nn_lstm, nn_gru) are small structs
+ * you keep by value: they point at parameters in a list and own nothing, so they need no free.
+ * An optimiser owns its state (momentum buffers, Adam moments) and must be freed before its
+ * parameter list.
  *
  * ERRORS. Functions that make things (lists, parameters, layers, optimisers) return NULL, -1 or
  * a layer with NULL weights on failure, with the reason in ag_last_error(). Using such a layer
@@ -252,6 +253,60 @@ nn_layernorm nn_layernorm_new(nn_params *ps, const char *name, int n, double eps
 /* (..., N) -> (..., N): y = (x - mean) / sqrt(var + eps) * gain + bias, the mean and the biased
  * variance taken over the last axis of each row. */
 ag_tensor *nn_layernorm_forward(ag_tape *t, const nn_layernorm *ln, ag_tensor *x);
+
+/* ---------------------------------------------------------------------------------------------
+ * Gated recurrent cells: LSTM and GRU, PyTorch's formulas and gate order (nn/gated.c)
+ *
+ * Each cell has four parameters NAME.W_ih (I,G*H), NAME.W_hh (H,G*H), NAME.b_ih (1,G*H) and
+ * NAME.b_hh (1,G*H), G = 4 gates for the LSTM, 3 for the GRU; gate k owns columns k*H..k*H+H-1
+ * of each. PyTorch keeps the same blocks in the same order transposed: its weight_ih_l0 (G*H,I)
+ * is W_ih^T, weight_hh_l0 is W_hh^T, and bias_ih_l0 / bias_hh_l0 are b_ih / b_hh as vectors. A
+ * step makes the fused products x W_ih + b_ih and h W_hh + b_hh, (B,G*H), and cuts them into the
+ * gates with ag_split on the feature axis. Weights take `init` with fan_in their rows and fan_out
+ * H; biases take it as biases (zero for Xavier and He; nn_init_uniform(1/sqrt(H)) on everything
+ * is PyTorch's default). In a step h and c NULL mean the zero state; x is required, (B,I).
+ * Unfolding records the same four tensors at every step, so ag_backward gives each the SUM of
+ * its copies' gradients. Results are tape tensors, valid until the next reset; the arrays passed
+ * in (xs, states) are the caller's.
+ * ------------------------------------------------------------------------------------------- */
+
+/* LSTM, gates in the order i, f, g, o (torch.nn.LSTM):
+ *   [i f g o] = x W_ih + b_ih + h W_hh + b_hh, i f o through sigmoid, g through tanh
+ *   c' = f * c + i * g      h' = o * tanh(c')          (* elementwise) */
+typedef struct nn_lstm {
+    ag_tensor *W_ih, *W_hh, *b_ih, *b_hh;
+} nn_lstm;
+
+/* Create its four parameters in ps (in, hidden >= 1). All or nothing: on failure every field is
+ * NULL (see ag_last_error), ps holds what it held and rng is unchanged. */
+nn_lstm nn_lstm_new(nn_params *ps, const char *name, int in, int hidden, nn_init init,
+                    nn_rng *rng);
+/* One step: h, c (B,H) (NULL: zero), x (B,I) -> returns h' (B,H) and writes c' (B,H) to
+ * *c_out (required; on failure the tape's poisoned tensor, NULL for a NULL tape). */
+ag_tensor *nn_lstm_step(ag_tape *t, const nn_lstm *cell, ag_tensor *h, ag_tensor *c, ag_tensor *x,
+                        ag_tensor **c_out);
+/* T steps from h0, c0 (NULL: zero) over xs[0..T-1] (each (B,I), none NULL). states (may be
+ * NULL) receives h(1)..h(T) in states[0..T-1], c_last (may be NULL) c(T) (the poisoned
+ * tensor on failure, as *c_out above). Returns h(T). */
+ag_tensor *nn_lstm_unfold(ag_tape *t, const nn_lstm *cell, ag_tensor *h0, ag_tensor *c0,
+                          ag_tensor *const *xs, int T, ag_tensor **states, ag_tensor **c_last);
+
+/* GRU, gates in the order r, z, n (torch.nn.GRU); the two biases are kept apart because r
+ * multiplies the state's product after its bias b_hn:
+ *   r = sigmoid(x W_ir + b_ir + h W_hr + b_hr)     z = sigmoid(x W_iz + b_iz + h W_hz + b_hz)
+ *   n = tanh(x W_in + b_in + r * (h W_hn + b_hn))  h' = (1 - z) * n + z * h */
+typedef struct nn_gru {
+    ag_tensor *W_ih, *W_hh, *b_ih, *b_hh;
+} nn_gru;
+
+/* Create its four parameters in ps (in, hidden >= 1). All or nothing, as nn_lstm_new. */
+nn_gru nn_gru_new(nn_params *ps, const char *name, int in, int hidden, nn_init init, nn_rng *rng);
+/* One step: h (B,H) (NULL: zero), x (B,I) -> h' (B,H). */
+ag_tensor *nn_gru_step(ag_tape *t, const nn_gru *cell, ag_tensor *h, ag_tensor *x);
+/* T steps from h0 (NULL: zero) over xs[0..T-1] (each (B,I), none NULL); states (may be NULL)
+ * receives h(1)..h(T). Returns h(T). */
+ag_tensor *nn_gru_unfold(ag_tape *t, const nn_gru *cell, ag_tensor *h0, ag_tensor *const *xs,
+                         int T, ag_tensor **states);
 
 /* ---------------------------------------------------------------------------------------------
  * Losses (the others are autograd ops: ag_sse, ag_mse, ag_bce, ag_bce_logits, ag_softmax_xent)

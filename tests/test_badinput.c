@@ -88,6 +88,8 @@ static nn_params *PS;
 static nn_dense DENSE;
 static nn_mlp MLP;
 static nn_recurrent REC;
+static nn_lstm LSTM; /* 3 inputs, 2 units */
+static nn_gru GRU;   /* 3 inputs, 2 units */
 
 static int make_layers(void **s) {
     (void)s;
@@ -96,7 +98,9 @@ static int make_layers(void **s) {
     DENSE = nn_dense_new(PS, "d", 3, 2, NN_SIGMOID, nn_init_uniform(0.3), &rng);
     MLP = nn_mlp_new(PS, "m", "3-4-2", NN_TANH, NN_SIGMOID, nn_init_xavier(), &rng);
     REC = nn_recurrent_new(PS, "r", 3, 2, NN_TANH, nn_init_he(), &rng);
-    return DENSE.W && MLP.nlayers && REC.W ? 0 : -1;
+    LSTM = nn_lstm_new(PS, "lstm", 3, 2, nn_init_xavier(), &rng);
+    GRU = nn_gru_new(PS, "gru", 3, 2, nn_init_xavier(), &rng);
+    return DENSE.W && MLP.nlayers && REC.W && LSTM.W_ih && GRU.W_ih ? 0 : -1;
 }
 static int free_layers(void **s) {
     (void)s;
@@ -111,6 +115,12 @@ OTHER(nn_activate) { (void)nin, (void)arg; return nn_activate(t, in[0], NN_TANH)
 OTHER(nn_dense_forward) { (void)nin, (void)arg; return nn_dense_forward(t, &DENSE, in[0]); }
 OTHER(nn_mlp_forward) { (void)nin, (void)arg; return nn_mlp_forward(t, &MLP, in[0]); }
 OTHER(nn_recurrent_step) { (void)nin, (void)arg; return nn_recurrent_step(t, &REC, NULL, in[0]); }
+OTHER(nn_lstm_step) {
+    (void)nin, (void)arg;
+    ag_tensor *c;
+    return nn_lstm_step(t, &LSTM, NULL, NULL, in[0], &c);
+}
+OTHER(nn_gru_step) { (void)nin, (void)arg; return nn_gru_step(t, &GRU, NULL, in[0]); }
 OTHER(nn_sse_margin) { (void)nin, (void)arg; return nn_sse_margin(t, in[0], in[1], 0.2); }
 OTHER(ag_tape_tensor) { (void)in, (void)nin, (void)arg; return ag_tape_tensor(t, 2, (const int[]){2, 2}, NULL); }
 OTHER(ag_scalar) { (void)in, (void)nin, (void)arg; return ag_scalar(t, 1.5); }
@@ -123,7 +133,7 @@ OTHER(ag_split) {
 
 #define A23 TU_P(2, 2, 3, 1, 1, 0.1, 0.6)
 static const tu_input OTHER_INPUTS[][2] = {
-    {A23}, {A23}, {A23}, {A23}, {A23, TU_P(2, 2, 3, 1, 1, 0.25, 0.25)},
+    {A23}, {A23}, {A23}, {A23}, {A23, TU_P(2, 2, 3, 1, 1, 0.25, 0.25)}, {A23}, {A23},
 };
 static const ag_op_args NO_ARGS;
 static const tu_bad_target others[] = {
@@ -132,6 +142,8 @@ static const tu_bad_target others[] = {
     {"mlp", "nn_mlp_forward", 1, OTHER_INPUTS[2], &NO_ARGS, true, c_nn_mlp_forward},
     {"recurrent", "nn_recurrent_step", 1, OTHER_INPUTS[3], &NO_ARGS, true, c_nn_recurrent_step},
     {"sse_margin", "nn_sse_margin", 2, OTHER_INPUTS[4], &NO_ARGS, true, c_nn_sse_margin},
+    {"lstm", "nn_lstm_step", 1, OTHER_INPUTS[5], &NO_ARGS, true, c_nn_lstm_step},
+    {"gru", "nn_gru_step", 1, OTHER_INPUTS[6], &NO_ARGS, true, c_nn_gru_step},
     {"tape_tensor", "ag_tape_tensor", 0, NULL, &NO_ARGS, false, c_ag_tape_tensor},
     {"tape_tensor", "ag_scalar", 0, NULL, &NO_ARGS, false, c_ag_scalar},
     {"split", "ag_split", 1, OTHER_INPUTS[0], &NO_ARGS, false, c_ag_split},
@@ -1306,6 +1318,129 @@ static void test_grads_pack_unpack(void **state) {
  * Coverage: every public function in the headers has been called above with bad input.
  * =========================================================================================== */
 
+/* The gated cells (nn_lstm, nn_gru): creation, steps and unfolded runs. */
+static void test_gated_cells(void **state) {
+    (void)state;
+    nn_rng rng = nn_rng_seed(5);
+    const nn_rng start = rng;
+    const int count = nn_params_count(PS);
+    char name62[70];
+    memset(name62, 'a', 62);
+    name62[62] = '\0';
+    struct { nn_params *ps; const char *name; int in, hidden; nn_rng *rng; const char *why; } cases[] = {
+        {NULL, "c", 3, 2, &rng, "parameter list is NULL"},
+        {PS, NULL, 3, 2, &rng, ": name is NULL"},
+        {PS, "c", 3, 2, NULL, ": rng is NULL"},
+        {PS, "c", 0, 2, &rng, " 'c': sizes in 0, hidden 2: each must be at least 1"},
+        {PS, "c", 3, -1, &rng, " 'c': sizes in 3, hidden -1: each must be at least 1"},
+        {PS, "c", 3, INT_MAX, &rng, "absurd size"},
+        {PS, "c", INT_MAX, 1 << 20, &rng, "absurd size"},
+        {PS, name62, 3, 2, &rng, "is too long (63 characters at most)"},
+    };
+    for (int k = 0; k < (int)(sizeof cases / sizeof cases[0]); k++) {
+        nn_lstm l = BAD(nn_lstm_new, (cases[k].ps, cases[k].name, cases[k].in, cases[k].hidden,
+                                      nn_init_xavier(), cases[k].rng));
+        assert_true(!l.W_ih && !l.W_hh && !l.b_ih && !l.b_hh);
+        if (k != 0) expect_last("nn_lstm_new");
+        expect_last(cases[k].why);
+        nn_gru g = BAD(nn_gru_new, (cases[k].ps, cases[k].name, cases[k].in, cases[k].hidden,
+                                    nn_init_xavier(), cases[k].rng));
+        assert_true(!g.W_ih && !g.W_hh && !g.b_ih && !g.b_hh);
+        if (k != 0) expect_last("nn_gru_new");
+        expect_last(cases[k].why);
+        assert_int_equal(nn_params_count(PS), count);
+        assert_memory_equal(&rng, &start, sizeof rng);
+    }
+    /* a bad initialisation fails after the first parameter is made: it goes again */
+    nn_init bad_init = {(nn_init_kind)9, 0};
+    assert_null(nn_lstm_new(PS, "c", 3, 2, bad_init, &rng).W_ih);
+    expect_last("unknown initialisation 9");
+    assert_null(nn_gru_new(PS, "c", 3, 2, bad_init, &rng).W_ih);
+    assert_int_equal(nn_params_count(PS), count);
+    assert_memory_equal(&rng, &start, sizeof rng);
+    /* a name already in the list: the second cell is refused, the first one stays */
+    assert_null(nn_gru_new(PS, "lstm", 3, 2, nn_init_xavier(), &rng).W_ih);
+    assert_int_equal(nn_params_count(PS), count);
+
+    /* steps */
+    nn_lstm lnone = {NULL, NULL, NULL, NULL};
+    nn_gru gnone = {NULL, NULL, NULL, NULL};
+    ag_tensor *c = tt(T, 1, 1);
+    expect_tape(T, BAD(nn_lstm_step, (T, NULL, NULL, NULL, tt(T, 2, 3), &c)), "lstm: cell is NULL");
+    assert_ptr_equal(c, ag_tape_poison(T)); /* c_out is always written */
+    expect_tape(T, nn_lstm_step(T, &lnone, NULL, NULL, tt(T, 2, 3), &c),
+                "lstm: cell has no weights (its creation failed)");
+    expect_tape(T, nn_lstm_step(T, &LSTM, NULL, NULL, tt(T, 2, 3), NULL),
+                "lstm: c_out is NULL (it receives the new cell state)");
+    expect_tape(T, nn_lstm_step(T, &LSTM, NULL, NULL, NULL, &c), "lstm: input x is NULL (a step needs one)");
+    expect_tape(T, nn_lstm_step(T, &LSTM, NULL, NULL, tt(T, 2, 4), &c), "lstm: input x (2,4) must be (B,3)");
+    expect_tape(T, nn_lstm_step(T, &LSTM, tt(T, 2, 3), NULL, tt(T, 2, 3), &c),
+                "lstm: state h (2,3) must be (2,2) for input x (2,3)");
+    expect_tape(T, nn_lstm_step(T, &LSTM, tt(T, 2, 2), tt(T, 1, 2), tt(T, 2, 3), &c),
+                "lstm: cell state c (1,2) must be (2,2) for input x (2,3)");
+    assert_null(nn_lstm_step(NULL, &LSTM, NULL, NULL, tt(T, 2, 3), &c));
+    assert_null(c);
+    ag_tape_reset(T);
+    ag_tape_fail(F, "the first error");
+    expect_tape(F, nn_lstm_step(F, &LSTM, NULL, NULL, tt(T, 2, 3), &c), "the first error");
+    expect_tape(T, BAD(nn_gru_step, (T, NULL, NULL, tt(T, 2, 3))), "gru: cell is NULL");
+    expect_tape(T, nn_gru_step(T, &gnone, NULL, tt(T, 2, 3)), "gru: cell has no weights (its creation failed)");
+    expect_tape(T, nn_gru_step(T, &GRU, NULL, NULL), "gru: input x is NULL (a step needs one)");
+    expect_tape(T, nn_gru_step(T, &GRU, NULL, tt(T, 2, 2)), "gru: input x (2,2) must be (B,3)");
+    expect_tape(T, nn_gru_step(T, &GRU, tt(T, 3, 2), tt(T, 2, 3)), "gru: state h (3,2) must be (2,2) for input x (2,3)");
+    nn_gru swapped = {LSTM.W_ih, LSTM.W_hh, LSTM.b_ih, LSTM.b_hh}; /* an LSTM's weights */
+    expect_tape(T, nn_gru_step(T, &swapped, NULL, tt(T, 2, 3)), "gru: cell's W_hh is not (H,3H)");
+    assert_null(nn_gru_step(NULL, &GRU, NULL, tt(T, 2, 3)));
+    ag_tape_fail(F, "the first error");
+    expect_tape(F, nn_gru_step(F, &GRU, NULL, tt(T, 2, 3)), "the first error");
+
+    /* unfolded runs */
+    ag_tensor *xs[3], *states[3];
+    for (int k = 0; k < 3; k++) xs[k] = tt(T, 2, 3);
+    c = tt(T, 1, 1);
+    expect_tape(T, BAD(nn_lstm_unfold, (T, NULL, NULL, NULL, xs, 3, states, &c)), "lstm unfold: cell is NULL");
+    assert_ptr_equal(c, ag_tape_poison(T));
+    expect_tape(T, nn_lstm_unfold(T, &LSTM, NULL, NULL, NULL, 3, states, &c),
+                "lstm unfold: xs is NULL (it holds the T inputs)");
+    const int steps[] = {0, -1, INT_MIN};
+    for (int k = 0; k < 3; k++) {
+        for (int j = 0; j < 3; j++) xs[j] = tt(T, 2, 3);
+        expect_tape(T, nn_lstm_unfold(T, &LSTM, NULL, NULL, xs, steps[k], NULL, NULL), "lstm unfold: ");
+        for (int j = 0; j < 3; j++) xs[j] = tt(T, 2, 3);
+        expect_tape(T, nn_gru_unfold(T, &GRU, NULL, xs, steps[k], NULL), "gru unfold: ");
+    }
+    for (int j = 0; j < 3; j++) xs[j] = tt(T, 2, 3);
+    expect_tape(T, nn_lstm_unfold(T, &LSTM, NULL, NULL, xs, 0, NULL, NULL), "lstm unfold: 0 steps; at least 1 is needed");
+    for (int j = 0; j < 3; j++) xs[j] = tt(T, 2, 3);
+    xs[1] = NULL;
+    expect_tape(T, nn_lstm_unfold(T, &LSTM, NULL, NULL, xs, 3, NULL, NULL), "lstm unfold: input of step 2 (xs[1]) is NULL");
+    for (int j = 0; j < 3; j++) xs[j] = tt(T, 2, 3);
+    xs[2] = tt(T, 2, 5);
+    expect_tape(T, nn_lstm_unfold(T, &LSTM, NULL, NULL, xs, 3, NULL, NULL), "lstm: input x (2,5) must be (B,3)");
+    for (int j = 0; j < 3; j++) xs[j] = tt(T, 2, 3);
+    expect_tape(T, nn_lstm_unfold(T, &LSTM, tt(T, 2, 2), tt(T, 2, 5), xs, 3, NULL, NULL),
+                "lstm: cell state c (2,5) must be (2,2) for input x (2,3)");
+    for (int j = 0; j < 3; j++) xs[j] = tt(T, 2, 3);
+    expect_tape(T, nn_lstm_unfold(T, &lnone, NULL, NULL, xs, 3, NULL, NULL), "lstm: cell has no weights");
+    assert_null(nn_lstm_unfold(NULL, &LSTM, NULL, NULL, xs, 3, NULL, NULL));
+    expect_last("lstm unfold: tape is NULL");
+    ag_tape_fail(F, "the first error");
+    expect_tape(F, nn_lstm_unfold(F, &LSTM, NULL, NULL, xs, 3, NULL, NULL), "the first error");
+    expect_tape(T, BAD(nn_gru_unfold, (T, NULL, NULL, xs, 3, states)), "gru unfold: cell is NULL");
+    expect_tape(T, nn_gru_unfold(T, &GRU, NULL, NULL, 3, states), "gru unfold: xs is NULL (it holds the T inputs)");
+    for (int j = 0; j < 3; j++) xs[j] = tt(T, 2, 3);
+    xs[0] = NULL;
+    expect_tape(T, nn_gru_unfold(T, &GRU, NULL, xs, 3, NULL), "gru unfold: input of step 1 (xs[0]) is NULL");
+    for (int j = 0; j < 3; j++) xs[j] = tt(T, 2, 3);
+    expect_tape(T, nn_gru_unfold(T, &GRU, tt(T, 2, 3), xs, 3, NULL), "gru: state h (2,3) must be (2,2) for input x (2,3)");
+    for (int j = 0; j < 3; j++) xs[j] = tt(T, 2, 3);
+    expect_tape(T, nn_gru_unfold(T, &gnone, NULL, xs, 3, NULL), "gru: cell has no weights");
+    assert_null(nn_gru_unfold(NULL, &GRU, NULL, xs, 3, NULL));
+    expect_last("gru unfold: tape is NULL");
+    ag_tape_fail(F, "the first error");
+    expect_tape(F, nn_gru_unfold(F, &GRU, NULL, xs, 3, NULL), "the first error");
+}
+
 static void test_every_public_function_has_a_case(void **state) {
     (void)state;
     const char *src = getenv("BACKPROP_SRC");
@@ -1495,6 +1630,7 @@ int main(void) {
         cmocka_unit_test_setup(test_params, reset),
         cmocka_unit_test_setup(test_layers, reset),
         cmocka_unit_test_setup(test_unfolded_runs, reset),
+        cmocka_unit_test_setup(test_gated_cells, reset),
         cmocka_unit_test_setup(test_optimisers, reset),
         cmocka_unit_test_setup(test_optimiser_table_settings, reset),
         cmocka_unit_test_setup(test_save_load_arguments, reset),

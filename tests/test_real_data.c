@@ -316,6 +316,40 @@ static void test_char_rnn_repeats_itself(void **state) {
     assert_int_equal(cr("--steps 30 --eval-every 30 --act sigmoid --optim sgd"), 0);
 }
 
+/* The gated cells learn the same text: the word before each ' ' must be remembered across it,
+ * which the LSTM's cell state and the GRU's update gate hold. The same seed gives the same run,
+ * the LSTM's carried cell state included. */
+static void test_char_rnn_gated_cells_learn(void **state) {
+    (void)state;
+    make_text();
+    const char *cells[2] = {"lstm", "gru"}, *names[2] = {"32 LSTM recurrent units", "32 GRU"};
+    for (int k = 0; k < 2; k++) {
+        char args[256];
+        snprintf(args, sizeof args, "--cell %s --steps 400 --eval-every 200 --sample 40", cells[k]);
+        if (cr(args) != 0) {
+            print_error("char_rnn --cell %s failed:\n%s\n%s\n", cells[k], out, err);
+            fail();
+        }
+        expect_in(out, names[k]);
+        const double bpc = result_value("bpc=");
+        if (!(bpc < 0.3)) {
+            print_error("--cell %s: held-out bits per character %.3f on a text that repeats every "
+                        "24 characters:\n%s\n", cells[k], bpc, out);
+            fail();
+        }
+        const char *s = strstr(out, "\nsample");
+        assert_non_null(s);
+        char first[128];
+        snprintf(first, sizeof first, "%s", s);
+        char *timing = strstr(first, "\ntrained"); /* the sample, not the time it took */
+        assert_non_null(timing);
+        *timing = '\0';
+        assert_int_equal(cr(args), 0);
+        assert_true(result_value("bpc=") == bpc);
+        assert_non_null(strstr(out, first));
+    }
+}
+
 /* Write n characters of the repeating sentence to dir/name. */
 static void write_sentence(const char *name, int n) {
     char path[256];
@@ -376,6 +410,8 @@ static void test_char_rnn_refuses(void **state) {
     expect_in(err, "cannot open --text");
     assert_int_equal(cr("--act relu"), 2);
     expect_in(err, "--act must be tanh or sigmoid");
+    assert_int_equal(cr("--cell rnn"), 2);
+    expect_in(err, "--cell must be elman, lstm or gru");
     assert_int_equal(cr("--seq 0"), 2);
     assert_int_equal(cr("--temperature 0"), 2);
     assert_int_equal(cr("--steps 10 --prime 'Z'"), 2);
@@ -397,6 +433,7 @@ int main(void) {
         cmocka_unit_test(test_fashion_mnist_save_and_load),
         cmocka_unit_test(test_char_rnn_learns),
         cmocka_unit_test(test_char_rnn_repeats_itself),
+        cmocka_unit_test(test_char_rnn_gated_cells_learn),
         cmocka_unit_test(test_char_rnn_reads_a_directory),
         cmocka_unit_test(test_char_rnn_refuses),
     };
