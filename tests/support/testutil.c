@@ -140,3 +140,25 @@ char *tu_read_text(const char *path) {
     fclose(f);
     return s;
 }
+
+long tu_every_allocation_fails(tu_make_fn make) {
+    long n;
+    for (n = 1; n < 10000; n++) {
+        tu_alloc_install();
+        tu_alloc_fail_at(n);
+        nn_params *ps = nn_params_new();
+        nn_rng r = nn_rng_seed(1);
+        int creations_failed = 0;
+        if (!ps) {
+            assert_int_equal(tu_alloc.failures, 1);
+        } else {
+            assert_int_equal(make(ps, &r, &creations_failed), 0);
+            assert_int_equal(creations_failed, (int)tu_alloc.failures);
+        }
+        nn_params_free(ps);
+        assert_int_equal(tu_alloc.outstanding_blocks, 0);
+        if (tu_alloc.failures == 0) break;
+    }
+    tu_alloc_uninstall();
+    return n;
+}

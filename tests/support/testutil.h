@@ -45,6 +45,14 @@ void tu_alloc_install(void);   /* reset the counters and install */
 void tu_alloc_uninstall(void); /* back to malloc/free */
 void tu_alloc_fail_at(long n); /* the nth allocation from now fails; 0 disables */
 
+/* All-or-nothing creation under every allocation failure: for N = 1, 2, ... make the Nth
+ * allocation fail and call make(ps, rng, &creations_failed) on a fresh list (make returns 0 when
+ * it ends with every parameter made, retrying what failed, and counts the creations that failed);
+ * assert that exactly the failed allocations made creations fail and that nothing leaks, until a
+ * run with no failure. Returns that N: the number of allocations a whole run makes, plus one. */
+typedef int (*tu_make_fn)(nn_params *ps, nn_rng *rng, int *creations_failed);
+long tu_every_allocation_fails(tu_make_fn make);
+
 /* A fresh directory /tmp/TAG.XXXXXX for a suite's files, its name written to dir (size bytes);
  * returns 0, or -1 when it cannot be made. tu_tmpdir_remove deletes it with all it holds. */
 int tu_tmpdir_make(char *dir, size_t size, const char *tag);
