@@ -122,12 +122,15 @@ static inline long ag_check_shape(ag_tape *t, const char *op, int ndim, const in
 
 /* ---- the arena (autograd/memory.c) --------------------------------------------------------- */
 /* Bump-allocate size bytes with the given alignment (a power of two <= 64) from the tape's
- * arena. NULL (and the tape's error set, naming op) when out of memory. */
+ * arena. NULL (and the tape's error set, naming op) when out of memory. The last of the 64
+ * bytes after the block is written, so that the page a kernel's masked move past the end may
+ * reach is mapped (see ag_alloc in memory.c; a chunk has 64 bytes of slack after its end). */
 void *ag_arena_alloc_slow(ag_tape *t, size_t size, size_t align, const char *op);
 static inline void *ag_arena_alloc(ag_tape *t, size_t size, size_t align, const char *op) {
     char *p = (char *)(((uintptr_t)t->bump + align - 1) & ~(uintptr_t)(align - 1));
     if (size > 0 && p <= t->end && (size_t)(t->end - p) >= size) {
         t->bump = p + size;
+        ((volatile char *)p)[size + 63] = 0;
         return p;
     }
     return ag_arena_alloc_slow(t, size, align, op);

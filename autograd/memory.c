@@ -31,10 +31,19 @@ void ag_set_allocator(void *(*alloc)(size_t, void *), void (*release)(void *, si
 }
 
 /* Every block is over-allocated by 64 + a header so that the pointer we hand out is 64-byte
- * aligned (a full AVX-512 vector / cache line) whatever the user's allocator guarantees:
+ * aligned (a full AVX-512 vector / cache line) whatever the user's allocator guarantees, and by
+ * 64 bytes of slack after it:
  *
- *   raw ... [header: raw pointer, requested size] [aligned block of `size` bytes]
- */
+ *   raw ... [header: raw pointer, requested size] [aligned block of `size` bytes] [slack: 64]
+ *
+ * The slack is for the vector kernels, which finish a ragged end with a masked move: its lanes
+ * past the end are masked off but still lie in the 64 bytes after the data. On AMD Zen such a
+ * move runs a slow microcode path (hundreds of cycles, on every execution) when those lanes fall
+ * in a page that has never been touched, because a masked-off lane never faults the page in: the
+ * symmetry step ran twice as slow whenever one gradient happened to end a page. So the slack's
+ * last byte is written here, and the arena does the same after each block it hands out
+ * (ag_arena_alloc): memory this library hands out is always mapped up to a vector past its
+ * end. */
 typedef struct {
     void *raw;
     size_t total;
@@ -43,7 +52,7 @@ typedef struct {
 #define AG_ALIGN 64
 
 void *ag_alloc(size_t size) {
-    size_t extra = AG_ALIGN + sizeof(block_header);
+    size_t extra = AG_ALIGN + sizeof(block_header) + AG_ALIGN;
     if (size > SIZE_MAX - extra) return NULL;
     void *raw = hook_alloc(size + extra, hook_ctx);
     if (!raw) return NULL;
@@ -51,6 +60,7 @@ void *ag_alloc(size_t size) {
     block_header *h = (block_header *)p - 1;
     h->raw = raw;
     h->total = size + extra;
+    ((volatile char *)p)[size + AG_ALIGN - 1] = 0; /* the slack's last byte: its page is mapped */
     return (void *)p;
 }
 
@@ -90,10 +100,7 @@ void *ag_arena_alloc_slow(ag_tape *t, size_t size, size_t align, const char *op)
     while (t->cur && t->cur->next) {
         chunk_enter(t, t->cur->next);
         char *p = (char *)(((uintptr_t)t->bump + align - 1) & ~(uintptr_t)(align - 1));
-        if (p <= t->end && (size_t)(t->end - p) >= size) {
-            t->bump = p + size;
-            return p;
-        }
+        if (p <= t->end && (size_t)(t->end - p) >= size) return ag_arena_alloc(t, size, align, op);
     }
     /* A new chunk, at least as large as everything held so far (so there are few chunks). */
     size_t want = t->reserved > CHUNK_MIN ? t->reserved : CHUNK_MIN;

@@ -3,13 +3,17 @@
  * AVX-512 when present) against plain scalar reference loops: the matrix product in all its
  * forms and sizes, the vector exp/sigmoid/tanh against libm (within a few ulp, with the IEEE
  * edge cases), and the elementwise loops at every length around the vector width (the partial
- * vectors must neither miss an element nor write past the end).
+ * vectors must neither miss an element nor write past the end), also where an operand ends a
+ * page that is followed by an unreadable one.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "support/testutil.h"
 
 #include "kernels.h"
 
 #include <math.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,12 +221,68 @@ static void test_elementwise_loops(void **state) {
     restore_default();
 }
 
+/* ---- operands that end a page ---------------------------------------------------------------
+ * A ragged end is finished by a masked move (or lane by lane), never by a whole vector that
+ * would reach past the data. Here every operand ends exactly where an unreadable page begins:
+ * nothing may touch that page, and the results must be bit-identical to the same call on
+ * operands in ordinary memory. */
+
+static void test_operands_ending_a_page(void **state) {
+    (void)state;
+    const long page = sysconf(_SC_PAGESIZE);
+    char *map = mmap(NULL, (size_t)(2 * page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    assert_true(map != MAP_FAILED);
+    assert_int_equal(mprotect(map + page, (size_t)page, PROT_NONE), 0);
+#define AT_END(n) ((float *)(map + page) - (n)) /* the last n floats before the guard page */
+    tu_rng r = {21};
+    FOR_EACH_TABLE(k) {
+        for (int n = 1; n <= 40; n++) {
+            float x[40], y[40], s[40];
+            fill(&r, x, n, -3, 3);
+            fill(&r, y, n, -3, 3);
+            float *end = AT_END(n);
+            memcpy(end, y, sizeof(float) * n);
+            k->acc(n, x, end); /* the output ends the page */
+            k->acc(n, x, y);
+            assert_memory_equal(end, y, sizeof(float) * n);
+            memcpy(end, x, sizeof(float) * n);
+            k->sigmoid(n, end, y); /* the input ends the page */
+            k->sigmoid(n, x, s);
+            assert_memory_equal(y, s, sizeof(float) * n);
+        }
+        /* the symmetry net's dW = X^T (6,64) @ dY (64,2): dY ending the page, then C */
+        enum { M = 6, N = 2, K = 64 };
+        float A[K * M], B[K * N], C[M * N], C0[M * N];
+        fill(&r, A, K * M, -1, 1);
+        fill(&r, B, K * N, -1, 1);
+        for (int acc = 0; acc < 2; acc++) {
+            fill(&r, C0, M * N, -1, 1);
+            memcpy(C, C0, sizeof C);
+            k->gemm_small(M, N, K, A, true, B, false, C, acc);
+            float *Bend = AT_END(K * N), Cb[M * N];
+            memcpy(Bend, B, sizeof B);
+            memcpy(Cb, C0, sizeof C0);
+            k->gemm_small(M, N, K, A, true, Bend, false, Cb, acc);
+            assert_memory_equal(Cb, C, sizeof C);
+            float *Cend = AT_END(M * N);
+            memcpy(Cend, C0, sizeof C0);
+            k->gemm_small(M, N, K, A, true, B, false, Cend, acc);
+            assert_memory_equal(Cend, C, sizeof C);
+        }
+    }
+#undef AT_END
+    munmap(map, (size_t)(2 * page));
+    restore_default();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generic_is_always_there),
         cmocka_unit_test(test_gemm_matches_reference),
         cmocka_unit_test(test_vector_maths_matches_libm),
         cmocka_unit_test(test_elementwise_loops),
+        cmocka_unit_test(test_operands_ending_a_page),
     };
     return cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
 }

@@ -1,11 +1,15 @@
 /*
  * test_memory.c -- every byte goes through the allocator hook: a steady-state training step
- * allocates nothing, and failing the Nth allocation, for every N, gives a clear error, no crash
- * and no leak.
+ * allocates nothing, failing the Nth allocation, for every N, gives a clear error, no crash
+ * and no leak, and the memory after every tensor's data is mapped (the kernels' masked moves
+ * reach up to a vector past the end, and run slowly over a page never touched).
  */
+#define _DEFAULT_SOURCE /* mmap's MAP_ANONYMOUS, mincore */
 #include "support/testutil.h"
 
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* A small sigmoid net 6-2-1 trained on random data with the paper's momentum rule, one full
  * step (record, backward, update, reset) per call. Returns 0, or -1 with *why set. */
@@ -207,12 +211,61 @@ static void test_failed_layer_creation_is_undone(void **state) {
     assert_true(n > 30); /* 16 parameters, each with data, gradient and name */
 }
 
+/* ---- the 64 bytes after every tensor's data are mapped ---------------------------------------
+ * An allocator that gives every block fresh pages of its own, none of them touched: a page is
+ * then resident only if the library itself wrote to it. */
+
+static size_t page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+
+static void *fresh_pages(size_t size, void *ctx) {
+    (void)ctx;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+static void unmap_pages(void *p, size_t size, void *ctx) {
+    (void)ctx;
+    munmap(p, size);
+}
+
+/* Whether every page holding a byte of [p, p + bytes) is resident. */
+static bool resident(const void *p, size_t bytes) {
+    const size_t ps = page_size();
+    uintptr_t first = (uintptr_t)p & ~(uintptr_t)(ps - 1), last = ((uintptr_t)p + bytes - 1) & ~(uintptr_t)(ps - 1);
+    for (uintptr_t a = first; a <= last; a += ps) {
+        unsigned char in = 0;
+        if (mincore((void *)a, ps, &in) != 0 || !(in & 1)) return false;
+    }
+    return true;
+}
+
+static void test_memory_after_the_data_is_mapped(void **state) {
+    (void)state;
+    enum { N = 13, OPS = 600 }; /* (1,13): 52 bytes; 600 outputs fill several pages */
+    ag_set_allocator(fresh_pages, unmap_pages, NULL);
+    ag_tensor *x = ag_tensor_2d(1, N, true);
+    ag_tape *t = ag_tape_new();
+    assert_non_null(x);
+    assert_non_null(t);
+    assert_true(resident(x->data, N * sizeof(float) + 64));
+    ag_tensor *y[OPS];
+    for (int i = 0; i < OPS; i++) {
+        y[i] = ag_mul(t, i ? y[i - 1] : x, x); /* each output checked before the next is made */
+        assert_true(resident(y[i]->data, N * sizeof(float) + 64));
+    }
+    assert_int_equal(ag_backward(t, ag_sum(t, y[OPS - 1])), 0);
+    for (int i = 0; i < OPS; i++) assert_true(resident(y[i]->grad, N * sizeof(float) + 64));
+    ag_tape_free(t);
+    ag_tensor_free(x);
+    ag_set_allocator(NULL, NULL, NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_steady_state_step_allocates_nothing),
         cmocka_unit_test(test_every_allocation_failure_is_clean),
         cmocka_unit_test(test_failed_backward_changes_no_gradient),
         cmocka_unit_test(test_failed_layer_creation_is_undone),
+        cmocka_unit_test(test_memory_after_the_data_is_mapped),
     };
     return cmocka_run_group_tests_name("memory", tests, NULL, NULL);
 }
