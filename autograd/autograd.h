@@ -140,6 +140,11 @@ int ag_set_threads(int n);
  * else BACKPROP_THREADS, else 1. */
 int ag_get_threads(void);
 
+/* The vector instruction set the kernels run: "avx512", "avx2" or "generic" (plain C with
+ * 16-byte vectors), the widest this CPU has unless BACKPROP_ISA names a narrower one. A static
+ * string, never NULL. */
+const char *ag_kernels_name(void);
+
 /* ---------------------------------------------------------------------------------------------
  * The tape
  * ------------------------------------------------------------------------------------------- */

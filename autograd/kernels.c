@@ -41,6 +41,8 @@ const ag_kernel_table *ag_kernels_select(const char *name) {
     return pick;
 }
 
+const char *ag_kernels_name(void) { return ag_kernels()->name; }
+
 /* ---- the matrix product ---------------------------------------------------------------------
  *
  *   C (M,N) (+)= op(A) (M,K) @ op(B) (K,N)

@@ -13,8 +13,12 @@
  * for mlp_infer and rnn_infer (when their _fwd workload ran too) one line
  *   ratio mlp_infer threads=T training-forward/inference=R
  * (R > 1: the no-gradient forward is faster than the same forward with gradients on),
- * the allocator calls per steady-state step of every workload, and the peak resident memory of
- * the mlp workload (measured in a fresh process) against what it needs.
+ * for each matrix product (matmul_*) one line
+ *   peak WORKLOAD threads=T ours=P% (G of PEAK GFLOP/s) openblas=Q%
+ * (the fraction of the machine's fp32 multiply-add peak, measured at start in the vector width
+ * of the kernels in use: bench/peak.c), the allocator calls per steady-state step of every
+ * workload, and the peak resident memory of the mlp workload (measured in a fresh process)
+ * against what it needs.
  *
  * Usage: bench [--quick] [--only NAME[,NAME...]] [--threads 1,2] [--budget SECONDS]
  *              [--csv PATH] [--no-torch] [--no-blas] [--torch-script PATH]
@@ -22,6 +26,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "backprop.h"
+#include "peak.h"
 #include "refs.h"
 #include "workloads.h"
 
@@ -339,12 +344,23 @@ int main(int argc, char **argv) {
                          getenv("OPENBLAS_THREAD_TIMEOUT"));
     else printf("reference skipped: openblas (%s)\n", blas_skip);
 
+    /* The ceiling the matrix products are read against. */
+    double peak[MAX_THREADS];
+    printf("kernels: %s; fp32 multiply-add peak measured", ag_kernels_name());
+    for (int t = 0; t < opt.nthreads; t++) {
+        peak[t] = bench_fma_peak(opt.threads[t]);
+        if (peak[t] > 0) printf("%s %.1f GFLOP/s with %d thread%s", t ? "," : "", peak[t],
+                                opt.threads[t], opt.threads[t] > 1 ? "s" : "");
+        else printf("%s failed with %d threads", t ? "," : "", opt.threads[t]);
+    }
+    printf("\n");
+
     FILE *csv = fopen(opt.csv, "w");
     if (!csv) fprintf(stderr, "bench: cannot write %s; the table is on stdout only\n", opt.csv);
     else fprintf(csv, "workload,impl,threads,median_us,min_us,max_us\n");
 
-    char ratios[64][160], allocs[64][160];
-    int nratio = 0, nalloc = 0;
+    char ratios[64][160], allocs[64][160], peaks[64][160];
+    int nratio = 0, nalloc = 0, npeak = 0;
     struct { const char *name; int threads; double median; } ours_seen[64]; /* for the _infer ratios */
     int nseen = 0;
     printf("\n%-15s %-9s %3s %12s %12s %12s %9s %8s\n", "workload", "impl", "thr", "median_us",
@@ -411,6 +427,16 @@ int main(int argc, char **argv) {
                                  "ratio %s threads=%d training-forward/inference=%.2f", w->name, T,
                                  ours_seen[i].median / ours);
             }
+            if (w->mm[0] && !s[0].failed && peak[ti] > 0 && npeak < 64) {
+                double ours_gf = bench_flops(w) / ours * 1e-9;
+                int k = snprintf(peaks[npeak], sizeof peaks[0],
+                                 "peak %s threads=%d ours=%.0f%% (%.1f of %.1f GFLOP/s)", w->name, T,
+                                 100 * ours_gf / peak[ti], ours_gf, peak[ti]);
+                if (use_blas && !s[1].failed && k > 0 && k < (int)sizeof peaks[0])
+                    snprintf(peaks[npeak] + k, sizeof peaks[0] - (size_t)k, " openblas=%.0f%%",
+                             100 * bench_flops(w) / median(&s[1]) * 1e-9 / peak[ti]);
+                npeak++;
+            }
             int ref = use_blas ? 1 : torch_slot >= 0 && n > torch_slot ? torch_slot : -1;
             if (ref > 0 && !s[ref].failed && !s[0].failed && nratio < 64)
                 snprintf(ratios[nratio++], sizeof ratios[0],
@@ -425,6 +451,8 @@ int main(int argc, char **argv) {
     printf("\n");
     for (int i = 0; i < nratio; i++) printf("%s\n", ratios[i]);
     printf("\n");
+    for (int i = 0; i < npeak; i++) printf("%s\n", peaks[i]);
+    if (npeak) printf("\n");
     for (int i = 0; i < nalloc; i++) printf("%s\n", allocs[i]);
     if (selected("mlp")) {
         double need = bench_mlp_bytes_needed() / 1024.0;

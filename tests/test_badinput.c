@@ -724,6 +724,9 @@ static void test_memory_and_errors(void **state) {
     assert_int_equal(BAD(ag_get_threads, ()), cpus < 1 ? 1 : cpus > 64 ? 64 : cpus);
     assert_int_equal(ag_set_threads(1), 0);
     assert_int_equal(ag_get_threads(), 1);
+    /* the kernels' instruction set: one of three names whatever BACKPROP_ISA says */
+    const char *isa = BAD(ag_kernels_name, ());
+    assert_true(!strcmp(isa, "avx512") || !strcmp(isa, "avx2") || !strcmp(isa, "generic"));
 }
 
 /* The tape as a picture and the narrated sweep. */
