@@ -782,10 +782,23 @@ static void test_backward(void **state) {
     expect_last("backward: tape is NULL");
     assert_int_equal(BAD(ag_backward_seed, (T, NULL, (const float[]){1})), -1);
     ag_tape_reset(T);
+    assert_int_equal(BAD(ag_backward_steps, (NULL, w, 1)), -1);
+    expect_last("backward_steps: tape is NULL");
+    assert_int_equal(BAD(ag_backward_steps, (T, NULL, 1)), -1);
+    tu_assert_error(T, "backward_steps: input 1 is NULL");
+    ag_tape_reset(T);
+    assert_int_equal(BAD(ag_backward_steps, (T, ag_mul(T, w, w), 1)), -1);
+    tu_assert_error(T, "backward_steps: loss has shape (2), not one element");
+    ag_tape_reset(T);
+    assert_int_equal(BAD(ag_backward_steps, (T, ag_sum(T, ag_mul(T, w, w)), -1)), -1);
+    tu_assert_error(T, "backward_steps: steps is -1 (must be 0 or more)");
+    assert_true(w->grad == NULL || (w->grad[0] == 0 && w->grad[1] == 0));
+    ag_tape_reset(T);
     /* on a failed tape no gradient changes, even from a node recorded before the failure */
     ag_tensor *y = ag_sum(T, ag_mul(T, w, w));
     ag_tape_fail(T, "later failure");
     assert_int_equal(ag_backward(T, y), -1);
+    assert_int_equal(ag_backward_steps(T, y, 1), -1);
     assert_true(w->grad[0] == 0 && w->grad[1] == 0);
     ag_tensor_free(w);
 }
