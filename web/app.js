@@ -76,8 +76,7 @@ function showNarration(lines, currentPrefix) {
 function restart() {
   state.phase = "idle";
   state.step = 0;
-  state.nodes = check(state.lib.record(), "forward");
-  state.nodes = state.nodes.rc;
+  state.nodes = check(state.lib.record(), "forward").rc;
   state.sweepNodes = check(state.lib.backward(-1), "backward").rc; // how many nodes it reaches
   $("phase").textContent = `${state.nodes} nodes recorded`;
   showNarration([]);
@@ -163,6 +162,7 @@ function drawHinton() {
 
 async function train() {
   const total = Number($("sweeps").value);
+  delete document.body.dataset.trained; // set again, to the sweeps done, when this run ends
   check(state.lib.setRule(Number($("eps").value), Number($("alpha").value)), "train");
   $("train").disabled = true;
   if (state.errors.length === 0) state.errors.push(Number(check(state.lib.error(), "error").text.split("\t")[0]));

@@ -9,7 +9,8 @@
  * paper's rule (nn_sgd_new, nn_optim_step). The page only draws.
  *
  * The models: the one neuron of examples/chain_rule, XOR on a 2-2-1 net and mirror symmetry on a
- * 6-2-1 net (both initialised as examples/xor and examples/symmetry do, seed for seed), and an
+ * 6-2-1 net (both initialised as examples/xor and examples/symmetry do, seed for seed), XOR on a
+ * net with no hidden unit (2-1: it never learns it, as examples/xor --arch 2-1), and an
  * expression the learner types, parsed below: numbers, variables (each a parameter), + - * / ^
  * (a whole power), unary minus, parentheses and the functions sigmoid tanh relu exp log sqrt sin
  * cos abs square. Its error is E = 1/2 (f - d)^2 with the target d.
@@ -359,8 +360,9 @@ static void net_values(void) {
 
 PG_EXPORT(pg_set_seed) void pg_set_seed(int seed) { pg.seed = seed < 0 ? 0 : (unsigned long)seed; }
 
-/* Make model 0 (the neuron), 1 (XOR 2-2-1), 2 (symmetry 6-2-1) or 3 (the expression set with
- * pg_set_expression). Returns 0, or -1 with the reason as the text. */
+/* Make model 0 (the neuron), 1 (XOR 2-2-1), 2 (symmetry 6-2-1), 3 (the expression set with
+ * pg_set_expression) or 4 (XOR with no hidden unit, 2-1). Returns 0, or -1 with the reason as
+ * the text. */
 PG_EXPORT(pg_model) int pg_model(int model) {
     free_model();
     pg.model = model;
@@ -371,16 +373,18 @@ PG_EXPORT(pg_model) int pg_model(int model) {
         add_value("x1", 1.0, false), add_value("x2", 2.0, false);
         add_value("w1", 0.5, true), add_value("w2", -0.25, true), add_value("b", 0.5, true);
         add_value("d", 1.0, false);
-    } else if (model == 1 || model == 2) {
+    } else if (model == 1 || model == 2 || model == 4) {
         static const float xor_x[8] = {0, 0, 0, 1, 1, 0, 1, 1}, xor_d[4] = {0, 1, 1, 0};
         float sym_x[64 * 6], sym_d[64];
         symmetry_cases(sym_x, sym_d);
         nn_rng rng = nn_rng_seed(pg.seed);
-        pg.net = nn_mlp_new(pg.ps, model == 1 ? "xor" : "sym", model == 1 ? "2-2-1" : "6-2-1",
-                            NN_SIGMOID, NN_SIGMOID, nn_init_uniform(0.3), &rng);
-        const int cases = model == 1 ? 4 : 64, in = model == 1 ? 2 : 6;
-        pg.X = ag_tensor_from(2, (const int[]){cases, in}, model == 1 ? xor_x : sym_x, false);
-        pg.D = ag_tensor_from(2, (const int[]){cases, 1}, model == 1 ? xor_d : sym_d, false);
+        const bool is_xor = model != 2;
+        pg.net = nn_mlp_new(pg.ps, is_xor ? "xor" : "sym",
+                            model == 1 ? "2-2-1" : model == 4 ? "2-1" : "6-2-1", NN_SIGMOID,
+                            NN_SIGMOID, nn_init_uniform(0.3), &rng);
+        const int cases = is_xor ? 4 : 64, in = is_xor ? 2 : 6;
+        pg.X = ag_tensor_from(2, (const int[]){cases, in}, is_xor ? xor_x : sym_x, false);
+        pg.D = ag_tensor_from(2, (const int[]){cases, 1}, is_xor ? xor_d : sym_d, false);
         if (!pg.net.nlayers || !pg.X || !pg.D) return fail_with(ag_last_error());
         ag_tensor_set_name(pg.X, "X");
         ag_tensor_set_name(pg.D, "d");
@@ -469,6 +473,9 @@ PG_EXPORT(pg_record) int pg_record(void) {
     } else if (pg.model == 1 || pg.model == 2) {
         ag_tensor *h = dense(t, pg.X, &pg.net.layer[0], "X_W1", "x_h", "h");
         ag_tensor *y = dense(t, h, &pg.net.layer[1], "h_W2", "x_o", "y");
+        E = keep(ag_sse(t, y, pg.D), "E", "1/2 sum (y - d)^2");
+    } else if (pg.model == 4) { /* no hidden unit: the output sees the inputs only */
+        ag_tensor *y = dense(t, pg.X, &pg.net.layer[0], "X_W", "x_o", "y");
         E = keep(ag_sse(t, y, pg.D), "E", "1/2 sum (y - d)^2");
     } else {
         parser p = {pg.expr, t, ""};

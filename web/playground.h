@@ -20,7 +20,8 @@ int pg_text_length(void);
 char *pg_input(void);                 /* where the page writes a string ... */
 int pg_input_size(void);              /* ... of at most this many bytes with its '\0' */
 void pg_set_seed(int seed);           /* for the nets' initial weights (as the examples' --seed) */
-int pg_model(int model);              /* 0 neuron, 1 XOR 2-2-1, 2 symmetry 6-2-1, 3 expression */
+int pg_model(int model);              /* 0 neuron, 1 XOR 2-2-1, 2 symmetry 6-2-1, 3 expression,
+                                         4 XOR with no hidden unit (2-1) */
 int pg_set_expression(void);          /* model 3 from the text in pg_input() */
 int pg_values(void);                  /* "name\tvalue\tparameter|data" lines */
 int pg_set_value(int i, double v);    /* change the i-th of them */

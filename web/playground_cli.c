@@ -4,7 +4,8 @@
  * the page with the native build.
  *
  *   playground_cli MODEL [--seed N] [--expr TEXT] [--forward] [--backward K] [--dot] [--train N]
- *     MODEL        neuron, xor, symmetry or expr (with --expr)
+ *     MODEL        neuron, xor, symmetry, perceptron (XOR with no hidden unit) or expr (with
+ *                  --expr)
  *     --forward    every node of the forward pass, one line each
  *     --backward K the narrated sweep after K steps (K < 0: all of it)
  *     --dot        the tape as Graphviz DOT, values only
@@ -17,7 +18,7 @@
 #include <string.h>
 
 static int usage(void) {
-    fprintf(stderr, "usage: playground_cli neuron|xor|symmetry|expr [--seed N] [--expr TEXT] "
+    fprintf(stderr, "usage: playground_cli neuron|xor|symmetry|perceptron|expr [--seed N] [--expr TEXT] "
                     "[--forward] [--backward K] [--dot] [--train N]\n");
     return 2;
 }
@@ -28,9 +29,9 @@ static int failed(const char *what) {
 }
 
 int main(int argc, char **argv) {
-    static const char *const models[] = {"neuron", "xor", "symmetry", "expr"};
+    static const char *const models[] = {"neuron", "xor", "symmetry", "expr", "perceptron"};
     int model = -1;
-    for (int m = 0; argc > 1 && m < 4; m++)
+    for (int m = 0; argc > 1 && m < 5; m++)
         if (!strcmp(argv[1], models[m])) model = m;
     if (model < 0) return usage();
     const char *expr = NULL;

@@ -102,7 +102,16 @@ try {
   await page.click("#backward-step");
   await page.screenshot({ path: join(dir, "playground.png"), fullPage: true });
 
-  // 3. Symmetry 6-2-1: 50 sweeps, the Hinton diagram has every weight.
+  // 3. XOR with no hidden unit: 500 sweeps as the native ones, and still not all right.
+  await load(4);
+  await page.$eval("#sweeps", (e) => { e.value = "500"; });
+  await page.click("#train");
+  await page.waitForSelector("body[data-trained='500']", { timeout: 120000 });
+  const [, percE] = /: (\S+) /.exec(native("perceptron", "--train", "500"));
+  expectEqual("perceptron: E after 500 sweeps", await page.$eval("#error-value", (e) => e.textContent), percE);
+  expect("perceptron: not every case right", (await page.$eval("#right", (e) => e.textContent)) !== "4/4");
+
+  // 4. Symmetry 6-2-1: 50 sweeps, the Hinton diagram has every weight.
   await load(2);
   await page.$eval("#sweeps", (e) => { e.value = "50"; });
   await page.click("#train");
@@ -111,7 +120,7 @@ try {
   expectEqual("symmetry: E after 50 sweeps", await page.$eval("#error-value", (e) => e.textContent), symE);
   expectEqual("symmetry: weights in the Hinton diagram", await page.$$eval("#hinton rect title", (t) => t.length), 17);
 
-  // 4. A typed expression, parsed in C: its whole sweep.
+  // 5. A typed expression, parsed in C: its whole sweep.
   const expr = "tanh(a*x + b) * c - x^2";
   await load(3, expr);
   await page.click("#backward-all");
