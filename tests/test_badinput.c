@@ -560,6 +560,9 @@ static void test_sizes_zero_negative_overflowing(void **state) {
                 "reshape: (2,2) has 4 elements");
     expect_tape(T, BAD(ag_reshape, (T, tt(T, 2, 2), 2, (const int[]){INT_MAX, INT_MAX})),
                 "reshape: (2,2) has 4 elements");
+    /* 65536 * 65536 is 2^32: 0 in a 32-bit long, which used to divide by zero there (wasm32) */
+    expect_tape(T, BAD(ag_reshape, (T, tt(T, 1, 1), 3, (const int[]){65536, 65536, -1})),
+                "reshape: (1,1) has 1 elements, shape (65536,65536,-1) does not fit them");
     expect_tape(T, BAD(ag_reshape, (T, tt(T, 2, 2), 2, (const int[]){-1, -1})), "new dimension 1 is -1");
     expect_tape(T, BAD(ag_reshape, (T, tt(T, 2, 2), 2, (const int[]){0, -1})), "new dimension 0 is 0");
     int *idx = calloc(1 << 20, sizeof(int));
