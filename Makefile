@@ -278,7 +278,7 @@ CHROMIUM   ?= /usr/bin/chromium
 WEB_DIR    := $(BUILD)/web
 WASM_OBJ   := $(LIB_SRC:%.c=$(WEB_DIR)/wasm/%.o) $(WEB_DIR)/wasm/web/playground.o
 # 1 MiB of stack: wasm's default 64 KiB is too small for the kernels' stack buffers.
-WASM_CFLAGS := --target=wasm32-wasi -std=c11 -Wall -Wextra -Wpedantic -O2 -D_WASI_EMULATED_GETPID \
+WASM_CFLAGS := --target=wasm32-wasi -std=c11 -Wall -Wextra -Wpedantic -O2 -MMD -MP -D_WASI_EMULATED_GETPID \
 	$(INCLUDES) $(EXTRA_CFLAGS)
 WASM_LDFLAGS := --target=wasm32-wasi -mexec-model=reactor -Wl,-z,stack-size=1048576 -Wl,--strip-debug
 WEB_PAGE   := $(addprefix $(WEB_DIR)/,index.html app.js wasi.js)
