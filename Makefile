@@ -269,7 +269,8 @@ $(BUILD)/mpi/serial_train: $(BUILD)/mpi/serial_train.o $(BUILD)/mpi/dp_train.o $
 #   make serve      serve build/web on http://127.0.0.1:$(WEB_PORT)/ (node)
 #   make test-web   the page in headless Chromium (npm puppeteer-core, Debian's chromium): clicks
 #                   through the steps and 500 sweeps of XOR and compares every number with the
-#                   native build of the same C (build/web/playground_cli, plain-C kernels)
+#                   native build of the same C (build/web/playground_cli, plain-C kernels); and
+#                   the size checks of a 32-bit build (web/test/limits32.c, under Node's WASI)
 # Each skips with a message naming the packages to install when some are missing.
 .PHONY: web web-build serve test-web
 WASM_CC    ?= clang-14
@@ -314,8 +315,14 @@ serve: web
 	@if [ -f $(WEB_DIR)/backprop.wasm ]; then node web/serve.mjs $(WEB_DIR) $(WEB_PORT); fi
 
 test-web:
-	@if $(WEB_TOOLS) test "$(CHROMIUM)"; then $(MAKE) --no-print-directory web-build && \
+	@if $(WEB_TOOLS) test "$(CHROMIUM)"; then $(MAKE) --no-print-directory web-build \
+		$(WEB_DIR)/limits32.wasm && node --no-warnings web/test/limits32.mjs $(WEB_DIR)/limits32.wasm && \
 		CHROMIUM="$(CHROMIUM)" BACKPROP_ISA=generic node web/test/run.mjs $(WEB_DIR); fi
+
+# The library's size checks where long and size_t have 32 bits (web/test/limits32.c), as a
+# WASI program run by Node.
+$(WEB_DIR)/limits32.wasm: $(WEB_DIR)/wasm/web/test/limits32.o $(filter-out %/playground.o,$(WASM_OBJ))
+	$(WASM_CC) --target=wasm32-wasi -Wl,-z,stack-size=1048576 -o $@ $^ -lwasi-emulated-getpid
 
 # ---- install ---------------------------------------------------------------------------------
 
