@@ -16,6 +16,9 @@
 #                        neuron's tape for docs/tutorial.md (Graphviz's dot, when installed)
 #   make check-docs      fail when docs/api.md differs from what the headers give
 #   make mpi             the optional MPI programs (mpi/; skipped without mpicc); make mpi-check
+#   make web             the playground (web/): the library in WebAssembly and its page, in
+#                        build/web (optional: clang-14, lld-14, wasi-libc, npm); make serve shows
+#                        it on 127.0.0.1; make test-web runs it in headless Chromium
 #   make clean
 #
 # Variables: CC (cc, gcc or clang), CFLAGS (optimisation/debug), BUILD (output directory).
@@ -256,6 +259,70 @@ $(BUILD)/mpi/reduce_bench: $(BUILD)/mpi/reduce_bench.o $(BUILD)/mpi/mpi_reduce.o
 
 $(BUILD)/mpi/serial_train: $(BUILD)/mpi/serial_train.o $(BUILD)/mpi/dp_train.o $(MPI_HELPERS) $(STATIC)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- the playground (optional) -----------------------------------------------------------------
+# The library compiled to WebAssembly from the same sources (clang --target=wasm32-wasi, Debian's
+# wasi-libc and lld; the thread pool single-threaded there) with web/playground.c, and the static
+# page web/index.html that calls it; Graphviz in wasm (npm @viz-js/viz) draws the tape. Neither
+# the library nor any other target needs any of it (docs/playground.md).
+#   make web        build/web: index.html, app.js, wasi.js, backprop.wasm, viz.js; prints sizes
+#   make serve      serve build/web on http://127.0.0.1:$(WEB_PORT)/ (node)
+#   make test-web   the page in headless Chromium (npm puppeteer-core, Debian's chromium): clicks
+#                   through the steps and 500 sweeps of XOR and compares every number with the
+#                   native build of the same C (build/web/playground_cli, plain-C kernels); and
+#                   the size checks of a 32-bit build (web/test/limits32.c, under Node's WASI)
+# Each skips with a message naming the packages to install when some are missing.
+.PHONY: web web-build serve test-web
+WASM_CC    ?= clang-14
+WEB_PORT   ?= 8080
+CHROMIUM   ?= /usr/bin/chromium
+WEB_DIR    := $(BUILD)/web
+WASM_OBJ   := $(LIB_SRC:%.c=$(WEB_DIR)/wasm/%.o) $(WEB_DIR)/wasm/web/playground.o
+# 1 MiB of stack: wasm's default 64 KiB is too small for the kernels' stack buffers.
+WASM_CFLAGS := --target=wasm32-wasi -std=c11 -Wall -Wextra -Wpedantic -O2 -MMD -MP -D_WASI_EMULATED_GETPID \
+	$(INCLUDES) $(EXTRA_CFLAGS)
+WASM_LDFLAGS := --target=wasm32-wasi -mexec-model=reactor -Wl,-z,stack-size=1048576 -Wl,--strip-debug
+WEB_PAGE   := $(addprefix $(WEB_DIR)/,index.html app.js wasi.js)
+WEB_TOOLS  = sh web/tools.sh "$(WASM_CC)"
+
+web:
+	@if $(WEB_TOOLS) build; then $(MAKE) --no-print-directory web-build; fi
+
+web-build: $(WEB_DIR)/backprop.wasm $(WEB_DIR)/viz.js $(WEB_PAGE) $(WEB_DIR)/playground_cli
+	@sh web/tools.sh "$(WASM_CC)" sizes $(WEB_DIR)
+
+$(WEB_DIR)/wasm/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(WASM_CC) $(WASM_CFLAGS) -c $< -o $@
+
+$(WEB_DIR)/backprop.wasm: $(WASM_OBJ)
+	$(WASM_CC) $(WASM_LDFLAGS) -o $@ $^ -lwasi-emulated-getpid
+
+$(WEB_DIR)/viz.js: web/package-lock.json
+	@mkdir -p $(dir $@)
+	@[ -f web/node_modules/@viz-js/viz/dist/viz.js ] || (cd web && npm ci --no-audit --no-fund)
+	cp web/node_modules/@viz-js/viz/dist/viz.js $@
+
+$(WEB_DIR)/%: web/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+# The page's C side built natively: the reference the browser test compares the page with.
+$(WEB_DIR)/playground_cli: $(BUILD)/web/playground.o $(BUILD)/web/playground_cli.o $(STATIC)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
+
+serve: web
+	@if [ -f $(WEB_DIR)/backprop.wasm ]; then node web/serve.mjs $(WEB_DIR) $(WEB_PORT); fi
+
+test-web:
+	@if $(WEB_TOOLS) test "$(CHROMIUM)"; then $(MAKE) --no-print-directory web-build \
+		$(WEB_DIR)/limits32.wasm && node --no-warnings web/test/limits32.mjs $(WEB_DIR)/limits32.wasm && \
+		CHROMIUM="$(CHROMIUM)" BACKPROP_ISA=generic node web/test/run.mjs $(WEB_DIR); fi
+
+# The library's size checks where long and size_t have 32 bits (web/test/limits32.c), as a
+# WASI program run by Node.
+$(WEB_DIR)/limits32.wasm: $(WEB_DIR)/wasm/web/test/limits32.o $(filter-out %/playground.o,$(WASM_OBJ))
+	$(WASM_CC) --target=wasm32-wasi -Wl,-z,stack-size=1048576 -o $@ $^ -lwasi-emulated-getpid
 
 # ---- install ---------------------------------------------------------------------------------
 

@@ -133,7 +133,9 @@ void ag_set_last_error(const char *fmt, ...)
  * number; unset means 1: no worker threads). Call it at start-up or between steps, never while
  * another thread is running ops. ag_set_threads(1) stops and joins the workers: call it before
  * exit if you need every thread gone (e.g. under a leak checker). Returns 0, or -1 when fewer
- * threads could be started (ag_last_error says how many; those are used). */
+ * threads could be started (ag_last_error says how many; those are used). A build with
+ * AG_SINGLE_THREADED defined (WebAssembly under WASI) runs everything on the calling thread:
+ * there n > 1 returns -1. */
 int ag_set_threads(int n);
 
 /* The number of threads kernels may use (the calling thread included): the last ag_set_threads,
@@ -334,6 +336,13 @@ int ag_backward(ag_tape *t, ag_tensor *loss);
 /* The same from any output, with seed[0..numel-1] as d(something)/d(out). */
 int ag_backward_seed(ag_tape *t, ag_tensor *out, const float *seed);
 
+/* The first `steps` nodes of ag_backward's sweep only (counting the nodes it reaches, from the
+ * loss's), leaving every gradient as the whole sweep has it at that point: for stepping through
+ * a sweep to teach it (web/playground.c). 0 only seeds; as many as the tape holds or more is
+ * ag_backward. Record the step again before the next call. Returns 0, or -1 with the tape's
+ * error set (a one-element loss and steps >= 0 are required). */
+int ag_backward_steps(ag_tape *t, ag_tensor *loss, int steps);
+
 /* ---------------------------------------------------------------------------------------------
  * Seeing the chain rule: the graph as a picture, the sweep as a story. Name tensors with
  * ag_tensor_set_name first: the names become the labels. Unnamed op results are called v0, v1,
@@ -353,8 +362,10 @@ int ag_tape_write_dot(const ag_tape *t, FILE *f);
  * each node it prints, for each input that takes a gradient, what was added and the product
  * the chain rule formed:
  *   node 4 sigmoid: dE/dz += dE/dy * dy/dz = -0.3775 * 0.235 = -0.08872
- * and for tensors of more than one element their shapes and norms instead of the numbers.
- * E is the name of the tensor back-propagated from (E when it has none). The setting survives
+ * with the elements of tensors of up to 8 elements ("[0.5, -1; 2, 0]", a row at a time) and the
+ * shape and norm of bigger ones. The loss's own node says its local derivative
+ * ("node 5 sse: dE/dy = y - d = 0.6225 - 1 = -0.3775"). E is the name of the tensor
+ * back-propagated from (E when it has none). The setting survives
  * ag_tape_reset; f must stay open while it is set. Tracing allocates and is slow: turn it on
  * to look, not to train. Off, it costs one test per node of the sweep. */
 void ag_tape_set_trace(ag_tape *t, FILE *f);

@@ -106,7 +106,14 @@ static inline bool ag_check_inputs(ag_tape *t, const char *op, int nin, ag_tenso
     return ag_check_inputs_report(t, op, nin, in);
 }
 
-/* Validate a shape (ndim in 1..4, dims >= 1, element count <= AG_MAX_NUMEL) and return its
+/* The most elements a tensor may have on this machine: AG_MAX_NUMEL, or fewer where size_t has
+ * 32 bits (wasm32, i386), so that a tensor's bytes, and twice them, never overflow size_t. */
+#define AG_NUMEL_HERE                                                                          \
+    ((long long)(SIZE_MAX / (2 * sizeof(float))) < AG_MAX_NUMEL                                \
+         ? (long long)(SIZE_MAX / (2 * sizeof(float)))                                         \
+         : (long long)AG_MAX_NUMEL)
+
+/* Validate a shape (ndim in 1..4, dims >= 1, element count <= AG_NUMEL_HERE) and return its
  * element count, or -1 after recording "op: ..." on t (or as last error when t is NULL).
  * (Inline for the same reason; the _report half says what is wrong.) */
 long ag_check_shape_report(ag_tape *t, const char *op, int ndim, const int *shape);
@@ -114,7 +121,7 @@ static inline long ag_check_shape(ag_tape *t, const char *op, int ndim, const in
     if (shape && ndim >= 1 && ndim <= AG_MAX_DIMS) {
         long long n = 1;
         int k = 0;
-        while (k < ndim && shape[k] >= 1 && (n *= shape[k]) <= AG_MAX_NUMEL) k++;
+        while (k < ndim && shape[k] >= 1 && (n *= shape[k]) <= AG_NUMEL_HERE) k++;
         if (k == ndim) return (long)n;
     }
     return ag_check_shape_report(t, op, ndim, shape);

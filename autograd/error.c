@@ -143,9 +143,9 @@ long ag_check_shape_report(ag_tape *t, const char *op, int ndim, const int *shap
         for (int i = 0; i < ndim && !msg[0]; i++) {
             if (shape[i] < 1) {
                 snprintf(msg, sizeof msg, "%s: dimension %d is %d (must be >= 1)", op, i, shape[i]);
-            } else if ((n *= shape[i]) > AG_MAX_NUMEL) {
-                snprintf(msg, sizeof msg, "%s: absurd size: more than %ld elements", op,
-                         (long)AG_MAX_NUMEL);
+            } else if ((n *= shape[i]) > AG_NUMEL_HERE) {
+                snprintf(msg, sizeof msg, "%s: absurd size: more than %lld elements", op,
+                         AG_NUMEL_HERE);
                 status = AG_ERR_SIZE;
             }
         }

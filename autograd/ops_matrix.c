@@ -280,7 +280,7 @@ ag_tensor *ag_reshape(ag_tape *t, ag_tensor *a, int ndim, const int *shape) {
                        "reshape: %s to %d dimensions%s (must be 1 to %d)", ag_fmt_shape(a).s, ndim,
                        shape ? "" : " with a NULL shape", AG_MAX_DIMS);
     int s[AG_MAX_DIMS], infer = -1;
-    long known = 1;
+    long long known = 1; /* 64 bits even where long has 32 (wasm32, i386): no overflow */
     for (int k = 0; k < ndim; k++) {
         s[k] = shape[k];
         if (s[k] == -1 && infer < 0) infer = k;
@@ -288,10 +288,10 @@ ag_tensor *ag_reshape(ag_tape *t, ag_tensor *a, int ndim, const int *shape) {
             return ag_fail(t, AG_ERR_SHAPE, "reshape: %s: new dimension %d is %d", ag_fmt_shape(a).s,
                            k, s[k]);
         else if ((known *= s[k]) > AG_MAX_NUMEL)
-            known = (long)AG_MAX_NUMEL + 1;
+            known = (long long)AG_MAX_NUMEL + 1;
     }
     if (infer >= 0) s[infer] = known <= a->numel && a->numel % known == 0 ? (int)(a->numel / known) : 0;
-    long numel = infer >= 0 ? known * s[infer] : known;
+    long long numel = infer >= 0 ? known * s[infer] : known;
     if (numel != a->numel) {
         char want[64] = "(";
         for (int k = 0; k < ndim; k++)
@@ -398,7 +398,7 @@ ag_tensor *ag_concat(ag_tape *t, ag_tensor *const *parts, int n, int axis) {
     if (!check_axis(t, "concat", p0, &axis)) return ag_poison(t);
     int shape[AG_MAX_DIMS];
     memcpy(shape, p0->shape, sizeof shape);
-    long total = p0->shape[axis];
+    long long total = p0->shape[axis]; /* 64 bits even where long has 32 */
     for (int p = 1; p < n; p++) {
         bool fits = parts[p]->ndim == p0->ndim;
         for (int k = 0; fits && k < p0->ndim; k++)
@@ -408,7 +408,7 @@ ag_tensor *ag_concat(ag_tape *t, ag_tensor *const *parts, int n, int axis) {
                            "concat: part %d %s does not match part 1 %s along axis %d", p + 1,
                            ag_fmt_shape(parts[p]).s, ag_fmt_shape(p0).s, axis);
         total += parts[p]->shape[axis];
-        if (total > AG_MAX_NUMEL) total = (long)AG_MAX_NUMEL + 1;
+        if (total > AG_MAX_NUMEL) total = (long long)AG_MAX_NUMEL + 1;
     }
     if (total > AG_MAX_NUMEL)
         return ag_fail(t, AG_ERR_SIZE, "concat: absurd size along axis %d", axis);

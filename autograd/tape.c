@@ -145,8 +145,9 @@ static bool grad_ready(ag_tape *t, ag_tensor *x) {
     return true;
 }
 
-int ag_backward_seed(ag_tape *t, ag_tensor *out, const float *seed) {
-    if (!ag_check_inputs(t, "backward", 1, &out)) return -1;
+/* The sweep from out, seeded with seed, over at most max_nodes of the nodes it reaches
+ * (max_nodes < 0: all of them). */
+static int sweep(ag_tape *t, ag_tensor *out, const float *seed, int max_nodes) {
     if (t->no_grad) {
         ag_fail(t, AG_ERR_NO_GRAD,
                 "backward: output %s was recorded with gradients off (ag_tape_set_grad(t, "
@@ -183,11 +184,40 @@ int ag_backward_seed(ag_tape *t, ag_tensor *out, const float *seed) {
 
     /* Pass 2: seed, then the chain rule, from the last node to the first. */
     for (int i = 0; i < out->numel; i++) out->grad[i] += seed[i];
-    for (ag_node *n = out->node; n; n = n->prev)
-        if (n->out.grad && !t->trace) n->op->vjp(n); /* inputs' grad += J^T * out.grad */
-        else if (n->out.grad) ag_trace_vjp(t, out, n); /* the same, narrated (trace.c) */
+    if (max_nodes < 0) {
+        for (ag_node *n = out->node; n; n = n->prev)
+            if (n->out.grad && !t->trace) n->op->vjp(n); /* inputs' grad += J^T * out.grad */
+            else if (n->out.grad) ag_trace_vjp(t, out, n); /* the same, narrated (trace.c) */
+    } else { /* ag_backward_steps: the same, stopping after max_nodes nodes */
+        for (ag_node *n = out->node; n && max_nodes > 0; n = n->prev) {
+            if (!n->out.grad) continue;
+            if (!t->trace) n->op->vjp(n);
+            else ag_trace_vjp(t, out, n);
+            max_nodes--;
+        }
+    }
     t->sweeps++;
     return 0;
+}
+
+int ag_backward_seed(ag_tape *t, ag_tensor *out, const float *seed) {
+    if (!ag_check_inputs(t, "backward", 1, &out)) return -1;
+    return sweep(t, out, seed, -1);
+}
+
+int ag_backward_steps(ag_tape *t, ag_tensor *loss, int steps) {
+    if (!ag_check_inputs(t, "backward_steps", 1, &loss)) return -1;
+    if (loss->numel != 1) {
+        ag_fail(t, AG_ERR_SHAPE, "backward_steps: loss has shape %s, not one element",
+                ag_fmt_shape(loss).s);
+        return -1;
+    }
+    if (steps < 0) {
+        ag_fail(t, AG_ERR_SHAPE, "backward_steps: steps is %d (must be 0 or more)", steps);
+        return -1;
+    }
+    const float one = 1.0f;
+    return sweep(t, loss, &one, steps);
 }
 
 int ag_backward(ag_tape *t, ag_tensor *loss) {

@@ -13,9 +13,36 @@
  * and task count, then ticket = (g, 0) -- so a claim that succeeds always pairs a task with its
  * own job. Idle workers spin for a few tens of microseconds (kernels come in quick bursts
  * during a step), then sleep on a condition variable until the next job.
+ *
+ * Built with AG_SINGLE_THREADED defined (the default for WebAssembly under WASI, whose libc has
+ * no POSIX threads: `make web`), the pool is the calling thread alone: every task runs there,
+ * in order, and ag_set_threads accepts 1 (or 0, "every CPU") and refuses more.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "autograd_private.h"
+
+#if defined(__wasi__) && !defined(_REENTRANT) && !defined(AG_SINGLE_THREADED)
+#define AG_SINGLE_THREADED 1 /* wasm32-wasi without its threads proposal: no pthread.h */
+#endif
+
+#ifdef AG_SINGLE_THREADED
+
+int ag_set_threads(int n) {
+    if (n > 1) {
+        ag_set_last_error("ag_set_threads: this build is single-threaded (AG_SINGLE_THREADED); "
+                          "asked for %d threads, running on 1", n);
+        return -1;
+    }
+    return 0;
+}
+
+int ag_get_threads(void) { return 1; }
+
+void ag_parallel(int ntasks, ag_task_fn fn, void *ctx) {
+    for (int i = 0; i < ntasks; i++) fn(ctx, i);
+}
+
+#else /* POSIX threads */
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -184,3 +211,5 @@ void ag_parallel(int ntasks, ag_task_fn fn, void *ctx) {
     while (atomic_load(&pool.pending) > 0) cpu_relax(); /* the workers' last tasks */
     atomic_flag_clear(&pool.busy);
 }
+
+#endif /* AG_SINGLE_THREADED */

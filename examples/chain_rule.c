@@ -5,11 +5,16 @@
  *   y = sigmoid(w1*x1 + w2*x2 + b)        E = 1/2 (y - d)^2
  *
  * Usage: chain_rule [--x1 V] [--x2 V] [--w1 V] [--w2 V] [--b V] [--d V] [--trace] [--dot FILE]
+ *        chain_rule --hidden
  *   --trace     narrate the reverse sweep node by node (docs/tutorial.md walks it by hand)
  *   --dot FILE  write the tape as a Graphviz picture: dot -Tpng FILE -o graph.png
+ *   --hidden    a 2-2-1 sigmoid net instead: forward, the narrated sweep, the hidden units'
+ *               rule dE/dy_i = sum_j dE/dx_j w_ji in numbers, and two weight changes with the
+ *               paper's rule dw(t) = -eps dE/dw + alpha dw(t-1) (hidden_walkthrough below)
  */
 #include "backprop.h"
 #include "support/cli.h"
+#include "paper/walkthrough.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,7 +29,7 @@ static ag_tensor *named(ag_tensor *x, const char *name) {
 
 int main(int argc, char **argv) {
     double x1v = 1.0, x2v = 2.0, w1v = 0.5, w2v = -0.25, bv = 0.5, dv = 1.0;
-    bool trace = false;
+    bool trace = false, hidden = false;
     const char *dot_path = NULL;
     const cli_opt opts[] = {
         {"--x1", CLI_DOUBLE, &x1v, 1, 0, "input x1"},
@@ -35,11 +40,14 @@ int main(int argc, char **argv) {
         {"--d", CLI_DOUBLE, &dv, 1, 0, "target d"},
         {"--trace", CLI_FLAG, &trace, 1, 0, "narrate the reverse sweep, node by node"},
         {"--dot", CLI_STRING, &dot_path, 1, 0, "write the tape as Graphviz DOT to this file"},
+        {"--hidden", CLI_FLAG, &hidden, 1, 0,
+         "a 2-2-1 net instead: the hidden units' rule and the momentum step in numbers"},
     };
     int rc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
                        "one neuron, y = sigmoid(w1*x1 + w2*x2 + b), E = 1/2 (y - d)^2: every\n"
                        "  node's value and gradient, so the chain rule can be checked by hand");
     if (rc != CLI_CONTINUE) return rc;
+    if (hidden) return hidden_walkthrough();
 
     /* Parameters live outside the tape; the inputs and the target are data on the tape. */
     ag_tensor *w1 = ag_scalar_param(w1v), *w2 = ag_scalar_param(w2v), *b = ag_scalar_param(bv);

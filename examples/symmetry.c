@@ -48,12 +48,15 @@ static int show_published(void) {
 int main(int argc, char **argv) {
     train_flags f = {.seed = 1, .sweeps = 20000, .lr = 0.1, .momentum = 0.9, .seeds = 1};
     double init = 0.3;
+    int hidden = 2;
     bool published = false;
     const cli_opt opts[] = {
         TRAIN_FLAG_OPTS(f),
         {"--seeds", CLI_INT, &f.seeds, 1, 100000, "run this many seeds (seed, seed+1, ...)"},
         {"--init", CLI_DOUBLE, &init, 0, 100, "initial weights uniform in [-init, init]"},
         {"--published", CLI_FLAG, &published, 0, -1, "only run the chapter's printed weights"},
+        {"--hidden", CLI_INT, &hidden, 1, 64,
+         "hidden units (6-N-1; the weights are analysed for the paper's 2 only)"},
     };
     const int nopts = sizeof opts / sizeof opts[0];
     int st = cli_parse(argc, argv, opts, nopts,
@@ -61,9 +64,9 @@ int main(int argc, char **argv) {
     if (st != CLI_CONTINUE) return st;
     if (published) return show_published();
 
-    printf("Symmetry, 6-2-1, all 64 patterns, full batch: eps = %g, alpha = %g, initial weights "
-           "in [-%g, %g], at most %ld sweeps\n", f.lr, f.momentum, init, init, f.sweeps);
-    sym_config c = {0, f.lr, f.momentum, init, f.sweeps, f.quiet, NULL};
+    printf("Symmetry, 6-%d-1, all 64 patterns, full batch: eps = %g, alpha = %g, initial weights "
+           "in [-%g, %g], at most %ld sweeps\n", hidden, f.lr, f.momentum, init, init, f.sweeps);
+    sym_config c = {0, f.lr, f.momentum, init, f.sweeps, f.quiet, NULL, hidden};
     double *errors = train_alloc_doubles(f.sweeps + 1), *sweeps = train_alloc_doubles(f.seeds);
     if (!errors || !sweeps) return 1;
     c.errors = errors;
@@ -83,7 +86,11 @@ int main(int argc, char **argv) {
         }
         double r[3];
         sym_sorted_ratio(out.ratio, r);
-        if (f.seeds > 1) {
+        if (f.seeds > 1 && hidden != 2) {
+            printf("seed %-6lu %s %6ld sweeps\n", (unsigned long)c.seed,
+                   out.learned ? "learned in " : "NOT learned", out.run.sweeps);
+            fflush(stdout);
+        } else if (f.seeds > 1) {
             printf("seed %-6lu %s %6ld sweeps  mirror/opposite %s  sizes 1:%.2f:%.2f (outside in "
                    "1:%.2f:%.2f)\n", (unsigned long)c.seed, out.learned ? "learned in " : "NOT learned",
                    out.run.sweeps, out.mirror_opposite ? "yes" : "no ", r[1], r[2], out.ratio[1],
@@ -92,7 +99,13 @@ int main(int argc, char **argv) {
         }
     }
     int status = train_write_files(&f, "Symmetry: error per sweep", errors, out.run.sweeps + 1) ? 1 : 0;
-    if (f.seeds == 1) {
+    if (hidden != 2) { /* another net than the paper's: how often and how fast it learns */
+        double med = train_median(sweeps, learned);
+        printf("%d of %d seeds learned within %ld sweeps; median %.0f sweeps (range %ld to %ld)\n",
+               learned, f.seeds, f.sweeps, med, lo, hi);
+        printf("result: seeds=%d learned=%d median_sweeps=%.0f hidden=%d\n", f.seeds, learned, med,
+               hidden);
+    } else if (f.seeds == 1) {
         print_weights(&out.w);
         printf("%d of 64 patterns right; %s after %ld sweeps (the paper: 1,425)\n", out.right,
                out.learned ? "learned" : "NOT learned", out.run.sweeps);

@@ -2,9 +2,13 @@
  * xor -- the chapter's XOR: a 2-2-1 sigmoid net (or the chapter's 2-1-1 net with direct
  * input->output links) learns exclusive-or by back-propagation, full batch over the 4 cases,
  * eps = 0.5, alpha = 0.9, initial weights uniform in [-0.3, 0.3]: the chapter's settings.
+ * --arch 2-1 has no hidden unit (Minsky and Papert's perceptron: it never learns XOR);
+ * --hidden N gives the 2-2-1 net N hidden units (the paper's remark on local minima).
  *
  *   examples/xor                          one run, seed 1
  *   examples/xor --arch 2-1-1-direct --seeds 20
+ *   examples/xor --arch 2-1 --seeds 100   none learns
+ *   examples/xor --hidden 3 --seeds 100
  *
  * Ends with `result: sweeps=N learned=1|0 arch=...` (one seed) or
  * `result: seeds=N learned=K median_sweeps=M arch=...` (--seeds).
@@ -19,24 +23,34 @@ int main(int argc, char **argv) {
     train_flags f = {.seed = 1, .sweeps = 5000, .lr = 0.5, .momentum = 0.9, .seeds = 1};
     double init = 0.3;
     const char *arch = "2-2-1";
+    int hidden = 2;
     const cli_opt opts[] = {
         TRAIN_FLAG_OPTS(f),
         {"--seeds", CLI_INT, &f.seeds, 1, 100000, "run this many seeds (seed, seed+1, ...)"},
-        {"--arch", CLI_STRING, &arch, 0, -1, "2-2-1, or 2-1-1-direct (output also sees the inputs)"},
+        {"--arch", CLI_STRING, &arch, 0, -1,
+         "2-2-1, 2-1-1-direct (output also sees the inputs) or 2-1 (no hidden unit)"},
+        {"--hidden", CLI_INT, &hidden, 1, 64, "hidden units of the 2-2-1 net (2-N-1)"},
         {"--init", CLI_DOUBLE, &init, 0, 100, "initial weights uniform in [-init, init]"},
     };
     const int nopts = sizeof opts / sizeof opts[0];
     const char *about = "a sigmoid net learns XOR with the paper's momentum rule";
     int st = cli_parse(argc, argv, opts, nopts, about);
     if (st != CLI_CONTINUE) return st;
-    xor_config c = {XOR_2_2_1, 0, f.lr, f.momentum, init, f.sweeps, f.quiet, NULL};
+    xor_config c = {XOR_2_2_1, 0, f.lr, f.momentum, init, f.sweeps, f.quiet, NULL, hidden};
     if (!strcmp(arch, "2-1-1-direct")) c.arch = XOR_2_1_1_DIRECT;
+    else if (!strcmp(arch, "2-1")) c.arch = XOR_2_1;
     else if (strcmp(arch, "2-2-1"))
-        return cli_error(argv, opts, nopts, about, "--arch: '%s' is not 2-2-1 or 2-1-1-direct", arch);
+        return cli_error(argv, opts, nopts, about,
+                         "--arch: '%s' is not 2-2-1, 2-1-1-direct or 2-1", arch);
+    if (hidden != 2 && c.arch != XOR_2_2_1)
+        return cli_error(argv, opts, nopts, about, "--hidden: only the 2-2-1 net has a hidden layer to size");
+    char arch_name[32];
+    if (c.arch == XOR_2_2_1) snprintf(arch_name, sizeof arch_name, "2-%d-1", hidden);
+    else snprintf(arch_name, sizeof arch_name, "%s", xor_arch_name(c.arch));
 
     printf("XOR with a %s sigmoid net: eps = %g, alpha = %g, initial weights in [-%g, %g], "
            "full batch, at most %ld sweeps\n",
-           xor_arch_name(c.arch), c.lr, c.momentum, init, init, c.max_sweeps);
+           arch_name, c.lr, c.momentum, init, init, c.max_sweeps);
     double *errors = train_alloc_doubles(c.max_sweeps + 1);
     double *sweeps = train_alloc_doubles(f.seeds);
     if (!errors || !sweeps) return 1;
@@ -61,12 +75,12 @@ int main(int argc, char **argv) {
         printf("%s after %ld sweeps%s\n", out.learned ? "learned" : "NOT learned", out.run.sweeps,
                c.arch == XOR_2_1_1_DIRECT ? " (the chapter: about 558)" : "");
         printf("result: sweeps=%ld learned=%d arch=%s\n", out.run.sweeps, out.learned ? 1 : 0,
-               xor_arch_name(c.arch));
+               arch_name);
     } else {
         double med = train_median(sweeps, learned);
         printf("%d of %d seeds learned; median %.0f sweeps among them\n", learned, f.seeds, med);
         printf("result: seeds=%d learned=%d median_sweeps=%.0f arch=%s\n", f.seeds, learned, med,
-               xor_arch_name(c.arch));
+               arch_name);
     }
     ag_free(errors);
     ag_free(sweeps);

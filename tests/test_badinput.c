@@ -560,6 +560,9 @@ static void test_sizes_zero_negative_overflowing(void **state) {
                 "reshape: (2,2) has 4 elements");
     expect_tape(T, BAD(ag_reshape, (T, tt(T, 2, 2), 2, (const int[]){INT_MAX, INT_MAX})),
                 "reshape: (2,2) has 4 elements");
+    /* 65536 * 65536 is 2^32: 0 in a 32-bit long, which used to divide by zero there (wasm32) */
+    expect_tape(T, BAD(ag_reshape, (T, tt(T, 1, 1), 3, (const int[]){65536, 65536, -1})),
+                "reshape: (1,1) has 1 elements, shape (65536,65536,-1) does not fit them");
     expect_tape(T, BAD(ag_reshape, (T, tt(T, 2, 2), 2, (const int[]){-1, -1})), "new dimension 1 is -1");
     expect_tape(T, BAD(ag_reshape, (T, tt(T, 2, 2), 2, (const int[]){0, -1})), "new dimension 0 is 0");
     int *idx = calloc(1 << 20, sizeof(int));
@@ -785,10 +788,23 @@ static void test_backward(void **state) {
     expect_last("backward: tape is NULL");
     assert_int_equal(BAD(ag_backward_seed, (T, NULL, (const float[]){1})), -1);
     ag_tape_reset(T);
+    assert_int_equal(BAD(ag_backward_steps, (NULL, w, 1)), -1);
+    expect_last("backward_steps: tape is NULL");
+    assert_int_equal(BAD(ag_backward_steps, (T, NULL, 1)), -1);
+    tu_assert_error(T, "backward_steps: input 1 is NULL");
+    ag_tape_reset(T);
+    assert_int_equal(BAD(ag_backward_steps, (T, ag_mul(T, w, w), 1)), -1);
+    tu_assert_error(T, "backward_steps: loss has shape (2), not one element");
+    ag_tape_reset(T);
+    assert_int_equal(BAD(ag_backward_steps, (T, ag_sum(T, ag_mul(T, w, w)), -1)), -1);
+    tu_assert_error(T, "backward_steps: steps is -1 (must be 0 or more)");
+    assert_true(w->grad == NULL || (w->grad[0] == 0 && w->grad[1] == 0));
+    ag_tape_reset(T);
     /* on a failed tape no gradient changes, even from a node recorded before the failure */
     ag_tensor *y = ag_sum(T, ag_mul(T, w, w));
     ag_tape_fail(T, "later failure");
     assert_int_equal(ag_backward(T, y), -1);
+    assert_int_equal(ag_backward_steps(T, y, 1), -1);
     assert_true(w->grad[0] == 0 && w->grad[1] == 0);
     ag_tensor_free(w);
 }

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char output[8192];
+static char output[16384];
 
 static void run_example(const char *args) {
     const char *dir = getenv("BACKPROP_EXAMPLES");
@@ -86,6 +86,79 @@ static void test_other_numbers(void **state) {
     check_against_hand_computation(-1.5, 0.25, 2, -3, 0.125, 0);
 }
 
+/* The number after `key` on the first line at or after `from` that starts with `label`. */
+static double value_after(const char *from, const char *label, const char *key) {
+    const char *line = strstr(from, label);
+    if (!line) {
+        print_error("no line '%s' in:\n%s\n", label, from);
+        fail();
+    }
+    const char *k = strstr(line, key), *end = strchr(line, '\n');
+    assert_true(k && (!end || k < end));
+    return strtod(k + strlen(key), NULL);
+}
+
+static void expect_near(const char *what, double got, double want) {
+    if (fabs(got - want) > 2e-5 * fmax(1.0, fabs(want))) {
+        print_error("%s: printed %.9g, the hand computation gives %.9g\n", what, got, want);
+        fail();
+    }
+}
+
+static double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
+
+/* One sweep of the 2-2-1 net by hand, in double, with w in the example's order (W1 row-major,
+ * b1, W2, b2): the gradients into g[9], dE/dh into dh[2]; returns E. */
+static double sweep_by_hand(const double w[9], const double in[2], double d, double g[9],
+                            double dh[2]) {
+    double h[2];
+    for (int j = 0; j < 2; j++) h[j] = sigmoid(in[0] * w[j] + in[1] * w[2 + j] + w[4 + j]);
+    const double y = sigmoid(h[0] * w[6] + h[1] * w[7] + w[8]);
+    const double dxo = (y - d) * y * (1 - y);
+    for (int j = 0; j < 2; j++) {
+        dh[j] = dxo * w[6 + j]; /* the hidden units' rule: sum over the output units of dE/dx w */
+        const double dxh = dh[j] * h[j] * (1 - h[j]);
+        g[j] = dxh * in[0], g[2 + j] = dxh * in[1], g[4 + j] = dxh;
+        g[6 + j] = dxo * h[j];
+    }
+    g[8] = dxo;
+    return 0.5 * (y - d) * (y - d);
+}
+
+/* --hidden: the forward pass, the hidden units' gradients and both weight changes (eps 0.5,
+ * alpha 0.9, the second with momentum) are what the hand computation gives. */
+static void test_hidden_layer_and_momentum_by_hand(void **state) {
+    (void)state;
+    run_example("--hidden");
+    double w[9] = {0.5, 0.3, -0.4, 0.8, 0.1, -0.1, 0.6, -0.7, 0.2}, g[9], dh[2], dw[9] = {0};
+    const double in[2] = {1, 0}, d = 1, eps = 0.5, alpha = 0.9;
+    static const char *const names[9] = {"  w_h1,in1 ", "  w_h2,in1 ", "  w_h1,in2 ",
+                                         "  w_h2,in2 ", "  b_h1 ",     "  b_h2 ",
+                                         "  w_o1 ",     "  w_o2 ",     "  b_o "};
+    double E = sweep_by_hand(w, in, d, g, dh);
+    expect_near("E", value_after(output, "  E    = [", "["), E);
+    expect_near("dE/dh1", value_of("  dE/dh1 "), dh[0]);
+    expect_near("dE/dh2", value_of("  dE/dh2 "), dh[1]);
+    expect_near("dE/dx_h1", value_of("  dE/dx_h1 "), g[4]);
+    expect_near("dE/dx_h2", value_of("  dE/dx_h2 "), g[5]);
+    expect_near("dE/dw_h2,in1", value_of("  dE/dw_h2,in1 "), g[1]);
+    expect_near("dE/dw_h2,in2", value_of("  dE/dw_h2,in2 "), g[3]);
+    static const char *const change[2] = {"Weight change 1", "Weight change 2"};
+    for (int step = 0; step < 2; step++) {
+        if (step == 1) sweep_by_hand(w, in, d, g, dh);
+        const char *at = strstr(output, change[step]);
+        assert_non_null(at);
+        for (int k = 0; k < 9; k++) {
+            dw[k] = -eps * g[k] + alpha * dw[k];
+            w[k] += dw[k];
+            expect_near(names[k], value_after(at, names[k], "dw = -0.5 * "), g[k]);
+            expect_near(names[k], value_after(at, names[k], "w: "), w[k] - dw[k]);
+            expect_near(names[k], value_after(at, names[k], "-> "), w[k]);
+        }
+    }
+    expect_near("E after two changes", value_of("result: E"), sweep_by_hand(w, in, d, g, dh));
+}
+
 static void test_bad_flags_are_refused(void **state) {
     (void)state;
     const char *dir = getenv("BACKPROP_EXAMPLES");
@@ -100,6 +173,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_neuron),
         cmocka_unit_test(test_other_numbers),
+        cmocka_unit_test(test_hidden_layer_and_momentum_by_hand),
         cmocka_unit_test(test_bad_flags_are_refused),
     };
     return cmocka_run_group_tests_name("chain_rule", tests, NULL, NULL);

@@ -7,6 +7,9 @@
  *     and every function the page names is still declared;
  *   - the narrated sweep that docs/tutorial.md walks by hand is, line for line, what the
  *     example prints (<!-- trace: PROGRAM ARGS --> before the block);
+ *   - every unindented line of a block marked <!-- output: PROGRAM ARGS --> is a line the
+ *     example prints, in order, and the block leaves out no line of the narrated sweep between
+ *     its first and last line (lines indented by 4 spaces are the doc's own commentary);
  *   - every line the docs quote from a source file (<!-- source: PATH --> before the block) is
  *     still in that file.
  * (The C blocks marked <!-- compile-example --> are compiled and run by
@@ -452,6 +455,54 @@ static void test_the_tutorial_walks_the_real_trace(void **state) {
     assert_true(traces >= 1);
 }
 
+/* One <!-- output: --> block against the program's output: each of the block's lines (but the
+ * commentary, indented by 4 spaces or more) must be the program's next line, skipping only
+ * lines that are not trace lines. Returns how many lines matched. */
+static int match_output_block(const char *cmdline, char *block, char *out) {
+    char *save_doc = NULL, *save_out = NULL;
+    char *got = strtok_r(out, "\n", &save_out);
+    int compared = 0;
+    for (char *want = strtok_r(block, "\n", &save_doc); want; want = strtok_r(NULL, "\n", &save_doc)) {
+        if (!*want || !strncmp(want, "    ", 4)) continue;
+        while (got && strcmp(got, want) != 0) {
+            if (compared > 0 && is_trace_line(got)) {
+                print_error("docs/tutorial.md, the output of %s: the doc leaves out the line\n  %s\n"
+                            "before\n  %s\n", cmdline, got, want);
+                fail();
+            }
+            got = strtok_r(NULL, "\n", &save_out);
+        }
+        if (!got) {
+            print_error("docs/tutorial.md, the output of %s: after %d matching lines, the "
+                        "program prints no line\n  %s\n(in that order)\n", cmdline, compared, want);
+            fail();
+        }
+        compared++;
+        got = strtok_r(NULL, "\n", &save_out);
+    }
+    return compared;
+}
+
+static void test_the_tutorial_shows_the_real_output(void **state) {
+    (void)state;
+    char *doc = tu_read_text("docs/tutorial.md");
+    static char block[16384];
+    int blocks = 0;
+    for (const char *m = strstr(doc, "<!-- output: "); m; m = strstr(m + 1, "<!-- output: ")) {
+        const char *end = strstr(m, " -->");
+        assert_non_null(end);
+        char cmdline[128];
+        snprintf(cmdline, sizeof cmdline, "%.*s", (int)(end - (m + 13)), m + 13);
+        char *out = run_example(cmdline);
+        fenced_block_after(end, block, sizeof block);
+        assert_true(match_output_block(cmdline, block, out) > 0);
+        free(out);
+        blocks++;
+    }
+    free(doc);
+    assert_true(blocks >= 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_api_md_is_what_the_headers_give),
@@ -460,6 +511,7 @@ int main(void) {
         cmocka_unit_test(test_api_md_shows_only_declared_functions),
         cmocka_unit_test(test_quoted_source_lines_are_in_the_source),
         cmocka_unit_test(test_the_tutorial_walks_the_real_trace),
+        cmocka_unit_test(test_the_tutorial_shows_the_real_output),
     };
     return cmocka_run_group_tests_name("docs", tests, NULL, NULL);
 }

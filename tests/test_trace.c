@@ -1,7 +1,7 @@
 /*
  * test_trace.c -- the narrated reverse sweep (ag_tape_set_trace): exact lines on a graph worked
- * by hand, products that hold, tensors shown by shape and norm, gradients unchanged by
- * narrating, off by default, and no memory is lost when narrating runs out of it.
+ * by hand, products that hold, small tensors shown element by element and bigger ones by
+ * shape and norm, the loss's own line as its local derivative, gradients unchanged by narrating, off by default, and no memory is lost when narrating runs out of it.
  */
 #include "support/testutil.h"
 
@@ -45,8 +45,8 @@ static void test_exact_lines_of_a_small_graph(void **state) {
     ag_tape_set_trace(t, f);
     assert_int_equal(ag_backward(t, q), 0);
     expect_text(contents(f), "backward from q (node 1 add): dq/dq = 1\n"
-                             "node 1 add: dq/dv0 += dq/dq * dq/dv0 = 1 * 1 = 1\n"
-                             "node 1 add: dq/dw += dq/dq * dq/dw = 1 * 1 = 1\n"
+                             "node 1 add: dq/dv0 = dadd/dv0 = 1\n"
+                             "node 1 add: dq/dw = dadd/dw = 1\n"
                              "node 0 mul: dq/dw += dq/dv0 * dv0/dw = 1 * 6 = 6; now dq/dw = 7\n");
     assert_float_equal(ag_grad_item(w), 7.0, 0.0);
     fclose(f);
@@ -102,34 +102,75 @@ static void test_products_hold_and_local_derivatives_are_right(void **state) {
     ag_tape_free(t);
 }
 
-/* A small net on a batch: tensor lines give shapes and norms, and the norm printed for what
- * reached a parameter is the norm of its gradient. */
+/* A small net on a batch: tensors of more than 8 elements give shapes and norms, and the norm
+ * printed for what reached a parameter is the norm of its gradient. */
 static void test_tensors_are_shown_by_shape_and_norm(void **state) {
     (void)state;
     tu_rng r = {7};
     ag_tape *t = ag_tape_new();
     ag_tensor *W = tu_param(&r, 2, (int[]){3, 2}, -1, 1);
     ag_tensor_set_name(W, "W");
-    ag_tensor *X = tu_const(t, &r, 2, (int[]){4, 3}, -1, 1);
+    ag_tensor *X = tu_const(t, &r, 2, (int[]){5, 3}, -1, 1);
     ag_tensor *y = ag_sigmoid(t, ag_matmul(t, X, W));
-    ag_tensor *E = ag_sse(t, y, tu_const(t, &r, 2, (int[]){4, 2}, 0, 1));
+    ag_tensor *E = ag_sse(t, y, tu_const(t, &r, 2, (int[]){5, 2}, 0, 1));
     FILE *f = tmpfile();
     ag_tape_set_trace(t, f);
     assert_int_equal(ag_backward(t, E), 0);
     const char *out = contents(f);
-    assert_non_null(strstr(out, "node 2 sse: dE/dv1 += dE/dE * dE/dv1 = 1 * [(4,2) norm "));
-    assert_non_null(strstr(out, "node 1 sigmoid: dE/dv0 += dE/dv1 * dv1/dv0 = [(4,2) norm "));
-    assert_non_null(strstr(out, "* [Jacobian (4,2) by (4,2)] = [(4,2) norm "));
-    const char *line = strstr(out, "node 0 matmul: dE/dW += dE/dv0 * dv0/dW = [(4,2) norm ");
+    assert_non_null(strstr(out, "node 2 sse: dE/dv1 = v1 - const = [(5,2) norm "));
+    assert_non_null(strstr(out, "node 1 sigmoid: dE/dv0 += dE/dv1 * dv1/dv0 = [(5,2) norm "));
+    assert_non_null(strstr(out, "* [Jacobian (5,2) by (5,2)] = [(5,2) norm "));
+    const char *line = strstr(out, "node 0 matmul: dE/dW += dE/dv0 * dv0/dW = [(5,2) norm ");
     assert_non_null(line);
-    const char *tail = strstr(line, "[Jacobian (4,2) by (3,2)] = [(3,2) norm ");
+    const char *tail = strstr(line, "[Jacobian (5,2) by (3,2)] = [");
     assert_non_null(tail);
-    double printed = strtod(tail + strlen("[Jacobian (4,2) by (3,2)] = [(3,2) norm "), NULL);
-    double norm = 0.0;
-    for (int i = 0; i < W->numel; i++) norm += (double)W->grad[i] * W->grad[i];
-    assert_true(fabs(printed - sqrt(norm)) <= 1e-3 * sqrt(norm));
+    /* W is (3,2), 6 elements: its gradient is shown element by element, a row at a time */
+    char want[256];
+    snprintf(want, sizeof want, "[Jacobian (5,2) by (3,2)] = [%.4g, %.4g; %.4g, %.4g; %.4g, %.4g]\n",
+             W->grad[0], W->grad[1], W->grad[2], W->grad[3], W->grad[4], W->grad[5]);
+    if (strncmp(tail, want, strlen(want)) != 0) {
+        print_error("trace line:\n%.*s\nexpected it to end:\n%s", (int)strcspn(line, "\n"), line, want);
+        fail();
+    }
     fclose(f);
     ag_tensor_free(W);
+    ag_tape_free(t);
+}
+
+/* The loss's own line reads as its local derivative, with the loss's own name and the elements
+ * of a small prediction: for sse, dloss/dy = y - d. A loss whose derivative the narration has
+ * no words for says d<op>/dy. */
+static void test_small_tensors_and_the_loss_line(void **state) {
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    ag_tensor *w = ag_tensor_from(2, (int[]){1, 2}, (const float[]){0.5f, -2.0f}, true);
+    ag_tensor_set_name(w, "w");
+    ag_tensor *d = ag_tape_tensor(t, 2, (int[]){1, 2}, (const float[]){1.0f, 0.25f});
+    ag_tensor_set_name(d, "d");
+    ag_tensor *loss = ag_sse(t, w, d);
+    ag_tensor_set_name(loss, "loss");
+    FILE *f = tmpfile();
+    ag_tape_set_trace(t, f);
+    assert_int_equal(ag_backward(t, loss), 0);
+    expect_text(contents(f), "backward from loss (node 0 sse): dloss/dloss = 1\n"
+                             "node 0 sse: dloss/dw = w - d = [-0.5, -2.25]\n");
+    ag_tape_reset(t);
+    ag_zero_grad(w);
+    rewind(f);
+    ag_tensor *s = ag_scalar(t, 2.0), *x = ag_scalar_param(3.0);
+    ag_tensor_set_name(s, "s");
+    ag_tensor_set_name(x, "x");
+    ag_tensor *one = ag_sse(t, x, s);
+    assert_int_equal(ag_backward(t, one), 0);
+    expect_text(contents(f), "backward from E (node 0 sse): dE/dE = 1\n"
+                             "node 0 sse: dE/dx = x - s = 3 - 2 = 1\n");
+    ag_tape_reset(t);
+    rewind(f);
+    assert_int_equal(ag_backward(t, ag_bce(t, ag_sigmoid(t, x), ag_scalar(t, 1.0))), 0);
+    assert_non_null(strstr(contents(f), "node 1 bce: dE/dv0 = dbce/dv0 = "));
+    fclose(f);
+    ag_tensor_free(w);
+    ag_tensor_free(x);
     ag_tape_free(t);
 }
 
@@ -181,6 +222,42 @@ static void test_narrating_changes_no_gradient(void **state) {
     assert_memory_equal(plain, traced, sizeof plain);
 }
 
+/* ag_backward_steps: k steps leave what the whole sweep had after its k-th node: the same
+ * gradients (bit for bit) and the first k nodes' narration; 0 steps only seeds; enough steps
+ * is the whole sweep. */
+static void test_a_sweep_step_by_step(void **state) {
+    (void)state;
+    float whole[20];
+    sweep(false, whole);
+    int nodes = 0;
+    for (int k = 0;; k++) {
+        small_net m;
+        net_make(&m);
+        ag_tape *t = ag_tape_new();
+        FILE *f = tmpfile();
+        ag_tape_set_trace(t, f);
+        ag_tensor *E = net_loss(t, &m);
+        nodes = ag_tape_nodes(t);
+        assert_int_equal(ag_backward_steps(t, E, k), 0);
+        const char *out = contents(f);
+        /* the narration of k nodes: one "node N" block for each, from the last node down */
+        int narrated = 0, last = nodes;
+        for (const char *l = out; (l = strstr(l, "\nnode ")); l++) {
+            int idx = atoi(l + 6);
+            if (idx != last) narrated++, last = idx;
+        }
+        assert_int_equal(narrated, k < nodes ? k : nodes);
+        float grads[20];
+        net_take_grads(&m, grads);
+        if (k == 0) assert_true(grads[0] == 0.0f && grads[12] == 0.0f);
+        if (k >= nodes) assert_memory_equal(grads, whole, sizeof whole);
+        fclose(f);
+        ag_tape_free(t);
+        if (k > nodes) break;
+    }
+    assert_int_equal(nodes, 7);
+}
+
 /* Off by default; off again with NULL; the setting survives a reset. */
 static void test_switching(void **state) {
     (void)state;
@@ -196,7 +273,7 @@ static void test_switching(void **state) {
     ag_tape_reset(t);
     assert_int_equal(ag_backward(t, ag_square(t, w)), 0);
     expect_text(contents(f), "backward from E (node 0 square): dE/dE = 1\n"
-                             "node 0 square: dE/dparam += dE/dE * dE/dparam = 1 * 4 = 4; now "
+                             "node 0 square: dE/dparam = dsquare/dparam = 4; now "
                              "dE/dparam = 12\n");
     ag_tape_set_trace(NULL, f); /* a NULL tape is ignored */
     fclose(f);
@@ -243,7 +320,9 @@ int main(void) {
         cmocka_unit_test(test_exact_lines_of_a_small_graph),
         cmocka_unit_test(test_products_hold_and_local_derivatives_are_right),
         cmocka_unit_test(test_tensors_are_shown_by_shape_and_norm),
+        cmocka_unit_test(test_small_tensors_and_the_loss_line),
         cmocka_unit_test(test_narrating_changes_no_gradient),
+        cmocka_unit_test(test_a_sweep_step_by_step),
         cmocka_unit_test(test_switching),
         cmocka_unit_test(test_out_of_memory_while_narrating),
     };

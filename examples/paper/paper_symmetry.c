@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 void sym_patterns(float X[64 * 6], float D[64]) {
     for (int p = 0; p < 64; p++) {
@@ -125,7 +126,10 @@ int sym_run(const sym_config *c, sym_outcome *out) {
     sym_task k = {0};
     nn_params *ps = nn_params_new();
     nn_rng rng = nn_rng_seed(c->seed);
-    k.net = nn_mlp_new(ps, "sym", "6-2-1", NN_SIGMOID, NN_SIGMOID, nn_init_uniform(c->init_range),
+    const int hidden = c->hidden > 0 ? c->hidden : 2;
+    char sizes[32];
+    snprintf(sizes, sizeof sizes, "6-%d-1", hidden);
+    k.net = nn_mlp_new(ps, "sym", sizes, NN_SIGMOID, NN_SIGMOID, nn_init_uniform(c->init_range),
                        &rng);
     k.X = ag_tensor_from(2, (const int[]){64, 6}, x, false);
     k.D = ag_tensor_from(2, (const int[]){64, 1}, d, false);
@@ -139,8 +143,13 @@ int sym_run(const sym_config *c, sym_outcome *out) {
         status = train_full_batch(t, opt, sym_sweep, &k, &o, &out->run);
         out->learned = out->run.learned_at >= 0;
         out->right = k.right;
-        sym_copy(&k.net, &out->w, false);
-        out->mirror_opposite = sym_mirror_opposite(&out->w, SYM_MIRROR_TOL, out->ratio);
+        memset(&out->w, 0, sizeof out->w);
+        memset(out->ratio, 0, sizeof out->ratio);
+        out->mirror_opposite = false;
+        if (hidden == 2) { /* the paper's net: its weights, and whether they are the paper's */
+            sym_copy(&k.net, &out->w, false);
+            out->mirror_opposite = sym_mirror_opposite(&out->w, SYM_MIRROR_TOL, out->ratio);
+        }
     }
     ag_tape_free(t);
     nn_optim_free(opt);

@@ -51,13 +51,14 @@ typedef struct {
     long max_sweeps;
     bool quiet;
     double *errors; /* optional, max_sweeps + 1 values: the error per sweep */
+    int hidden;     /* hidden units: 0 means the paper's 2 (only then are the weights analysed) */
 } sym_config;
 
 typedef struct {
     train_result run;
     bool learned;        /* every output on the right side of 0.5 */
     int right;           /* patterns right at the end, of 64 */
-    sym_weights w;       /* the weights at the end */
+    sym_weights w;       /* the weights at the end (2 hidden units only; else zero) */
     bool mirror_opposite;
     double ratio[3];
 } sym_outcome;

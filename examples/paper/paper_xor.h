@@ -1,6 +1,7 @@
 /*
  * paper_xor.h -- XOR, the chapter's first hard problem: a 2-2-1 sigmoid net, or the chapter's
- * 2-1-1 net whose output unit also sees the two inputs directly. Full batch over the 4 cases,
+ * 2-1-1 net whose output unit also sees the two inputs directly, or a net with no hidden unit
+ * (2-1, which cannot learn it). Full batch over the 4 cases,
  * E = 1/2 sum (y - d)^2, the paper's momentum rule, trained until every output is on the right
  * side of 0.5.
  */
@@ -11,8 +12,10 @@
 
 #include <stdint.h>
 
-typedef enum { XOR_2_2_1, XOR_2_1_1_DIRECT } xor_arch;
-const char *xor_arch_name(xor_arch a); /* "2-2-1", "2-1-1-direct" */
+/* XOR_2_2_1: a hidden layer (of xor_config.hidden units, 2 by default); XOR_2_1: no hidden unit
+ * at all (the perceptron of Minsky and Papert's argument: it cannot compute XOR). */
+typedef enum { XOR_2_2_1, XOR_2_1_1_DIRECT, XOR_2_1 } xor_arch;
+const char *xor_arch_name(xor_arch a); /* "2-2-1", "2-1-1-direct", "2-1" */
 
 typedef struct {
     xor_arch arch;
@@ -21,6 +24,7 @@ typedef struct {
     long max_sweeps;
     bool quiet;
     double *errors; /* optional, max_sweeps + 1 values: the error per sweep */
+    int hidden;     /* XOR_2_2_1's hidden units: 0 means the chapter's 2 */
 } xor_config;
 
 typedef struct {
