@@ -185,6 +185,35 @@ static void test_same_bits_on_any_thread_count(void **state) {
     ag_set_threads(1);
 }
 
+/* nn_conv2d: its parameters have PyTorch's shapes and names, He initialisation stays within
+ * sqrt(6 / (C*K*K)) with zero biases, and its forward is relu(conv2d(x, W, b)). */
+static void test_conv_layer(void **state) {
+    (void)state;
+    nn_params *ps = nn_params_new();
+    nn_rng rng = nn_rng_seed(9);
+    nn_conv2d c = nn_conv2d_new(ps, "c1", 3, 5, 3, 2, 1, NN_RELU, nn_init_he(), &rng);
+    assert_non_null(c.W);
+    tu_assert_shape(c.W, 4, (const int[]){5, 3, 3, 3});
+    tu_assert_shape(c.b, 1, (const int[]){5});
+    assert_ptr_equal(nn_params_find(ps, "c1.W"), c.W);
+    assert_ptr_equal(nn_params_find(ps, "c1.b"), c.b);
+    const double bound = sqrt(6.0 / 27.0);
+    float largest = 0;
+    for (int i = 0; i < c.W->numel; i++) largest = fmaxf(largest, fabsf(c.W->data[i]));
+    assert_true(largest > 0 && largest <= bound);
+    for (int i = 0; i < 5; i++) c.b->data[i] = 0.1f * (float)(i - 2); /* some negative */
+    tu_rng r = {11};
+    ag_tensor *x = tu_param(&r, 4, (const int[]){2, 3, 7, 6}, -1, 1);
+    ag_tensor *y = nn_conv2d_forward(T, &c, x);
+    ag_tensor *want = ag_relu(T, ag_conv2d(T, x, c.W, c.b, 2, 1, 1));
+    assert_null(ag_tape_error(T));
+    tu_assert_shape(y, 4, (const int[]){2, 5, 4, 3});
+    assert_memory_equal(y->data, want->data, (size_t)y->numel * sizeof(float));
+    ag_tape_reset(T);
+    ag_tensor_free(x);
+    nn_params_free(ps);
+}
+
 /* ---- pooling by hand ------------------------------------------------------------------------- */
 
 static ag_tensor *image(const float *v, int N, int C, int H, int W) {
@@ -270,6 +299,7 @@ int main(void) {
         cmocka_unit_test(test_conv2d_against_direct_loops),
         cmocka_unit_test(test_conv1d_against_direct_loops),
         cmocka_unit_test(test_same_bits_on_any_thread_count),
+        cmocka_unit_test(test_conv_layer),
         cmocka_unit_test(test_max_pool2d_by_hand),
         cmocka_unit_test(test_avg_pool2d_by_hand),
     };
