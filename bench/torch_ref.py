@@ -82,6 +82,35 @@ def make(name):
             loss.backward()
             opt.step()
         return step
+    if name == "cnn":
+        x = torch.rand(64, 1, 28, 28)
+        labels = torch.randint(0, 10, (64,))
+        net = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+                            nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                            nn.Linear(64 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 10))
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+        lossf = nn.CrossEntropyLoss()
+
+        def step():
+            opt.zero_grad()
+            loss = lossf(net(x), labels)
+            loss.backward()
+            opt.step()
+        return step
+    if name == "lstm":
+        T, B = 32, 32
+        x = torch.rand(T, B, 64) * 2 - 1
+        d = torch.rand(T, B, 128) - 0.5
+        lstm = nn.LSTM(64, 128)
+        opt = torch.optim.SGD(lstm.parameters(), lr=0.001, momentum=0.9)
+
+        def step():
+            opt.zero_grad()
+            out, _ = lstm(x)
+            loss = 0.5 * ((out - d) ** 2).sum()
+            loss.backward()
+            opt.step()
+        return step
     if name in ("mlp_fwd", "mlp_infer", "rnn_fwd", "rnn_infer"):
         # the forward (with the loss) of mlp or rnn alone; _infer under torch.no_grad()
         base, kind = name.split("_")
