@@ -163,7 +163,7 @@ static int argmax_row(const ag_tensor *y, int r) {
 
 static int parse_options(int argc, char **argv, options *o, bool *adam) {
     *o = (options){.data = DEFAULT_DATA, .optim = "adam", .lr = 0, .momentum = 0.9,
-                   .lr_decay = 0.7, .batch = 64, .epochs = 4, .seed = 1};
+                   .lr_decay = 0.8, .batch = 64, .epochs = 8, .seed = 1};
     const cli_opt opts[] = {
         {"--data", CLI_STRING, &o->data, 0, -1, "directory holding the IDX files (plain or .gz)"},
         {"--optim", CLI_STRING, &o->optim, 0, -1, "adam, or sgd (the paper's momentum rule)"},
