@@ -39,7 +39,7 @@ def main():
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--lr-decay", type=float, default=0.8)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--train-size", type=int, default=0)
     ap.add_argument("--test-size", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
