@@ -19,6 +19,7 @@
  * As in every ops file: the maths and shapes in a comment, the forward, the vector-Jacobian
  * product (vjp) that ADDS into the inputs' gradients, the table entry, the public function.
  */
+#include "kernels.h"
 #include "ops.h"
 
 #include <math.h>
@@ -38,8 +39,18 @@ typedef struct {
     int S;                /* conv: samples per chunk */
     float *cols;          /* conv: (C*KH*KW, S*OH*OW) floats of arena memory; pooling: unused */
     float *prod;          /* conv: (OC, S*OH*OW): the chunk's product, or its dy gathered */
+    float *bias_plane;    /* conv with a bias: (OC, OH*OW), row o all b[o], added to each sample */
+    float *dw_t;          /* conv: (C*KH*KW, OC), a chunk's dW transposed (see conv_vjp) */
     int *argmax;          /* max_pool2d: (N,C,OH,OW) index into the input plane of each max */
 } conv_geom;
+
+/* The short loops of im2col, col2im and pooling are vectorised where GCC's -O2 would leave them
+ * scalar (its cheapest cost model skips loops that need a remainder); clang does it at -O2. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define VECTORISED __attribute__((optimize("tree-vectorize", "vect-cost-model=cheap")))
+#else
+#define VECTORISED
+#endif
 
 /* Output length along one axis: floor((in + 2 pad - dil (k - 1) - 1) / stride) + 1, or 0 when
  * the (dilated) kernel is larger than the padded input. */
@@ -57,7 +68,7 @@ static int out_len(int in, int k, int stride, int pad, int dil) {
  *   col2im: dcols (C*KH*KW, P) -> dx (C,H,W), adding each column entry back where it came from
  * =========================================================================================== */
 
-static void im2col(const conv_geom *g, const float *x, float *cols, long ld) {
+VECTORISED static void im2col(const conv_geom *g, const float *x, float *cols, long ld) {
     for (int c = 0; c < g->C; c++)
         for (int kh = 0; kh < g->KH; kh++)
             for (int kw = 0; kw < g->KW; kw++) {
@@ -73,7 +84,7 @@ static void im2col(const conv_geom *g, const float *x, float *cols, long ld) {
                     const float *xr = xc + (long)ih * g->W; /* (W) */
                     const int iw0 = kw * g->dw - g->pw;
                     if (g->sw == 1 && iw0 >= 0 && iw0 + g->OW <= g->W) { /* no padding: a copy */
-                        const float *src = xr + iw0; /* rows are short: a loop, not memcpy */
+                        const float *src = xr + iw0; /* rows are short: a loop, not a call */
                         for (int ow = 0; ow < g->OW; ow++) r[ow] = src[ow];
                         continue;
                     }
@@ -84,7 +95,7 @@ static void im2col(const conv_geom *g, const float *x, float *cols, long ld) {
             }
 }
 
-static void col2im(const conv_geom *g, const float *dcols, long ld, float *dx) {
+VECTORISED static void col2im(const conv_geom *g, const float *dcols, long ld, float *dx) {
     for (int c = 0; c < g->C; c++)
         for (int kh = 0; kh < g->KH; kh++)
             for (int kw = 0; kw < g->KW; kw++) {
@@ -120,7 +131,7 @@ static void gemm(const ag_node *n, int M, int N, int K, const float *A, bool ta,
  *   y[n,o,oh,ow] = b[o] + sum_{c,kh,kw} w[o,c,kh,kw] x[n,c, oh*s - p + kh*d, ow*s - p + kw*d]
  * Per sample, with Wm = w seen as (OC, K), K = C*KH*KW, P = OH*OW, cols = im2col(x[n]) (K,P):
  *   y[n] (OC,P) = Wm (OC,K) @ cols (K,P)  (+ b[o] on row o)
- *   dWm (OC,K) += dy[n] (OC,P) @ cols^T (P,K)
+ *   dWm (OC,K) += dy[n] (OC,P) @ cols^T (P,K)   (done as dWm^T = cols dy^T when K > OC)
  *   dcols (K,P) = Wm^T (K,OC) @ dy[n] (OC,P);  dx[n] += col2im(dcols)
  *   db[o] += sum_{n,p} dy[n,o,p]
  * conv1d is the same op on x (N,C,L) as (N,C,1,L) and w (OC,C,K) as (OC,C,1,K).
@@ -144,25 +155,21 @@ static void chunk_task(void *ctx, int task) {
     const long xplane = (long)g->C * g->H * g->W, yplane = (long)g->OC * P;
     const int first = task * cw->per;
     const int last = first + cw->per < cw->count ? first + cw->per : cw->count;
-    const float *b = n->nin > 2 ? n->in[2]->data : NULL;
+    const bool b = n->nin > 2;
     for (int j = first; j < last; j++) {
         const long s = cw->s0 + j;
         switch (cw->job) {
         case IM2COL: /* x[s] (C,H,W) -> columns j*P.. of cols (K, S*P) */
             im2col(g, n->in[0]->data + s * xplane, g->cols + j * P, ld);
             break;
-        case SCATTER: /* prod (OC, S*P) columns j*P.. -> y[s] (OC,P), plus the bias */
-            for (int o = 0; o < g->OC; o++) {
-                const float *src = g->prod + o * ld + j * P;
-                float *dst = n->out.data + s * yplane + o * P;
-                const float bo = b ? b[o] : 0.0f;
-                for (long p = 0; p < P; p++) dst[p] = src[p] + bo;
-            }
+        case SCATTER: /* prod (OC, S*P) columns j*P.. -> y[s] (OC,P), plus the bias plane */
+            ag_kernels()->copy_rows(g->OC, P, g->prod + j * P, ld, n->out.data + s * yplane, P,
+                                    false);
+            if (b) ag_kernels()->acc(yplane, g->bias_plane, n->out.data + s * yplane);
             break;
         case GATHER: /* dy[s] (OC,P) -> prod (OC, S*P) columns j*P.. */
-            for (int o = 0; o < g->OC; o++)
-                memcpy(g->prod + o * ld + j * P, n->out.grad + s * yplane + o * P,
-                       (size_t)P * sizeof(float));
+            ag_kernels()->copy_rows(g->OC, P, n->out.grad + s * yplane, P, g->prod + j * P, ld,
+                                    false);
             break;
         case COL2IM: /* columns j*P.. of dcols (K, S*P) -> dx[s] (C,H,W) */
             col2im(g, g->cols + j * P, ld, n->in[0]->grad + s * xplane);
@@ -182,6 +189,9 @@ static void per_sample(const ag_node *n, chunk_job job, int s0, int count) {
 static void conv_fwd(ag_node *n) {
     const conv_geom *g = n->aux;
     const int K = g->C * g->KH * g->KW, P = g->OH * g->OW;
+    if (n->nin > 2)
+        for (int o = 0; o < g->OC; o++)
+            for (int p = 0; p < P; p++) g->bias_plane[(long)o * P + p] = n->in[2]->data[o];
     for (int s0 = 0; s0 < g->N; s0 += g->S) {
         const int count = g->N - s0 < g->S ? g->N - s0 : g->S;
         per_sample(n, IM2COL, s0, count);
@@ -216,7 +226,13 @@ static void conv_vjp(ag_node *n) {
         per_sample(n, GATHER, s0, count); /* dy[s0..] -> prod (OC, count*P) */
         if (Wt->grad) {
             if (!cols_kept) per_sample(n, IM2COL, s0, count);
-            gemm(n, g->OC, K, cp, g->prod, false, g->cols, true, Wt->grad, true); /* dW += dy cols^T */
+            if (K > g->OC) { /* dW^T = cols dy^T: packs dy (OC rows), not the K rows of cols */
+                gemm(n, K, g->OC, cp, g->cols, false, g->prod, true, g->dw_t, false);
+                for (int o = 0; o < g->OC; o++)
+                    for (int k = 0; k < K; k++) Wt->grad[(long)o * K + k] += g->dw_t[(long)k * g->OC + o];
+            } else {
+                gemm(n, g->OC, K, cp, g->prod, false, g->cols, true, Wt->grad, true); /* dW += dy cols^T */
+            }
         }
         if (X->grad) {
             gemm(n, K, cp, g->OC, Wt->data, true, g->prod, false, g->cols, false); /* dcols = W^T dy */
@@ -288,6 +304,12 @@ static ag_tensor *conv_record(ag_tape *t, const ag_op *op, ag_tensor *const *in,
     gp->prod = gp->cols ? ag_arena_alloc(t, (size_t)(g.OC * P * g.S) * sizeof(float), 64, op->name)
                         : NULL;
     if (!gp->prod) return ag_poison(t);
+    gp->dw_t = ag_arena_alloc(t, (size_t)(K * g.OC) * sizeof(float), 64, op->name);
+    if (!gp->dw_t) return ag_poison(t);
+    if (nin > 2) {
+        gp->bias_plane = ag_arena_alloc(t, (size_t)(g.OC * P) * sizeof(float), 64, op->name);
+        if (!gp->bias_plane) return ag_poison(t);
+    }
     n->aux = gp;
     return ag_run(n);
 }
@@ -337,7 +359,7 @@ ag_tensor *ag_conv2d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, in
         return ag_poison(t);
     conv_geom g = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0], w->shape[2],
                    w->shape[3], 0, 0, stride, stride, padding, padding, dilation, dilation,
-                   0, NULL, NULL, NULL};
+                   0, NULL, NULL, NULL, NULL, NULL};
     g.OH = out_len(g.H, g.KH, stride, padding, dilation);
     g.OW = out_len(g.W, g.KW, stride, padding, dilation);
     return conv_record(t, &ag_op_conv2d, in, nin, g, 2);
@@ -352,7 +374,7 @@ ag_tensor *ag_conv1d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, in
         !check_steps(t, "conv1d", x, stride, padding, dilation))
         return ag_poison(t);
     conv_geom g = {x->shape[0], x->shape[1], 1, x->shape[2], w->shape[0], 1, w->shape[2],
-                   1, 0, 1, stride, 0, padding, 1, dilation, 0, NULL, NULL, NULL};
+                   1, 0, 1, stride, 0, padding, 1, dilation, 0, NULL, NULL, NULL, NULL, NULL};
     g.OW = out_len(g.W, g.KW, stride, padding, dilation);
     return conv_record(t, &ag_op_conv1d, in, nin, g, 1);
 }
@@ -401,14 +423,37 @@ static void per_plane(const ag_node *n, plane_fn fn) {
     else ag_parallel(tasks, plane_task, &pw);
 }
 
-static void max_pool_planes(const ag_node *n, long nc0, long nc1) {
+VECTORISED static void max_pool_planes(const ag_node *n, long nc0, long nc1) {
     const conv_geom *g = n->aux;
     const long plane = (long)g->H * g->W, oplane = (long)g->OH * g->OW;
     const bool inside = g->ph == 0 && g->pw == 0; /* no padding: every window lies inside */
+    const bool two = inside && g->KH == 2 && g->KW == 2 && g->sh == 2 && g->sw == 2;
     for (long nc = nc0; nc < nc1; nc++) {
         const float *x = n->in[0]->data + nc * plane; /* (H,W) */
         float *y = n->out.data + nc * oplane;         /* (OH,OW) */
         int *am = g->argmax + nc * oplane;            /* (OH,OW) */
+        if (two) { /* the common 2x2 window, stride 2: the same first-largest rule, unrolled */
+            for (int oh = 0; oh < g->OH; oh++) {
+                const int top = 2 * oh * g->W;
+                const float *r0 = x + top, *r1 = r0 + g->W; /* the window's two rows */
+                float *yr = y + oh * g->OW;
+                int *ar = am + oh * g->OW;
+                for (int ow = 0; ow < g->OW; ow++) { /* selects, not branches */
+                    const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+                    float m = a;
+                    int k = 0; /* 0..3: a, b, c, d */
+                    k = b > m ? 1 : k;
+                    m = b > m ? b : m;
+                    k = c > m ? 2 : k;
+                    m = c > m ? c : m;
+                    k = d > m ? 3 : k;
+                    m = d > m ? d : m;
+                    yr[ow] = m;
+                    ar[ow] = top + 2 * ow + (k & 1) + (k >> 1) * g->W;
+                }
+            }
+            continue;
+        }
         for (int oh = 0; oh < g->OH; oh++)
             for (int ow = 0; ow < g->OW; ow++) {
                 int best;
@@ -499,7 +544,7 @@ static ag_tensor *pool(ag_tape *t, const ag_op *op, ag_tensor *x, int kernel, in
         return ag_fail(t, AG_ERR_RANGE, "%s: input %s: padding %d must be at most half the kernel %d",
                        op->name, ag_fmt_shape(x).s, padding, kernel);
     conv_geom g = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], x->shape[1], kernel, kernel,
-                   0, 0, stride, stride, padding, padding, 1, 1, 0, NULL, NULL, NULL};
+                   0, 0, stride, stride, padding, padding, 1, 1, 0, NULL, NULL, NULL, NULL, NULL};
     g.OH = out_len(g.H, kernel, stride, padding, 1);
     g.OW = out_len(g.W, kernel, stride, padding, 1);
     if (g.OH < 1 || g.OW < 1)
