@@ -1,21 +1,33 @@
 /*
  * ops_conv.c -- convolution and pooling over images (N,C,H,W) and sequences (N,C,L).
  *
- * Convolution goes through im2col: each sample's receptive fields are copied into the columns
- * of a (C*KH*KW, OH*OW) matrix, so the convolution is one product with the weights seen as
- * (OC, C*KH*KW), done by the packed gemm (ag_gemm) that matmul uses. The backward runs the
- * same products the other way round and col2im adds the column gradients back into the image.
- * The column buffer comes from the tape's arena; the gemm's packing memory from the tape's
- * scratch, reserved when the op is recorded. The samples are done one after another and each
- * gemm gives the same bits on any thread count, so the results do not depend on it.
+ * Convolution goes through im2col: the receptive fields of S samples at a time (a chunk) are
+ * copied into the columns of one (C*KH*KW, S*OH*OW) matrix, so the convolution of the chunk is
+ * one product with the weights seen as (OC, C*KH*KW), done by the packed gemm (ag_gemm) that
+ * matmul uses. The backward runs the same products the other way round and col2im adds the
+ * column gradients back into the images. Chunks keep the column buffer under COLS_BUDGET floats
+ * whatever the batch; a training batch of small images is one chunk, and its columns then
+ * survive from the forward to the backward.
+ *
+ * Threads: im2col, col2im and the copies between the product's layout (OC, S*P) and the
+ * output's (S, OC, P) are split across the samples of the chunk, each task owning whole
+ * samples; the products are split by the gemm itself. Every sum over the batch (dW, db) runs
+ * in an order fixed by the shapes alone, so the results are the same bits on any thread count.
+ * The column and product buffers come from the tape's arena; the gemm's packing memory from
+ * the tape's scratch, reserved when the op is recorded: a step asks the allocator for nothing.
  *
  * As in every ops file: the maths and shapes in a comment, the forward, the vector-Jacobian
  * product (vjp) that ADDS into the inputs' gradients, the table entry, the public function.
  */
+#include "kernels.h"
 #include "ops.h"
 
 #include <math.h>
 #include <string.h>
+
+/* Floats the column buffer of a chunk may hold (16 MB): the chunk takes as many samples as fit,
+ * at least one. */
+#define COLS_BUDGET (1L << 22)
 
 /* The geometry of one convolution or pooling node, kept in its aux. A 1-D op is the 2-D one
  * with H = KH = 1 (no padding, stride or dilation along that axis). */
@@ -24,9 +36,21 @@ typedef struct {
     int OC, KH, KW;       /* weight (OC,C,KH,KW); pooling: OC = C */
     int OH, OW;           /* output (N,OC,OH,OW) */
     int sh, sw, ph, pw, dh, dw; /* stride, zero padding, dilation along H and W */
-    float *cols;          /* conv: (C*KH*KW, OH*OW) floats of arena memory; pooling: unused */
+    int S;                /* conv: samples per chunk */
+    float *cols;          /* conv: (C*KH*KW, S*OH*OW) floats of arena memory; pooling: unused */
+    float *prod;          /* conv: (OC, S*OH*OW): the chunk's product, or its dy gathered */
+    float *bias_plane;    /* conv with a bias: (OC, OH*OW), row o all b[o], added to each sample */
+    float *dw_t;          /* conv: (C*KH*KW, OC), a chunk's dW transposed (see conv_vjp) */
     int *argmax;          /* max_pool2d: (N,C,OH,OW) index into the input plane of each max */
 } conv_geom;
+
+/* The short loops of im2col, col2im and pooling are vectorised where GCC's -O2 would leave them
+ * scalar (its cheapest cost model skips loops that need a remainder); clang does it at -O2. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define VECTORISED __attribute__((optimize("tree-vectorize", "vect-cost-model=cheap")))
+#else
+#define VECTORISED
+#endif
 
 /* Output length along one axis: floor((in + 2 pad - dil (k - 1) - 1) / stride) + 1, or 0 when
  * the (dilated) kernel is larger than the padded input. */
@@ -36,20 +60,20 @@ static int out_len(int in, int k, int stride, int pad, int dil) {
 }
 
 /* =============================================================================================
- * im2col / col2im for one sample.
- *   im2col: x (C,H,W) -> cols (C*KH*KW, OH*OW)
+ * im2col / col2im for one sample, its P = OH*OW columns at `cols` in a matrix of row stride ld
+ * (the chunk's S*P: sample j of the chunk owns columns j*P .. j*P+P-1).
+ *   im2col: x (C,H,W) -> cols (C*KH*KW, P)
  *     cols[(c*KH + kh)*KW + kw, oh*OW + ow] = x[c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw]
  *     (0 where that falls in the padding)
- *   col2im: dcols (C*KH*KW, OH*OW) -> dx (C,H,W), adding each column entry back where it came from
+ *   col2im: dcols (C*KH*KW, P) -> dx (C,H,W), adding each column entry back where it came from
  * =========================================================================================== */
 
-static void im2col(const conv_geom *g, const float *x, float *cols) {
-    const int P = g->OH * g->OW;
+VECTORISED static void im2col(const conv_geom *g, const float *x, float *cols, long ld) {
     for (int c = 0; c < g->C; c++)
         for (int kh = 0; kh < g->KH; kh++)
             for (int kw = 0; kw < g->KW; kw++) {
-                float *row = cols + ((long)(c * g->KH + kh) * g->KW + kw) * P; /* (OH*OW) */
-                const float *xc = x + (long)c * g->H * g->W;                  /* (H,W) */
+                float *row = cols + ((long)(c * g->KH + kh) * g->KW + kw) * ld; /* (OH*OW) */
+                const float *xc = x + (long)c * g->H * g->W;                   /* (H,W) */
                 for (int oh = 0; oh < g->OH; oh++) {
                     float *r = row + (long)oh * g->OW; /* (OW) */
                     int ih = oh * g->sh - g->ph + kh * g->dh;
@@ -58,26 +82,37 @@ static void im2col(const conv_geom *g, const float *x, float *cols) {
                         continue;
                     }
                     const float *xr = xc + (long)ih * g->W; /* (W) */
-                    int iw = kw * g->dw - g->pw;
+                    const int iw0 = kw * g->dw - g->pw;
+                    if (g->sw == 1 && iw0 >= 0 && iw0 + g->OW <= g->W) { /* no padding: a copy */
+                        const float *src = xr + iw0; /* rows are short: a loop, not a call */
+                        for (int ow = 0; ow < g->OW; ow++) r[ow] = src[ow];
+                        continue;
+                    }
+                    int iw = iw0;
                     for (int ow = 0; ow < g->OW; ow++, iw += g->sw)
                         r[ow] = iw >= 0 && iw < g->W ? xr[iw] : 0.0f;
                 }
             }
 }
 
-static void col2im(const conv_geom *g, const float *dcols, float *dx) {
-    const int P = g->OH * g->OW;
+VECTORISED static void col2im(const conv_geom *g, const float *dcols, long ld, float *dx) {
     for (int c = 0; c < g->C; c++)
         for (int kh = 0; kh < g->KH; kh++)
             for (int kw = 0; kw < g->KW; kw++) {
-                const float *row = dcols + ((long)(c * g->KH + kh) * g->KW + kw) * P; /* (OH*OW) */
-                float *dxc = dx + (long)c * g->H * g->W;                             /* (H,W) */
+                const float *row = dcols + ((long)(c * g->KH + kh) * g->KW + kw) * ld; /* (OH*OW) */
+                float *dxc = dx + (long)c * g->H * g->W;                              /* (H,W) */
                 for (int oh = 0; oh < g->OH; oh++) {
                     int ih = oh * g->sh - g->ph + kh * g->dh;
                     if (ih < 0 || ih >= g->H) continue;
                     const float *r = row + (long)oh * g->OW; /* (OW) */
                     float *dxr = dxc + (long)ih * g->W;      /* (W) */
-                    int iw = kw * g->dw - g->pw;
+                    const int iw0 = kw * g->dw - g->pw;
+                    if (g->sw == 1 && iw0 >= 0 && iw0 + g->OW <= g->W) {
+                        float *d = dxr + iw0;
+                        for (int ow = 0; ow < g->OW; ow++) d[ow] += r[ow];
+                        continue;
+                    }
+                    int iw = iw0;
                     for (int ow = 0; ow < g->OW; ow++, iw += g->sw)
                         if (iw >= 0 && iw < g->W) dxr[iw] += r[ow];
                 }
@@ -96,24 +131,72 @@ static void gemm(const ag_node *n, int M, int N, int K, const float *A, bool ta,
  *   y[n,o,oh,ow] = b[o] + sum_{c,kh,kw} w[o,c,kh,kw] x[n,c, oh*s - p + kh*d, ow*s - p + kw*d]
  * Per sample, with Wm = w seen as (OC, K), K = C*KH*KW, P = OH*OW, cols = im2col(x[n]) (K,P):
  *   y[n] (OC,P) = Wm (OC,K) @ cols (K,P)  (+ b[o] on row o)
- *   dWm (OC,K) += dy[n] (OC,P) @ cols^T (P,K)
+ *   dWm (OC,K) += dy[n] (OC,P) @ cols^T (P,K)   (done as dWm^T = cols dy^T when K > OC)
  *   dcols (K,P) = Wm^T (K,OC) @ dy[n] (OC,P);  dx[n] += col2im(dcols)
  *   db[o] += sum_{n,p} dy[n,o,p]
  * conv1d is the same op on x (N,C,L) as (N,C,1,L) and w (OC,C,K) as (OC,C,1,K).
  * =========================================================================================== */
 
+/* The per-sample work of one chunk, split across the pool: task k does samples
+ * s0 + k*per .. (fewer in the last task). */
+typedef enum { IM2COL, SCATTER, GATHER, COL2IM } chunk_job;
+typedef struct {
+    const ag_node *n;
+    const conv_geom *g;
+    chunk_job job;
+    int s0, count, per;
+} chunk_work;
+
+static void chunk_task(void *ctx, int task) {
+    const chunk_work *cw = ctx;
+    const conv_geom *g = cw->g;
+    const ag_node *n = cw->n;
+    const long P = (long)g->OH * g->OW, ld = (long)cw->count * P;
+    const long xplane = (long)g->C * g->H * g->W, yplane = (long)g->OC * P;
+    const int first = task * cw->per;
+    const int last = first + cw->per < cw->count ? first + cw->per : cw->count;
+    const bool b = n->nin > 2;
+    for (int j = first; j < last; j++) {
+        const long s = cw->s0 + j;
+        switch (cw->job) {
+        case IM2COL: /* x[s] (C,H,W) -> columns j*P.. of cols (K, S*P) */
+            im2col(g, n->in[0]->data + s * xplane, g->cols + j * P, ld);
+            break;
+        case SCATTER: /* prod (OC, S*P) columns j*P.. -> y[s] (OC,P), plus the bias plane */
+            ag_kernels()->copy_rows(g->OC, P, g->prod + j * P, ld, n->out.data + s * yplane, P,
+                                    false);
+            if (b) ag_kernels()->acc(yplane, g->bias_plane, n->out.data + s * yplane);
+            break;
+        case GATHER: /* dy[s] (OC,P) -> prod (OC, S*P) columns j*P.. */
+            ag_kernels()->copy_rows(g->OC, P, n->out.grad + s * yplane, P, g->prod + j * P, ld,
+                                    false);
+            break;
+        case COL2IM: /* columns j*P.. of dcols (K, S*P) -> dx[s] (C,H,W) */
+            col2im(g, g->cols + j * P, ld, n->in[0]->grad + s * xplane);
+            break;
+        }
+    }
+}
+
+/* Run `job` over the samples s0 .. s0+count-1 on the pool. */
+static void per_sample(const ag_node *n, chunk_job job, int s0, int count) {
+    const int threads = ag_get_threads(), tasks = threads < count ? threads : count;
+    chunk_work cw = {n, n->aux, job, s0, count, (count + tasks - 1) / tasks};
+    if (tasks <= 1) chunk_task(&cw, 0);
+    else ag_parallel(tasks, chunk_task, &cw);
+}
+
 static void conv_fwd(ag_node *n) {
     const conv_geom *g = n->aux;
     const int K = g->C * g->KH * g->KW, P = g->OH * g->OW;
-    const float *x = n->in[0]->data, *w = n->in[1]->data;
-    const float *b = n->nin > 2 ? n->in[2]->data : NULL;
-    for (int s = 0; s < g->N; s++) {
-        float *y = n->out.data + (long)s * g->OC * P; /* (OC,P) */
-        im2col(g, x + (long)s * g->C * g->H * g->W, g->cols);
-        if (b) /* y starts as the bias, row o all b[o], and the product is added to it */
-            for (int o = 0; o < g->OC; o++)
-                for (int p = 0; p < P; p++) y[(long)o * P + p] = b[o];
-        gemm(n, g->OC, P, K, w, false, g->cols, false, y, b != NULL);
+    if (n->nin > 2)
+        for (int o = 0; o < g->OC; o++)
+            for (int p = 0; p < P; p++) g->bias_plane[(long)o * P + p] = n->in[2]->data[o];
+    for (int s0 = 0; s0 < g->N; s0 += g->S) {
+        const int count = g->N - s0 < g->S ? g->N - s0 : g->S;
+        per_sample(n, IM2COL, s0, count);
+        gemm(n, g->OC, count * P, K, n->in[1]->data, false, g->cols, false, g->prod, false);
+        per_sample(n, SCATTER, s0, count); /* prod (OC, count*P) -> y[s0..] (OC,P) + b */
     }
 }
 
@@ -135,15 +218,25 @@ static void conv_vjp(ag_node *n) {
                 B->grad[o] += acc;
             }
     if (!X->grad && !Wt->grad) return;
-    for (int s = 0; s < g->N; s++) {
-        const float *dy = n->out.grad + (long)s * g->OC * P; /* (OC,P) */
+    /* One chunk: cols still holds the forward's columns (the forward ran it last). */
+    const bool cols_kept = g->S >= g->N;
+    for (int s0 = 0; s0 < g->N; s0 += g->S) {
+        const int count = g->N - s0 < g->S ? g->N - s0 : g->S;
+        const int cp = count * P;
+        per_sample(n, GATHER, s0, count); /* dy[s0..] -> prod (OC, count*P) */
         if (Wt->grad) {
-            im2col(g, X->data + (long)s * g->C * g->H * g->W, g->cols);
-            gemm(n, g->OC, K, P, dy, false, g->cols, true, Wt->grad, true); /* dW += dy cols^T */
+            if (!cols_kept) per_sample(n, IM2COL, s0, count);
+            if (K > g->OC) { /* dW^T = cols dy^T: packs dy (OC rows), not the K rows of cols */
+                gemm(n, K, g->OC, cp, g->cols, false, g->prod, true, g->dw_t, false);
+                for (int o = 0; o < g->OC; o++)
+                    for (int k = 0; k < K; k++) Wt->grad[(long)o * K + k] += g->dw_t[(long)k * g->OC + o];
+            } else {
+                gemm(n, g->OC, K, cp, g->prod, false, g->cols, true, Wt->grad, true); /* dW += dy cols^T */
+            }
         }
         if (X->grad) {
-            gemm(n, K, P, g->OC, Wt->data, true, dy, false, g->cols, false); /* dcols = W^T dy */
-            col2im(g, g->cols, X->grad + (long)s * g->C * g->H * g->W);
+            gemm(n, K, cp, g->OC, Wt->data, true, g->prod, false, g->cols, false); /* dcols = W^T dy */
+            per_sample(n, COL2IM, s0, count);
         }
     }
 }
@@ -192,17 +285,31 @@ static ag_tensor *conv_record(ag_tape *t, const ag_op *op, ag_tensor *const *in,
     if (K * P > AG_MAX_NUMEL)
         return ag_fail(t, AG_ERR_SIZE, "%s: its column buffer (%ld,%ld) for input %s is too large",
                        op->name, K, P, ag_fmt_shape(in[0]).s);
+    /* Samples per chunk: as many as keep the columns within COLS_BUDGET (and every buffer
+     * within AG_MAX_NUMEL), at least one. */
+    const long most = (K > g.OC ? K : g.OC) * P;
+    long S = COLS_BUDGET / (K * P);
+    if (S * most > AG_MAX_NUMEL) S = AG_MAX_NUMEL / most;
+    g.S = S < 1 ? 1 : S > g.N ? g.N : (int)S;
     /* The gemm's packing memory for the forward and both backward products (the same three
      * sizes in other orders), reserved now so that the sweep never asks for memory. */
-    size_t need = ag_gemm_scratch(g.OC, (int)P, (int)K, ag_get_threads());
+    size_t need = ag_gemm_scratch(g.OC, (int)(g.S * P), (int)K, ag_get_threads());
     if (need && !ag_tape_scratch(t, need * sizeof(float), op->name)) return ag_poison(t);
     ag_node *n = ag_record(t, op, nin, in, dims + 2, shape, NULL);
     if (!n) return ag_poison(t);
     conv_geom *gp = ag_arena_alloc(t, sizeof *gp, _Alignof(conv_geom), op->name);
     if (!gp) return ag_poison(t);
     *gp = g;
-    gp->cols = ag_arena_alloc(t, (size_t)(K * P) * sizeof(float), 64, op->name);
-    if (!gp->cols) return ag_poison(t);
+    gp->cols = ag_arena_alloc(t, (size_t)(K * P * g.S) * sizeof(float), 64, op->name);
+    gp->prod = gp->cols ? ag_arena_alloc(t, (size_t)(g.OC * P * g.S) * sizeof(float), 64, op->name)
+                        : NULL;
+    if (!gp->prod) return ag_poison(t);
+    gp->dw_t = ag_arena_alloc(t, (size_t)(K * g.OC) * sizeof(float), 64, op->name);
+    if (!gp->dw_t) return ag_poison(t);
+    if (nin > 2) {
+        gp->bias_plane = ag_arena_alloc(t, (size_t)(g.OC * P) * sizeof(float), 64, op->name);
+        if (!gp->bias_plane) return ag_poison(t);
+    }
     n->aux = gp;
     return ag_run(n);
 }
@@ -252,7 +359,7 @@ ag_tensor *ag_conv2d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, in
         return ag_poison(t);
     conv_geom g = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0], w->shape[2],
                    w->shape[3], 0, 0, stride, stride, padding, padding, dilation, dilation,
-                   NULL, NULL};
+                   0, NULL, NULL, NULL, NULL, NULL};
     g.OH = out_len(g.H, g.KH, stride, padding, dilation);
     g.OW = out_len(g.W, g.KW, stride, padding, dilation);
     return conv_record(t, &ag_op_conv2d, in, nin, g, 2);
@@ -267,7 +374,7 @@ ag_tensor *ag_conv1d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, in
         !check_steps(t, "conv1d", x, stride, padding, dilation))
         return ag_poison(t);
     conv_geom g = {x->shape[0], x->shape[1], 1, x->shape[2], w->shape[0], 1, w->shape[2],
-                   1, 0, 1, stride, 0, padding, 1, dilation, NULL, NULL};
+                   1, 0, 1, stride, 0, padding, 1, dilation, 0, NULL, NULL, NULL, NULL, NULL};
     g.OW = out_len(g.W, g.KW, stride, padding, dilation);
     return conv_record(t, &ag_op_conv1d, in, nin, g, 1);
 }
@@ -290,34 +397,98 @@ static void window(const conv_geom *g, int oh, int ow, int *h0, int *h1, int *w0
     *w1 = ws + g->KW > g->W ? g->W : ws + g->KW;
 }
 
-static void max_pool_fwd(ag_node *n) {
+/* The planes nc0 .. nc1-1 of a pooling node, one task of the pool's split (see per_plane). */
+typedef void (*plane_fn)(const ag_node *n, long nc0, long nc1);
+typedef struct {
+    const ag_node *n;
+    plane_fn fn;
+    long planes, per;
+} plane_work;
+
+static void plane_task(void *ctx, int task) {
+    const plane_work *pw = ctx;
+    const long lo = task * pw->per, hi = lo + pw->per < pw->planes ? lo + pw->per : pw->planes;
+    if (lo < hi) pw->fn(pw->n, lo, hi);
+}
+
+/* Run fn over the N*C planes of a pooling node, split across the pool: each task owns whole
+ * planes of the output (and of dx), so the results do not depend on the thread count. */
+static void per_plane(const ag_node *n, plane_fn fn) {
+    const conv_geom *g = n->aux;
+    const long planes = (long)g->N * g->C;
+    const int threads = ag_get_threads();
+    const int tasks = planes < threads ? (int)planes : threads;
+    plane_work pw = {n, fn, planes, (planes + tasks - 1) / tasks};
+    if (tasks <= 1) plane_task(&pw, 0);
+    else ag_parallel(tasks, plane_task, &pw);
+}
+
+VECTORISED static void max_pool_planes(const ag_node *n, long nc0, long nc1) {
     const conv_geom *g = n->aux;
     const long plane = (long)g->H * g->W, oplane = (long)g->OH * g->OW;
-    for (long nc = 0; nc < (long)g->N * g->C; nc++) {
+    const bool inside = g->ph == 0 && g->pw == 0; /* no padding: every window lies inside */
+    const bool two = inside && g->KH == 2 && g->KW == 2 && g->sh == 2 && g->sw == 2;
+    for (long nc = nc0; nc < nc1; nc++) {
         const float *x = n->in[0]->data + nc * plane; /* (H,W) */
         float *y = n->out.data + nc * oplane;         /* (OH,OW) */
         int *am = g->argmax + nc * oplane;            /* (OH,OW) */
+        if (two) { /* the common 2x2 window, stride 2: the same first-largest rule, unrolled */
+            for (int oh = 0; oh < g->OH; oh++) {
+                const int top = 2 * oh * g->W;
+                const float *r0 = x + top, *r1 = r0 + g->W; /* the window's two rows */
+                float *yr = y + oh * g->OW;
+                int *ar = am + oh * g->OW;
+                for (int ow = 0; ow < g->OW; ow++) { /* selects, not branches */
+                    const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+                    float m = a;
+                    int k = 0; /* 0..3: a, b, c, d */
+                    k = b > m ? 1 : k;
+                    m = b > m ? b : m;
+                    k = c > m ? 2 : k;
+                    m = c > m ? c : m;
+                    k = d > m ? 3 : k;
+                    m = d > m ? d : m;
+                    yr[ow] = m;
+                    ar[ow] = top + 2 * ow + (k & 1) + (k >> 1) * g->W;
+                }
+            }
+            continue;
+        }
         for (int oh = 0; oh < g->OH; oh++)
             for (int ow = 0; ow < g->OW; ow++) {
-                int h0, h1, w0, w1;
-                window(g, oh, ow, &h0, &h1, &w0, &w1);
-                int best = h0 * g->W + w0; /* never empty: padding <= K/2 */
-                for (int h = h0; h < h1; h++)
-                    for (int w = w0; w < w1; w++)
-                        if (x[h * g->W + w] > x[best]) best = h * g->W + w;
+                int best;
+                if (inside) {
+                    const int h0 = oh * g->sh, w0 = ow * g->sw;
+                    best = h0 * g->W + w0;
+                    float m = x[best];
+                    for (int h = h0; h < h0 + g->KH; h++)
+                        for (int w = w0; w < w0 + g->KW; w++)
+                            if (x[h * g->W + w] > m) m = x[best = h * g->W + w];
+                } else {
+                    int h0, h1, w0, w1;
+                    window(g, oh, ow, &h0, &h1, &w0, &w1);
+                    best = h0 * g->W + w0; /* never empty: padding <= K/2 */
+                    for (int h = h0; h < h1; h++)
+                        for (int w = w0; w < w1; w++)
+                            if (x[h * g->W + w] > x[best]) best = h * g->W + w;
+                }
                 y[oh * g->OW + ow] = x[best];
                 am[oh * g->OW + ow] = best;
             }
     }
 }
-static void max_pool_vjp(ag_node *n) {
-    float *dx = n->in[0]->grad;
-    if (!dx) return;
+static void max_pool_fwd(ag_node *n) { per_plane(n, max_pool_planes); }
+
+static void max_pool_vjp_planes(const ag_node *n, long nc0, long nc1) {
     const conv_geom *g = n->aux;
+    float *dx = n->in[0]->grad;
     const long plane = (long)g->H * g->W, oplane = (long)g->OH * g->OW;
-    for (long nc = 0; nc < (long)g->N * g->C; nc++) /* (OH,OW) -> (H,W) */
+    for (long nc = nc0; nc < nc1; nc++) /* (OH,OW) -> (H,W) */
         for (long o = 0; o < oplane; o++)
             dx[nc * plane + g->argmax[nc * oplane + o]] += n->out.grad[nc * oplane + o];
+}
+static void max_pool_vjp(ag_node *n) {
+    if (n->in[0]->grad) per_plane(n, max_pool_vjp_planes);
 }
 const ag_op ag_op_max_pool2d = {"max_pool2d", max_pool_fwd, max_pool_vjp};
 
@@ -373,7 +544,7 @@ static ag_tensor *pool(ag_tape *t, const ag_op *op, ag_tensor *x, int kernel, in
         return ag_fail(t, AG_ERR_RANGE, "%s: input %s: padding %d must be at most half the kernel %d",
                        op->name, ag_fmt_shape(x).s, padding, kernel);
     conv_geom g = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], x->shape[1], kernel, kernel,
-                   0, 0, stride, stride, padding, padding, 1, 1, NULL, NULL};
+                   0, 0, stride, stride, padding, padding, 1, 1, 0, NULL, NULL, NULL, NULL, NULL};
     g.OH = out_len(g.H, kernel, stride, padding, 1);
     g.OW = out_len(g.W, kernel, stride, padding, 1);
     if (g.OH < 1 || g.OW < 1)

@@ -14,6 +14,8 @@ const bench_workload bench_workloads[] = {
     {"family", "(24->6, 12->6) -> 12 -> 6 -> 24 sigmoid, batch 100, SSE", {0, 0, 0}, false, false},
     {"mlp", "784-512-256-10 relu, softmax xent, batch 128", {0, 0, 0}, false, false},
     {"rnn", "Elman 64->128 tanh, T=32, batch 32, SSE every step", {0, 0, 0}, false, false},
+    {"cnn", "fashion_cnn's net on (64,1,28,28), softmax xent", {0, 0, 0}, false, false},
+    {"lstm", "LSTM 64->128, T=32, batch 32, SSE every step", {0, 0, 0}, false, false},
     {"mlp_fwd", "the mlp's forward alone (loss included), gradients on", {0, 0, 0}, false, false},
     {"mlp_infer", "the mlp's forward alone, no-gradient mode (ag_tape_set_grad)", {0, 0, 0}, false, false},
     {"rnn_fwd", "the rnn's forward alone (loss included), gradients on", {0, 0, 0}, false, false},
@@ -28,7 +30,7 @@ const bench_workload bench_workloads[] = {
 };
 const int bench_nworkloads = (int)(sizeof bench_workloads / sizeof bench_workloads[0]);
 
-enum { SYMMETRY, FAMILY, MLP, RNN, SCALAR_CHAIN, MATMUL };
+enum { SYMMETRY, FAMILY, MLP, RNN, CNN, LSTM, SCALAR_CHAIN, MATMUL };
 
 /* What a step of a training workload runs: the whole step, or its forward alone (the *_fwd and
  * *_infer workloads: the loss recorded, then the tape reset), with gradients on or off. */
@@ -39,6 +41,7 @@ enum { TRAIN_STEP, FORWARD_ONLY, INFERENCE };
 #define RNN_IN 64
 #define RNN_H 128
 #define MLP_B 128
+#define CNN_B 64
 
 struct bench_state {
     int kind;
@@ -52,6 +55,9 @@ struct bench_state {
     nn_mlp net;                /* symmetry, mlp */
     nn_dense fam[5];           /* family: person, relation, central, penultimate, output */
     nn_recurrent rnn;
+    nn_lstm lstm;
+    nn_conv2d conv[2];         /* cnn: conv 32 3x3, conv 64 3x3 (relu), then dense 128, 10 */
+    nn_dense dense[2];
     ag_tensor *a, *b;          /* scalar_chain */
     const bench_workload *w;
 };
@@ -150,6 +156,25 @@ bench_state *bench_setup(const bench_workload *w) {
         s->rnn = nn_recurrent_new(s->ps, "elman", RNN_IN, RNN_H, NN_TANH, nn_init_xavier(), r);
         if (!s->rnn.W) goto failed;
         s->opt = nn_sgd_new(s->ps, 0.001, 0.9);
+    } else if (!strcmp(w->name, "cnn")) {
+        s->kind = CNN;
+        s->X = random_tensor(r, CNN_B, 28 * 28, 0, 1); /* seen as (64,1,28,28) */
+        if (!s->X) goto failed;
+        for (int i = 0; i < CNN_B; i++) s->labels[i] = nn_rng_int(r, 10);
+        s->conv[0] = nn_conv2d_new(s->ps, "conv1", 1, 32, 3, 1, 0, NN_RELU, nn_init_he(), r);
+        s->conv[1] = nn_conv2d_new(s->ps, "conv2", 32, 64, 3, 1, 0, NN_RELU, nn_init_he(), r);
+        s->dense[0] = nn_dense_new(s->ps, "dense1", 64 * 5 * 5, 128, NN_RELU, nn_init_he(), r);
+        s->dense[1] = nn_dense_new(s->ps, "dense2", 128, 10, NN_IDENTITY, nn_init_he(), r);
+        if (!s->conv[0].W || !s->conv[1].W || !s->dense[0].W || !s->dense[1].W) goto failed;
+        s->opt = nn_sgd_new(s->ps, 0.01, 0.9);
+    } else if (!strcmp(w->name, "lstm")) {
+        s->kind = LSTM;
+        s->X = random_tensor(r, RNN_T * RNN_B, RNN_IN, -1, 1); /* time-major, as rnn */
+        s->D = random_tensor(r, RNN_T * RNN_B, RNN_H, -0.5, 0.5);
+        if (!s->X || !s->D) goto failed;
+        s->lstm = nn_lstm_new(s->ps, "lstm", RNN_IN, RNN_H, nn_init_xavier(), r);
+        if (!s->lstm.W_ih) goto failed;
+        s->opt = nn_sgd_new(s->ps, 0.001, 0.9);
     } else if (!strcmp(w->name, "scalar_chain")) {
         s->kind = SCALAR_CHAIN;
         s->a = ag_scalar_param(0.999);
@@ -200,6 +225,24 @@ static ag_tensor *forward(bench_state *s) {
         for (int step = 0; step < RNN_T; step++) {
             ag_tensor *x = ag_slice_rows(t, s->X, step * RNN_B, RNN_B);
             h = nn_recurrent_step(t, &s->rnn, h, x);
+            ag_tensor *e = ag_sse(t, h, ag_slice_rows(t, s->D, step * RNN_B, RNN_B));
+            E = E ? ag_add(t, E, e) : e;
+        }
+        return E;
+    }
+    case CNN: {
+        ag_tensor *h = ag_reshape(t, s->X, 4, (const int[]){CNN_B, 1, 28, 28});
+        h = ag_max_pool2d(t, nn_conv2d_forward(t, &s->conv[0], h), 2, 2, 0); /* (64,32,13,13) */
+        h = ag_max_pool2d(t, nn_conv2d_forward(t, &s->conv[1], h), 2, 2, 0); /* (64,64,5,5) */
+        h = ag_reshape(t, h, 2, (const int[]){CNN_B, 64 * 5 * 5});
+        h = nn_dense_forward(t, &s->dense[1], nn_dense_forward(t, &s->dense[0], h));
+        return ag_softmax_xent(t, h, s->labels);
+    }
+    case LSTM: {
+        ag_tensor *h = NULL, *c = NULL, *E = NULL;
+        for (int step = 0; step < RNN_T; step++) {
+            ag_tensor *x = ag_slice_rows(t, s->X, step * RNN_B, RNN_B);
+            h = nn_lstm_step(t, &s->lstm, h, c, x, &c);
             ag_tensor *e = ag_sse(t, h, ag_slice_rows(t, s->D, step * RNN_B, RNN_B));
             E = E ? ag_add(t, E, e) : e;
         }

@@ -20,7 +20,7 @@
  *   nn_optim_free(opt); nn_params_free(ps); ag_tape_free(t);
  *
  * OWNERSHIP. A parameter list owns every parameter created in it and frees them all in
- * nn_params_free. Layers (nn_dense, nn_mlp, nn_recurrent, nn_lstm, nn_gru) are small structs
+ * nn_params_free. Layers (nn_dense, nn_mlp, nn_recurrent, nn_conv2d, nn_lstm, nn_gru) are small structs
  * you keep by value: they point at parameters in a list and own nothing, so they need no free.
  * An optimiser owns its state (momentum buffers, Adam moments) and must be freed before its
  * parameter list.
@@ -253,6 +253,23 @@ nn_layernorm nn_layernorm_new(nn_params *ps, const char *name, int n, double eps
 /* (..., N) -> (..., N): y = (x - mean) / sqrt(var + eps) * gain + bias, the mean and the biased
  * variance taken over the last axis of each row. */
 ag_tensor *nn_layernorm_forward(ag_tape *t, const nn_layernorm *ln, ag_tensor *x);
+
+/* A 2-D convolutional layer y = f(conv2d(x, W) + b) (nn/conv.c): W is (OC,C,K,K) and b (OC),
+ * named NAME.W and NAME.b, as PyTorch's nn.Conv2d weight and bias; square kernels, the same
+ * stride and zero padding along both axes. Init uses fan_in C*K*K and fan_out OC*K*K. */
+typedef struct nn_conv2d {
+    ag_tensor *W, *b;
+    int stride, padding;
+    nn_act act;
+} nn_conv2d;
+
+/* Create W and b in ps (channels and kernel >= 1, stride >= 1, padding >= 0). All or nothing:
+ * on failure W and b are NULL (see ag_last_error), ps holds what it held and rng is unchanged. */
+nn_conv2d nn_conv2d_new(nn_params *ps, const char *name, int in_channels, int out_channels,
+                        int kernel, int stride, int padding, nn_act act, nn_init init,
+                        nn_rng *rng);
+/* (N,C,H,W) -> (N,OC,OH,OW), OH = (H + 2 padding - K) / stride + 1 (rounded down), OW alike. */
+ag_tensor *nn_conv2d_forward(ag_tape *t, const nn_conv2d *layer, ag_tensor *x);
 
 /* ---------------------------------------------------------------------------------------------
  * Gated recurrent cells: LSTM and GRU, PyTorch's formulas and gate order (nn/gated.c)

@@ -90,6 +90,7 @@ static nn_mlp MLP;
 static nn_recurrent REC;
 static nn_lstm LSTM; /* 3 inputs, 2 units */
 static nn_gru GRU;   /* 3 inputs, 2 units */
+static nn_conv2d CONV; /* 2 channels in, 3 out, 2x2 kernel */
 
 static int make_layers(void **s) {
     (void)s;
@@ -100,7 +101,8 @@ static int make_layers(void **s) {
     REC = nn_recurrent_new(PS, "r", 3, 2, NN_TANH, nn_init_he(), &rng);
     LSTM = nn_lstm_new(PS, "lstm", 3, 2, nn_init_xavier(), &rng);
     GRU = nn_gru_new(PS, "gru", 3, 2, nn_init_xavier(), &rng);
-    return DENSE.W && MLP.nlayers && REC.W && LSTM.W_ih && GRU.W_ih ? 0 : -1;
+    CONV = nn_conv2d_new(PS, "conv", 2, 3, 2, 1, 0, NN_RELU, nn_init_he(), &rng);
+    return DENSE.W && MLP.nlayers && REC.W && LSTM.W_ih && GRU.W_ih && CONV.W ? 0 : -1;
 }
 static int free_layers(void **s) {
     (void)s;
@@ -121,6 +123,7 @@ OTHER(nn_lstm_step) {
     return nn_lstm_step(t, &LSTM, NULL, NULL, in[0], &c);
 }
 OTHER(nn_gru_step) { (void)nin, (void)arg; return nn_gru_step(t, &GRU, NULL, in[0]); }
+OTHER(nn_conv2d_forward) { (void)nin, (void)arg; return nn_conv2d_forward(t, &CONV, in[0]); }
 OTHER(nn_sse_margin) { (void)nin, (void)arg; return nn_sse_margin(t, in[0], in[1], 0.2); }
 OTHER(ag_tape_tensor) { (void)in, (void)nin, (void)arg; return ag_tape_tensor(t, 2, (const int[]){2, 2}, NULL); }
 OTHER(ag_scalar) { (void)in, (void)nin, (void)arg; return ag_scalar(t, 1.5); }
@@ -134,6 +137,7 @@ OTHER(ag_split) {
 #define A23 TU_P(2, 2, 3, 1, 1, 0.1, 0.6)
 static const tu_input OTHER_INPUTS[][2] = {
     {A23}, {A23}, {A23}, {A23}, {A23, TU_P(2, 2, 3, 1, 1, 0.25, 0.25)}, {A23}, {A23},
+    {TU_P(4, 2, 2, 3, 3, -1, 1)},
 };
 static const ag_op_args NO_ARGS;
 static const tu_bad_target others[] = {
@@ -144,6 +148,7 @@ static const tu_bad_target others[] = {
     {"sse_margin", "nn_sse_margin", 2, OTHER_INPUTS[4], &NO_ARGS, true, c_nn_sse_margin},
     {"lstm", "nn_lstm_step", 1, OTHER_INPUTS[5], &NO_ARGS, true, c_nn_lstm_step},
     {"gru", "nn_gru_step", 1, OTHER_INPUTS[6], &NO_ARGS, true, c_nn_gru_step},
+    {"conv2d layer", "nn_conv2d_forward", 1, OTHER_INPUTS[7], &NO_ARGS, true, c_nn_conv2d_forward},
     {"tape_tensor", "ag_tape_tensor", 0, NULL, &NO_ARGS, false, c_ag_tape_tensor},
     {"tape_tensor", "ag_scalar", 0, NULL, &NO_ARGS, false, c_ag_scalar},
     {"split", "ag_split", 1, OTHER_INPUTS[0], &NO_ARGS, false, c_ag_split},
@@ -1337,6 +1342,70 @@ static void test_grads_pack_unpack(void **state) {
  * Coverage: every public function in the headers has been called above with bad input.
  * =========================================================================================== */
 
+/* The convolutional layer: creation refuses bad sizes all or nothing; its forward names what is
+ * wrong (a missing layer, an input with the wrong channels, a kernel larger than the input). */
+static void test_conv_layer(void **state) {
+    (void)state;
+    nn_rng rng = nn_rng_seed(6);
+    const nn_rng start = rng;
+    const int count = nn_params_count(PS);
+    char name62[70];
+    memset(name62, 'a', 62);
+    name62[62] = '\0';
+    struct { nn_params *ps; const char *name; int in, out, k, stride, pad; nn_act act; nn_rng *rng;
+             const char *why; } cases[] = {
+        {NULL, "c", 1, 2, 3, 1, 0, NN_RELU, &rng, "parameter list is NULL"},
+        {PS, NULL, 1, 2, 3, 1, 0, NN_RELU, &rng, "nn_conv2d_new: name is NULL"},
+        {PS, "c", 1, 2, 3, 1, 0, NN_RELU, NULL, "nn_conv2d_new: rng is NULL"},
+        {PS, "c", 1, 2, 3, 1, 0, (nn_act)7, &rng, "nn_conv2d_new: unknown activation"},
+        {PS, "c", 0, 2, 3, 1, 0, NN_RELU, &rng, "channels in 0, out 2, kernel 3: each must be at least 1"},
+        {PS, "c", 1, -2, 3, 1, 0, NN_RELU, &rng, "channels in 1, out -2, kernel 3"},
+        {PS, "c", 1, 2, 0, 1, 0, NN_RELU, &rng, "channels in 1, out 2, kernel 0"},
+        {PS, "c", 1, 2, 3, 0, 0, NN_RELU, &rng, "stride 0 must be >= 1 and padding 0 >= 0"},
+        {PS, "c", 1, 2, 3, 1, -1, NN_RELU, &rng, "stride 1 must be >= 1 and padding -1 >= 0"},
+        {PS, "c", 4096, 4096, 64, 1, 0, NN_RELU, &rng, "absurd size"},
+        {PS, name62, 1, 2, 3, 1, 0, NN_RELU, &rng, "is too long (63 characters at most)"},
+    };
+    for (int k = 0; k < (int)(sizeof cases / sizeof cases[0]); k++) {
+        nn_conv2d c = BAD(nn_conv2d_new, (cases[k].ps, cases[k].name, cases[k].in, cases[k].out,
+                                          cases[k].k, cases[k].stride, cases[k].pad, cases[k].act,
+                                          nn_init_he(), cases[k].rng));
+        assert_true(!c.W && !c.b);
+        expect_last(cases[k].why);
+        assert_int_equal(nn_params_count(PS), count);
+        assert_memory_equal(&rng, &start, sizeof rng);
+    }
+    /* a bad initialisation fails after W is made: it goes again */
+    nn_init bad_init = {(nn_init_kind)9, 0};
+    assert_null(nn_conv2d_new(PS, "c", 1, 2, 3, 1, 0, NN_RELU, bad_init, &rng).W);
+    expect_last("unknown initialisation 9");
+    assert_int_equal(nn_params_count(PS), count);
+    assert_memory_equal(&rng, &start, sizeof rng);
+    /* a name already in the list: refused, the first layer stays */
+    assert_null(nn_conv2d_new(PS, "conv", 2, 3, 2, 1, 0, NN_RELU, nn_init_he(), &rng).W);
+    assert_int_equal(nn_params_count(PS), count);
+
+    nn_conv2d none = {NULL, NULL, 1, 0, NN_RELU};
+    const int x4[4] = {2, 2, 3, 3};
+    expect_tape(T, BAD(nn_conv2d_forward, (T, NULL, ag_tape_tensor(T, 4, x4, NULL))),
+                "conv2d layer: layer is NULL");
+    expect_tape(T, nn_conv2d_forward(T, &none, ag_tape_tensor(T, 4, x4, NULL)),
+                "conv2d layer: layer has no weights (its creation failed)");
+    expect_tape(T, nn_conv2d_forward(T, &CONV, ag_tape_tensor(T, 4, (const int[]){2, 3, 3, 3}, NULL)),
+                "conv2d: input (2,3,3,3) has 3 channels but weight (3,2,2,2) takes 2");
+    expect_tape(T, nn_conv2d_forward(T, &CONV, ag_tape_tensor(T, 4, (const int[]){2, 2, 1, 3}, NULL)),
+                "conv2d: kernel 2x2 (dilation 1) is larger than the padded input 1x3");
+    expect_tape(T, nn_conv2d_forward(T, &CONV, tt(T, 2, 3)), "conv2d: input (2,3) must be 4-D");
+    ag_tensor *y = nn_conv2d_forward(T, &CONV, ag_tape_tensor(T, 4, x4, NULL));
+    assert_null(ag_tape_error(T));
+    assert_int_equal(y->ndim, 4);
+    assert_int_equal(y->shape[0], 2);
+    assert_int_equal(y->shape[1], 3);
+    assert_int_equal(y->shape[2], 2);
+    assert_int_equal(y->shape[3], 2);
+    ag_tape_reset(T);
+}
+
 /* The gated cells (nn_lstm, nn_gru): creation, steps and unfolded runs. */
 static void test_gated_cells(void **state) {
     (void)state;
@@ -1649,6 +1718,7 @@ int main(void) {
         cmocka_unit_test_setup(test_params, reset),
         cmocka_unit_test_setup(test_layers, reset),
         cmocka_unit_test_setup(test_unfolded_runs, reset),
+        cmocka_unit_test_setup(test_conv_layer, reset),
         cmocka_unit_test_setup(test_gated_cells, reset),
         cmocka_unit_test_setup(test_optimisers, reset),
         cmocka_unit_test_setup(test_optimiser_table_settings, reset),

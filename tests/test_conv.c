@@ -114,8 +114,10 @@ static void test_conv2d_against_direct_loops(void **state) {
         {64 / 16, 1, 28, 28, 32, 3, 3, 1, 0, 1, true, false}, /* fashion_cnn's first layer, 4 images */
         {2, 32, 13, 13, 64, 3, 3, 1, 1, 1, true, false},
         {1, 1, 1, 1, 1, 1, 1, 1, 0, 1, false, false},
+        /* columns of (288, 4096) a sample: the op does 3 samples at a time, then the last 2 */
+        {5, 32, 66, 66, 2, 3, 3, 1, 0, 1, true, false},
     };
-    for (int k = 0; k < 3; k++) check_case(&fixed[k], &r);
+    for (int k = 0; k < 4; k++) check_case(&fixed[k], &r);
     for (int k = 0; k < 12; k++) {
         conv_case c;
         c.N = 1 + (int)tu_uniform(&r, 0, 3);
@@ -154,35 +156,78 @@ static void test_conv1d_against_direct_loops(void **state) {
     }
 }
 
-/* The first layer of fashion_cnn, batch 64, forward and backward on 1 and 2 threads: the
- * same bits. */
+/* fashion_cnn's two convolutions, batch 64, forward and backward (every gradient: the image's,
+ * the weights', the biases'), and a convolution done in several chunks of samples, on 1, 2 and
+ * 3 threads: the same bits. */
 static void test_same_bits_on_any_thread_count(void **state) {
     (void)state;
-    float *out[2], *gx[2], *gw[2];
-    for (int run = 0; run < 2; run++) {
+    enum { NT = 9 };
+    float *got[3][NT];
+    long size[NT];
+    for (int run = 0; run < 3; run++) {
         assert_int_equal(ag_set_threads(run + 1), 0);
         tu_rng r = {5};
         ag_tensor *x = tu_param(&r, 4, (const int[]){64, 1, 28, 28}, -1, 1);
-        ag_tensor *w = tu_param(&r, 4, (const int[]){32, 1, 3, 3}, -1, 1);
-        ag_tensor *b = tu_param(&r, 1, (const int[]){32}, -1, 1);
-        ag_tensor *y = ag_conv2d(T, x, w, b, 1, 1, 1);
-        ag_tensor *p = ag_max_pool2d(T, ag_relu(T, y), 2, 2, 0);
-        ag_tensor *R = tu_const(T, &r, p->ndim, p->shape, -1, 1);
-        assert_int_equal(ag_backward(T, ag_sum(T, ag_mul(T, p, R))), 0);
-        out[run] = malloc((size_t)y->numel * sizeof(float));
-        gx[run] = malloc((size_t)x->numel * sizeof(float));
-        gw[run] = malloc((size_t)w->numel * sizeof(float));
-        memcpy(out[run], y->data, (size_t)y->numel * sizeof(float));
-        memcpy(gx[run], x->grad, (size_t)x->numel * sizeof(float));
-        memcpy(gw[run], w->grad, (size_t)w->numel * sizeof(float));
-        assert_memory_equal(out[run], out[0], (size_t)y->numel * sizeof(float));
-        assert_memory_equal(gx[run], gx[0], (size_t)x->numel * sizeof(float));
-        assert_memory_equal(gw[run], gw[0], (size_t)w->numel * sizeof(float));
+        ag_tensor *w1 = tu_param(&r, 4, (const int[]){32, 1, 3, 3}, -0.3, 0.3);
+        ag_tensor *b1 = tu_param(&r, 1, (const int[]){32}, -0.1, 0.1);
+        ag_tensor *w2 = tu_param(&r, 4, (const int[]){64, 32, 3, 3}, -0.1, 0.1);
+        ag_tensor *b2 = tu_param(&r, 1, (const int[]){64}, -0.1, 0.1);
+        ag_tensor *x3 = tu_param(&r, 4, (const int[]){5, 32, 66, 66}, -1, 1);
+        ag_tensor *w3 = tu_param(&r, 4, (const int[]){2, 32, 3, 3}, -1, 1);
+        ag_tensor *y1 = ag_conv2d(T, x, w1, b1, 1, 0, 1);
+        ag_tensor *p1 = ag_max_pool2d(T, ag_relu(T, y1), 2, 2, 0);
+        ag_tensor *y2 = ag_conv2d(T, p1, w2, b2, 1, 0, 1);
+        ag_tensor *p2 = ag_max_pool2d(T, ag_relu(T, y2), 2, 2, 0);
+        ag_tensor *y3 = ag_conv2d(T, x3, w3, NULL, 1, 0, 1);
+        ag_tensor *R2 = tu_const(T, &r, p2->ndim, p2->shape, -1, 1);
+        ag_tensor *R3 = tu_const(T, &r, y3->ndim, y3->shape, -1, 1);
+        ag_tensor *E = ag_add(T, ag_sum(T, ag_mul(T, p2, R2)), ag_sum(T, ag_mul(T, y3, R3)));
+        assert_int_equal(ag_backward(T, E), 0);
+        const ag_tensor *out[NT] = {y2, y3, x, w1, b1, w2, b2, x3, w3};
+        for (int k = 0; k < NT; k++) {
+            const float *v = k < 2 ? out[k]->data : out[k]->grad;
+            size[k] = out[k]->numel * (long)sizeof(float);
+            got[run][k] = malloc((size_t)size[k]);
+            assert_non_null(got[run][k]);
+            memcpy(got[run][k], v, (size_t)size[k]);
+            assert_memory_equal(got[run][k], got[0][k], (size_t)size[k]);
+        }
         ag_tape_reset(T);
-        ag_tensor_free(x), ag_tensor_free(w), ag_tensor_free(b);
+        ag_tensor_free(x), ag_tensor_free(w1), ag_tensor_free(b1), ag_tensor_free(w2);
+        ag_tensor_free(b2), ag_tensor_free(x3), ag_tensor_free(w3);
     }
-    for (int run = 0; run < 2; run++) free(out[run]), free(gx[run]), free(gw[run]);
+    for (int run = 0; run < 3; run++)
+        for (int k = 0; k < NT; k++) free(got[run][k]);
     ag_set_threads(1);
+}
+
+/* nn_conv2d: its parameters have PyTorch's shapes and names, He initialisation stays within
+ * sqrt(6 / (C*K*K)) with zero biases, and its forward is relu(conv2d(x, W, b)). */
+static void test_conv_layer(void **state) {
+    (void)state;
+    nn_params *ps = nn_params_new();
+    nn_rng rng = nn_rng_seed(9);
+    nn_conv2d c = nn_conv2d_new(ps, "c1", 3, 5, 3, 2, 1, NN_RELU, nn_init_he(), &rng);
+    assert_non_null(c.W);
+    tu_assert_shape(c.W, 4, (const int[]){5, 3, 3, 3});
+    tu_assert_shape(c.b, 1, (const int[]){5});
+    assert_ptr_equal(nn_params_find(ps, "c1.W"), c.W);
+    assert_ptr_equal(nn_params_find(ps, "c1.b"), c.b);
+    const double bound = sqrt(6.0 / 27.0);
+    float largest = 0;
+    for (int i = 0; i < c.W->numel; i++) largest = fmaxf(largest, fabsf(c.W->data[i]));
+    assert_true(largest > 0 && largest <= bound);
+    for (int i = 0; i < 5; i++) c.b->data[i] = 0.1f * (float)(i - 2); /* some negative */
+    tu_rng r = {11};
+    ag_tensor *x = tu_param(&r, 4, (const int[]){2, 3, 7, 6}, -1, 1);
+    ag_tensor *y = nn_conv2d_forward(T, &c, x);
+    ag_tensor *want = ag_relu(T, ag_conv2d(T, x, c.W, c.b, 2, 1, 1));
+    assert_null(ag_tape_error(T));
+    tu_assert_shape(y, 4, (const int[]){2, 5, 4, 3});
+    assert_memory_equal(y->data, want->data, (size_t)y->numel * sizeof(float));
+    ag_tape_reset(T);
+    ag_tensor_free(x);
+    nn_params_free(ps);
 }
 
 /* ---- pooling by hand ------------------------------------------------------------------------- */
@@ -270,6 +315,7 @@ int main(void) {
         cmocka_unit_test(test_conv2d_against_direct_loops),
         cmocka_unit_test(test_conv1d_against_direct_loops),
         cmocka_unit_test(test_same_bits_on_any_thread_count),
+        cmocka_unit_test(test_conv_layer),
         cmocka_unit_test(test_max_pool2d_by_hand),
         cmocka_unit_test(test_avg_pool2d_by_hand),
     };

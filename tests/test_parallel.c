@@ -201,6 +201,106 @@ static void test_training_is_bit_identical(void **state) {
     ag_set_threads(1);
 }
 
+/* ---- the bench's cnn and lstm models: every loss and every weight, bit for bit -------------- */
+
+/* Train fashion_cnn's net (kind 0; batch 32 of random 28x28 images) or an LSTM 16->32 over 8
+ * steps of batch 8 (kind 1) for 3 steps with momentum SGD on `threads` threads; the losses,
+ * then every parameter, into out (NULL: count only). Also checks that the steps after the
+ * first ask the allocator for nothing. Returns how many floats. */
+static long train_model(int kind, int threads, float *out) {
+    assert_int_equal(ag_set_threads(threads), 0);
+    nn_params *ps = nn_params_new();
+    nn_rng rng = nn_rng_seed(21);
+    tu_rng r = {13};
+    nn_conv2d c1 = {0}, c2 = {0};
+    nn_dense d1 = {0}, d2 = {0};
+    nn_lstm cell = {0};
+    ag_tensor *X, *D = NULL;
+    int labels[32];
+    if (kind == 0) {
+        c1 = nn_conv2d_new(ps, "c1", 1, 32, 3, 1, 0, NN_RELU, nn_init_he(), &rng);
+        c2 = nn_conv2d_new(ps, "c2", 32, 64, 3, 1, 0, NN_RELU, nn_init_he(), &rng);
+        d1 = nn_dense_new(ps, "d1", 1600, 128, NN_RELU, nn_init_he(), &rng);
+        d2 = nn_dense_new(ps, "d2", 128, 10, NN_IDENTITY, nn_init_he(), &rng);
+        assert_true(c1.W && c2.W && d1.W && d2.W);
+        X = ag_tensor_new(4, (const int[]){32, 1, 28, 28}, false);
+        for (int i = 0; i < 32; i++) labels[i] = i % 10;
+    } else {
+        cell = nn_lstm_new(ps, "lstm", 16, 32, nn_init_xavier(), &rng);
+        assert_non_null(cell.W_ih);
+        X = ag_tensor_2d(8 * 8, 16, false);
+        D = ag_tensor_2d(8 * 8, 32, false);
+        assert_non_null(D);
+        fill(&r, D->data, D->numel);
+    }
+    assert_non_null(X);
+    fill(&r, X->data, X->numel);
+    nn_optim *opt = nn_sgd_new(ps, 0.01, 0.9);
+    ag_tape *t = ag_tape_new();
+    assert_true(opt && t);
+    long k = 0, allocs = 0;
+    for (int step = 0; step < 3; step++) {
+        if (step == 1) allocs = tu_alloc.allocs;
+        ag_tensor *E;
+        if (kind == 0) {
+            ag_tensor *h = ag_max_pool2d(t, nn_conv2d_forward(t, &c1, X), 2, 2, 0);
+            h = ag_max_pool2d(t, nn_conv2d_forward(t, &c2, h), 2, 2, 0);
+            h = ag_reshape(t, h, 2, (const int[]){32, 1600});
+            E = ag_softmax_xent(t, nn_dense_forward(t, &d2, nn_dense_forward(t, &d1, h)), labels);
+        } else {
+            ag_tensor *h = NULL, *c = NULL;
+            E = NULL;
+            for (int s = 0; s < 8; s++) {
+                h = nn_lstm_step(t, &cell, h, c, ag_slice_rows(t, X, s * 8, 8), &c);
+                ag_tensor *e = ag_sse(t, h, ag_slice_rows(t, D, s * 8, 8));
+                E = E ? ag_add(t, E, e) : e;
+            }
+        }
+        assert_int_equal(ag_backward(t, E), 0);
+        if (out) out[k] = (float)ag_item(E);
+        k++;
+        assert_int_equal(nn_optim_step(opt, t), 0);
+        ag_tape_reset(t);
+    }
+    assert_int_equal(tu_alloc.allocs - allocs, 0); /* steps 2 and 3 allocate nothing */
+    for (int i = 0; i < nn_params_count(ps); i++) {
+        const ag_tensor *p = nn_params_at(ps, i);
+        if (out) memcpy(out + k, p->data, sizeof(float) * p->numel);
+        k += p->numel;
+    }
+    ag_tape_free(t);
+    nn_optim_free(opt);
+    nn_params_free(ps);
+    ag_tensor_free(X);
+    ag_tensor_free(D);
+    return k;
+}
+
+static void test_cnn_and_lstm_training_is_bit_identical(void **state) {
+    (void)state;
+    tu_alloc_install();
+    for (int kind = 0; kind < 2; kind++) {
+        const long total = train_model(kind, 1, NULL);
+        float *one = malloc(sizeof(float) * total), *more = malloc(sizeof(float) * total);
+        assert_true(one && more);
+        assert_int_equal(train_model(kind, 1, one), total);
+        for (int threads = 2; threads <= 3; threads++) {
+            assert_int_equal(train_model(kind, threads, more), total);
+            for (long i = 0; i < total; i++)
+                if (memcmp(&one[i], &more[i], sizeof(float)) != 0) {
+                    print_error("%s, %d threads: value %ld is %.9g, with 1 thread %.9g\n",
+                                kind == 0 ? "cnn" : "lstm", threads, i, more[i], one[i]);
+                    fail();
+                }
+        }
+        free(one);
+        free(more);
+    }
+    ag_set_threads(1);
+    assert_int_equal(tu_alloc.outstanding_blocks, 0);
+    tu_alloc_uninstall();
+}
+
 /* ---- no allocation per steady-state step with the workers running -------------------------- */
 
 static void test_steady_state_allocates_nothing(void **state) {
@@ -272,6 +372,7 @@ int main(void) {
         cmocka_unit_test(test_every_task_runs_once),
         cmocka_unit_test(test_gemm_is_bit_identical),
         cmocka_unit_test(test_training_is_bit_identical),
+        cmocka_unit_test(test_cnn_and_lstm_training_is_bit_identical),
         cmocka_unit_test(test_steady_state_allocates_nothing),
         cmocka_unit_test(test_concurrent_callers),
     };

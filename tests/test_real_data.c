@@ -1,6 +1,7 @@
 /*
  * test_real_data.c -- the two real-data examples, run as programs on small data the tests
- * make themselves: fashion_mnist on a synthetic IDX data set (each class a bar of its own),
+ * make themselves: fashion_mnist and fashion_cnn on a synthetic IDX data set (each class a bar
+ * of its own),
  * char_rnn on a short repetitive text. Each must learn (a test accuracy, a bits-per-character
  * figure that only a working training loop reaches), repeat itself for a given seed, and turn
  * away bad flags, missing data and damaged files with a clear message.
@@ -241,6 +242,81 @@ static void test_fashion_mnist_save_and_load(void **state) {
     expect_in(err, "--save");
 }
 
+/* ---- fashion_cnn on the same synthetic data set ---------------------------------------------- */
+
+static int fc(const char *extra) {
+    char args[1024];
+    snprintf(args, sizeof args, "--data '%s' --batch 16 --quiet %s", fm_dir(), extra);
+    return run("fashion_cnn", args);
+}
+
+static void test_fashion_cnn_learns(void **state) {
+    (void)state;
+    make_fashion_data();
+    char svg[256], args[512];
+    snprintf(svg, sizeof svg, "%s/cnn.svg", dir);
+    snprintf(args, sizeof args, "--epochs 2 --svg-curve '%s'", svg);
+    if (fc(args) != 0) {
+        print_error("fashion_cnn failed:\n%s\n%s\n", out, err);
+        fail();
+    }
+    expect_in(out, "400 training and 200 test images of 28x28 pixels");
+    expect_in(out, "(225034 weights)");
+    expect_in(out, "epoch  2/2");
+    expect_in(out, "confusion matrix");
+    double acc = result_value("test_acc=");
+    if (acc < 0.95) {
+        print_error("test accuracy %.4f on bars that a working loop tells apart:\n%s\n", acc, out);
+        fail();
+    }
+    FILE *f = fopen(svg, "r");
+    assert_non_null(f);
+    fclose(f);
+}
+
+/* The same seed gives the same run, on one thread or two; another seed another run. */
+static void test_fashion_cnn_repeats_itself(void **state) {
+    (void)state;
+    char first[128], again[128];
+    assert_int_equal(fc("--epochs 1 --train-size 100 --seed 7"), 0);
+    epoch_figures(first, sizeof first);
+    setenv("BACKPROP_THREADS", "2", 1);
+    assert_int_equal(fc("--epochs 1 --train-size 100 --seed 7"), 0);
+    unsetenv("BACKPROP_THREADS");
+    expect_in(out, "seed 7, 2 threads");
+    epoch_figures(again, sizeof again);
+    assert_string_equal(first, again);
+    assert_int_equal(fc("--epochs 1 --train-size 100 --seed 8"), 0);
+    epoch_figures(again, sizeof again);
+    assert_string_not_equal(first, again);
+    assert_int_equal(fc("--epochs 1 --train-size 100 --optim sgd --test-size 50"), 0);
+    expect_in(out, "100 training and 50 test images");
+}
+
+/* Save, load and test again (the same accuracy); missing data and bad flags refused. */
+static void test_fashion_cnn_save_load_and_refusals(void **state) {
+    (void)state;
+    make_fashion_data();
+    char args[512];
+    snprintf(args, sizeof args, "--epochs 1 --save '%s/cnn.bin'", dir);
+    assert_int_equal(fc(args), 0);
+    const double trained = result_value("test_acc=");
+    snprintf(args, sizeof args, "--epochs 0 --load '%s/cnn.bin'", dir);
+    assert_int_equal(fc(args), 0);
+    expect_in(out, "weights loaded from");
+    assert_true(result_value("test_acc=") == trained);
+    snprintf(args, sizeof args, "--epochs 0 --load '%s/w.bin'", dir); /* an MLP's weights */
+    assert_int_equal(fc(args), 1);
+    expect_in(err, "--load");
+    snprintf(args, sizeof args, "--data '%s/nothing-here'", dir);
+    assert_int_equal(run("fashion_cnn", args), 1);
+    expect_in(err, "apt-get install dataset-fashion-mnist");
+    assert_int_equal(fc("--optim rmsprop"), 2);
+    expect_in(err, "--optim must be adam or sgd");
+    assert_int_equal(fc("--epochs -1"), 2);
+    assert_int_equal(fc("--no-such-flag"), 2);
+}
+
 /* ---- char_rnn on a repetitive text ----------------------------------------------------------- */
 
 static const char *text_path(void) {
@@ -431,6 +507,9 @@ int main(void) {
         cmocka_unit_test(test_fashion_mnist_repeats_itself),
         cmocka_unit_test(test_fashion_mnist_refuses),
         cmocka_unit_test(test_fashion_mnist_save_and_load),
+        cmocka_unit_test(test_fashion_cnn_learns),
+        cmocka_unit_test(test_fashion_cnn_repeats_itself),
+        cmocka_unit_test(test_fashion_cnn_save_load_and_refusals),
         cmocka_unit_test(test_char_rnn_learns),
         cmocka_unit_test(test_char_rnn_repeats_itself),
         cmocka_unit_test(test_char_rnn_gated_cells_learn),

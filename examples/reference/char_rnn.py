@@ -2,13 +2,15 @@
 """The same training as examples/char_rnn, in PyTorch, for a side-by-side comparison.
 
 Same net (one-hot input, a recurrent layer h' = f(h W + x U + b) with tanh or sigmoid units,
-a linear readout and softmax cross-entropy), same initialisation rule (Xavier uniform,
-biases 0), same truncated back-propagation through time (the training text cut into --batch
+or with --cell lstm / gru torch.nn.LSTM / torch.nn.GRU, a linear readout and softmax
+cross-entropy), same initialisation rule (Xavier uniform, biases 0; a gated cell's weights with
+fan_in their rows and fan_out one gate's width, as nn_lstm_new and nn_gru_new do), same truncated back-propagation through time (the training text cut into --batch
 streams, --seq characters a step, the state carried over as data), same optimiser and
 gradient-norm clipping, same held-out tail and the same measure (bits per character predicted
 one character at a time from a zero state), one thread.
 
     /usr/bin/python3 examples/reference/char_rnn.py          # the C example's defaults
+    /usr/bin/python3 examples/reference/char_rnn.py --cell lstm
 
 Prints the training and held-out bits per character at each check and
 `result: bpc=X steps=N seconds=S`.
@@ -49,6 +51,36 @@ class Net(torch.nn.Module):
         return self.readout(torch.cat(hs, 0)), h
 
 
+class GatedNet(torch.nn.Module):
+    """torch.nn.LSTM or torch.nn.GRU on one-hot input, then the linear readout. Its weight_ih_l0
+    is the C cell's W_ih transposed (gates in the same order), so the init bounds are the same:
+    U[-s, s], s = sqrt(6 / (rows + H)) with rows V for W_ih and H for W_hh."""
+
+    def __init__(self, V, H, cell):
+        super().__init__()
+        self.rnn = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(V, H)
+        for w, rows in ((self.rnn.weight_ih_l0, V), (self.rnn.weight_hh_l0, H)):
+            s = math.sqrt(6.0 / (rows + H))
+            torch.nn.init.uniform_(w, -s, s)
+        torch.nn.init.zeros_(self.rnn.bias_ih_l0)
+        torch.nn.init.zeros_(self.rnn.bias_hh_l0)
+        self.readout = torch.nn.Linear(H, V)
+        s = math.sqrt(6.0 / (H + V))
+        torch.nn.init.uniform_(self.readout.weight, -s, s)
+        torch.nn.init.zeros_(self.readout.bias)
+        self.V, self.H = V, H
+
+    def forward(self, codes, state):
+        """codes (T, B) -> logits (T*B, V) and the last state (h, or (h, c) for the LSTM)."""
+        x = torch.nn.functional.one_hot(codes, self.V).float()
+        out, state = self.rnn(x, state)
+        return self.readout(out.reshape(-1, self.H)), state
+
+
+def detached(state):
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
 def held_out_bpc(net, text, seq=256):
     nats, h = 0.0, None
     with torch.no_grad():
@@ -83,6 +115,7 @@ def main():
     ap.add_argument("--text", default="/usr/share/common-licenses")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--act", default="tanh", choices=["tanh", "sigmoid"])
+    ap.add_argument("--cell", default="elman", choices=["elman", "lstm", "gru"])
     ap.add_argument("--seq", type=int, default=32)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=10000)
@@ -106,10 +139,13 @@ def main():
     per_stream = len(train) // a.batch
     streams = train[:per_stream * a.batch].view(a.batch, per_stream)
 
-    net = Net(len(alphabet), a.hidden, a.act)
+    if a.cell == "elman":
+        net = Net(len(alphabet), a.hidden, a.act)
+    else:
+        net = GatedNet(len(alphabet), a.hidden, a.cell)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread; {len(code)} characters, "
-          f"{len(alphabet)} different, {held} held out; {a.hidden} {a.act} units, "
+          f"{len(alphabet)} different, {held} held out; {a.hidden} {a.act if a.cell == 'elman' else a.cell.upper()} units, "
           f"{a.batch} streams x {a.seq}, adam lr {a.lr}, weight decay {a.weight_decay}, "
           f"clip {a.clip}")
     pos, h, bits, count, t0, bpc = 0, None, 0.0, 0, time.perf_counter(), float("nan")
@@ -128,7 +164,7 @@ def main():
             with torch.no_grad():
                 for p in net.parameters():
                     p.mul_(1.0 - a.weight_decay)
-        h = h_last.detach()
+        h = detached(h_last)
         pos += a.seq
         bits += loss.item() / math.log(2)
         count += 1
