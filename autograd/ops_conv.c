@@ -48,8 +48,15 @@ typedef struct {
  * scalar (its cheapest cost model skips loops that need a remainder); clang does it at -O2. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define VECTORISED __attribute__((optimize("tree-vectorize", "vect-cost-model=cheap")))
+/* The same, for a loop of float comparisons and selects: GCC turns those into branches (data-
+ * dependent, so mispredicted half the time) unless told that comparisons cannot trap. They do
+ * not here (no floating-point exception is ever enabled), and the results are the same bits. */
+#define VECTORISED_SELECTS                                                                      \
+    __attribute__((optimize("tree-vectorize", "tree-loop-if-convert", "no-trapping-math",     \
+                            "vect-cost-model=cheap")))
 #else
 #define VECTORISED
+#define VECTORISED_SELECTS
 #endif
 
 /* Output length along one axis: floor((in + 2 pad - dil (k - 1) - 1) / stride) + 1, or 0 when
@@ -423,6 +430,31 @@ static void per_plane(const ag_node *n, plane_fn fn) {
     else ag_parallel(tasks, plane_task, &pw);
 }
 
+/* One output row of a 2x2, stride-2 max pool without padding: r0 and r1 the window's two input
+ * rows (2*OW values each; top is r0's offset in its plane, W the plane's width), y (OW) the
+ * maxima, am (OW) where each came from in the plane. The first largest of a, b, c, d wins (a
+ * NaN never does, unless it is a), as in the general loop below; selects, not branches. */
+VECTORISED_SELECTS static void pool2x2_row(const float *restrict r0, const float *restrict r1,
+                                           float *restrict y, int *restrict am, int OW, int top,
+                                           int W) {
+    for (int ow = 0; ow < OW; ow++) {
+        const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+        float m = a;
+        int off = 0; /* b: 1, c: W, d: W + 1 */
+        const int gb = b > m;
+        m = gb ? b : m;
+        off = gb ? 1 : off;
+        const int gc = c > m;
+        m = gc ? c : m;
+        off = gc ? W : off;
+        const int gd = d > m;
+        m = gd ? d : m;
+        off = gd ? W + 1 : off;
+        y[ow] = m;
+        am[ow] = top + 2 * ow + off;
+    }
+}
+
 VECTORISED static void max_pool_planes(const ag_node *n, long nc0, long nc1) {
     const conv_geom *g = n->aux;
     const long plane = (long)g->H * g->W, oplane = (long)g->OH * g->OW;
@@ -435,22 +467,8 @@ VECTORISED static void max_pool_planes(const ag_node *n, long nc0, long nc1) {
         if (two) { /* the common 2x2 window, stride 2: the same first-largest rule, unrolled */
             for (int oh = 0; oh < g->OH; oh++) {
                 const int top = 2 * oh * g->W;
-                const float *r0 = x + top, *r1 = r0 + g->W; /* the window's two rows */
-                float *yr = y + oh * g->OW;
-                int *ar = am + oh * g->OW;
-                for (int ow = 0; ow < g->OW; ow++) { /* selects, not branches */
-                    const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-                    float m = a;
-                    int k = 0; /* 0..3: a, b, c, d */
-                    k = b > m ? 1 : k;
-                    m = b > m ? b : m;
-                    k = c > m ? 2 : k;
-                    m = c > m ? c : m;
-                    k = d > m ? 3 : k;
-                    m = d > m ? d : m;
-                    yr[ow] = m;
-                    ar[ow] = top + 2 * ow + (k & 1) + (k >> 1) * g->W;
-                }
+                pool2x2_row(x + top, x + top + g->W, y + oh * g->OW, am + oh * g->OW, g->OW, top,
+                            g->W);
             }
             continue;
         }
