@@ -21,6 +21,7 @@
 #define _POSIX_C_SOURCE 200809L /* access */
 #include "backprop.h"
 #include "support/cli.h"
+#include "support/fashion.h"
 #include "support/idx.h"
 #include "support/progress.h"
 #include "support/svg.h"
@@ -31,14 +32,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
-#define NCLASS 10
 #define EVAL_BATCH 1000
 
-static const char *const class_names[NCLASS] = {
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot",
-};
 
 typedef struct {
     const char *data, *layers, *act, *optim, *svg, *save, *load;
@@ -48,118 +43,15 @@ typedef struct {
     bool quiet;
 } options;
 
-/* One half of the data set: n images of `pixels` bytes each, and their labels. */
-typedef struct {
-    idx_array images, labels;
-    int n, pixels;
-} split;
-
-/* ---- data ------------------------------------------------------------------------------------ */
-
-/* dir/base if it exists, else dir/base.gz; NULL when neither is there. */
-static const char *find_file(const char *dir, const char *base, char *buf, size_t size) {
-    snprintf(buf, size, "%s/%s", dir, base);
-    if (access(buf, F_OK) == 0) return buf;
-    snprintf(buf, size, "%s/%s.gz", dir, base);
-    return access(buf, F_OK) == 0 ? buf : NULL;
-}
-
-static void no_data(const char *dir, const char *base, bool default_dir) {
-    fprintf(stderr,
-            "fashion_mnist: Fashion-MNIST is not in %s (neither %s nor %s.gz is there).\n"
-            "  Install it with:  sudo apt-get install dataset-fashion-mnist\n"
-            "  (it goes to " DEFAULT_DATA ")%s\n",
-            dir, base, base, default_dir ? ", or give another directory with --data DIR." : ".");
-}
-
-/* Read PREFIX-images-idx3-ubyte and PREFIX-labels-idx1-ubyte; keep the first `limit` items
- * (0: all). Returns 0, or 1 after saying what is wrong. */
-static int load_split(const char *dir, const char *prefix, int limit, bool default_dir,
-                      split *s) {
-    char base[2][64], path[2][1024];
-    snprintf(base[0], sizeof base[0], "%s-images-idx3-ubyte", prefix);
-    snprintf(base[1], sizeof base[1], "%s-labels-idx1-ubyte", prefix);
-    for (int k = 0; k < 2; k++)
-        if (!find_file(dir, base[k], path[k], sizeof path[k])) {
-            no_data(dir, base[k], default_dir);
-            return 1;
-        }
-    if (idx_read(path[0], &s->images) != 0 || idx_read(path[1], &s->labels) != 0) {
-        fprintf(stderr, "fashion_mnist: %s\n", ag_last_error());
-        return 1;
-    }
-    const idx_array *im = &s->images, *lb = &s->labels;
-    if (im->type != IDX_U8 || im->ndim != 3 || lb->type != IDX_U8 || lb->ndim != 1) {
-        fprintf(stderr,
-                "fashion_mnist: %s and %s are not image and label files: want u8 (n,rows,cols) "
-                "and u8 (n), got %s with %d dimensions and %s with %d\n",
-                path[0], path[1], idx_type_name(im->type), im->ndim, idx_type_name(lb->type),
-                lb->ndim);
-        return 1;
-    }
-    if (im->dims[0] != lb->dims[0]) {
-        fprintf(stderr, "fashion_mnist: %s holds %d images but %s holds %d labels\n", path[0],
-                im->dims[0], path[1], lb->dims[0]);
-        return 1;
-    }
-    s->n = limit > 0 && limit < im->dims[0] ? limit : im->dims[0];
-    s->pixels = im->dims[1] * im->dims[2];
-    return 0;
-}
-
-static void split_free(split *s) {
-    idx_free(&s->images);
-    idx_free(&s->labels);
-}
-
-static int label_of(const split *s, int i) { return ((const unsigned char *)s->labels.data)[i]; }
-
-/* What the net sees for a pixel of grey level v (0..255): (v/255 - mean) / sd, with the mean
- * and standard deviation of the training pixels, so that inputs are centred and of unit size. */
+/* What the net sees for a pixel of grey level v (fashion_standardise). */
 static float pixel_value[256];
-
-static void standardise(const split *train, double *mean, double *sd) {
-    const unsigned char *px = train->images.data;
-    const size_t n = train->images.count; /* the whole file, whatever --train-size says, so
-                                              that saved weights always see the same inputs */
-    double s = 0, s2 = 0;
-    for (size_t i = 0; i < n; i++) {
-        const double v = px[i] / 255.0;
-        s += v;
-        s2 += v * v;
-    }
-    *mean = s / n;
-    *sd = sqrt(fmax(s2 / n - *mean * *mean, 1e-12));
-    for (int v = 0; v < 256; v++) pixel_value[v] = (float)((v / 255.0 - *mean) / *sd);
-}
-
-/* Items order[start .. start+b-1] of the split (items start .. start+b-1 when order is NULL),
- * standardised, into x (b, pixels); their labels into lab. */
-static void fill_batch(const split *s, const int *order, int start, int b, float *x, int *lab) {
-    const unsigned char *px = s->images.data;
-    for (int r = 0; r < b; r++) {
-        const int item = order ? order[start + r] : start + r;
-        const unsigned char *img = px + (size_t)item * s->pixels;
-        for (int j = 0; j < s->pixels; j++) x[(size_t)r * s->pixels + j] = pixel_value[img[j]];
-        lab[r] = label_of(s, item);
-    }
-}
-
-/* Index of the largest of row r of a (b, c) matrix. */
-static int argmax_row(const ag_tensor *y, int r) {
-    const int c = y->shape[1];
-    const float *p = y->data + (size_t)r * c;
-    int best = 0;
-    for (int j = 1; j < c; j++)
-        if (p[j] > p[best]) best = j;
-    return best;
-}
 
 /* ---- options --------------------------------------------------------------------------------- */
 
 static int parse_options(int argc, char **argv, options *o, nn_act *act, bool *adam) {
-    *o = (options){.data = DEFAULT_DATA, .layers = "784-256-10", .act = "relu", .optim = "sgd",
-                   .lr = 0, .momentum = 0.9, .lr_decay = 0.8, .batch = 64, .epochs = 10, .seed = 1};
+    *o = (options){.data = FASHION_DEFAULT_DATA, .layers = "784-256-10", .act = "relu",
+                   .optim = "sgd", .lr = 0, .momentum = 0.9, .lr_decay = 0.8, .batch = 64,
+                   .epochs = 10, .seed = 1};
     const cli_opt opts[] = {
         {"--data", CLI_STRING, &o->data, 0, -1, "directory holding the IDX files (plain or .gz)"},
         {"--layers", CLI_STRING, &o->layers, 0, -1, "layer sizes, input 784 and output 10"},
@@ -216,7 +108,7 @@ typedef struct {
 
 /* One epoch over tr in the order `order` (shuffled first). Returns 0 or 1; fills the mean
  * loss and the fraction of training images misclassified (before each step's update). */
-static int train_epoch(trainer *tr, const split *s, int batch, nn_rng *rng, bool quiet,
+static int train_epoch(trainer *tr, const fashion_split *s, int batch, nn_rng *rng, bool quiet,
                        double *loss, double *err) {
     nn_rng_shuffle(rng, tr->order, s->n);
     double loss_sum = 0;
@@ -226,7 +118,7 @@ static int train_epoch(trainer *tr, const split *s, int batch, nn_rng *rng, bool
     progress_start(&p, "step", nbatch, quiet);
     for (long k = 0; k < nbatch; k++) {
         const int start = (int)(k * batch), b = s->n - start < batch ? s->n - start : batch;
-        fill_batch(s, tr->order, start, b, tr->x, tr->lab);
+        fashion_fill_batch(s, pixel_value, tr->order, start, b, tr->x, tr->lab);
         ag_tape *t = tr->tape;
         ag_tensor *X = ag_tape_tensor(t, 2, (int[]){b, s->pixels}, tr->x);
         ag_tensor *logits = nn_mlp_forward(t, &tr->net, X);   /* (b,784) -> (b,10) */
@@ -237,7 +129,7 @@ static int train_epoch(trainer *tr, const split *s, int batch, nn_rng *rng, bool
             return 1;
         }
         loss_sum += ag_item(E) * b;
-        for (int r = 0; r < b; r++) wrong += argmax_row(logits, r) != tr->lab[r];
+        for (int r = 0; r < b; r++) wrong += fashion_argmax_row(logits, r) != tr->lab[r];
         ag_tape_reset(t);
         progress_update(&p, k + 1, loss_sum / (start + b));
     }
@@ -248,12 +140,13 @@ static int train_epoch(trainer *tr, const split *s, int batch, nn_rng *rng, bool
 }
 
 /* Accuracy on the test split; confusion[true][predicted] counts. Returns -1 on a tape error. */
-static double test_accuracy(trainer *tr, const split *s, long confusion[NCLASS][NCLASS]) {
-    memset(confusion, 0, sizeof(long) * NCLASS * NCLASS);
+static double test_accuracy(trainer *tr, const fashion_split *s,
+                            long confusion[FASHION_NCLASS][FASHION_NCLASS]) {
+    memset(confusion, 0, sizeof(long) * FASHION_NCLASS * FASHION_NCLASS);
     long right = 0;
     for (int start = 0; start < s->n; start += EVAL_BATCH) {
         const int b = s->n - start < EVAL_BATCH ? s->n - start : EVAL_BATCH;
-        fill_batch(s, NULL, start, b, tr->x, tr->lab);
+        fashion_fill_batch(s, pixel_value, NULL, start, b, tr->x, tr->lab);
         ag_tape *t = tr->tape;
         ag_tensor *logits =
             nn_mlp_forward(t, &tr->net, ag_tape_tensor(t, 2, (int[]){b, s->pixels}, tr->x));
@@ -262,29 +155,13 @@ static double test_accuracy(trainer *tr, const split *s, long confusion[NCLASS][
             return -1;
         }
         for (int r = 0; r < b; r++) {
-            int guess = argmax_row(logits, r);
+            int guess = fashion_argmax_row(logits, r);
             confusion[tr->lab[r]][guess]++;
             right += guess == tr->lab[r];
         }
         ag_tape_reset(t);
     }
     return (double)right / s->n;
-}
-
-static void print_confusion(long confusion[NCLASS][NCLASS]) {
-    printf("\nconfusion matrix on the test set (rows: true class, columns: predicted)\n%-12s",
-           "");
-    for (int c = 0; c < NCLASS; c++) printf(" %5.5s", class_names[c]);
-    printf("  correct\n");
-    for (int r = 0; r < NCLASS; r++) {
-        long row = 0;
-        printf("%-12s", class_names[r]);
-        for (int c = 0; c < NCLASS; c++) {
-            printf(" %5ld", confusion[r][c]);
-            row += confusion[r][c];
-        }
-        printf("  %6.1f%%\n", row ? 100.0 * confusion[r][r] / row : 0.0);
-    }
 }
 
 static int write_curves(const char *path, const double *acc, const double *err, int n) {
@@ -300,14 +177,14 @@ int main(int argc, char **argv) {
     int rc = parse_options(argc, argv, &o, &act, &adam);
     if (rc != CLI_CONTINUE) return rc;
 
-    split train = {0}, test = {0};
+    fashion_split train = {0}, test = {0};
     trainer tr = {0};
     nn_params *ps = NULL;
     double *acc = NULL, *err = NULL;
     rc = 1;
-    const bool default_dir = !strcmp(o.data, DEFAULT_DATA);
-    if (load_split(o.data, "train", o.train_size, default_dir, &train) ||
-        load_split(o.data, "t10k", o.test_size, default_dir, &test))
+    const bool default_dir = !strcmp(o.data, FASHION_DEFAULT_DATA);
+    if (fashion_load_split("fashion_mnist", o.data, "train", o.train_size, default_dir, &train) ||
+        fashion_load_split("fashion_mnist", o.data, "t10k", o.test_size, default_dir, &test))
         goto done;
 
     nn_rng rng = nn_rng_seed((uint64_t)o.seed);
@@ -320,23 +197,23 @@ int main(int argc, char **argv) {
     }
     const int in = tr.net.layer[0].W->shape[0];
     const int out = tr.net.layer[tr.net.nlayers - 1].W->shape[1];
-    if (in != train.pixels || out != NCLASS || test.pixels != train.pixels) {
+    if (in != train.pixels || out != FASHION_NCLASS || test.pixels != train.pixels) {
         fprintf(stderr,
                 "fashion_mnist: --layers %s: the first size must be the %d pixels of an image "
                 "and the last the %d classes\n",
-                o.layers, train.pixels, NCLASS);
+                o.layers, train.pixels, FASHION_NCLASS);
         goto done;
     }
     for (int i = 0; i < train.n; i++)
-        if (label_of(&train, i) >= NCLASS) {
+        if (fashion_label(&train, i) >= FASHION_NCLASS) {
             fprintf(stderr, "fashion_mnist: training label %d is %d; labels must be 0..%d\n", i,
-                    label_of(&train, i), NCLASS - 1);
+                    fashion_label(&train, i), FASHION_NCLASS - 1);
             goto done;
         }
     for (int i = 0; i < test.n; i++)
-        if (label_of(&test, i) >= NCLASS) {
+        if (fashion_label(&test, i) >= FASHION_NCLASS) {
             fprintf(stderr, "fashion_mnist: test label %d is %d; labels must be 0..%d\n", i,
-                    label_of(&test, i), NCLASS - 1);
+                    fashion_label(&test, i), FASHION_NCLASS - 1);
             goto done;
         }
 
@@ -355,7 +232,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < train.n; i++) tr.order[i] = i;
 
     double mean, sd;
-    standardise(&train, &mean, &sd);
+    fashion_standardise(&train, pixel_value, &mean, &sd);
     printf("Fashion-MNIST: %d training and %d test images of %d pixels from %s\n", train.n,
            test.n, train.pixels, o.data);
     printf("inputs (pixel/255 - %.4f) / %.4f: the training pixels' mean and deviation\n", mean, sd);
@@ -366,7 +243,7 @@ int main(int argc, char **argv) {
     if (o.lr_decay != 1) printf(" (lr x %g each epoch)", o.lr_decay);
     printf("; batch %d, %d epochs, seed %ld\n", o.batch, o.epochs, o.seed);
 
-    long confusion[NCLASS][NCLASS];
+    long confusion[FASHION_NCLASS][FASHION_NCLASS];
     double train_seconds = 0, test_seconds = 0, final_acc = 0;
     if (o.load) {
         if (nn_load(o.load, ps, NULL) != 0) {
@@ -397,7 +274,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
         nn_optim_set_lr(tr.opt, nn_optim_lr(tr.opt) * o.lr_decay);
     }
-    print_confusion(confusion);
+    fashion_print_confusion(confusion);
     if (o.svg && o.epochs > 0) {
         if (write_curves(o.svg, acc, err, o.epochs) != 0) goto done;
         printf("curves written to %s\n", o.svg);
@@ -422,7 +299,7 @@ done:
     ag_tape_free(tr.tape);
     nn_optim_free(tr.opt);
     nn_params_free(ps);
-    split_free(&train);
-    split_free(&test);
+    fashion_split_free(&train);
+    fashion_split_free(&test);
     return rc;
 }
