@@ -194,17 +194,6 @@ static int write_curves(const char *path, const double *acc, const double *err, 
                          "epoch", "fraction of images", series, 2, false);
 }
 
-/* Labels must name one of the classes. Returns 0, or 1 after saying which one does not. */
-static int check_labels(const fashion_split *s, const char *which) {
-    for (int i = 0; i < s->n; i++)
-        if (fashion_label(s, i) >= FASHION_NCLASS) {
-            fprintf(stderr, "fashion_cnn: %s label %d is %d; labels must be 0..%d\n", which, i,
-                    fashion_label(s, i), FASHION_NCLASS - 1);
-            return 1;
-        }
-    return 0;
-}
-
 int main(int argc, char **argv) {
     options o;
     bool adam = true;
@@ -225,7 +214,9 @@ int main(int argc, char **argv) {
                 train.pixels, test.pixels, SIDE, SIDE);
         goto done;
     }
-    if (check_labels(&train, "training") || check_labels(&test, "test")) goto done;
+    if (fashion_check_labels("fashion_cnn", &train, "training") ||
+        fashion_check_labels("fashion_cnn", &test, "test"))
+        goto done;
 
     nn_rng rng = nn_rng_seed((uint64_t)o.seed);
     ps = nn_params_new();

@@ -204,18 +204,9 @@ int main(int argc, char **argv) {
                 o.layers, train.pixels, FASHION_NCLASS);
         goto done;
     }
-    for (int i = 0; i < train.n; i++)
-        if (fashion_label(&train, i) >= FASHION_NCLASS) {
-            fprintf(stderr, "fashion_mnist: training label %d is %d; labels must be 0..%d\n", i,
-                    fashion_label(&train, i), FASHION_NCLASS - 1);
-            goto done;
-        }
-    for (int i = 0; i < test.n; i++)
-        if (fashion_label(&test, i) >= FASHION_NCLASS) {
-            fprintf(stderr, "fashion_mnist: test label %d is %d; labels must be 0..%d\n", i,
-                    fashion_label(&test, i), FASHION_NCLASS - 1);
-            goto done;
-        }
+    if (fashion_check_labels("fashion_mnist", &train, "training") ||
+        fashion_check_labels("fashion_mnist", &test, "test"))
+        goto done;
 
     tr.opt = adam ? nn_adam_new(ps, o.lr) : nn_sgd_new(ps, o.lr, o.momentum);
     tr.tape = ag_tape_new();

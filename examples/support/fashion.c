@@ -72,6 +72,16 @@ int fashion_label(const fashion_split *s, int i) {
     return ((const unsigned char *)s->labels.data)[i];
 }
 
+int fashion_check_labels(const char *prog, const fashion_split *s, const char *which) {
+    for (int i = 0; i < s->n; i++)
+        if (fashion_label(s, i) >= FASHION_NCLASS) {
+            fprintf(stderr, "%s: %s label %d is %d; labels must be 0..%d\n", prog, which, i,
+                    fashion_label(s, i), FASHION_NCLASS - 1);
+            return 1;
+        }
+    return 0;
+}
+
 void fashion_standardise(const fashion_split *train, float pixel_value[256], double *mean,
                          double *sd) {
     const unsigned char *px = train->images.data;

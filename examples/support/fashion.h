@@ -36,6 +36,10 @@ void fashion_split_free(fashion_split *s);
 /* The label of item i. */
 int fashion_label(const fashion_split *s, int i);
 
+/* Every label of s names one of the FASHION_NCLASS classes: 0, or 1 after saying on stderr
+ * ("prog: WHICH label I is L; ...") which one does not. */
+int fashion_check_labels(const char *prog, const fashion_split *s, const char *which);
+
 /* Fill pixel_value[v] for each grey level v (0..255) with (v/255 - mean) / sd, the mean and
  * standard deviation of every pixel of the training file (whatever part of it is used, so that
  * saved weights always see the same inputs); they are returned in *mean and *sd. */
