@@ -147,6 +147,17 @@ int ag_get_threads(void);
  * string, never NULL. */
 const char *ag_kernels_name(void);
 
+/* A task of ag_parallel: do part `task` of the job described by ctx. */
+typedef void (*ag_task_fn)(void *ctx, int task);
+
+/* Run fn(ctx, 0) .. fn(ctx, ntasks-1) on the calling thread and the library's workers (at most
+ * ag_get_threads() at a time) and return when all are done: for your own loops (a custom op, an
+ * optimiser). Tasks must write disjoint memory; which thread runs a task is not fixed, so give
+ * each task a fixed part of the work and the results are the same bits whatever the thread
+ * count. Runs every task on the caller, in order, when there is one thread or one task, or when
+ * called from inside a task. Returns 0, or -1 (nothing run) when fn is NULL or ntasks < 0. */
+int ag_parallel(int ntasks, ag_task_fn fn, void *ctx);
+
 /* ---------------------------------------------------------------------------------------------
  * The tape
  * ------------------------------------------------------------------------------------------- */

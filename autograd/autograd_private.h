@@ -185,13 +185,7 @@ extern const int ag_op_count;
 
 /* ---- threads (autograd/threads.c) --------------------------------------------------------- */
 
-/* Run fn(ctx, 0) .. fn(ctx, ntasks-1) on the calling thread and the pool's workers (at most
- * ag_get_threads() threads) and return when all are done. Tasks must write disjoint memory;
- * which thread runs a task is not fixed, so a task's result must not depend on it. Runs
- * everything on the caller when there is one thread, one task, or another caller's job in
- * flight. */
-typedef void (*ag_task_fn)(void *ctx, int task);
-void ag_parallel(int ntasks, ag_task_fn fn, void *ctx);
+/* ag_parallel (public, autograd.h) runs the kernels' tasks on the pool. */
 
 /* ---- kernels (autograd/kernels.c; the per-instruction-set loops are in kernels.h) ---------- */
 

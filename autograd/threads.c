@@ -25,6 +25,12 @@
 #define AG_SINGLE_THREADED 1 /* wasm32-wasi without its threads proposal: no pthread.h */
 #endif
 
+static bool parallel_args_ok(int ntasks, ag_task_fn fn) {
+    if (!fn) ag_set_last_error("ag_parallel: task function is NULL (%d tasks); nothing run", ntasks);
+    else if (ntasks < 0) ag_set_last_error("ag_parallel: %d tasks (must be 0 or more)", ntasks);
+    return fn && ntasks >= 0;
+}
+
 #ifdef AG_SINGLE_THREADED
 
 int ag_set_threads(int n) {
@@ -38,8 +44,10 @@ int ag_set_threads(int n) {
 
 int ag_get_threads(void) { return 1; }
 
-void ag_parallel(int ntasks, ag_task_fn fn, void *ctx) {
+int ag_parallel(int ntasks, ag_task_fn fn, void *ctx) {
+    if (!parallel_args_ok(ntasks, fn)) return -1;
     for (int i = 0; i < ntasks; i++) fn(ctx, i);
+    return 0;
 }
 
 #else /* POSIX threads */
@@ -192,12 +200,13 @@ int ag_get_threads(void) {
     return atomic_load(&pool.nthreads);
 }
 
-void ag_parallel(int ntasks, ag_task_fn fn, void *ctx) {
-    if (ntasks <= 0) return;
+int ag_parallel(int ntasks, ag_task_fn fn, void *ctx) {
+    if (!parallel_args_ok(ntasks, fn)) return -1;
+    if (ntasks == 0) return 0;
     if (ntasks == 1 || ag_get_threads() == 1 || atomic_flag_test_and_set(&pool.busy)) {
         /* One task, one thread, or another caller's job is running: do it all here. */
         for (int i = 0; i < ntasks; i++) fn(ctx, i);
-        return;
+        return 0;
     }
     uint32_t gen = (uint32_t)(atomic_load(&pool.ticket) >> 32) + 1;
     atomic_store(&pool.ticket, ((uint64_t)gen << 32) | CLOSED);
@@ -210,6 +219,7 @@ void ag_parallel(int ntasks, ag_task_fn fn, void *ctx) {
     run_tasks(gen);
     while (atomic_load(&pool.pending) > 0) cpu_relax(); /* the workers' last tasks */
     atomic_flag_clear(&pool.busy);
+    return 0;
 }
 
 #endif /* AG_SINGLE_THREADED */

@@ -315,8 +315,84 @@ const char *nn_error(const ag_tape *t) {
     return e ? e : ag_last_error();
 }
 
+/* The index of the first NaN or infinity in x[0..n), or -1. A float is not finite exactly when
+ * its exponent bits are all ones, and adding 1 to that field then carries into the top bit: the
+ * scan ORs this over blocks, four lanes at a time (GCC/Clang vector types, as the kernels use),
+ * and looks element by element only inside a block that has one, or at a ragged last block. */
+typedef uint32_t lanes4 __attribute__((vector_size(16)));
+static long first_nonfinite(const float *x, long n) {
+    enum { BLOCK = 1024 };
+    for (long lo = 0; lo < n; lo += BLOCK) {
+        const long hi = n - lo < BLOCK ? n : lo + BLOCK, whole = lo + (hi - lo) / 8 * 8;
+        lanes4 a = {0, 0, 0, 0}, b = a;
+        for (long i = lo; i < whole; i += 8) {
+            lanes4 u, v;
+            memcpy(&u, x + i, sizeof u);
+            memcpy(&v, x + i + 4, sizeof v);
+            a |= (u & 0x7f800000u) + 0x00800000u;
+            b |= (v & 0x7f800000u) + 0x00800000u;
+        }
+        a |= b;
+        if (((a[0] | a[1] | a[2] | a[3]) & 0x80000000u) || whole < hi)
+            for (long i = lo; i < hi; i++)
+                if (!isfinite(x[i])) return i;
+    }
+    return -1;
+}
+
+/* A step works over all parameters' elements laid end to end (the order of the state buffers),
+ * cut into tasks of `share` elements: first a scan of the gradients for NaN and infinity, then
+ * the update, where each task updates its elements a block at a time and zeroes a block's
+ * gradients right after using them, while they are still in cache. Every element's update
+ * depends on that element alone, so the cut never changes a bit. */
+#define STEP_BLOCK 4096L     /* elements updated, then zeroed, at a time */
+#define STEP_PARALLEL 65536L /* elements from which a step is split over the threads */
+#define STEP_MAX_TASKS 64
+
+typedef struct {
+    nn_optim *o;
+    const double *h; /* the hyperparameters; NULL: only scan the gradients */
+    int tasks;
+    long share;
+    bool bad[STEP_MAX_TASKS]; /* the scan: task i met a NaN or infinity */
+} step_job;
+
+static step_job plan_step(nn_optim *o) {
+    step_job j = {o, NULL, 1, o->numel > 0 ? o->numel : 1, {false}};
+    int threads = ag_get_threads();
+    if (threads > STEP_MAX_TASKS) threads = STEP_MAX_TASKS;
+    if (o->numel >= STEP_PARALLEL && threads > 1) { /* enough elements to pay for the hand-off */
+        const long share = (o->numel + threads - 1) / threads;
+        j.share = (share + STEP_BLOCK - 1) / STEP_BLOCK * STEP_BLOCK;
+        j.tasks = (int)((o->numel + j.share - 1) / j.share);
+    }
+    return j;
+}
+
+static void step_task(void *ctx, int task) {
+    step_job *j = ctx;
+    const nn_optim *o = j->o;
+    const long lo = (long)task * j->share, hi = lo + j->share < o->numel ? lo + j->share : o->numel;
+    long at = 0; /* where the parameter starts among all elements */
+    for (int p = 0; p < o->count && at < hi; at += nn_params_at(o->ps, p)->numel, p++) {
+        ag_tensor *w = nn_params_at(o->ps, p);
+        const long from = lo > at ? lo - at : 0, to = hi < at + w->numel ? hi - at : w->numel;
+        if (!j->h) {
+            if (from < to && first_nonfinite(w->grad + from, to - from) >= 0) j->bad[task] = true;
+            continue;
+        }
+        for (long b = from; b < to; b += STEP_BLOCK) {
+            const long n = to - b < STEP_BLOCK ? to - b : STEP_BLOCK;
+            float *state[NN_OPTIM_MAX_STATE] = {NULL};
+            for (int k = 0; k < o->type->nstate; k++) state[k] = o->state[k] + at + b;
+            o->type->step(j->h, o->steps + 1, w->data + b, w->grad + b, state, n);
+            memset(w->grad + b, 0, (size_t)n * sizeof(float));
+        }
+    }
+}
+
 /* Everything a step needs must hold before any weight changes. */
-static bool step_allowed(const nn_optim *o, const ag_tape *t) {
+static bool step_allowed(nn_optim *o, const ag_tape *t, step_job *job) {
     if (t && ag_tape_error(t)) return false; /* nn_error(t) reports the tape's error */
     if (nn_params_count(o->ps) != o->count || nn_params_numel(o->ps) != o->numel) {
         ag_set_last_error("optimiser step: the parameter list changed after the optimiser was "
@@ -332,13 +408,19 @@ static bool step_allowed(const nn_optim *o, const ag_tape *t) {
                               w->name);
             return false;
         }
-        for (int i = 0; i < w->numel; i++)
-            if (!isfinite(w->grad[i])) {
-                ag_set_last_error("optimiser step: the gradient of %s holds %s at element %d; no "
-                                  "weight changed",
-                                  w->name, isnan(w->grad[i]) ? "NaN" : "Inf", i);
-                return false;
-            }
+    }
+    ag_parallel(job->tasks, step_task, job); /* the scan (job->h is NULL) */
+    bool bad = false;
+    for (int i = 0; i < job->tasks; i++) bad |= job->bad[i];
+    for (int p = 0; bad && p < o->count; p++) { /* which one: the first, for the message */
+        const ag_tensor *w = nn_params_at(o->ps, p);
+        const long i = first_nonfinite(w->grad, w->numel);
+        if (i >= 0) {
+            ag_set_last_error("optimiser step: the gradient of %s holds %s at element %ld; no "
+                              "weight changed",
+                              w->name, isnan(w->grad[i]) ? "NaN" : "Inf", i);
+            return false;
+        }
     }
     return true;
 }
@@ -348,19 +430,14 @@ int nn_optim_step(nn_optim *o, const ag_tape *t) {
         ag_set_last_error("optimiser step: optimiser is NULL");
         return -1;
     }
-    if (!step_allowed(o, t)) return -1;
+    step_job job = plan_step(o);
+    if (!step_allowed(o, t, &job)) return -1;
     double h[NN_OPTIM_MAX_HYPER];
     const double lr = due_changes(o, true);
     memcpy(h, o->hyper, sizeof h);
     h[0] = lr;
-    float *state[NN_OPTIM_MAX_STATE] = {NULL};
-    for (int k = 0; k < o->type->nstate; k++) state[k] = o->state[k];
-    for (int p = 0; p < o->count; p++) {
-        ag_tensor *w = nn_params_at(o->ps, p);
-        o->type->step(h, o->steps + 1, w->data, w->grad, state, w->numel);
-        for (int k = 0; k < o->type->nstate; k++) state[k] += w->numel;
-    }
-    nn_zero_grad(o->ps);
+    job.h = h;
+    ag_parallel(job.tasks, step_task, &job);
     o->steps++;
     return 0;
 }

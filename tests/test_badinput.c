@@ -661,6 +661,12 @@ static void test_tensor_functions(void **state) {
 static int counted;
 static void *counting_alloc(size_t n, void *ctx) { (void)ctx; counted++; return malloc(n); }
 
+static void count_nothing(void *ctx, int task) {
+    (void)ctx;
+    (void)task;
+    fail(); /* never run: the calls below are refused */
+}
+
 static void test_memory_and_errors(void **state) {
     (void)state;
     /* half an allocator is no allocator: the default comes back */
@@ -732,6 +738,11 @@ static void test_memory_and_errors(void **state) {
     assert_int_equal(BAD(ag_get_threads, ()), cpus < 1 ? 1 : cpus > 64 ? 64 : cpus);
     assert_int_equal(ag_set_threads(1), 0);
     assert_int_equal(ag_get_threads(), 1);
+    /* the pool: no function, or fewer than no tasks, runs nothing */
+    assert_int_equal(BAD(ag_parallel, (3, NULL, NULL)), -1);
+    expect_last("ag_parallel: task function is NULL (3 tasks); nothing run");
+    assert_int_equal(ag_parallel(-2, count_nothing, NULL), -1);
+    expect_last("ag_parallel: -2 tasks (must be 0 or more)");
     /* the kernels' instruction set: one of three names whatever BACKPROP_ISA says */
     const char *isa = BAD(ag_kernels_name, ());
     assert_true(!strcmp(isa, "avx512") || !strcmp(isa, "avx2") || !strcmp(isa, "generic"));

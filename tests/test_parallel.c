@@ -46,10 +46,108 @@ static void test_every_task_runs_once(void **state) {
         for (int rep = 0; rep < 200; rep++) {
             const int n = rep % 257;
             for (int i = 0; i < 257; i++) atomic_store(&t.count[i], 0);
-            ag_parallel(n, count_task, &t);
+            assert_int_equal(ag_parallel(n, count_task, &t), 0);
             for (int i = 0; i < 257; i++) assert_int_equal(atomic_load(&t.count[i]), i < n);
         }
     }
+    ag_set_threads(1);
+}
+
+/* A task that starts a job of its own: that inner job runs on the task's thread, in order. */
+typedef struct {
+    tally *inner;
+    atomic_int started;
+} nesting;
+
+static void nested_task(void *ctx, int task) {
+    nesting *n = ctx;
+    atomic_fetch_add(&n->started, 1);
+    assert_int_equal(ag_parallel(4, count_task, &n->inner[task]), 0);
+}
+
+static void test_tasks_may_start_jobs(void **state) {
+    (void)state;
+    static tally inner[3];
+    nesting n = {inner, 0};
+    assert_int_equal(ag_set_threads(2), 0);
+    assert_int_equal(ag_parallel(3, nested_task, &n), 0);
+    assert_int_equal(atomic_load(&n.started), 3);
+    for (int t = 0; t < 3; t++)
+        for (int i = 0; i < 257; i++) assert_int_equal(atomic_load(&inner[t].count[i]), i < 4);
+    assert_int_equal(ag_parallel(0, count_task, &n), 0); /* no tasks: nothing to do */
+    ag_set_threads(1);
+}
+
+/* ---- the optimisers' steps: same bits for any thread count -------------------------------- */
+
+/* Three parameters, the first big enough that a step is split over the threads (the split
+ * falls inside it and at its end), with decay on; `steps` steps of gradients from a fixed
+ * sequence. The weights and state after it, as the parameters' data. */
+static nn_params *optimised(int kind, int threads, int steps) {
+    assert_int_equal(ag_set_threads(threads), 0);
+    nn_params *ps = nn_params_new();
+    const int sizes[3] = {70001, 7, 40000};
+    for (int p = 0; p < 3; p++) {
+        ag_tensor *w = nn_param_new(ps, p == 0 ? "a" : p == 1 ? "b" : "c", 1, &sizes[p]);
+        for (int i = 0; i < sizes[p]; i++) w->data[i] = (float)sin(0.37 * i + p);
+    }
+    nn_optim *o = kind == 0   ? nn_sgd_new(ps, 0.1, 0.9)
+                  : kind == 1 ? nn_adam_new(ps, 0.01)
+                  : kind == 2 ? nn_rmsprop_new(ps, 0.01)
+                              : nn_adamw_new(ps, 0.01, 0.1);
+    assert_non_null(o);
+    if (kind < 3) nn_optim_set_weight_decay(o, 0.001);
+    for (int k = 0; k < steps; k++) {
+        for (int p = 0; p < 3; p++) {
+            ag_tensor *w = nn_params_at(ps, p);
+            for (int i = 0; i < w->numel; i++) w->grad[i] = (float)cos(0.11 * i * (k + 1) + p);
+        }
+        assert_int_equal(nn_optim_step(o, NULL), 0);
+        for (int p = 0; p < 3; p++) /* the step zeroed every gradient */
+            for (int i = 0; i < nn_params_at(ps, p)->numel; i++)
+                assert_true(nn_params_at(ps, p)->grad[i] == 0.0f);
+    }
+    nn_optim_free(o);
+    ag_set_threads(1);
+    return ps;
+}
+
+static void test_optimiser_steps_are_bit_identical(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 4; kind++) {
+        nn_params *one = optimised(kind, 1, 3);
+        for (int threads = 2; threads <= 3; threads++) {
+            nn_params *many = optimised(kind, threads, 3);
+            for (int p = 0; p < 3; p++) {
+                const ag_tensor *a = nn_params_at(one, p), *b = nn_params_at(many, p);
+                assert_memory_equal(a->data, b->data, sizeof(float) * (size_t)a->numel);
+            }
+            nn_params_free(many);
+        }
+        nn_params_free(one);
+    }
+}
+
+/* A NaN in the part of the gradients another thread scans: the step is refused and names it. */
+static void test_a_refused_split_step_changes_nothing(void **state) {
+    (void)state;
+    assert_int_equal(ag_set_threads(2), 0);
+    nn_params *ps = nn_params_new();
+    ag_tensor *a = nn_param_new(ps, "a", 1, (const int[]){50000});
+    ag_tensor *b = nn_param_new(ps, "b", 1, (const int[]){50000});
+    nn_optim *o = nn_sgd_new(ps, 0.1, 0.9);
+    for (int i = 0; i < 50000; i++) a->data[i] = b->data[i] = 1, a->grad[i] = b->grad[i] = 0.5f;
+    b->grad[49998] = INFINITY;
+    assert_int_equal(nn_optim_step(o, NULL), -1);
+    assert_non_null(strstr(nn_error(NULL), "gradient of b holds Inf at element 49998"));
+    for (int i = 0; i < 50000; i++)
+        assert_true(a->data[i] == 1 && b->data[i] == 1 && a->grad[i] == 0.5f &&
+                    (i == 49998 || b->grad[i] == 0.5f));
+    b->grad[49998] = 0.5f;
+    assert_int_equal(nn_optim_step(o, NULL), 0);
+    assert_true(b->data[49999] != 1 && a->grad[0] == 0 && b->grad[49999] == 0);
+    nn_optim_free(o);
+    nn_params_free(ps);
     ag_set_threads(1);
 }
 
@@ -370,6 +468,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_environment_sets_the_default),
         cmocka_unit_test(test_every_task_runs_once),
+        cmocka_unit_test(test_tasks_may_start_jobs),
+        cmocka_unit_test(test_optimiser_steps_are_bit_identical),
+        cmocka_unit_test(test_a_refused_split_step_changes_nothing),
         cmocka_unit_test(test_gemm_is_bit_identical),
         cmocka_unit_test(test_training_is_bit_identical),
         cmocka_unit_test(test_cnn_and_lstm_training_is_bit_identical),
