@@ -12,6 +12,8 @@
  *   KV_SPLAT(x)    a vector holding the float x in every lane
  *   KV_ISA_NAME    the table's name ("generic", "avx2", "avx512")
  *   KV_LOADN(p,n), KV_STOREN(p,v,n)   (optional) the first n lanes, by masked moves
+ *   KV_TRANSPOSE8(src,lds,dst,ldd)    (optional) an 8 x 8 block transposed in registers:
+ *                  dst[c*ldd + r] = src[r*lds + c] for r, c < 8
  * and gets the table KV_NAME(ag_kernels) (see kernels.h for what each entry computes).
  *
  * Vectors are GCC/Clang vector extensions (`float __attribute__((vector_size(N)))`), so the
@@ -317,12 +319,19 @@ KV_NAME(pack_panels)(int W, int count, int kc, const float *X, long ldx, bool al
                 }
             }
         } else {
+            int k0 = 0; /* the k done by 8 x 8 blocks: a whole panel, 8 k at a time */
+#ifdef KV_TRANSPOSE8
+            if (lanes == W && W % 8 == 0)
+                for (; k0 + 8 <= kc; k0 += 8)
+                    for (int l = 0; l < W; l += 8)
+                        KV_TRANSPOSE8(X + (long)(p + l) * ldx + k0, ldx, d + (long)k0 * W + l, W);
+#endif
             for (int l = 0; l < W; l++) {
                 const float *s = X + (long)(p + l) * ldx;
                 if (l < lanes)
-                    for (int k = 0; k < kc; k++) d[(long)k * W + l] = s[k];
+                    for (int k = k0; k < kc; k++) d[(long)k * W + l] = s[k];
                 else
-                    for (int k = 0; k < kc; k++) d[(long)k * W + l] = 0.0f;
+                    for (int k = k0; k < kc; k++) d[(long)k * W + l] = 0.0f;
             }
         }
     }

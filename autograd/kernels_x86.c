@@ -13,6 +13,31 @@
 static const int32_t lane_masks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 #define AVX2_MASK(n) _mm256_loadu_si256((const __m256i *)(const void *)(lane_masks + 8 - (n)))
 
+/* An 8 x 8 block transposed in registers, for packing a transposed operand: dst[c*ldd + r] =
+ * src[r*lds + c]. Rows r0..r7 -> pairs interleaved (unpack) -> quads (shuffle) -> the two
+ * 128-bit halves swapped across (permute2f128): 24 shuffles for 64 values, against 64 scalar
+ * stores across a panel. Shared by the AVX2 and AVX-512 tables (whose panels are multiples of
+ * 8 wide). */
+__attribute__((target("avx2,fma"))) static inline __attribute__((always_inline)) void
+transpose8(const float *src, long lds, float *dst, long ldd) {
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lds);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);     /* r_i0 r_j0 r_i1 r_j1 | r_i4 r_j4 .. */
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); /* r_i2 r_j2 r_i3 r_j3 | r_i6 r_j6 .. */
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);     /* column 0 | 4 of rows i..i+3 */
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE); /* column 1 | 5 */
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44); /* column 2 | 6 */
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE); /* column 3 | 7 */
+    }
+    for (int c = 0; c < 4; c++) {
+        _mm256_storeu_ps(dst + c * ldd, _mm256_permute2f128_ps(u[c], u[c + 4], 0x20));
+        _mm256_storeu_ps(dst + (c + 4) * ldd, _mm256_permute2f128_ps(u[c], u[c + 4], 0x31));
+    }
+}
+
 /* AVX2 + FMA: 8 floats per vector; micro-tile 6 x 16 (12 accumulators of the 16 registers). */
 #define KV_NAME(x) x##_avx2
 #define KV_TARGET __attribute__((target("avx2,fma")))
@@ -27,6 +52,7 @@ static const int32_t lane_masks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 
 #define KV_SPLAT(x) _mm256_set1_ps(x)
 #define KV_LOADN(p, n) _mm256_maskload_ps((p), AVX2_MASK(n))
 #define KV_STOREN(p, v, n) _mm256_maskstore_ps((p), AVX2_MASK(n), (v))
+#define KV_TRANSPOSE8(src, lds, dst, ldd) transpose8(src, lds, dst, ldd)
 #include "kernels_simd.h"
 #undef KV_NAME
 #undef KV_TARGET
@@ -41,6 +67,7 @@ static const int32_t lane_masks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 
 #undef KV_SPLAT
 #undef KV_LOADN
 #undef KV_STOREN
+#undef KV_TRANSPOSE8
 
 /* AVX-512F: 16 floats per vector; micro-tile 8 x 32 (16 accumulators of the 32 registers). */
 #define KV_NAME(x) x##_avx512
@@ -56,6 +83,7 @@ static const int32_t lane_masks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 
 #define KV_SPLAT(x) _mm512_set1_ps(x)
 #define KV_LOADN(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (p))
 #define KV_STOREN(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (v))
+#define KV_TRANSPOSE8(src, lds, dst, ldd) transpose8(src, lds, dst, ldd)
 #include "kernels_simd.h"
 
 #else
