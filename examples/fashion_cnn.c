@@ -21,19 +21,12 @@
  * the end the confusion matrix and `result: test_acc=... epochs=N seconds_per_epoch=S`
  * (training time only; testing is timed apart).
  */
-#define _POSIX_C_SOURCE 200809L /* access */
 #include "backprop.h"
 #include "support/cli.h"
 #include "support/fashion.h"
-#include "support/idx.h"
-#include "support/progress.h"
-#include "support/svg.h"
 
-#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define SIDE 28         /* images are SIDE x SIDE */
 #define EVAL_BATCH 250  /* test images per forward pass */
@@ -118,80 +111,9 @@ static ag_tensor *cnn_forward(ag_tape *t, const cnn *net, int b, const float *x)
 
 /* ---- training and testing -------------------------------------------------------------------- */
 
-typedef struct {
-    cnn net;
-    nn_optim *opt;
-    ag_tape *tape;
-    float *x;   /* (max batch, pixels) staging for one batch */
-    int *lab;
-    int *order; /* a permutation of the training items, shuffled each epoch */
-} trainer;
-
-/* One epoch over s in a freshly shuffled order. Returns 0 or 1; fills the mean loss and the
- * fraction of training images misclassified (before each step's update). */
-static int train_epoch(trainer *tr, const fashion_split *s, int batch, nn_rng *rng, bool quiet,
-                       double *loss, double *err) {
-    nn_rng_shuffle(rng, tr->order, s->n);
-    double loss_sum = 0;
-    long wrong = 0;
-    const long nbatch = (s->n + batch - 1) / batch;
-    progress p;
-    progress_start(&p, "step", nbatch, quiet);
-    for (long k = 0; k < nbatch; k++) {
-        const int start = (int)(k * batch), b = s->n - start < batch ? s->n - start : batch;
-        fashion_fill_batch(s, pixel_value, tr->order, start, b, tr->x, tr->lab);
-        ag_tape *t = tr->tape;
-        ag_tensor *logits = cnn_forward(t, &tr->net, b, tr->x); /* (b,10) */
-        ag_tensor *E = ag_softmax_xent(t, logits, tr->lab);    /* mean over the batch */
-        ag_backward(t, E);
-        if (nn_optim_step(tr->opt, t) != 0) {
-            fprintf(stderr, "fashion_cnn: step %ld: %s\n", k, nn_error(t));
-            return 1;
-        }
-        loss_sum += ag_item(E) * b;
-        for (int r = 0; r < b; r++) wrong += fashion_argmax_row(logits, r) != tr->lab[r];
-        ag_tape_reset(t);
-        progress_update(&p, k + 1, loss_sum / (start + b));
-    }
-    progress_end(&p);
-    *loss = loss_sum / s->n;
-    *err = (double)wrong / s->n;
-    return 0;
-}
-
-/* Accuracy on the test split, gradients off; confusion[true][predicted] counts. Returns -1 on
- * a tape error. */
-static double test_accuracy(trainer *tr, const fashion_split *s,
-                            long confusion[FASHION_NCLASS][FASHION_NCLASS]) {
-    memset(confusion, 0, sizeof(long) * FASHION_NCLASS * FASHION_NCLASS);
-    long right = 0;
-    ag_tape *t = tr->tape;
-    ag_tape_set_grad(t, false);
-    for (int start = 0; start < s->n; start += EVAL_BATCH) {
-        const int b = s->n - start < EVAL_BATCH ? s->n - start : EVAL_BATCH;
-        fashion_fill_batch(s, pixel_value, NULL, start, b, tr->x, tr->lab);
-        ag_tensor *logits = cnn_forward(t, &tr->net, b, tr->x);
-        if (ag_tape_error(t)) {
-            fprintf(stderr, "fashion_cnn: testing: %s\n", ag_tape_error(t));
-            ag_tape_set_grad(t, true);
-            return -1;
-        }
-        for (int r = 0; r < b; r++) {
-            int guess = fashion_argmax_row(logits, r);
-            confusion[tr->lab[r]][guess]++;
-            right += guess == tr->lab[r];
-        }
-        ag_tape_reset(t);
-    }
-    ag_tape_set_grad(t, true);
-    return (double)right / s->n;
-}
-
-static int write_curves(const char *path, const double *acc, const double *err, int n) {
-    const svg_series series[2] = {{"test accuracy", acc, n, 1}, {"training error", err, n, 1}};
-    return svg_line_plot(path, "Fashion-MNIST, convolutional net: test accuracy and training "
-                               "error per epoch",
-                         "epoch", "fraction of images", series, 2, false);
+/* cnn_forward as the shared training run calls it. */
+static ag_tensor *forward(ag_tape *t, const void *net, int b, const float *x) {
+    return cnn_forward(t, net, b, x);
 }
 
 int main(int argc, char **argv) {
@@ -201,9 +123,9 @@ int main(int argc, char **argv) {
     if (rc != CLI_CONTINUE) return rc;
 
     fashion_split train = {0}, test = {0};
-    trainer tr = {0};
+    cnn net;
     nn_params *ps = NULL;
-    double *acc = NULL, *err = NULL;
+    nn_optim *opt = NULL;
     rc = 1;
     const bool default_dir = !strcmp(o.data, FASHION_DEFAULT_DATA);
     if (fashion_load_split("fashion_cnn", o.data, "train", o.train_size, default_dir, &train) ||
@@ -220,23 +142,15 @@ int main(int argc, char **argv) {
 
     nn_rng rng = nn_rng_seed((uint64_t)o.seed);
     ps = nn_params_new();
-    if (!ps || cnn_new(ps, &rng, &tr.net) != 0) {
+    if (!ps || cnn_new(ps, &rng, &net) != 0) {
         fprintf(stderr, "fashion_cnn: making the net: %s\n", ag_last_error());
         goto done;
     }
-    tr.opt = adam ? nn_adam_new(ps, o.lr) : nn_sgd_new(ps, o.lr, o.momentum);
-    tr.tape = ag_tape_new();
-    const int rows = o.batch > EVAL_BATCH ? o.batch : EVAL_BATCH;
-    tr.x = malloc((size_t)rows * train.pixels * sizeof(float));
-    tr.lab = malloc((size_t)rows * sizeof(int));
-    tr.order = malloc((size_t)train.n * sizeof(int));
-    acc = malloc((size_t)(o.epochs + 1) * sizeof(double));
-    err = malloc((size_t)(o.epochs + 1) * sizeof(double));
-    if (!tr.opt || !tr.tape || !tr.x || !tr.lab || !tr.order || !acc || !err) {
+    opt = adam ? nn_adam_new(ps, o.lr) : nn_sgd_new(ps, o.lr, o.momentum);
+    if (!opt) {
         fprintf(stderr, "fashion_cnn: out of memory (%s)\n", ag_last_error());
         goto done;
     }
-    for (int i = 0; i < train.n; i++) tr.order[i] = i;
 
     double mean, sd;
     fashion_standardise(&train, pixel_value, &mean, &sd);
@@ -251,61 +165,14 @@ int main(int argc, char **argv) {
     printf("; batch %d, %d epochs, seed %ld, %d thread%s\n", o.batch, o.epochs, o.seed,
            ag_get_threads(), ag_get_threads() == 1 ? "" : "s");
 
-    long confusion[FASHION_NCLASS][FASHION_NCLASS];
-    double train_seconds = 0, test_seconds = 0, final_acc = 0;
-    if (o.load) {
-        if (nn_load(o.load, ps, NULL) != 0) {
-            fprintf(stderr, "fashion_cnn: --load: %s\n", ag_last_error());
-            goto done;
-        }
-        final_acc = test_accuracy(&tr, &test, confusion);
-        if (final_acc < 0) goto done;
-        printf("weights loaded from %s: test acc %.4f\n", o.load, final_acc);
-    } else if (o.epochs == 0) {
-        final_acc = test_accuracy(&tr, &test, confusion);
-        if (final_acc < 0) goto done;
-        printf("untrained weights: test acc %.4f\n", final_acc);
-    }
-    for (int e = 0; e < o.epochs; e++) {
-        double loss, t0 = progress_now();
-        if (train_epoch(&tr, &train, o.batch, &rng, o.quiet, &loss, &err[e])) goto done;
-        double t1 = progress_now();
-        final_acc = acc[e] = test_accuracy(&tr, &test, confusion);
-        double t2 = progress_now();
-        if (final_acc < 0) goto done;
-        train_seconds += t1 - t0;
-        test_seconds += t2 - t1;
-        printf("epoch %2d/%d  train loss %.4f  train error %6.2f%%  test acc %.4f  "
-               "%.2f s (%.0f images/s)  test %.2f s\n",
-               e + 1, o.epochs, loss, 100 * err[e], acc[e], t1 - t0, train.n / (t1 - t0),
-               t2 - t1);
-        fflush(stdout);
-        nn_optim_set_lr(tr.opt, nn_optim_lr(tr.opt) * o.lr_decay);
-    }
-    fashion_print_confusion(confusion);
-    if (o.svg && o.epochs > 0) {
-        if (write_curves(o.svg, acc, err, o.epochs) != 0) goto done;
-        printf("curves written to %s\n", o.svg);
-    }
-    if (o.save) {
-        if (nn_save(o.save, ps, NULL) != 0) {
-            fprintf(stderr, "fashion_cnn: --save: %s\n", ag_last_error());
-            goto done;
-        }
-        printf("weights saved to %s\n", o.save);
-    }
-    printf("training %.1f s, testing %.1f s in all\n", train_seconds, test_seconds);
-    printf("result: test_acc=%.4f epochs=%d seconds_per_epoch=%.2f\n", final_acc, o.epochs,
-           o.epochs ? train_seconds / o.epochs : 0.0);
-    rc = 0;
+    const fashion_run run = {
+        "fashion_cnn", forward, &net, ps, opt, pixel_value, o.batch, o.epochs, EVAL_BATCH,
+        o.lr_decay, o.svg,
+        "Fashion-MNIST, convolutional net: test accuracy and training error per epoch",
+        o.save, o.load, o.quiet};
+    rc = fashion_train(&run, &train, &test, &rng);
 done:
-    free(acc);
-    free(err);
-    free(tr.x);
-    free(tr.lab);
-    free(tr.order);
-    ag_tape_free(tr.tape);
-    nn_optim_free(tr.opt);
+    nn_optim_free(opt);
     nn_params_free(ps);
     fashion_split_free(&train);
     fashion_split_free(&test);

@@ -1,8 +1,8 @@
 /*
  * fashion.h -- the Fashion-MNIST data for the examples that train on it (fashion_mnist,
  * fashion_cnn): the IDX files of one split read and checked, pixels standardised with the
- * training set's mean and spread, mini-batches filled, the confusion matrix printed. Not library
- * API (see README.md).
+ * training set's mean and spread, mini-batches filled, the confusion matrix printed, and the
+ * training run both share (fashion_train.c). Not library API (see README.md).
  */
 #ifndef BACKPROP_EXAMPLES_FASHION_H
 #define BACKPROP_EXAMPLES_FASHION_H
@@ -57,5 +57,31 @@ int fashion_argmax_row(const ag_tensor *y, int r);
 /* The confusion matrix (rows: true class, columns: predicted) on stdout, with each class's
  * fraction right. */
 void fashion_print_confusion(long confusion[FASHION_NCLASS][FASHION_NCLASS]);
+
+/* ---- the training run (fashion_train.c) ---------------------------------------------------- */
+
+/* An example's net: x (b, pixels) staged pixels -> logits (b, FASHION_NCLASS), recorded on t. */
+typedef ag_tensor *(*fashion_forward_fn)(ag_tape *t, const void *net, int b, const float *x);
+
+typedef struct {
+    const char *prog;           /* "fashion_cnn": starts every message */
+    fashion_forward_fn forward;
+    const void *net;            /* handed to forward */
+    nn_params *ps;              /* the net's parameters (--load, --save) */
+    nn_optim *opt;              /* steps once per batch; its rate times lr_decay after each epoch */
+    const float *pixel_value;   /* fashion_standardise's table */
+    int batch, epochs, eval_batch;
+    double lr_decay;
+    const char *svg, *svg_title; /* the curves' file (NULL: none) and their title */
+    const char *save, *load;    /* weight files, or NULL */
+    bool quiet;                 /* no progress line */
+} fashion_run;
+
+/* Load r->load first if set (then test it), train r->epochs epochs of shuffled mini-batches
+ * (softmax cross-entropy), testing after each, and print an `epoch` line each, the confusion
+ * matrix, the curves, --save's file and the `result: test_acc=... epochs=N
+ * seconds_per_epoch=S` line. Returns 0, or 1 after saying on stderr what went wrong. */
+int fashion_train(const fashion_run *r, const fashion_split *train, const fashion_split *test,
+                  nn_rng *rng);
 
 #endif
