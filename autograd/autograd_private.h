@@ -25,6 +25,8 @@ struct ag_node {
     ag_node *prev;      /* the node recorded before this one (NULL for the first) */
     int index;          /* position on the tape, 0-based */
     int nin;            /* number of inputs */
+    bool vjp_stores;    /* the vjp stores into a gradient nobody has written yet (ag_grad_fresh)
+                           instead of adding; false: the sweep zeroes such gradients first */
     ag_tensor **in;     /* inputs: points at in2 unless there are more than 2 (concat) */
     ag_tensor *in2[2];
     union {             /* the op's own argument, by op: */
@@ -177,6 +179,28 @@ ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, i
 
 /* Run the node's forward and return its output (or the poison: see ag_check_finite). */
 ag_tensor *ag_run(ag_node *n);
+
+/* ---- gradients the sweep leaves unzeroed (autograd/tape.c) ---------------------------------
+ * The sweep gives each intermediate tensor its gradient memory before any vjp runs, but does
+ * not zero it: the tensor is marked AG_GRAD_UNWRITTEN instead (a private flag). Before a node's
+ * vjp runs, the sweep zeroes its inputs' unwritten gradients, unless the op opted in when it
+ * was recorded (n->vjp_stores = true, or ag_vjp_stores on its output): such a vjp asks
+ * ag_grad_fresh for each input and, when true, STORES its whole gradient instead of adding.
+ * The results are the same bits as adding into zeros (but for the sign of a zero), and the
+ * big activations' gradients are written once instead of zeroed and then added to. */
+#define AG_GRAD_UNWRITTEN 8u
+
+/* For a vjp that opted in: true when x's gradient holds nothing yet, so the vjp must store all
+ * of it (it then counts as written: a second call says false, and the vjp adds). */
+static inline bool ag_grad_fresh(ag_tensor *x) {
+    if (!(x->flags & AG_GRAD_UNWRITTEN)) return false;
+    x->flags &= ~AG_GRAD_UNWRITTEN;
+    return true;
+}
+
+/* Mark the node that made y as one whose vjp stores (above); y is returned. Does nothing for
+ * the poisoned tensor or a leaf. */
+ag_tensor *ag_vjp_stores(ag_tensor *y);
 
 /* ---- the op table (autograd/ops_*.c) -------------------------------------------------------- */
 /* Every op entry, for tests and tools that enumerate the table. */

@@ -65,6 +65,8 @@ typedef struct ag_kernel_table {
     void (*diff_acc)(long n, float c, const float *y, const float *d, float *out);
     /* sum of (y - d)^2, the squares and sums in double (a running sum per lane, in order) */
     double (*sqdiff_sum)(long n, const float *y, const float *d);
+    /* dx = dy [x>0]: relu_vjp storing into a gradient nobody has written yet (ag_grad_fresh) */
+    void (*relu_vjp_set)(long n, const float *x, const float *dy, float *dx);
 } ag_kernel_table;
 
 extern const ag_kernel_table ag_kernels_generic;

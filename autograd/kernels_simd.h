@@ -171,6 +171,7 @@ UPDATE(acc, y + x)                           /* y += x */
 VJP_Y(sigmoid_vjp, dx + dy * y * (ONE - y))  /* sigmoid: dx += dy y (1 - y) */
 VJP_Y(tanh_vjp, dx + dy * (ONE - y * y))     /* tanh:    dx += dy (1 - y^2) */
 VJP_X(relu_vjp, dx + SELECT(x > ZERO, dy, ZERO)) /* relu: dx += dy [x > 0] */
+VJP_X(relu_vjp_set, SELECT(x > ZERO, dy, ZERO))  /* relu: dx = dy [x > 0] */
 
 /* out += c (y - d): the losses' vjps */
 KV_TARGET static void KV_NAME(diff_acc)(long n, float c, const float *y, const float *d,
@@ -526,7 +527,7 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
     KV_NAME(sigmoid), KV_NAME(sigmoid_vjp), KV_NAME(tanh), KV_NAME(tanh_vjp),
     KV_NAME(relu), KV_NAME(relu_vjp), KV_NAME(exp), KV_NAME(add), KV_NAME(acc), KV_NAME(copy),
     KV_NAME(add_row), KV_NAME(acc_colsum), KV_NAME(copy_rows), KV_NAME(diff_acc),
-    KV_NAME(sqdiff_sum),
+    KV_NAME(sqdiff_sum), KV_NAME(relu_vjp_set),
 };
 
 #undef KV_DRIVE

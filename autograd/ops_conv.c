@@ -42,6 +42,8 @@ typedef struct {
     float *bias_plane;    /* conv with a bias: (OC, OH*OW), row o all b[o], added to each sample */
     float *dw_t;          /* conv: (C*KH*KW, OC), a chunk's dW transposed (see conv_vjp) */
     int *argmax;          /* max_pool2d: (N,C,OH,OW) index into the input plane of each max */
+    bool dx_fresh;        /* set by the vjp: dx was unwritten (ag_grad_fresh), so each task
+                             zeroes its own samples' or planes' part before adding into it */
 } conv_geom;
 
 /* The short loops of im2col, col2im and pooling are vectorised where GCC's -O2 would leave them
@@ -179,6 +181,7 @@ static void chunk_task(void *ctx, int task) {
                                     false);
             break;
         case COL2IM: /* columns j*P.. of dcols (K, S*P) -> dx[s] (C,H,W) */
+            if (g->dx_fresh) memset(n->in[0]->grad + s * xplane, 0, (size_t)xplane * sizeof(float));
             col2im(g, g->cols + j * P, ld, n->in[0]->grad + s * xplane);
             break;
         }
@@ -207,10 +210,16 @@ static void conv_fwd(ag_node *n) {
     }
 }
 
+/* Recorded with vjp_stores: dx, unwritten, is zeroed a sample at a time just before col2im adds
+ * into it (while that sample is in cache); dW and db, small, are zeroed at once. */
 static void conv_vjp(ag_node *n) {
-    const conv_geom *g = n->aux;
+    conv_geom *g = n->aux;
     const int K = g->C * g->KH * g->KW, P = g->OH * g->OW;
-    const ag_tensor *X = n->in[0], *Wt = n->in[1], *B = n->nin > 2 ? n->in[2] : NULL;
+    ag_tensor *X = n->in[0], *Wt = n->in[1], *B = n->nin > 2 ? n->in[2] : NULL;
+    for (int i = 1; i < n->nin; i++)
+        if (n->in[i]->grad && ag_grad_fresh(n->in[i]))
+            memset(n->in[i]->grad, 0, (size_t)n->in[i]->numel * sizeof(float));
+    g->dx_fresh = X->grad && ag_grad_fresh(X);
     if (B && B->grad)
         for (int s = 0; s < g->N; s++)
             for (int o = 0; o < g->OC; o++) {
@@ -304,6 +313,7 @@ static ag_tensor *conv_record(ag_tape *t, const ag_op *op, ag_tensor *const *in,
     if (need && !ag_tape_scratch(t, need * sizeof(float), op->name)) return ag_poison(t);
     ag_node *n = ag_record(t, op, nin, in, dims + 2, shape, NULL);
     if (!n) return ag_poison(t);
+    n->vjp_stores = true;
     conv_geom *gp = ag_arena_alloc(t, sizeof *gp, _Alignof(conv_geom), op->name);
     if (!gp) return ag_poison(t);
     *gp = g;
@@ -366,7 +376,7 @@ ag_tensor *ag_conv2d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, in
         return ag_poison(t);
     conv_geom g = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0], w->shape[2],
                    w->shape[3], 0, 0, stride, stride, padding, padding, dilation, dilation,
-                   0, NULL, NULL, NULL, NULL, NULL};
+                   0, NULL, NULL, NULL, NULL, NULL, false};
     g.OH = out_len(g.H, g.KH, stride, padding, dilation);
     g.OW = out_len(g.W, g.KW, stride, padding, dilation);
     return conv_record(t, &ag_op_conv2d, in, nin, g, 2);
@@ -381,7 +391,7 @@ ag_tensor *ag_conv1d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, in
         !check_steps(t, "conv1d", x, stride, padding, dilation))
         return ag_poison(t);
     conv_geom g = {x->shape[0], x->shape[1], 1, x->shape[2], w->shape[0], 1, w->shape[2],
-                   1, 0, 1, stride, 0, padding, 1, dilation, 0, NULL, NULL, NULL, NULL, NULL};
+                   1, 0, 1, stride, 0, padding, 1, dilation, 0, NULL, NULL, NULL, NULL, NULL, false};
     g.OW = out_len(g.W, g.KW, stride, padding, dilation);
     return conv_record(t, &ag_op_conv1d, in, nin, g, 1);
 }
@@ -497,16 +507,21 @@ VECTORISED static void max_pool_planes(const ag_node *n, long nc0, long nc1) {
 }
 static void max_pool_fwd(ag_node *n) { per_plane(n, max_pool_planes); }
 
+/* The pooling nodes are recorded with vjp_stores: an unwritten dx is zeroed a plane at a time,
+ * just before the plane's gradients are added into it (while it is in cache). */
 static void max_pool_vjp_planes(const ag_node *n, long nc0, long nc1) {
     const conv_geom *g = n->aux;
     float *dx = n->in[0]->grad;
     const long plane = (long)g->H * g->W, oplane = (long)g->OH * g->OW;
+    if (g->dx_fresh) memset(dx + nc0 * plane, 0, (size_t)((nc1 - nc0) * plane) * sizeof(float));
     for (long nc = nc0; nc < nc1; nc++) /* (OH,OW) -> (H,W) */
         for (long o = 0; o < oplane; o++)
             dx[nc * plane + g->argmax[nc * oplane + o]] += n->out.grad[nc * oplane + o];
 }
 static void max_pool_vjp(ag_node *n) {
-    if (n->in[0]->grad) per_plane(n, max_pool_vjp_planes);
+    if (!n->in[0]->grad) return;
+    ((conv_geom *)n->aux)->dx_fresh = ag_grad_fresh(n->in[0]);
+    per_plane(n, max_pool_vjp_planes);
 }
 const ag_op ag_op_max_pool2d = {"max_pool2d", max_pool_fwd, max_pool_vjp};
 
@@ -531,6 +546,7 @@ static void avg_pool_fwd(ag_node *n) {
 static void avg_pool_vjp(ag_node *n) {
     float *dx = n->in[0]->grad;
     if (!dx) return;
+    if (ag_grad_fresh(n->in[0])) memset(dx, 0, (size_t)n->in[0]->numel * sizeof(float));
     const conv_geom *g = n->aux;
     const long plane = (long)g->H * g->W, oplane = (long)g->OH * g->OW;
     const float inv = 1.0f / (float)(g->KH * g->KW);
@@ -562,7 +578,7 @@ static ag_tensor *pool(ag_tape *t, const ag_op *op, ag_tensor *x, int kernel, in
         return ag_fail(t, AG_ERR_RANGE, "%s: input %s: padding %d must be at most half the kernel %d",
                        op->name, ag_fmt_shape(x).s, padding, kernel);
     conv_geom g = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], x->shape[1], kernel, kernel,
-                   0, 0, stride, stride, padding, padding, 1, 1, 0, NULL, NULL, NULL, NULL, NULL};
+                   0, 0, stride, stride, padding, padding, 1, 1, 0, NULL, NULL, NULL, NULL, NULL, false};
     g.OH = out_len(g.H, kernel, stride, padding, 1);
     g.OW = out_len(g.W, kernel, stride, padding, 1);
     if (g.OH < 1 || g.OW < 1)
@@ -573,6 +589,7 @@ static ag_tensor *pool(ag_tape *t, const ag_op *op, ag_tensor *x, int kernel, in
     int shape[4] = {g.N, g.C, g.OH, g.OW};
     ag_node *n = ag_record(t, op, 1, &x, 4, shape, NULL);
     if (!n) return ag_poison(t);
+    n->vjp_stores = true;
     conv_geom *gp = ag_arena_alloc(t, sizeof *gp, _Alignof(conv_geom), op->name);
     if (!gp) return ag_poison(t);
     *gp = g;
