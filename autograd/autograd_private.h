@@ -227,6 +227,15 @@ void ag_parallel(int ntasks, ag_task_fn fn, void *ctx);
 void ag_gemm(int M, int N, int K, const float *A, bool ta, const float *B, bool tb, float *C,
              bool accumulate, float *scratch, size_t scratch_floats);
 
+/* ag_gemm with B not transposed and its rows ldb >= N floats apart, on the calling thread only
+ * (for a task of ag_parallel that runs products of its own), its packing memory scratch
+ * (ag_gemm_serial_scratch floats). The same bits as ag_gemm on the same values, and as each
+ * column strip of a wider product with the same M and K. Returns false, doing nothing, when
+ * ag_gemm would run the product unpacked (small shapes) or scratch is short. */
+bool ag_gemm_serial(int M, int N, int K, const float *A, bool ta, const float *B, long ldb,
+                    float *C, bool accumulate, float *scratch, size_t scratch_floats);
+size_t ag_gemm_serial_scratch(int M, int N, int K); /* 0: ag_gemm_serial would refuse */
+
 /* Floats of scratch ag_gemm wants on up to `threads` threads for an (M,N,K) product and for
  * the products of its gradients, which take the same three sizes in other orders (0 for
  * products too small to pack). */

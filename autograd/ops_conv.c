@@ -42,6 +42,9 @@ typedef struct {
     float *bias_plane;    /* conv with a bias: (OC, OH*OW), row o all b[o], added to each sample */
     float *dw_t;          /* conv: (C*KH*KW, OC), a chunk's dW transposed (see conv_vjp) */
     int *argmax;          /* max_pool2d: (N,C,OH,OW) index into the input plane of each max */
+    size_t fwd_floats;    /* conv: scratch one task's per-sample forward product packs into, */
+    size_t dx_floats;     /*   and its dcols product (ag_gemm_serial_scratch; 0: not that way) */
+    bool cols_hold_x;     /* conv: cols holds the columns of the last chunk's x (the forward) */
     bool dx_fresh;        /* set by the vjp: dx was unwritten (ag_grad_fresh), so each task
                              zeroes its own samples' or planes' part before adding into it */
 } conv_geom;
@@ -148,12 +151,14 @@ static void gemm(const ag_node *n, int M, int N, int K, const float *A, bool ta,
 
 /* The per-sample work of one chunk, split across the pool: task k does samples
  * s0 + k*per .. (fewer in the last task). */
-typedef enum { IM2COL, SCATTER, GATHER, COL2IM } chunk_job;
+typedef enum { IM2COL, SCATTER, GATHER, COL2IM, FORWARD, DX } chunk_job;
 typedef struct {
     const ag_node *n;
     const conv_geom *g;
     chunk_job job;
     int s0, count, per;
+    float *scratch; /* FORWARD, DX: task k packs its products in scratch + k * per_task */
+    size_t per_task;
 } chunk_work;
 
 static void chunk_task(void *ctx, int task) {
@@ -162,6 +167,7 @@ static void chunk_task(void *ctx, int task) {
     const ag_node *n = cw->n;
     const long P = (long)g->OH * g->OW, ld = (long)cw->count * P;
     const long xplane = (long)g->C * g->H * g->W, yplane = (long)g->OC * P;
+    const int K = g->C * g->KH * g->KW;
     const int first = task * cw->per;
     const int last = first + cw->per < cw->count ? first + cw->per : cw->count;
     const bool b = n->nin > 2;
@@ -184,30 +190,57 @@ static void chunk_task(void *ctx, int task) {
             if (g->dx_fresh) memset(n->in[0]->grad + s * xplane, 0, (size_t)xplane * sizeof(float));
             col2im(g, g->cols + j * P, ld, n->in[0]->grad + s * xplane);
             break;
+        case FORWARD: { /* IM2COL, then y[s] (OC,P) = Wm (OC,K) @ columns j*P.. (K,P) + b */
+            float *y = n->out.data + s * yplane;
+            im2col(g, n->in[0]->data + s * xplane, g->cols + j * P, ld);
+            ag_gemm_serial(g->OC, (int)P, K, n->in[1]->data, false, g->cols + j * P, ld, y, false,
+                           cw->scratch + task * cw->per_task, cw->per_task);
+            if (b) ag_kernels()->acc(yplane, g->bias_plane, y);
+            break;
+        }
+        case DX: { /* dcols (K,P) = Wm^T (K,OC) @ dy[s] (OC,P), in the dead cols at j*K*P; col2im */
+            float *dcols = g->cols + j * K * P, *dx = n->in[0]->grad + s * xplane;
+            ag_gemm_serial(K, (int)P, g->OC, n->in[1]->data, true, n->out.grad + s * yplane, P,
+                           dcols, false, cw->scratch + task * cw->per_task, cw->per_task);
+            if (g->dx_fresh) memset(dx, 0, (size_t)xplane * sizeof(float));
+            col2im(g, dcols, P, dx);
+            break;
+        }
         }
     }
 }
 
-/* Run `job` over the samples s0 .. s0+count-1 on the pool. */
-static void per_sample(const ag_node *n, chunk_job job, int s0, int count) {
+/* Run `job` over the samples s0 .. s0+count-1 on the pool. FORWARD and DX, which run a product
+ * per sample, need per_task floats of scratch for each task: false (nothing done) when the
+ * product is not one ag_gemm_serial runs (per_task 0) or the tape's scratch is short. */
+static bool per_sample(const ag_node *n, chunk_job job, int s0, int count, size_t per_task) {
     const int threads = ag_get_threads(), tasks = threads < count ? threads : count;
-    chunk_work cw = {n, n->aux, job, s0, count, (count + tasks - 1) / tasks};
+    const ag_tape *t = n->out.tape;
+    if ((job == FORWARD || job == DX) &&
+        (!per_task || (size_t)tasks * per_task > t->scratch_bytes / sizeof(float)))
+        return false;
+    chunk_work cw = {n, n->aux, job, s0, count, (count + tasks - 1) / tasks, t->scratch, per_task};
     if (tasks <= 1) chunk_task(&cw, 0);
     else ag_parallel(tasks, chunk_task, &cw);
+    return true;
 }
 
 static void conv_fwd(ag_node *n) {
-    const conv_geom *g = n->aux;
+    conv_geom *g = n->aux;
     const int K = g->C * g->KH * g->KW, P = g->OH * g->OW;
     if (n->nin > 2)
         for (int o = 0; o < g->OC; o++)
             for (int p = 0; p < P; p++) g->bias_plane[(long)o * P + p] = n->in[2]->data[o];
     for (int s0 = 0; s0 < g->N; s0 += g->S) {
         const int count = g->N - s0 < g->S ? g->N - s0 : g->S;
-        per_sample(n, IM2COL, s0, count);
+        /* Each sample's product straight into y[s] (the same bits as one product for the
+         * chunk, whose columns these are), while its columns are in cache; else the chunk's. */
+        if (per_sample(n, FORWARD, s0, count, g->fwd_floats)) continue;
+        per_sample(n, IM2COL, s0, count, 0);
         gemm(n, g->OC, count * P, K, n->in[1]->data, false, g->cols, false, g->prod, false);
-        per_sample(n, SCATTER, s0, count); /* prod (OC, count*P) -> y[s0..] (OC,P) + b */
+        per_sample(n, SCATTER, s0, count, 0); /* prod (OC, count*P) -> y[s0..] (OC,P) + b */
     }
+    g->cols_hold_x = true;
 }
 
 /* Recorded with vjp_stores: dx, unwritten, is zeroed a sample at a time just before col2im adds
@@ -234,14 +267,15 @@ static void conv_vjp(ag_node *n) {
                 B->grad[o] += acc;
             }
     if (!X->grad && !Wt->grad) return;
-    /* One chunk: cols still holds the forward's columns (the forward ran it last). */
-    const bool cols_kept = g->S >= g->N;
+    /* One chunk: cols still holds the forward's columns (the forward ran it last), unless an
+     * earlier sweep over this recording wrote dcols over them. */
+    const bool cols_kept = g->S >= g->N && g->cols_hold_x;
     for (int s0 = 0; s0 < g->N; s0 += g->S) {
         const int count = g->N - s0 < g->S ? g->N - s0 : g->S;
         const int cp = count * P;
-        per_sample(n, GATHER, s0, count); /* dy[s0..] -> prod (OC, count*P) */
         if (Wt->grad) {
-            if (!cols_kept) per_sample(n, IM2COL, s0, count);
+            per_sample(n, GATHER, s0, count, 0); /* dy[s0..] -> prod (OC, count*P) */
+            if (!cols_kept) per_sample(n, IM2COL, s0, count, 0);
             if (K > g->OC) { /* dW^T = cols dy^T: packs dy (OC rows), not the K rows of cols */
                 gemm(n, K, g->OC, cp, g->cols, false, g->prod, true, g->dw_t, false);
                 for (int o = 0; o < g->OC; o++)
@@ -250,10 +284,13 @@ static void conv_vjp(ag_node *n) {
                 gemm(n, g->OC, K, cp, g->prod, false, g->cols, true, Wt->grad, true); /* dW += dy cols^T */
             }
         }
-        if (X->grad) {
+        /* dx a sample at a time, from dy[s] itself, its dcols in cache (the same bits) */
+        if (X->grad && !per_sample(n, DX, s0, count, g->dx_floats)) {
+            if (!Wt->grad) per_sample(n, GATHER, s0, count, 0);
             gemm(n, K, cp, g->OC, Wt->data, true, g->prod, false, g->cols, false); /* dcols = W^T dy */
-            per_sample(n, COL2IM, s0, count);
+            per_sample(n, COL2IM, s0, count, 0);
         }
+        if (X->grad) g->cols_hold_x = false; /* dcols were written over them */
     }
 }
 const ag_op ag_op_conv2d = {"conv2d", conv_fwd, conv_vjp};
@@ -310,6 +347,11 @@ static ag_tensor *conv_record(ag_tape *t, const ag_op *op, ag_tensor *const *in,
     /* The gemm's packing memory for the forward and both backward products (the same three
      * sizes in other orders), reserved now so that the sweep never asks for memory. */
     size_t need = ag_gemm_scratch(g.OC, (int)(g.S * P), (int)K, ag_get_threads());
+    /* and for the per-sample products, one task's share per thread */
+    g.fwd_floats = ag_gemm_serial_scratch(g.OC, (int)P, (int)K);
+    g.dx_floats = ag_gemm_serial_scratch((int)K, (int)P, g.OC);
+    const size_t per = g.fwd_floats > g.dx_floats ? g.fwd_floats : g.dx_floats;
+    if ((size_t)ag_get_threads() * per > need) need = (size_t)ag_get_threads() * per;
     if (need && !ag_tape_scratch(t, need * sizeof(float), op->name)) return ag_poison(t);
     ag_node *n = ag_record(t, op, nin, in, dims + 2, shape, NULL);
     if (!n) return ag_poison(t);
@@ -376,7 +418,7 @@ ag_tensor *ag_conv2d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, in
         return ag_poison(t);
     conv_geom g = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0], w->shape[2],
                    w->shape[3], 0, 0, stride, stride, padding, padding, dilation, dilation,
-                   0, NULL, NULL, NULL, NULL, NULL, false};
+                   0, NULL, NULL, NULL, NULL, NULL, 0, 0, false, false};
     g.OH = out_len(g.H, g.KH, stride, padding, dilation);
     g.OW = out_len(g.W, g.KW, stride, padding, dilation);
     return conv_record(t, &ag_op_conv2d, in, nin, g, 2);
@@ -391,7 +433,7 @@ ag_tensor *ag_conv1d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, in
         !check_steps(t, "conv1d", x, stride, padding, dilation))
         return ag_poison(t);
     conv_geom g = {x->shape[0], x->shape[1], 1, x->shape[2], w->shape[0], 1, w->shape[2],
-                   1, 0, 1, stride, 0, padding, 1, dilation, 0, NULL, NULL, NULL, NULL, NULL, false};
+                   1, 0, 1, stride, 0, padding, 1, dilation, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, false, false};
     g.OW = out_len(g.W, g.KW, stride, padding, dilation);
     return conv_record(t, &ag_op_conv1d, in, nin, g, 1);
 }
@@ -578,7 +620,7 @@ static ag_tensor *pool(ag_tape *t, const ag_op *op, ag_tensor *x, int kernel, in
         return ag_fail(t, AG_ERR_RANGE, "%s: input %s: padding %d must be at most half the kernel %d",
                        op->name, ag_fmt_shape(x).s, padding, kernel);
     conv_geom g = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], x->shape[1], kernel, kernel,
-                   0, 0, stride, stride, padding, padding, 1, 1, 0, NULL, NULL, NULL, NULL, NULL, false};
+                   0, 0, stride, stride, padding, padding, 1, 1, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, false, false};
     g.OH = out_len(g.H, kernel, stride, padding, 1);
     g.OW = out_len(g.W, kernel, stride, padding, 1);
     if (g.OH < 1 || g.OW < 1)

@@ -201,6 +201,26 @@ static void test_same_bits_on_any_thread_count(void **state) {
     ag_set_threads(1);
 }
 
+/* A second ag_backward over one recording adds the same gradients again: the weights' come
+ * from the forward's columns, which the first sweep's input gradient must not have spoiled. */
+static void test_second_backward_on_one_recording(void **state) {
+    (void)state;
+    tu_rng r = {21};
+    ag_tensor *x = tu_param(&r, 4, (const int[]){4, 3, 10, 10}, -1, 1);
+    ag_tensor *w = tu_param(&r, 4, (const int[]){8, 3, 3, 3}, -0.3, 0.3);
+    ag_tensor *y = ag_conv2d(T, x, w, NULL, 1, 1, 1);
+    ag_tensor *E = ag_sum(T, ag_mul(T, y, tu_const(T, &r, y->ndim, y->shape, -1, 1)));
+    assert_int_equal(ag_backward(T, E), 0);
+    float *once = malloc((size_t)w->numel * sizeof(float));
+    assert_non_null(once);
+    memcpy(once, w->grad, (size_t)w->numel * sizeof(float));
+    assert_int_equal(ag_backward(T, E), 0);
+    for (int i = 0; i < w->numel; i++) assert_float_equal(w->grad[i], 2.0f * once[i], 0);
+    free(once);
+    ag_tape_reset(T);
+    ag_tensor_free(x), ag_tensor_free(w);
+}
+
 /* nn_conv2d: its parameters have PyTorch's shapes and names, He initialisation stays within
  * sqrt(6 / (C*K*K)) with zero biases, and its forward is relu(conv2d(x, W, b)). */
 static void test_conv_layer(void **state) {
@@ -315,6 +335,7 @@ int main(void) {
         cmocka_unit_test(test_conv2d_against_direct_loops),
         cmocka_unit_test(test_conv1d_against_direct_loops),
         cmocka_unit_test(test_same_bits_on_any_thread_count),
+        cmocka_unit_test(test_second_backward_on_one_recording),
         cmocka_unit_test(test_conv_layer),
         cmocka_unit_test(test_max_pool2d_by_hand),
         cmocka_unit_test(test_avg_pool2d_by_hand),
