@@ -80,12 +80,37 @@ static int out_len(int in, int k, int stride, int pad, int dil) {
  *   col2im: dcols (C*KH*KW, P) -> dx (C,H,W), adding each column entry back where it came from
  * =========================================================================================== */
 
+/* The output rows oh0 .. oh1-1 whose input row oh*sh - ph + kh*dh lies inside the image. */
+static void rows_inside(const conv_geom *g, int kh, int *oh0, int *oh1) {
+    const int top = kh * g->dh - g->ph; /* input row of output row 0 */
+    int lo = top >= 0 ? 0 : (-top + g->sh - 1) / g->sh;
+    int hi = g->H - top <= 0 ? 0 : (g->H - top + g->sh - 1) / g->sh;
+    if (hi > g->OH) hi = g->OH;
+    if (lo > hi) lo = hi;
+    *oh0 = lo;
+    *oh1 = hi;
+}
+
 VECTORISED static void im2col(const conv_geom *g, const float *x, float *cols, long ld) {
     for (int c = 0; c < g->C; c++)
         for (int kh = 0; kh < g->KH; kh++)
             for (int kw = 0; kw < g->KW; kw++) {
                 float *row = cols + ((long)(c * g->KH + kh) * g->KW + kw) * ld; /* (OH*OW) */
                 const float *xc = x + (long)c * g->H * g->W;                   /* (H,W) */
+                const int iw0 = kw * g->dw - g->pw;
+                if (g->sw == 1 && iw0 >= 0 && iw0 + g->OW <= g->W) {
+                    /* no padding along W: a block of rows (OW values, sh*W apart in x), one
+                     * vector move or a few per row, and zeros for the rows in the padding */
+                    int oh0, oh1;
+                    rows_inside(g, kh, &oh0, &oh1);
+                    memset(row, 0, (size_t)oh0 * g->OW * sizeof *row);
+                    if (oh1 > oh0)
+                        ag_kernels()->copy_rows(oh1 - oh0, g->OW,
+                                                xc + (long)(oh0 * g->sh - g->ph + kh * g->dh) * g->W + iw0,
+                                                (long)g->sh * g->W, row + (long)oh0 * g->OW, g->OW, false);
+                    memset(row + (long)oh1 * g->OW, 0, (size_t)(g->OH - oh1) * g->OW * sizeof *row);
+                    continue;
+                }
                 for (int oh = 0; oh < g->OH; oh++) {
                     float *r = row + (long)oh * g->OW; /* (OW) */
                     int ih = oh * g->sh - g->ph + kh * g->dh;
@@ -113,6 +138,16 @@ VECTORISED static void col2im(const conv_geom *g, const float *dcols, long ld, f
             for (int kw = 0; kw < g->KW; kw++) {
                 const float *row = dcols + ((long)(c * g->KH + kh) * g->KW + kw) * ld; /* (OH*OW) */
                 float *dxc = dx + (long)c * g->H * g->W;                              /* (H,W) */
+                const int iw0 = kw * g->dw - g->pw;
+                if (g->sw == 1 && iw0 >= 0 && iw0 + g->OW <= g->W) { /* as im2col, adding */
+                    int oh0, oh1;
+                    rows_inside(g, kh, &oh0, &oh1);
+                    if (oh1 > oh0)
+                        ag_kernels()->copy_rows(oh1 - oh0, g->OW, row + (long)oh0 * g->OW, g->OW,
+                                                dxc + (long)(oh0 * g->sh - g->ph + kh * g->dh) * g->W + iw0,
+                                                (long)g->sh * g->W, true);
+                    continue;
+                }
                 for (int oh = 0; oh < g->OH; oh++) {
                     int ih = oh * g->sh - g->ph + kh * g->dh;
                     if (ih < 0 || ih >= g->H) continue;
