@@ -584,12 +584,46 @@ VECTORISED static void max_pool_planes(const ag_node *n, long nc0, long nc1) {
 }
 static void max_pool_fwd(ag_node *n) { per_plane(n, max_pool_planes); }
 
-/* The pooling nodes are recorded with vjp_stores: an unwritten dx is zeroed a plane at a time,
+/* The backward of pool2x2_row into an unwritten dx: the window's two rows d0 and d1 (2*OW
+ * values each) get dy where the maximum was and 0 elsewhere, stored (windows do not overlap). */
+VECTORISED_SELECTS static void pool2x2_vjp_row(const float *restrict dy, const int *restrict am,
+                                               float *restrict d0, float *restrict d1, int OW,
+                                               int top, int W) {
+    for (int ow = 0; ow < OW; ow++) {
+        const int off = am[ow] - top - 2 * ow; /* 0, 1, W or W + 1 */
+        const float d = dy[ow];
+        d0[2 * ow] = off == 0 ? d : 0.0f;
+        d0[2 * ow + 1] = off == 1 ? d : 0.0f;
+        d1[2 * ow] = off == W ? d : 0.0f;
+        d1[2 * ow + 1] = off == W + 1 ? d : 0.0f;
+    }
+}
+
+/* The pooling nodes are recorded with vjp_stores: an unwritten dx is stored window by window
+ * for the common 2x2 pool (and zeroed where no window reaches), else zeroed a plane at a time
  * just before the plane's gradients are added into it (while it is in cache). */
 static void max_pool_vjp_planes(const ag_node *n, long nc0, long nc1) {
     const conv_geom *g = n->aux;
     float *dx = n->in[0]->grad;
     const long plane = (long)g->H * g->W, oplane = (long)g->OH * g->OW;
+    const bool two = g->ph == 0 && g->pw == 0 && g->KH == 2 && g->KW == 2 && g->sh == 2 &&
+                     g->sw == 2;
+    if (g->dx_fresh && two) {
+        for (long nc = nc0; nc < nc1; nc++) {
+            float *d = dx + nc * plane; /* (H,W) */
+            const float *dy = n->out.grad + nc * oplane;
+            const int *am = g->argmax + nc * oplane;
+            for (int oh = 0; oh < g->OH; oh++) {
+                const int top = 2 * oh * g->W;
+                pool2x2_vjp_row(dy + oh * g->OW, am + oh * g->OW, d + top, d + top + g->W, g->OW,
+                                top, g->W);
+                for (int r = 0; r < 2; r++) /* a last odd column, in no window */
+                    for (int w = 2 * g->OW; w < g->W; w++) d[top + r * g->W + w] = 0.0f;
+            }
+            memset(d + 2L * g->OH * g->W, 0, (size_t)(g->H - 2 * g->OH) * g->W * sizeof(float));
+        }
+        return;
+    }
     if (g->dx_fresh) memset(dx + nc0 * plane, 0, (size_t)((nc1 - nc0) * plane) * sizeof(float));
     for (long nc = nc0; nc < nc1; nc++) /* (OH,OW) -> (H,W) */
         for (long o = 0; o < oplane; o++)

@@ -298,6 +298,35 @@ static void test_max_pool2d_by_hand(void **state) {
     for (int i = 0; i < 9; i++) assert_float_equal(x->grad[i], i == 4 ? 10 : 0, 0);
     ag_tape_reset(T);
     ag_tensor_free(x);
+
+    /* (1,2,5,5), kernel 2, stride 2, on a tape tensor whose gradient the pool's vjp writes
+     * first (it stores rather than adds), the arena holding old values: the last row and
+     * column, in no window, get 0. Plane 1 is plane 0 negated. Output (1,2,2,2). */
+    float w[50];
+    for (int i = 0; i < 25; i++) w[i] = (float)((i * 7) % 11), w[25 + i] = -w[i];
+    ag_tensor *junk = ag_tensor_2d(16, 16, false);
+    for (int i = 0; i < junk->numel; i++) junk->data[i] = NAN;
+    for (int k = 0; k < 400; k++) ag_scale(T, junk, 1.0); /* the arena's first chunks: NaN */
+    ag_tape_reset(T);
+    x = image(w, 1, 2, 5, 5);
+    y = ag_max_pool2d(T, ag_scale(T, x, 1.0), 2, 2, 0);
+    backward_with(y, (const float[]){1, 2, 3, 4, 5, 6, 7, 8});
+    float want[50] = {0};
+    for (int p = 0; p < 2; p++)
+        for (int oh = 0; oh < 2; oh++)
+            for (int ow = 0; ow < 2; ow++) { /* the first largest of the window, by hand */
+                int best = p * 25 + 2 * oh * 5 + 2 * ow;
+                for (int dh = 0; dh < 2; dh++)
+                    for (int dw = 0; dw < 2; dw++) {
+                        const int i = p * 25 + (2 * oh + dh) * 5 + 2 * ow + dw;
+                        if (w[i] > w[best]) best = i;
+                    }
+                want[best] = (float)(1 + p * 4 + oh * 2 + ow);
+            }
+    for (int i = 0; i < 50; i++) assert_float_equal(x->grad[i], want[i], 0);
+    ag_tape_reset(T);
+    ag_tensor_free(x);
+    ag_tensor_free(junk);
 }
 
 static void test_avg_pool2d_by_hand(void **state) {
