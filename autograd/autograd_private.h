@@ -236,6 +236,11 @@ bool ag_gemm_serial(int M, int N, int K, const float *A, bool ta, const float *B
                     float *C, bool accumulate, float *scratch, size_t scratch_floats);
 size_t ag_gemm_serial_scratch(int M, int N, int K); /* 0: ag_gemm_serial would refuse */
 
+/* Whether ag_gemm packs the (M,N,K) product (B transposed when tb) rather than running it
+ * unpacked: two packed products that sum the same terms in the same order (the same K) give
+ * the same bits, whichever operand is A and which B. */
+bool ag_gemm_packs(int M, int N, int K, bool tb);
+
 /* Floats of scratch ag_gemm wants on up to `threads` threads for an (M,N,K) product and for
  * the products of its gradients, which take the same three sizes in other orders (0 for
  * products too small to pack). */

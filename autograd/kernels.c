@@ -251,3 +251,5 @@ bool ag_gemm_serial(int M, int N, int K, const float *A, bool ta, const float *B
     gemm_task(&j, 0);
     return true;
 }
+
+bool ag_gemm_packs(int M, int N, int K, bool tb) { return !is_small(ag_kernels(), M, N, K, tb); }

@@ -132,10 +132,14 @@ VECTORISED static void im2col(const conv_geom *g, const float *x, float *cols, l
             }
 }
 
+/* col2im runs the channels innermost: two kernel columns kw and kw+1 add into overlapping
+ * spans of the same rows of dx, and with C*OH rows in between (not OH) the first one's stores
+ * have left the store buffer when the second reads them. Each element of dx still receives its
+ * terms in the order of (kh, kw), the same bits whatever the loop order over c and oh. */
 VECTORISED static void col2im(const conv_geom *g, const float *dcols, long ld, float *dx) {
-    for (int c = 0; c < g->C; c++)
-        for (int kh = 0; kh < g->KH; kh++)
-            for (int kw = 0; kw < g->KW; kw++) {
+    for (int kh = 0; kh < g->KH; kh++)
+        for (int kw = 0; kw < g->KW; kw++)
+            for (int c = 0; c < g->C; c++) {
                 const float *row = dcols + ((long)(c * g->KH + kh) * g->KW + kw) * ld; /* (OH*OW) */
                 float *dxc = dx + (long)c * g->H * g->W;                              /* (H,W) */
                 const int iw0 = kw * g->dw - g->pw;
@@ -315,6 +319,15 @@ static void conv_vjp(ag_node *n) {
                 gemm(n, K, g->OC, cp, g->cols, false, g->prod, true, g->dw_t, false);
                 for (int o = 0; o < g->OC; o++)
                     for (int k = 0; k < K; k++) Wt->grad[(long)o * K + k] += g->dw_t[(long)k * g->OC + o];
+            } else if (ag_gemm_packs(K, g->OC, cp, true) && ag_gemm_packs(g->OC, K, cp, true)) {
+                /* dW^T += cols dy^T, on dW^T copied out and back: the same sums as dW += dy
+                 * cols^T, but N = OC fills the micro-tile's columns where K (9 for a 3x3 kernel
+                 * on one channel) would leave most of them padding */
+                for (int o = 0; o < g->OC; o++)
+                    for (int k = 0; k < K; k++) g->dw_t[(long)k * g->OC + o] = Wt->grad[(long)o * K + k];
+                gemm(n, K, g->OC, cp, g->cols, false, g->prod, true, g->dw_t, true);
+                for (int o = 0; o < g->OC; o++)
+                    for (int k = 0; k < K; k++) Wt->grad[(long)o * K + k] = g->dw_t[(long)k * g->OC + o];
             } else {
                 gemm(n, g->OC, K, cp, g->prod, false, g->cols, true, Wt->grad, true); /* dW += dy cols^T */
             }
