@@ -41,6 +41,7 @@ typedef struct {
     float *prod;          /* conv: (OC, S*OH*OW): the chunk's product, or its dy gathered */
     float *bias_plane;    /* conv with a bias: (OC, OH*OW), row o all b[o], added to each sample */
     float *dw_t;          /* conv: (C*KH*KW, OC), a chunk's dW transposed (see conv_vjp) */
+    float *db_part;       /* conv with a bias: (N, OC), each sample's sum of dy per channel */
     int *argmax;          /* max_pool2d: (N,C,OH,OW) index into the input plane of each max */
     size_t fwd_floats;    /* conv: scratch one task's per-sample forward product packs into, */
     size_t dx_floats;     /*   and its dcols product (ag_gemm_serial_scratch; 0: not that way) */
@@ -104,10 +105,10 @@ VECTORISED static void im2col(const conv_geom *g, const float *x, float *cols, l
                     int oh0, oh1;
                     rows_inside(g, kh, &oh0, &oh1);
                     memset(row, 0, (size_t)oh0 * g->OW * sizeof *row);
+                    const long top = (long)(oh0 * g->sh - g->ph + kh * g->dh) * g->W + iw0;
                     if (oh1 > oh0)
-                        ag_kernels()->copy_rows(oh1 - oh0, g->OW,
-                                                xc + (long)(oh0 * g->sh - g->ph + kh * g->dh) * g->W + iw0,
-                                                (long)g->sh * g->W, row + (long)oh0 * g->OW, g->OW, false);
+                        ag_kernels()->copy_rows(oh1 - oh0, g->OW, xc + top, (long)g->sh * g->W,
+                                                row + (long)oh0 * g->OW, g->OW, false);
                     memset(row + (long)oh1 * g->OW, 0, (size_t)(g->OH - oh1) * g->OW * sizeof *row);
                     continue;
                 }
@@ -146,10 +147,10 @@ VECTORISED static void col2im(const conv_geom *g, const float *dcols, long ld, f
                 if (g->sw == 1 && iw0 >= 0 && iw0 + g->OW <= g->W) { /* as im2col, adding */
                     int oh0, oh1;
                     rows_inside(g, kh, &oh0, &oh1);
+                    const long top = (long)(oh0 * g->sh - g->ph + kh * g->dh) * g->W + iw0;
                     if (oh1 > oh0)
                         ag_kernels()->copy_rows(oh1 - oh0, g->OW, row + (long)oh0 * g->OW, g->OW,
-                                                dxc + (long)(oh0 * g->sh - g->ph + kh * g->dh) * g->W + iw0,
-                                                (long)g->sh * g->W, true);
+                                                dxc + top, (long)g->sh * g->W, true);
                     continue;
                 }
                 for (int oh = 0; oh < g->OH; oh++) {
@@ -188,6 +189,23 @@ static void gemm(const ag_node *n, int M, int N, int K, const float *A, bool ta,
  * conv1d is the same op on x (N,C,L) as (N,C,1,L) and w (OC,C,K) as (OC,C,1,K).
  * =========================================================================================== */
 
+/* db_s (OC) = the sums over p of dy_s (OC,P), each row in a fixed order (8 running sums, so the
+ * loop vectorises, then the tail). */
+static void bias_sums(const conv_geom *g, const float *dy_s, float *db_s) {
+    const int P = g->OH * g->OW;
+    for (int o = 0; o < g->OC; o++) {
+        const float *dy = dy_s + (long)o * P; /* (P) */
+        float part[8] = {0};
+        int p = 0;
+        for (; p + 8 <= P; p += 8)
+            for (int k = 0; k < 8; k++) part[k] += dy[p + k];
+        float acc = ((part[0] + part[1]) + (part[2] + part[3])) +
+                    ((part[4] + part[5]) + (part[6] + part[7]));
+        for (; p < P; p++) acc += dy[p];
+        db_s[o] = acc;
+    }
+}
+
 /* The per-sample work of one chunk, split across the pool: task k does samples
  * s0 + k*per .. (fewer in the last task). */
 typedef enum { IM2COL, SCATTER, GATHER, COL2IM, FORWARD, DX } chunk_job;
@@ -221,9 +239,10 @@ static void chunk_task(void *ctx, int task) {
                                     false);
             if (b) ag_kernels()->acc(yplane, g->bias_plane, n->out.data + s * yplane);
             break;
-        case GATHER: /* dy[s] (OC,P) -> prod (OC, S*P) columns j*P.. */
+        case GATHER: /* dy[s] (OC,P) -> prod (OC, S*P) columns j*P.., and db's sums (in cache) */
             ag_kernels()->copy_rows(g->OC, P, n->out.grad + s * yplane, P, g->prod + j * P, ld,
                                     false);
+            if (b && n->in[2]->grad) bias_sums(g, n->out.grad + s * yplane, g->db_part + s * g->OC);
             break;
         case COL2IM: /* columns j*P.. of dcols (K, S*P) -> dx[s] (C,H,W) */
             if (g->dx_fresh) memset(n->in[0]->grad + s * xplane, 0, (size_t)xplane * sizeof(float));
@@ -282,6 +301,13 @@ static void conv_fwd(ag_node *n) {
     g->cols_hold_x = true;
 }
 
+/* db (OC) += the samples' sums, in the order of the samples. */
+static void add_bias_sums(const conv_geom *g, ag_tensor *B) {
+    if (!B || !B->grad) return;
+    for (int s = 0; s < g->N; s++)
+        for (int o = 0; o < g->OC; o++) B->grad[o] += g->db_part[(long)s * g->OC + o];
+}
+
 /* Recorded with vjp_stores: dx, unwritten, is zeroed a sample at a time just before col2im adds
  * into it (while that sample is in cache); dW and db, small, are zeroed at once. */
 static void conv_vjp(ag_node *n) {
@@ -292,20 +318,15 @@ static void conv_vjp(ag_node *n) {
         if (n->in[i]->grad && ag_grad_fresh(n->in[i]))
             memset(n->in[i]->grad, 0, (size_t)n->in[i]->numel * sizeof(float));
     g->dx_fresh = X->grad && ag_grad_fresh(X);
-    if (B && B->grad)
+    /* db: each sample's sums (by the gather below, which reads dy anyway, or here), then added
+     * in the order of the samples */
+    if (B && B->grad && !Wt->grad)
         for (int s = 0; s < g->N; s++)
-            for (int o = 0; o < g->OC; o++) {
-                const float *dy = n->out.grad + ((long)s * g->OC + o) * P; /* (P) */
-                float part[8] = {0}; /* 8 running sums, in a fixed order, so the loop vectorises */
-                int p = 0;
-                for (; p + 8 <= P; p += 8)
-                    for (int k = 0; k < 8; k++) part[k] += dy[p + k];
-                float acc = ((part[0] + part[1]) + (part[2] + part[3])) +
-                            ((part[4] + part[5]) + (part[6] + part[7]));
-                for (; p < P; p++) acc += dy[p];
-                B->grad[o] += acc;
-            }
-    if (!X->grad && !Wt->grad) return;
+            bias_sums(g, n->out.grad + (long)s * g->OC * P, g->db_part + (long)s * g->OC);
+    if (!X->grad && !Wt->grad) {
+        add_bias_sums(g, B);
+        return;
+    }
     /* One chunk: cols still holds the forward's columns (the forward ran it last), unless an
      * earlier sweep over this recording wrote dcols over them. */
     const bool cols_kept = g->S >= g->N && g->cols_hold_x;
@@ -323,11 +344,12 @@ static void conv_vjp(ag_node *n) {
                 /* dW^T += cols dy^T, on dW^T copied out and back: the same sums as dW += dy
                  * cols^T, but N = OC fills the micro-tile's columns where K (9 for a 3x3 kernel
                  * on one channel) would leave most of them padding */
+                float *dw = Wt->grad, *dw_t = g->dw_t; /* (OC,K), (K,OC) */
                 for (int o = 0; o < g->OC; o++)
-                    for (int k = 0; k < K; k++) g->dw_t[(long)k * g->OC + o] = Wt->grad[(long)o * K + k];
-                gemm(n, K, g->OC, cp, g->cols, false, g->prod, true, g->dw_t, true);
+                    for (int k = 0; k < K; k++) dw_t[(long)k * g->OC + o] = dw[(long)o * K + k];
+                gemm(n, K, g->OC, cp, g->cols, false, g->prod, true, dw_t, true);
                 for (int o = 0; o < g->OC; o++)
-                    for (int k = 0; k < K; k++) Wt->grad[(long)o * K + k] = g->dw_t[(long)k * g->OC + o];
+                    for (int k = 0; k < K; k++) dw[(long)o * K + k] = dw_t[(long)k * g->OC + o];
             } else {
                 gemm(n, g->OC, K, cp, g->prod, false, g->cols, true, Wt->grad, true); /* dW += dy cols^T */
             }
@@ -340,6 +362,7 @@ static void conv_vjp(ag_node *n) {
         }
         if (X->grad) g->cols_hold_x = false; /* dcols were written over them */
     }
+    add_bias_sums(g, B);
 }
 const ag_op ag_op_conv2d = {"conv2d", conv_fwd, conv_vjp};
 const ag_op ag_op_conv1d = {"conv1d", conv_fwd, conv_vjp};
@@ -415,7 +438,8 @@ static ag_tensor *conv_record(ag_tape *t, const ag_op *op, ag_tensor *const *in,
     if (!gp->dw_t) return ag_poison(t);
     if (nin > 2) {
         gp->bias_plane = ag_arena_alloc(t, (size_t)(g.OC * P) * sizeof(float), 64, op->name);
-        if (!gp->bias_plane) return ag_poison(t);
+        gp->db_part = ag_arena_alloc(t, (size_t)g.N * g.OC * sizeof(float), 64, op->name);
+        if (!gp->bias_plane || !gp->db_part) return ag_poison(t);
     }
     n->aux = gp;
     return ag_run(n);
@@ -466,7 +490,7 @@ ag_tensor *ag_conv2d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, in
         return ag_poison(t);
     conv_geom g = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0], w->shape[2],
                    w->shape[3], 0, 0, stride, stride, padding, padding, dilation, dilation,
-                   0, NULL, NULL, NULL, NULL, NULL, 0, 0, false, false};
+                   0, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, false, false};
     g.OH = out_len(g.H, g.KH, stride, padding, dilation);
     g.OW = out_len(g.W, g.KW, stride, padding, dilation);
     return conv_record(t, &ag_op_conv2d, in, nin, g, 2);
@@ -481,7 +505,8 @@ ag_tensor *ag_conv1d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, in
         !check_steps(t, "conv1d", x, stride, padding, dilation))
         return ag_poison(t);
     conv_geom g = {x->shape[0], x->shape[1], 1, x->shape[2], w->shape[0], 1, w->shape[2],
-                   1, 0, 1, stride, 0, padding, 1, dilation, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, false, false};
+                   1, 0, 1, stride, 0, padding, 1, dilation, 0, NULL, NULL, NULL, NULL, NULL, NULL,
+                   0, 0, false, false};
     g.OW = out_len(g.W, g.KW, stride, padding, dilation);
     return conv_record(t, &ag_op_conv1d, in, nin, g, 1);
 }
@@ -702,7 +727,8 @@ static ag_tensor *pool(ag_tape *t, const ag_op *op, ag_tensor *x, int kernel, in
         return ag_fail(t, AG_ERR_RANGE, "%s: input %s: padding %d must be at most half the kernel %d",
                        op->name, ag_fmt_shape(x).s, padding, kernel);
     conv_geom g = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], x->shape[1], kernel, kernel,
-                   0, 0, stride, stride, padding, padding, 1, 1, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, false, false};
+                   0, 0, stride, stride, padding, padding, 1, 1, 0, NULL, NULL, NULL, NULL, NULL,
+                   NULL, 0, 0, false, false};
     g.OH = out_len(g.H, kernel, stride, padding, 1);
     g.OW = out_len(g.W, kernel, stride, padding, 1);
     if (g.OH < 1 || g.OW < 1)

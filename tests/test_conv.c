@@ -100,6 +100,22 @@ static void check_case(const conv_case *c, tu_rng *r) {
     assert_close(x->grad, dx, x->numel, 1e-4, "dx");
     assert_close(w->grad, dw, w->numel, 1e-4, "dw");
     if (b) assert_close(b->grad, db, c->OC, 1e-4, "db");
+    /* the bias's gradient alone, then with the input's (the weights constant) */
+    for (int with_x = 0; b && with_x < 2; with_x++) {
+        ag_tape_reset(T);
+        ag_zero_grad(b);
+        assert_int_equal(ag_set_requires_grad(w, false), 0);
+        assert_int_equal(ag_set_requires_grad(x, with_x), 0);
+        y = c->one_d ? ag_conv1d(T, x, w, b, c->stride, c->pad, c->dil)
+                     : ag_conv2d(T, x, w, b, c->stride, c->pad, c->dil);
+        R = tu_const(T, r, y->ndim, y->shape, -1, 1);
+        assert_int_equal(ag_backward(T, ag_sum(T, ag_mul(T, y, R))), 0);
+        memset(db, 0, (size_t)c->OC * sizeof *db);
+        memset(dx, 0, (size_t)x->numel * sizeof *dx);
+        reference(c, x->data, w->data, NULL, NULL, R->data, dx, dw, db);
+        assert_close(b->grad, db, c->OC, 1e-4, "db alone");
+        if (with_x) assert_close(x->grad, dx, x->numel, 1e-4, "dx with db");
+    }
     free(want), free(dx), free(dw), free(db);
     ag_tensor_free(x), ag_tensor_free(w), ag_tensor_free(b);
     ag_tape_reset(T);
