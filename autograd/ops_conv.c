@@ -256,9 +256,10 @@ static void chunk_task(void *ctx, int task) {
             if (b) ag_kernels()->acc(yplane, g->bias_plane, y);
             break;
         }
-        case DX: { /* dcols (K,P) = Wm^T (K,OC) @ dy[s] (OC,P), in the dead cols at j*K*P; col2im */
+        case DX: { /* dcols (K,P) = Wm^T (K,OC) @ dy[s] (OC,P), in the dead cols at j*K*P; col2im.
+                    * Wm^T is in dw_t, transposed once for all the samples (not packed for each) */
             float *dcols = g->cols + j * K * P, *dx = n->in[0]->grad + s * xplane;
-            ag_gemm_serial(K, (int)P, g->OC, n->in[1]->data, true, n->out.grad + s * yplane, P,
+            ag_gemm_serial(K, (int)P, g->OC, g->dw_t, false, n->out.grad + s * yplane, P,
                            dcols, false, cw->scratch + task * cw->per_task, cw->per_task);
             if (g->dx_fresh) memset(dx, 0, (size_t)xplane * sizeof(float));
             col2im(g, dcols, P, dx);
@@ -355,6 +356,9 @@ static void conv_vjp(ag_node *n) {
             }
         }
         /* dx a sample at a time, from dy[s] itself, its dcols in cache (the same bits) */
+        if (X->grad && g->dx_floats)
+            for (int o = 0; o < g->OC; o++) /* Wm (OC,K) -> dw_t (K,OC), free again by now */
+                for (int k = 0; k < K; k++) g->dw_t[(long)k * g->OC + o] = Wt->data[(long)o * K + k];
         if (X->grad && !per_sample(n, DX, s0, count, g->dx_floats)) {
             if (!Wt->grad) per_sample(n, GATHER, s0, count, 0);
             gemm(n, K, cp, g->OC, Wt->data, true, g->prod, false, g->cols, false); /* dcols = W^T dy */
