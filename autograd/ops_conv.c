@@ -138,6 +138,23 @@ VECTORISED static void im2col(const conv_geom *g, const float *x, float *cols, l
  * have left the store buffer when the second reads them. Each element of dx still receives its
  * terms in the order of (kh, kw), the same bits whatever the loop order over c and oh. */
 VECTORISED static void col2im(const conv_geom *g, const float *dcols, long ld, float *dx) {
+    const int span = (g->KW - 1) * g->dw + g->OW; /* a kernel row's reach along W */
+    if (g->sw == 1 && g->pw == 0 && span <= g->W) {
+        /* Stride 1 and no padding along W: each row of dx a kernel row kh reaches gets that
+         * row's KW taps in one call (taps_acc), which loads and stores each of its vectors once
+         * and adds the taps in order, kw = 0, 1, ...: no store is read back soon after. */
+        for (int kh = 0; kh < g->KH; kh++) {
+            int oh0, oh1;
+            rows_inside(g, kh, &oh0, &oh1);
+            for (int oh = oh0; oh < oh1; oh++)
+                for (int c = 0; c < g->C; c++) {
+                    const float *taps = dcols + (long)(c * g->KH + kh) * g->KW * ld + (long)oh * g->OW;
+                    float *dxr = dx + ((long)c * g->H + oh * g->sh - g->ph + kh * g->dh) * g->W;
+                    ag_kernels()->taps_acc(span, g->KW, g->dw, g->OW, taps, ld, dxr);
+                }
+        }
+        return;
+    }
     for (int kh = 0; kh < g->KH; kh++)
         for (int kw = 0; kw < g->KW; kw++)
             for (int c = 0; c < g->C; c++) {
@@ -147,10 +164,16 @@ VECTORISED static void col2im(const conv_geom *g, const float *dcols, long ld, f
                 if (g->sw == 1 && iw0 >= 0 && iw0 + g->OW <= g->W) { /* as im2col, adding */
                     int oh0, oh1;
                     rows_inside(g, kh, &oh0, &oh1);
+                    /* The even rows, then the odd ones: a row's vector load must not reach into
+                     * the span of the vector just stored into the row before it (W < 16 floats
+                     * apart), which the CPU would wait for (each element's sum is unchanged). */
                     const long top = (long)(oh0 * g->sh - g->ph + kh * g->dh) * g->W + iw0;
-                    if (oh1 > oh0)
-                        ag_kernels()->copy_rows(oh1 - oh0, g->OW, row + (long)oh0 * g->OW, g->OW,
-                                                dxc + top, (long)g->sh * g->W, true);
+                    const long step = (long)g->sh * g->W;
+                    const int rows = oh1 - oh0, two = step < 16 ? 2 : 1;
+                    for (int first = 0; first < two && first < rows; first++)
+                        ag_kernels()->copy_rows((rows - first + two - 1) / two, g->OW,
+                                                row + (long)(oh0 + first) * g->OW, two * g->OW,
+                                                dxc + top + first * step, two * step, true);
                     continue;
                 }
                 for (int oh = 0; oh < g->OH; oh++) {
