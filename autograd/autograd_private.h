@@ -53,6 +53,7 @@ struct ag_tape {
     ag_node *last;          /* most recent node */
     int nnodes;
     int sweeps;             /* backward sweeps since the last reset */
+    bool unwritten;         /* this sweep handed out a gradient marked AG_GRAD_UNWRITTEN */
     unsigned generation;    /* resets so far: stamped on every tape tensor (stale ones differ) */
     size_t limit;           /* ag_tape_set_limit: most bytes the arena may hold, 0 = no limit */
     bool failed;

@@ -150,6 +150,7 @@ static bool grad_ready(ag_tape *t, ag_tensor *x) {
                              "backward");
     if (!x->grad) return false;
     x->flags |= AG_GRAD_UNWRITTEN;
+    t->unwritten = true;
     return true;
 }
 
@@ -171,9 +172,10 @@ static void zero_all_unwritten(ag_tensor *out) {
 
 /* Node n's vjp in the sweep from out: its inputs' unwritten gradients zeroed first unless it
  * stores into them itself (always zeroed for the narrated sweep, which compares before and
- * after). */
-static void run_vjp(ag_tape *t, const ag_tensor *out, ag_node *n) {
-    if (!n->vjp_stores || t->trace)
+ * after). A sweep of one-element tensors only (kept in their nodes, zeroed at once) skips the
+ * check. */
+static inline void run_vjp(ag_tape *t, const ag_tensor *out, ag_node *n) {
+    if (t->unwritten && (!n->vjp_stores || t->trace))
         for (int i = 0; i < n->nin; i++) zero_unwritten(n->in[i]);
     if (!t->trace) n->op->vjp(n); /* inputs' grad += J^T * out.grad */
     else ag_trace_vjp(t, out, n);  /* the same, narrated (trace.c) */
@@ -203,6 +205,7 @@ static int sweep(ag_tape *t, ag_tensor *out, const float *seed, int max_nodes) {
     /* Pass 1: give every tensor the sweep will reach its gradient memory, walking backwards from
      * the output. A node is reached when its output has a gradient. Running out of memory is
      * thus found before any gradient has changed. */
+    t->unwritten = false;
     bool ready = grad_ready(t, out);
     for (ag_node *n = out->node; n && ready; n = n->prev) {
         if (!n->out.grad) continue;
