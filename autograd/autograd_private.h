@@ -25,6 +25,8 @@ struct ag_node {
     ag_node *prev;      /* the node recorded before this one (NULL for the first) */
     int index;          /* position on the tape, 0-based */
     int nin;            /* number of inputs */
+    bool vjp_stores;    /* the vjp stores into a gradient nobody has written yet (ag_grad_fresh)
+                           instead of adding; false: the sweep zeroes such gradients first */
     ag_tensor **in;     /* inputs: points at in2 unless there are more than 2 (concat) */
     ag_tensor *in2[2];
     union {             /* the op's own argument, by op: */
@@ -51,6 +53,7 @@ struct ag_tape {
     ag_node *last;          /* most recent node */
     int nnodes;
     int sweeps;             /* backward sweeps since the last reset */
+    bool unwritten;         /* this sweep handed out a gradient marked AG_GRAD_UNWRITTEN */
     unsigned generation;    /* resets so far: stamped on every tape tensor (stale ones differ) */
     size_t limit;           /* ag_tape_set_limit: most bytes the arena may hold, 0 = no limit */
     bool failed;
@@ -178,6 +181,28 @@ ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, i
 /* Run the node's forward and return its output (or the poison: see ag_check_finite). */
 ag_tensor *ag_run(ag_node *n);
 
+/* ---- gradients the sweep leaves unzeroed (autograd/tape.c) ---------------------------------
+ * The sweep gives each intermediate tensor its gradient memory before any vjp runs, but does
+ * not zero it: the tensor is marked AG_GRAD_UNWRITTEN instead (a private flag). Before a node's
+ * vjp runs, the sweep zeroes its inputs' unwritten gradients, unless the op opted in when it
+ * was recorded (n->vjp_stores = true, or ag_vjp_stores on its output): such a vjp asks
+ * ag_grad_fresh for each input and, when true, STORES its whole gradient instead of adding.
+ * The results are the same bits as adding into zeros (but for the sign of a zero), and the
+ * big activations' gradients are written once instead of zeroed and then added to. */
+#define AG_GRAD_UNWRITTEN 8u
+
+/* For a vjp that opted in: true when x's gradient holds nothing yet, so the vjp must store all
+ * of it (it then counts as written: a second call says false, and the vjp adds). */
+static inline bool ag_grad_fresh(ag_tensor *x) {
+    if (!(x->flags & AG_GRAD_UNWRITTEN)) return false;
+    x->flags &= ~AG_GRAD_UNWRITTEN;
+    return true;
+}
+
+/* Mark the node that made y as one whose vjp stores (above); y is returned. Does nothing for
+ * the poisoned tensor or a leaf. */
+ag_tensor *ag_vjp_stores(ag_tensor *y);
+
 /* ---- the op table (autograd/ops_*.c) -------------------------------------------------------- */
 /* Every op entry, for tests and tools that enumerate the table. */
 extern const ag_op *const ag_op_table[];
@@ -196,6 +221,20 @@ extern const int ag_op_count;
  * is the same, bit for bit, whatever the scratch and the thread count. */
 void ag_gemm(int M, int N, int K, const float *A, bool ta, const float *B, bool tb, float *C,
              bool accumulate, float *scratch, size_t scratch_floats);
+
+/* ag_gemm with B not transposed and its rows ldb >= N floats apart, on the calling thread only
+ * (for a task of ag_parallel that runs products of its own), its packing memory scratch
+ * (ag_gemm_serial_scratch floats). The same bits as ag_gemm on the same values, and as each
+ * column strip of a wider product with the same M and K. Returns false, doing nothing, when
+ * ag_gemm would run the product unpacked (small shapes) or scratch is short. */
+bool ag_gemm_serial(int M, int N, int K, const float *A, bool ta, const float *B, long ldb,
+                    float *C, bool accumulate, float *scratch, size_t scratch_floats);
+size_t ag_gemm_serial_scratch(int M, int N, int K); /* 0: ag_gemm_serial would refuse */
+
+/* Whether ag_gemm packs the (M,N,K) product (B transposed when tb) rather than running it
+ * unpacked: two packed products that sum the same terms in the same order (the same K) give
+ * the same bits, whichever operand is A and which B. */
+bool ag_gemm_packs(int M, int N, int K, bool tb);
 
 /* Floats of scratch ag_gemm wants on up to `threads` threads for an (M,N,K) product and for
  * the products of its gradients, which take the same three sizes in other orders (0 for

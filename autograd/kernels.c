@@ -137,6 +137,7 @@ typedef struct {
     gemm_plan plan;
     float *scratch;
     size_t per_task;
+    long ldb; /* B's row stride: its N (or K when tb) unless ag_gemm_serial says otherwise */
 } gemm_job;
 
 /* The (mc, kc) block of op(A) at row i0, column p0, as the macro-kernel takes it: A itself when
@@ -153,7 +154,7 @@ static const float *pack_a_block(const gemm_job *j, int i0, int mc, int p0, int 
 static void gemm_block(const gemm_job *j, int m0, int m1, int n0, int n1, int mc_max, int nc_max,
                        int nc_narrow, float *pa, float *pb) {
     const ag_kernel_table *k = j->k;
-    const long lda = j->ta ? j->M : j->K, ldb = j->tb ? j->K : j->N;
+    const long lda = j->ta ? j->M : j->K, ldb = j->ldb;
     const int kb = block_k(k, j->K);
     if (m1 - m0 <= mc_max) {
         for (int pc = 0; pc < j->K; pc += kb) {
@@ -215,7 +216,7 @@ void ag_gemm(int M, int N, int K, const float *A, bool ta, const float *B, bool 
         k->gemm_small(M, N, K, A, ta, B, tb, C, accumulate);
         return;
     }
-    gemm_job j = {k, M, N, K, A, B, ta, tb, accumulate, C, {1, N, true}, scratch, 0};
+    gemm_job j = {k, M, N, K, A, B, ta, tb, accumulate, C, {1, N, true}, scratch, 0, tb ? K : N};
     /* As many tasks as there are threads, or as the scratch memory allows. */
     for (int t = ag_get_threads(); t >= 1; t--) {
         j.plan = plan_for(k, M, N, K, t);
@@ -227,3 +228,28 @@ void ag_gemm(int M, int N, int K, const float *A, bool ta, const float *B, bool 
     else if (j.plan.tasks == 1) gemm_task(&j, 0);
     else ag_parallel(j.plan.tasks, gemm_task, &j);
 }
+
+/* One task's share of ag_gemm, on the calling thread: the plan ag_gemm makes for one thread. */
+static gemm_plan serial_plan(const ag_kernel_table *k, int M, int N, int K) {
+    return plan_for(k, M, N, K, 1);
+}
+
+size_t ag_gemm_serial_scratch(int M, int N, int K) {
+    const ag_kernel_table *k = ag_kernels();
+    if (M < 1 || N < 1 || K < 1 || is_small(k, M, N, K, false)) return 0;
+    return task_floats(k, M, N, K, serial_plan(k, M, N, K));
+}
+
+bool ag_gemm_serial(int M, int N, int K, const float *A, bool ta, const float *B, long ldb,
+                    float *C, bool accumulate, float *scratch, size_t scratch_floats) {
+    const ag_kernel_table *k = ag_kernels();
+    if (M < 1 || N < 1 || K < 1 || is_small(k, M, N, K, false) || ldb < N) return false;
+    gemm_job j = {k, M, N, K, A, B, ta, false, accumulate, C, serial_plan(k, M, N, K), scratch,
+                  0, ldb};
+    j.per_task = task_floats(k, M, N, K, j.plan);
+    if (!scratch || j.per_task > scratch_floats) return false;
+    gemm_task(&j, 0);
+    return true;
+}
+
+bool ag_gemm_packs(int M, int N, int K, bool tb) { return !is_small(ag_kernels(), M, N, K, tb); }

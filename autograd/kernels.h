@@ -65,6 +65,12 @@ typedef struct ag_kernel_table {
     void (*diff_acc)(long n, float c, const float *y, const float *d, float *out);
     /* sum of (y - d)^2, the squares and sums in double (a running sum per lane, in order) */
     double (*sqdiff_sum)(long n, const float *y, const float *d);
+    /* dx = dy [x>0]: relu_vjp storing into a gradient nobody has written yet (ag_grad_fresh) */
+    void (*relu_vjp_set)(long n, const float *x, const float *dy, float *dx);
+    /* y[i] += x[t*ldx + i - t*dil] for t = 0..taps-1 in that order, the terms with
+     * 0 <= i - t*dil < len only, for i = 0..n-1: col2im's taps along a row (a term that does
+     * not exist adds 0) */
+    void (*taps_acc)(long n, int taps, long dil, long len, const float *x, long ldx, float *y);
 } ag_kernel_table;
 
 extern const ag_kernel_table ag_kernels_generic;

@@ -68,6 +68,19 @@ KV_TARGET static inline void KV_NAME(storen)(float *p, vf v, long n) {
 #define STOREN(p, v, n) KV_NAME(storen)(p, v, n)
 #endif
 
+/* Lanes lo .. hi-1 (0 <= lo < hi <= VL) from p[lo] .. p[hi-1], the others zero; the lanes
+ * outside are not read (p itself may point before the memory). */
+#ifdef KV_LOADR
+#define LOADR(p, lo, hi) ((vf)KV_LOADR(p, lo, hi))
+#else
+KV_TARGET static inline vf KV_NAME(loadr)(const float *p, long lo, long hi) {
+    float b[VL] = {0};
+    for (long l = lo; l < hi; l++) b[l] = p[l];
+    return LOAD(b);
+}
+#define LOADR(p, lo, hi) KV_NAME(loadr)(p, lo, hi)
+#endif
+
 /* m ? a : b, lane by lane (m from a comparison: all ones or all zeros) */
 KV_TARGET static inline vf KV_NAME(select)(vi m, vf a, vf b) {
     return (vf)(((vi)a & m) | ((vi)b & ~m));
@@ -173,6 +186,26 @@ UPDATE(acc, y + x)                           /* y += x */
 VJP_Y(sigmoid_vjp, dx + dy * y * (ONE - y))  /* sigmoid: dx += dy y (1 - y) */
 VJP_Y(tanh_vjp, dx + dy * (ONE - y * y))     /* tanh:    dx += dy (1 - y^2) */
 VJP_X(relu_vjp, dx + SELECT(x > ZERO, dy, ZERO)) /* relu: dx += dy [x > 0] */
+VJP_X(relu_vjp_set, SELECT(x > ZERO, dy, ZERO))  /* relu: dx = dy [x > 0] */
+
+/* col2im's taps along a row (see the table entry): each vector of y once, every tap's term
+ * added into it in order, the lanes a tap does not reach adding zeros */
+KV_TARGET static void KV_NAME(taps_acc)(long n, int taps, long dil, long len, const float *x,
+                                        long ldx, float *y) {
+    for (long j0 = 0; j0 < n; j0 += VL) {
+        const long m = n - j0 < VL ? n - j0 : VL;
+        vf acc = m == VL ? LOAD(y + j0) : LOADN(y + j0, m);
+        for (int t = 0; t < taps; t++) {
+            const long s = t * dil; /* lane l: i = j0 + l, the term x[t*ldx + i - s] */
+            long lo = s - j0, hi = s + len - j0;
+            lo = lo < 0 ? 0 : lo;
+            hi = hi > m ? m : hi;
+            if (lo < hi) acc = acc + LOADR(x + t * ldx + (j0 - s), lo, hi);
+        }
+        if (m == VL) STORE(y + j0, acc);
+        else STOREN(y + j0, acc, m);
+    }
+}
 
 /* out += c (y - d): the losses' vjps */
 KV_TARGET static void KV_NAME(diff_acc)(long n, float c, const float *y, const float *d,
@@ -535,7 +568,7 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
     KV_NAME(sigmoid), KV_NAME(sigmoid_vjp), KV_NAME(tanh), KV_NAME(tanh_vjp),
     KV_NAME(relu), KV_NAME(relu_vjp), KV_NAME(exp), KV_NAME(add), KV_NAME(acc), KV_NAME(copy),
     KV_NAME(add_row), KV_NAME(acc_colsum), KV_NAME(copy_rows), KV_NAME(diff_acc),
-    KV_NAME(sqdiff_sum),
+    KV_NAME(sqdiff_sum), KV_NAME(relu_vjp_set), KV_NAME(taps_acc),
 };
 
 #undef KV_DRIVE

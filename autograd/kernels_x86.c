@@ -53,6 +53,8 @@ transpose8(const float *src, long lds, float *dst, long ldd) {
 #define KV_LOADN(p, n) _mm256_maskload_ps((p), AVX2_MASK(n))
 #define KV_STOREN(p, v, n) _mm256_maskstore_ps((p), AVX2_MASK(n), (v))
 #define KV_TRANSPOSE8(src, lds, dst, ldd) transpose8(src, lds, dst, ldd)
+#define KV_LOADR(p, lo, hi)                                                                     \
+    _mm256_maskload_ps((p), _mm256_andnot_si256(AVX2_MASK(lo), AVX2_MASK(hi)))
 #include "kernels_simd.h"
 #undef KV_NAME
 #undef KV_TARGET
@@ -68,6 +70,7 @@ transpose8(const float *src, long lds, float *dst, long ldd) {
 #undef KV_LOADN
 #undef KV_STOREN
 #undef KV_TRANSPOSE8
+#undef KV_LOADR
 
 /* AVX-512F: 16 floats per vector; micro-tile 8 x 32 (16 accumulators of the 32 registers). */
 #define KV_NAME(x) x##_avx512
@@ -84,6 +87,8 @@ transpose8(const float *src, long lds, float *dst, long ldd) {
 #define KV_LOADN(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (p))
 #define KV_STOREN(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (v))
 #define KV_TRANSPOSE8(src, lds, dst, ldd) transpose8(src, lds, dst, ldd)
+#define KV_LOADR(p, lo, hi)                                                                     \
+    _mm512_maskz_loadu_ps((__mmask16)(((1u << (hi)) - 1) & ~((1u << (lo)) - 1)), (p))
 #include "kernels_simd.h"
 
 #else

@@ -41,7 +41,13 @@ typedef struct {
     float *prod;          /* conv: (OC, S*OH*OW): the chunk's product, or its dy gathered */
     float *bias_plane;    /* conv with a bias: (OC, OH*OW), row o all b[o], added to each sample */
     float *dw_t;          /* conv: (C*KH*KW, OC), a chunk's dW transposed (see conv_vjp) */
+    float *db_part;       /* conv with a bias: (N, OC), each sample's sum of dy per channel */
     int *argmax;          /* max_pool2d: (N,C,OH,OW) index into the input plane of each max */
+    size_t fwd_floats;    /* conv: scratch one task's per-sample forward product packs into, */
+    size_t dx_floats;     /*   and its dcols product (ag_gemm_serial_scratch; 0: not that way) */
+    bool cols_hold_x;     /* conv: cols holds the columns of the last chunk's x (the forward) */
+    bool dx_fresh;        /* set by the vjp: dx was unwritten (ag_grad_fresh), so each task
+                             zeroes its own samples' or planes' part before adding into it */
 } conv_geom;
 
 /* The short loops of im2col, col2im and pooling are vectorised where GCC's -O2 would leave them
@@ -75,12 +81,37 @@ static int out_len(int in, int k, int stride, int pad, int dil) {
  *   col2im: dcols (C*KH*KW, P) -> dx (C,H,W), adding each column entry back where it came from
  * =========================================================================================== */
 
+/* The output rows oh0 .. oh1-1 whose input row oh*sh - ph + kh*dh lies inside the image. */
+static void rows_inside(const conv_geom *g, int kh, int *oh0, int *oh1) {
+    const int top = kh * g->dh - g->ph; /* input row of output row 0 */
+    int lo = top >= 0 ? 0 : (-top + g->sh - 1) / g->sh;
+    int hi = g->H - top <= 0 ? 0 : (g->H - top + g->sh - 1) / g->sh;
+    if (hi > g->OH) hi = g->OH;
+    if (lo > hi) lo = hi;
+    *oh0 = lo;
+    *oh1 = hi;
+}
+
 VECTORISED static void im2col(const conv_geom *g, const float *x, float *cols, long ld) {
     for (int c = 0; c < g->C; c++)
         for (int kh = 0; kh < g->KH; kh++)
             for (int kw = 0; kw < g->KW; kw++) {
                 float *row = cols + ((long)(c * g->KH + kh) * g->KW + kw) * ld; /* (OH*OW) */
                 const float *xc = x + (long)c * g->H * g->W;                   /* (H,W) */
+                const int iw0 = kw * g->dw - g->pw;
+                if (g->sw == 1 && iw0 >= 0 && iw0 + g->OW <= g->W) {
+                    /* no padding along W: a block of rows (OW values, sh*W apart in x), one
+                     * vector move or a few per row, and zeros for the rows in the padding */
+                    int oh0, oh1;
+                    rows_inside(g, kh, &oh0, &oh1);
+                    memset(row, 0, (size_t)oh0 * g->OW * sizeof *row);
+                    const long top = (long)(oh0 * g->sh - g->ph + kh * g->dh) * g->W + iw0;
+                    if (oh1 > oh0)
+                        ag_kernels()->copy_rows(oh1 - oh0, g->OW, xc + top, (long)g->sh * g->W,
+                                                row + (long)oh0 * g->OW, g->OW, false);
+                    memset(row + (long)oh1 * g->OW, 0, (size_t)(g->OH - oh1) * g->OW * sizeof *row);
+                    continue;
+                }
                 for (int oh = 0; oh < g->OH; oh++) {
                     float *r = row + (long)oh * g->OW; /* (OW) */
                     int ih = oh * g->sh - g->ph + kh * g->dh;
@@ -102,12 +133,49 @@ VECTORISED static void im2col(const conv_geom *g, const float *x, float *cols, l
             }
 }
 
+/* col2im runs the channels innermost: two kernel columns kw and kw+1 add into overlapping
+ * spans of the same rows of dx, and with C*OH rows in between (not OH) the first one's stores
+ * have left the store buffer when the second reads them. Each element of dx still receives its
+ * terms in the order of (kh, kw), the same bits whatever the loop order over c and oh. */
 VECTORISED static void col2im(const conv_geom *g, const float *dcols, long ld, float *dx) {
-    for (int c = 0; c < g->C; c++)
-        for (int kh = 0; kh < g->KH; kh++)
-            for (int kw = 0; kw < g->KW; kw++) {
+    const int span = (g->KW - 1) * g->dw + g->OW; /* a kernel row's reach along W */
+    if (g->sw == 1 && g->pw == 0 && span <= g->W) {
+        /* Stride 1 and no padding along W: each row of dx a kernel row kh reaches gets that
+         * row's KW taps in one call (taps_acc), which loads and stores each of its vectors once
+         * and adds the taps in order, kw = 0, 1, ...: no store is read back soon after. */
+        for (int kh = 0; kh < g->KH; kh++) {
+            int oh0, oh1;
+            rows_inside(g, kh, &oh0, &oh1);
+            for (int oh = oh0; oh < oh1; oh++)
+                for (int c = 0; c < g->C; c++) {
+                    const float *taps = dcols + (long)(c * g->KH + kh) * g->KW * ld + (long)oh * g->OW;
+                    float *dxr = dx + ((long)c * g->H + oh * g->sh - g->ph + kh * g->dh) * g->W;
+                    ag_kernels()->taps_acc(span, g->KW, g->dw, g->OW, taps, ld, dxr);
+                }
+        }
+        return;
+    }
+    for (int kh = 0; kh < g->KH; kh++)
+        for (int kw = 0; kw < g->KW; kw++)
+            for (int c = 0; c < g->C; c++) {
                 const float *row = dcols + ((long)(c * g->KH + kh) * g->KW + kw) * ld; /* (OH*OW) */
                 float *dxc = dx + (long)c * g->H * g->W;                              /* (H,W) */
+                const int iw0 = kw * g->dw - g->pw;
+                if (g->sw == 1 && iw0 >= 0 && iw0 + g->OW <= g->W) { /* as im2col, adding */
+                    int oh0, oh1;
+                    rows_inside(g, kh, &oh0, &oh1);
+                    /* The even rows, then the odd ones: a row's vector load must not reach into
+                     * the span of the vector just stored into the row before it (W < 16 floats
+                     * apart), which the CPU would wait for (each element's sum is unchanged). */
+                    const long top = (long)(oh0 * g->sh - g->ph + kh * g->dh) * g->W + iw0;
+                    const long step = (long)g->sh * g->W;
+                    const int rows = oh1 - oh0, two = step < 16 ? 2 : 1;
+                    for (int first = 0; first < two && first < rows; first++)
+                        ag_kernels()->copy_rows((rows - first + two - 1) / two, g->OW,
+                                                row + (long)(oh0 + first) * g->OW, two * g->OW,
+                                                dxc + top + first * step, two * step, true);
+                    continue;
+                }
                 for (int oh = 0; oh < g->OH; oh++) {
                     int ih = oh * g->sh - g->ph + kh * g->dh;
                     if (ih < 0 || ih >= g->H) continue;
@@ -144,14 +212,33 @@ static void gemm(const ag_node *n, int M, int N, int K, const float *A, bool ta,
  * conv1d is the same op on x (N,C,L) as (N,C,1,L) and w (OC,C,K) as (OC,C,1,K).
  * =========================================================================================== */
 
+/* db_s (OC) = the sums over p of dy_s (OC,P), each row in a fixed order (8 running sums, so the
+ * loop vectorises, then the tail). */
+static void bias_sums(const conv_geom *g, const float *dy_s, float *db_s) {
+    const int P = g->OH * g->OW;
+    for (int o = 0; o < g->OC; o++) {
+        const float *dy = dy_s + (long)o * P; /* (P) */
+        float part[8] = {0};
+        int p = 0;
+        for (; p + 8 <= P; p += 8)
+            for (int k = 0; k < 8; k++) part[k] += dy[p + k];
+        float acc = ((part[0] + part[1]) + (part[2] + part[3])) +
+                    ((part[4] + part[5]) + (part[6] + part[7]));
+        for (; p < P; p++) acc += dy[p];
+        db_s[o] = acc;
+    }
+}
+
 /* The per-sample work of one chunk, split across the pool: task k does samples
  * s0 + k*per .. (fewer in the last task). */
-typedef enum { IM2COL, SCATTER, GATHER, COL2IM } chunk_job;
+typedef enum { IM2COL, SCATTER, GATHER, COL2IM, FORWARD, DX } chunk_job;
 typedef struct {
     const ag_node *n;
     const conv_geom *g;
     chunk_job job;
     int s0, count, per;
+    float *scratch; /* FORWARD, DX: task k packs its products in scratch + k * per_task */
+    size_t per_task;
 } chunk_work;
 
 static void chunk_task(void *ctx, int task) {
@@ -160,6 +247,7 @@ static void chunk_task(void *ctx, int task) {
     const ag_node *n = cw->n;
     const long P = (long)g->OH * g->OW, ld = (long)cw->count * P;
     const long xplane = (long)g->C * g->H * g->W, yplane = (long)g->OC * P;
+    const int K = g->C * g->KH * g->KW;
     const int first = task * cw->per;
     const int last = first + cw->per < cw->count ? first + cw->per : cw->count;
     const bool b = n->nin > 2;
@@ -174,78 +262,134 @@ static void chunk_task(void *ctx, int task) {
                                     false);
             if (b) ag_kernels()->acc(yplane, g->bias_plane, n->out.data + s * yplane);
             break;
-        case GATHER: /* dy[s] (OC,P) -> prod (OC, S*P) columns j*P.. */
+        case GATHER: /* dy[s] (OC,P) -> prod (OC, S*P) columns j*P.., and db's sums (in cache) */
             ag_kernels()->copy_rows(g->OC, P, n->out.grad + s * yplane, P, g->prod + j * P, ld,
                                     false);
+            if (b && n->in[2]->grad) bias_sums(g, n->out.grad + s * yplane, g->db_part + s * g->OC);
             break;
         case COL2IM: /* columns j*P.. of dcols (K, S*P) -> dx[s] (C,H,W) */
+            if (g->dx_fresh) memset(n->in[0]->grad + s * xplane, 0, (size_t)xplane * sizeof(float));
             col2im(g, g->cols + j * P, ld, n->in[0]->grad + s * xplane);
             break;
+        case FORWARD: { /* IM2COL, then y[s] (OC,P) = Wm (OC,K) @ columns j*P.. (K,P) + b */
+            float *y = n->out.data + s * yplane;
+            im2col(g, n->in[0]->data + s * xplane, g->cols + j * P, ld);
+            ag_gemm_serial(g->OC, (int)P, K, n->in[1]->data, false, g->cols + j * P, ld, y, false,
+                           cw->scratch + task * cw->per_task, cw->per_task);
+            if (b) ag_kernels()->acc(yplane, g->bias_plane, y);
+            break;
+        }
+        case DX: { /* dcols (K,P) = Wm^T (K,OC) @ dy[s] (OC,P), in the dead cols at j*K*P; col2im.
+                    * Wm^T is in dw_t, transposed once for all the samples (not packed for each) */
+            float *dcols = g->cols + j * K * P, *dx = n->in[0]->grad + s * xplane;
+            ag_gemm_serial(K, (int)P, g->OC, g->dw_t, false, n->out.grad + s * yplane, P,
+                           dcols, false, cw->scratch + task * cw->per_task, cw->per_task);
+            if (g->dx_fresh) memset(dx, 0, (size_t)xplane * sizeof(float));
+            col2im(g, dcols, P, dx);
+            break;
+        }
         }
     }
 }
 
-/* Run `job` over the samples s0 .. s0+count-1 on the pool. */
-static void per_sample(const ag_node *n, chunk_job job, int s0, int count) {
+/* Run `job` over the samples s0 .. s0+count-1 on the pool. FORWARD and DX, which run a product
+ * per sample, need per_task floats of scratch for each task: false (nothing done) when the
+ * product is not one ag_gemm_serial runs (per_task 0) or the tape's scratch is short. */
+static bool per_sample(const ag_node *n, chunk_job job, int s0, int count, size_t per_task) {
     const int threads = ag_get_threads(), tasks = threads < count ? threads : count;
-    chunk_work cw = {n, n->aux, job, s0, count, (count + tasks - 1) / tasks};
+    const ag_tape *t = n->out.tape;
+    if ((job == FORWARD || job == DX) &&
+        (!per_task || (size_t)tasks * per_task > t->scratch_bytes / sizeof(float)))
+        return false;
+    chunk_work cw = {n, n->aux, job, s0, count, (count + tasks - 1) / tasks, t->scratch, per_task};
     if (tasks <= 1) chunk_task(&cw, 0);
     else ag_parallel(tasks, chunk_task, &cw);
+    return true;
 }
 
 static void conv_fwd(ag_node *n) {
-    const conv_geom *g = n->aux;
+    conv_geom *g = n->aux;
     const int K = g->C * g->KH * g->KW, P = g->OH * g->OW;
     if (n->nin > 2)
         for (int o = 0; o < g->OC; o++)
             for (int p = 0; p < P; p++) g->bias_plane[(long)o * P + p] = n->in[2]->data[o];
     for (int s0 = 0; s0 < g->N; s0 += g->S) {
         const int count = g->N - s0 < g->S ? g->N - s0 : g->S;
-        per_sample(n, IM2COL, s0, count);
+        /* Each sample's product straight into y[s] (the same bits as one product for the
+         * chunk, whose columns these are), while its columns are in cache; else the chunk's. */
+        if (per_sample(n, FORWARD, s0, count, g->fwd_floats)) continue;
+        per_sample(n, IM2COL, s0, count, 0);
         gemm(n, g->OC, count * P, K, n->in[1]->data, false, g->cols, false, g->prod, false);
-        per_sample(n, SCATTER, s0, count); /* prod (OC, count*P) -> y[s0..] (OC,P) + b */
+        per_sample(n, SCATTER, s0, count, 0); /* prod (OC, count*P) -> y[s0..] (OC,P) + b */
     }
+    g->cols_hold_x = true;
 }
 
+/* db (OC) += the samples' sums, in the order of the samples. */
+static void add_bias_sums(const conv_geom *g, ag_tensor *B) {
+    if (!B || !B->grad) return;
+    for (int s = 0; s < g->N; s++)
+        for (int o = 0; o < g->OC; o++) B->grad[o] += g->db_part[(long)s * g->OC + o];
+}
+
+/* Recorded with vjp_stores: dx, unwritten, is zeroed a sample at a time just before col2im adds
+ * into it (while that sample is in cache); dW and db, small, are zeroed at once. */
 static void conv_vjp(ag_node *n) {
-    const conv_geom *g = n->aux;
+    conv_geom *g = n->aux;
     const int K = g->C * g->KH * g->KW, P = g->OH * g->OW;
-    const ag_tensor *X = n->in[0], *Wt = n->in[1], *B = n->nin > 2 ? n->in[2] : NULL;
-    if (B && B->grad)
+    ag_tensor *X = n->in[0], *Wt = n->in[1], *B = n->nin > 2 ? n->in[2] : NULL;
+    for (int i = 1; i < n->nin; i++)
+        if (n->in[i]->grad && ag_grad_fresh(n->in[i]))
+            memset(n->in[i]->grad, 0, (size_t)n->in[i]->numel * sizeof(float));
+    g->dx_fresh = X->grad && ag_grad_fresh(X);
+    /* db: each sample's sums (by the gather below, which reads dy anyway, or here), then added
+     * in the order of the samples */
+    if (B && B->grad && !Wt->grad)
         for (int s = 0; s < g->N; s++)
-            for (int o = 0; o < g->OC; o++) {
-                const float *dy = n->out.grad + ((long)s * g->OC + o) * P; /* (P) */
-                float part[8] = {0}; /* 8 running sums, in a fixed order, so the loop vectorises */
-                int p = 0;
-                for (; p + 8 <= P; p += 8)
-                    for (int k = 0; k < 8; k++) part[k] += dy[p + k];
-                float acc = ((part[0] + part[1]) + (part[2] + part[3])) +
-                            ((part[4] + part[5]) + (part[6] + part[7]));
-                for (; p < P; p++) acc += dy[p];
-                B->grad[o] += acc;
-            }
-    if (!X->grad && !Wt->grad) return;
-    /* One chunk: cols still holds the forward's columns (the forward ran it last). */
-    const bool cols_kept = g->S >= g->N;
+            bias_sums(g, n->out.grad + (long)s * g->OC * P, g->db_part + (long)s * g->OC);
+    if (!X->grad && !Wt->grad) {
+        add_bias_sums(g, B);
+        return;
+    }
+    /* One chunk: cols still holds the forward's columns (the forward ran it last), unless an
+     * earlier sweep over this recording wrote dcols over them. */
+    const bool cols_kept = g->S >= g->N && g->cols_hold_x;
     for (int s0 = 0; s0 < g->N; s0 += g->S) {
         const int count = g->N - s0 < g->S ? g->N - s0 : g->S;
         const int cp = count * P;
-        per_sample(n, GATHER, s0, count); /* dy[s0..] -> prod (OC, count*P) */
         if (Wt->grad) {
-            if (!cols_kept) per_sample(n, IM2COL, s0, count);
+            per_sample(n, GATHER, s0, count, 0); /* dy[s0..] -> prod (OC, count*P) */
+            if (!cols_kept) per_sample(n, IM2COL, s0, count, 0);
             if (K > g->OC) { /* dW^T = cols dy^T: packs dy (OC rows), not the K rows of cols */
                 gemm(n, K, g->OC, cp, g->cols, false, g->prod, true, g->dw_t, false);
                 for (int o = 0; o < g->OC; o++)
                     for (int k = 0; k < K; k++) Wt->grad[(long)o * K + k] += g->dw_t[(long)k * g->OC + o];
+            } else if (ag_gemm_packs(K, g->OC, cp, true) && ag_gemm_packs(g->OC, K, cp, true)) {
+                /* dW^T += cols dy^T, on dW^T copied out and back: the same sums as dW += dy
+                 * cols^T, but N = OC fills the micro-tile's columns where K (9 for a 3x3 kernel
+                 * on one channel) would leave most of them padding */
+                float *dw = Wt->grad, *dw_t = g->dw_t; /* (OC,K), (K,OC) */
+                for (int o = 0; o < g->OC; o++)
+                    for (int k = 0; k < K; k++) dw_t[(long)k * g->OC + o] = dw[(long)o * K + k];
+                gemm(n, K, g->OC, cp, g->cols, false, g->prod, true, dw_t, true);
+                for (int o = 0; o < g->OC; o++)
+                    for (int k = 0; k < K; k++) dw[(long)o * K + k] = dw_t[(long)k * g->OC + o];
             } else {
                 gemm(n, g->OC, K, cp, g->prod, false, g->cols, true, Wt->grad, true); /* dW += dy cols^T */
             }
         }
-        if (X->grad) {
+        /* dx a sample at a time, from dy[s] itself, its dcols in cache (the same bits) */
+        if (X->grad && g->dx_floats)
+            for (int o = 0; o < g->OC; o++) /* Wm (OC,K) -> dw_t (K,OC), free again by now */
+                for (int k = 0; k < K; k++) g->dw_t[(long)k * g->OC + o] = Wt->data[(long)o * K + k];
+        if (X->grad && !per_sample(n, DX, s0, count, g->dx_floats)) {
+            if (!Wt->grad) per_sample(n, GATHER, s0, count, 0);
             gemm(n, K, cp, g->OC, Wt->data, true, g->prod, false, g->cols, false); /* dcols = W^T dy */
-            per_sample(n, COL2IM, s0, count);
+            per_sample(n, COL2IM, s0, count, 0);
         }
+        if (X->grad) g->cols_hold_x = false; /* dcols were written over them */
     }
+    add_bias_sums(g, B);
 }
 const ag_op ag_op_conv2d = {"conv2d", conv_fwd, conv_vjp};
 const ag_op ag_op_conv1d = {"conv1d", conv_fwd, conv_vjp};
@@ -301,9 +445,15 @@ static ag_tensor *conv_record(ag_tape *t, const ag_op *op, ag_tensor *const *in,
     /* The gemm's packing memory for the forward and both backward products (the same three
      * sizes in other orders), reserved now so that the sweep never asks for memory. */
     size_t need = ag_gemm_scratch(g.OC, (int)(g.S * P), (int)K, ag_get_threads());
+    /* and for the per-sample products, one task's share per thread */
+    g.fwd_floats = ag_gemm_serial_scratch(g.OC, (int)P, (int)K);
+    g.dx_floats = ag_gemm_serial_scratch((int)K, (int)P, g.OC);
+    const size_t per = g.fwd_floats > g.dx_floats ? g.fwd_floats : g.dx_floats;
+    if ((size_t)ag_get_threads() * per > need) need = (size_t)ag_get_threads() * per;
     if (need && !ag_tape_scratch(t, need * sizeof(float), op->name)) return ag_poison(t);
     ag_node *n = ag_record(t, op, nin, in, dims + 2, shape, NULL);
     if (!n) return ag_poison(t);
+    n->vjp_stores = true;
     conv_geom *gp = ag_arena_alloc(t, sizeof *gp, _Alignof(conv_geom), op->name);
     if (!gp) return ag_poison(t);
     *gp = g;
@@ -315,7 +465,8 @@ static ag_tensor *conv_record(ag_tape *t, const ag_op *op, ag_tensor *const *in,
     if (!gp->dw_t) return ag_poison(t);
     if (nin > 2) {
         gp->bias_plane = ag_arena_alloc(t, (size_t)(g.OC * P) * sizeof(float), 64, op->name);
-        if (!gp->bias_plane) return ag_poison(t);
+        gp->db_part = ag_arena_alloc(t, (size_t)g.N * g.OC * sizeof(float), 64, op->name);
+        if (!gp->bias_plane || !gp->db_part) return ag_poison(t);
     }
     n->aux = gp;
     return ag_run(n);
@@ -366,7 +517,7 @@ ag_tensor *ag_conv2d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, in
         return ag_poison(t);
     conv_geom g = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0], w->shape[2],
                    w->shape[3], 0, 0, stride, stride, padding, padding, dilation, dilation,
-                   0, NULL, NULL, NULL, NULL, NULL};
+                   0, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, false, false};
     g.OH = out_len(g.H, g.KH, stride, padding, dilation);
     g.OW = out_len(g.W, g.KW, stride, padding, dilation);
     return conv_record(t, &ag_op_conv2d, in, nin, g, 2);
@@ -381,7 +532,8 @@ ag_tensor *ag_conv1d(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *bias, in
         !check_steps(t, "conv1d", x, stride, padding, dilation))
         return ag_poison(t);
     conv_geom g = {x->shape[0], x->shape[1], 1, x->shape[2], w->shape[0], 1, w->shape[2],
-                   1, 0, 1, stride, 0, padding, 1, dilation, 0, NULL, NULL, NULL, NULL, NULL};
+                   1, 0, 1, stride, 0, padding, 1, dilation, 0, NULL, NULL, NULL, NULL, NULL, NULL,
+                   0, 0, false, false};
     g.OW = out_len(g.W, g.KW, stride, padding, dilation);
     return conv_record(t, &ag_op_conv1d, in, nin, g, 1);
 }
@@ -497,16 +649,55 @@ VECTORISED static void max_pool_planes(const ag_node *n, long nc0, long nc1) {
 }
 static void max_pool_fwd(ag_node *n) { per_plane(n, max_pool_planes); }
 
+/* The backward of pool2x2_row into an unwritten dx: the window's two rows d0 and d1 (2*OW
+ * values each) get dy where the maximum was and 0 elsewhere, stored (windows do not overlap). */
+VECTORISED_SELECTS static void pool2x2_vjp_row(const float *restrict dy, const int *restrict am,
+                                               float *restrict d0, float *restrict d1, int OW,
+                                               int top, int W) {
+    for (int ow = 0; ow < OW; ow++) {
+        const int off = am[ow] - top - 2 * ow; /* 0, 1, W or W + 1 */
+        const float d = dy[ow];
+        d0[2 * ow] = off == 0 ? d : 0.0f;
+        d0[2 * ow + 1] = off == 1 ? d : 0.0f;
+        d1[2 * ow] = off == W ? d : 0.0f;
+        d1[2 * ow + 1] = off == W + 1 ? d : 0.0f;
+    }
+}
+
+/* The pooling nodes are recorded with vjp_stores: an unwritten dx is stored window by window
+ * for the common 2x2 pool (and zeroed where no window reaches), else zeroed a plane at a time
+ * just before the plane's gradients are added into it (while it is in cache). */
 static void max_pool_vjp_planes(const ag_node *n, long nc0, long nc1) {
     const conv_geom *g = n->aux;
     float *dx = n->in[0]->grad;
     const long plane = (long)g->H * g->W, oplane = (long)g->OH * g->OW;
+    const bool two = g->ph == 0 && g->pw == 0 && g->KH == 2 && g->KW == 2 && g->sh == 2 &&
+                     g->sw == 2;
+    if (g->dx_fresh && two) {
+        for (long nc = nc0; nc < nc1; nc++) {
+            float *d = dx + nc * plane; /* (H,W) */
+            const float *dy = n->out.grad + nc * oplane;
+            const int *am = g->argmax + nc * oplane;
+            for (int oh = 0; oh < g->OH; oh++) {
+                const int top = 2 * oh * g->W;
+                pool2x2_vjp_row(dy + oh * g->OW, am + oh * g->OW, d + top, d + top + g->W, g->OW,
+                                top, g->W);
+                for (int r = 0; r < 2; r++) /* a last odd column, in no window */
+                    for (int w = 2 * g->OW; w < g->W; w++) d[top + r * g->W + w] = 0.0f;
+            }
+            memset(d + 2L * g->OH * g->W, 0, (size_t)(g->H - 2 * g->OH) * g->W * sizeof(float));
+        }
+        return;
+    }
+    if (g->dx_fresh) memset(dx + nc0 * plane, 0, (size_t)((nc1 - nc0) * plane) * sizeof(float));
     for (long nc = nc0; nc < nc1; nc++) /* (OH,OW) -> (H,W) */
         for (long o = 0; o < oplane; o++)
             dx[nc * plane + g->argmax[nc * oplane + o]] += n->out.grad[nc * oplane + o];
 }
 static void max_pool_vjp(ag_node *n) {
-    if (n->in[0]->grad) per_plane(n, max_pool_vjp_planes);
+    if (!n->in[0]->grad) return;
+    ((conv_geom *)n->aux)->dx_fresh = ag_grad_fresh(n->in[0]);
+    per_plane(n, max_pool_vjp_planes);
 }
 const ag_op ag_op_max_pool2d = {"max_pool2d", max_pool_fwd, max_pool_vjp};
 
@@ -531,6 +722,7 @@ static void avg_pool_fwd(ag_node *n) {
 static void avg_pool_vjp(ag_node *n) {
     float *dx = n->in[0]->grad;
     if (!dx) return;
+    if (ag_grad_fresh(n->in[0])) memset(dx, 0, (size_t)n->in[0]->numel * sizeof(float));
     const conv_geom *g = n->aux;
     const long plane = (long)g->H * g->W, oplane = (long)g->OH * g->OW;
     const float inv = 1.0f / (float)(g->KH * g->KW);
@@ -562,7 +754,8 @@ static ag_tensor *pool(ag_tape *t, const ag_op *op, ag_tensor *x, int kernel, in
         return ag_fail(t, AG_ERR_RANGE, "%s: input %s: padding %d must be at most half the kernel %d",
                        op->name, ag_fmt_shape(x).s, padding, kernel);
     conv_geom g = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], x->shape[1], kernel, kernel,
-                   0, 0, stride, stride, padding, padding, 1, 1, 0, NULL, NULL, NULL, NULL, NULL};
+                   0, 0, stride, stride, padding, padding, 1, 1, 0, NULL, NULL, NULL, NULL, NULL,
+                   NULL, 0, 0, false, false};
     g.OH = out_len(g.H, kernel, stride, padding, 1);
     g.OW = out_len(g.W, kernel, stride, padding, 1);
     if (g.OH < 1 || g.OW < 1)
@@ -573,6 +766,7 @@ static ag_tensor *pool(ag_tape *t, const ag_op *op, ag_tensor *x, int kernel, in
     int shape[4] = {g.N, g.C, g.OH, g.OW};
     ag_node *n = ag_record(t, op, 1, &x, 4, shape, NULL);
     if (!n) return ag_poison(t);
+    n->vjp_stores = true;
     conv_geom *gp = ag_arena_alloc(t, sizeof *gp, _Alignof(conv_geom), op->name);
     if (!gp) return ag_poison(t);
     *gp = g;

@@ -311,9 +311,14 @@ static void tanh_fwd(ag_node *n) { KERNEL_FWD(n, tanh); }
 static void tanh_vjp(ag_node *n) { KERNEL_VJP(n, tanh_vjp, n->out.data); }
 const ag_op ag_op_tanh = {"tanh", tanh_fwd, tanh_vjp};
 
-/* relu: y = max(x, 0);  dx += dy * [x > 0] */
+/* relu: y = max(x, 0);  dx += dy * [x > 0]  (dx = dy * [x > 0] into a fresh gradient: the
+ * node is recorded with vjp_stores, see ag_relu) */
 static void relu_fwd(ag_node *n) { KERNEL_FWD(n, relu); }
-static void relu_vjp(ag_node *n) { KERNEL_VJP(n, relu_vjp, n->in[0]->data); }
+static void relu_vjp(ag_node *n) {
+    ag_tensor *x = n->in[0];
+    if (x->grad && ag_grad_fresh(x)) ag_kernels()->relu_vjp_set(n->out.numel, x->data, n->out.grad, x->grad);
+    else KERNEL_VJP(n, relu_vjp, x->data);
+}
 const ag_op ag_op_relu = {"relu", relu_fwd, relu_vjp};
 
 /* softplus: y = log(1 + e^x) = max(x,0) + log1p(e^-|x|);  dx += dy * sigmoid(x) */
@@ -342,5 +347,7 @@ ag_tensor *ag_log(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_log, a, 
 ag_tensor *ag_abs(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_abs, a, 0); }
 ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_sigmoid, a, 0); }
 ag_tensor *ag_tanh(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_tanh, a, 0); }
-ag_tensor *ag_relu(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_relu, a, 0); }
+ag_tensor *ag_relu(ag_tape *t, ag_tensor *a) {
+    return ag_vjp_stores(ag_unary(t, &ag_op_relu, a, 0));
+}
 ag_tensor *ag_softplus(ag_tape *t, ag_tensor *a) { return ag_unary(t, &ag_op_softplus, a, 0); }

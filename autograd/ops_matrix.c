@@ -66,17 +66,21 @@ static void matmul_fwd(ag_node *n) {
     mm_dims d = mm_of(n);
     gemm(n, d.M, d.N, d.K, n->in[0]->data, d.ta, n->in[1]->data, d.tb, n->out.data, false);
 }
+/* Each product adds into the gradient, or stores into one nobody has written yet (the node is
+ * recorded with vjp_stores): the gemm's accumulate flag. */
 static void matmul_vjp(ag_node *n) {
     mm_dims d = mm_of(n);
-    const ag_tensor *A = n->in[0], *B = n->in[1];
+    ag_tensor *A = n->in[0], *B = n->in[1];
     const float *dY = n->out.grad;
     if (A->grad) {
-        if (!d.ta) gemm(n, d.M, d.K, d.N, dY, false, B->data, !d.tb, A->grad, true); /* dA = dY op(B)^T */
-        else gemm(n, d.K, d.M, d.N, B->data, d.tb, dY, true, A->grad, true);          /* dA = op(B) dY^T */
+        const bool add = !ag_grad_fresh(A);
+        if (!d.ta) gemm(n, d.M, d.K, d.N, dY, false, B->data, !d.tb, A->grad, add); /* dA = dY op(B)^T */
+        else gemm(n, d.K, d.M, d.N, B->data, d.tb, dY, true, A->grad, add);          /* dA = op(B) dY^T */
     }
-    if (B->grad) {
-        if (!d.tb) gemm(n, d.K, d.N, d.M, A->data, !d.ta, dY, false, B->grad, true); /* dB = op(A)^T dY */
-        else gemm(n, d.N, d.K, d.M, dY, true, A->data, d.ta, B->grad, true);          /* dB = dY^T op(A) */
+    if (B->grad) { /* after dA: for matmul(x, x), B's gradient is A's, written by now */
+        const bool add = !ag_grad_fresh(B);
+        if (!d.tb) gemm(n, d.K, d.N, d.M, A->data, !d.ta, dY, false, B->grad, add); /* dB = op(A)^T dY */
+        else gemm(n, d.N, d.K, d.M, dY, true, A->data, d.ta, B->grad, add);          /* dB = dY^T op(A) */
     }
 }
 const ag_op ag_op_matmul = {"matmul", matmul_fwd, matmul_vjp};
@@ -103,6 +107,7 @@ ag_tensor *ag_matmul_ex(ag_tape *t, ag_tensor *a, ag_tensor *b, bool transpose_a
     if (!n) return ag_poison(t);
     n->arg.matmul.transpose_a = transpose_a;
     n->arg.matmul.transpose_b = transpose_b;
+    n->vjp_stores = true;
     return ag_run(n);
 }
 

@@ -93,6 +93,7 @@ ag_node *ag_record(ag_tape *t, const ag_op *op, int nin, ag_tensor *const *in, i
     n->prev = t->last;
     n->index = t->nnodes;
     n->nin = nin;
+    n->vjp_stores = false;
     n->in = ins;
     n->aux = NULL;
     memset(&n->arg, 0, sizeof n->arg);
@@ -126,10 +127,17 @@ ag_tensor *ag_run(ag_node *n) {
     return &n->out;
 }
 
+ag_tensor *ag_vjp_stores(ag_tensor *y) {
+    if (y && y->node && !(y->flags & AG_POISONED)) y->node->vjp_stores = true;
+    return y;
+}
+
 /* ---- the reverse sweep ----------------------------------------------------------------------- */
 
-/* A zeroed gradient buffer for x: from the arena for tape tensors. User-owned tensors that
- * require a gradient were given one when they were made. */
+/* A gradient buffer for x: from the arena for tape tensors, not zeroed but marked
+ * AG_GRAD_UNWRITTEN (see autograd_private.h: the first vjp to write it stores, or the sweep
+ * zeroes it just before). User-owned tensors that require a gradient were given one when they
+ * were made; a scalar kept in its node gets a zero at once (it costs nothing). */
 static bool grad_ready(ag_tape *t, ag_tensor *x) {
     if (x->grad || !(x->flags & AG_REQUIRES_GRAD)) return true;
     if (x->flags & AG_USER_OWNED) return true; /* requires_grad was turned on without memory */
@@ -141,8 +149,36 @@ static bool grad_ready(ag_tape *t, ag_tensor *x) {
     x->grad = ag_arena_alloc(t, (size_t)x->numel * sizeof(float), x->numel >= 16 ? 64 : 4,
                              "backward");
     if (!x->grad) return false;
-    memset(x->grad, 0, (size_t)x->numel * sizeof(float));
+    x->flags |= AG_GRAD_UNWRITTEN;
+    t->unwritten = true;
     return true;
+}
+
+/* Zero x's gradient if nobody has written it yet. */
+static void zero_unwritten(ag_tensor *x) {
+    if (!(x->flags & AG_GRAD_UNWRITTEN)) return;
+    memset(x->grad, 0, (size_t)x->numel * sizeof(float));
+    x->flags &= ~AG_GRAD_UNWRITTEN;
+}
+
+/* Zero every gradient of the sweep from out that is still unwritten: after a sweep that stopped
+ * early (or failed in pass 1), so that what is left reads as zeros, as before any vjp ran. */
+static void zero_all_unwritten(ag_tensor *out) {
+    if (out->grad) zero_unwritten(out);
+    for (ag_node *n = out->node; n; n = n->prev)
+        for (int i = 0; i < n->nin; i++)
+            if (n->in[i]->grad) zero_unwritten(n->in[i]);
+}
+
+/* Node n's vjp in the sweep from out: its inputs' unwritten gradients zeroed first unless it
+ * stores into them itself (always zeroed for the narrated sweep, which compares before and
+ * after). A sweep of one-element tensors only (kept in their nodes, zeroed at once) skips the
+ * check. */
+static inline void run_vjp(ag_tape *t, const ag_tensor *out, ag_node *n) {
+    if (t->unwritten && (!n->vjp_stores || t->trace))
+        for (int i = 0; i < n->nin; i++) zero_unwritten(n->in[i]);
+    if (!t->trace) n->op->vjp(n); /* inputs' grad += J^T * out.grad */
+    else ag_trace_vjp(t, out, n);  /* the same, narrated (trace.c) */
 }
 
 /* The sweep from out, seeded with seed, over at most max_nodes of the nodes it reaches
@@ -166,14 +202,18 @@ static int sweep(ag_tape *t, ag_tensor *out, const float *seed, int max_nodes) {
     if (t->sweeps > 0)
         for (ag_node *n = t->last; n; n = n->prev) n->out.grad = NULL;
 
-    /* Pass 1: give every tensor the sweep will reach a zeroed gradient, walking backwards from
+    /* Pass 1: give every tensor the sweep will reach its gradient memory, walking backwards from
      * the output. A node is reached when its output has a gradient. Running out of memory is
      * thus found before any gradient has changed. */
-    if (!grad_ready(t, out)) return -1;
-    for (ag_node *n = out->node; n; n = n->prev) {
+    t->unwritten = false;
+    bool ready = grad_ready(t, out);
+    for (ag_node *n = out->node; n && ready; n = n->prev) {
         if (!n->out.grad) continue;
-        for (int i = 0; i < n->nin; i++)
-            if (!grad_ready(t, n->in[i])) return -1;
+        for (int i = 0; i < n->nin && ready; i++) ready = grad_ready(t, n->in[i]);
+    }
+    if (!ready) {
+        zero_all_unwritten(out);
+        return -1;
     }
     if (!out->grad) {
         ag_fail(t, AG_ERR_NO_MEMORY,
@@ -182,19 +222,21 @@ static int sweep(ag_tape *t, ag_tensor *out, const float *seed, int max_nodes) {
         return -1;
     }
 
-    /* Pass 2: seed, then the chain rule, from the last node to the first. */
+    /* Pass 2: seed, then the chain rule, from the last node to the first. Every node reached
+     * has had its output's gradient written by then (by the seed, or by the vjp of a later node
+     * that takes it as an input). */
+    zero_unwritten(out);
     for (int i = 0; i < out->numel; i++) out->grad[i] += seed[i];
     if (max_nodes < 0) {
         for (ag_node *n = out->node; n; n = n->prev)
-            if (n->out.grad && !t->trace) n->op->vjp(n); /* inputs' grad += J^T * out.grad */
-            else if (n->out.grad) ag_trace_vjp(t, out, n); /* the same, narrated (trace.c) */
+            if (n->out.grad) run_vjp(t, out, n);
     } else { /* ag_backward_steps: the same, stopping after max_nodes nodes */
         for (ag_node *n = out->node; n && max_nodes > 0; n = n->prev) {
             if (!n->out.grad) continue;
-            if (!t->trace) n->op->vjp(n);
-            else ag_trace_vjp(t, out, n);
+            run_vjp(t, out, n);
             max_nodes--;
         }
+        zero_all_unwritten(out);
     }
     t->sweeps++;
     return 0;

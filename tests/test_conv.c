@@ -100,6 +100,22 @@ static void check_case(const conv_case *c, tu_rng *r) {
     assert_close(x->grad, dx, x->numel, 1e-4, "dx");
     assert_close(w->grad, dw, w->numel, 1e-4, "dw");
     if (b) assert_close(b->grad, db, c->OC, 1e-4, "db");
+    /* the bias's gradient alone, then with the input's (the weights constant) */
+    for (int with_x = 0; b && with_x < 2; with_x++) {
+        ag_tape_reset(T);
+        ag_zero_grad(b);
+        assert_int_equal(ag_set_requires_grad(w, false), 0);
+        assert_int_equal(ag_set_requires_grad(x, with_x), 0);
+        y = c->one_d ? ag_conv1d(T, x, w, b, c->stride, c->pad, c->dil)
+                     : ag_conv2d(T, x, w, b, c->stride, c->pad, c->dil);
+        R = tu_const(T, r, y->ndim, y->shape, -1, 1);
+        assert_int_equal(ag_backward(T, ag_sum(T, ag_mul(T, y, R))), 0);
+        memset(db, 0, (size_t)c->OC * sizeof *db);
+        memset(dx, 0, (size_t)x->numel * sizeof *dx);
+        reference(c, x->data, w->data, NULL, NULL, R->data, dx, dw, db);
+        assert_close(b->grad, db, c->OC, 1e-4, "db alone");
+        if (with_x) assert_close(x->grad, dx, x->numel, 1e-4, "dx with db");
+    }
     free(want), free(dx), free(dw), free(db);
     ag_tensor_free(x), ag_tensor_free(w), ag_tensor_free(b);
     ag_tape_reset(T);
@@ -201,6 +217,26 @@ static void test_same_bits_on_any_thread_count(void **state) {
     ag_set_threads(1);
 }
 
+/* A second ag_backward over one recording adds the same gradients again: the weights' come
+ * from the forward's columns, which the first sweep's input gradient must not have spoiled. */
+static void test_second_backward_on_one_recording(void **state) {
+    (void)state;
+    tu_rng r = {21};
+    ag_tensor *x = tu_param(&r, 4, (const int[]){4, 3, 10, 10}, -1, 1);
+    ag_tensor *w = tu_param(&r, 4, (const int[]){8, 3, 3, 3}, -0.3, 0.3);
+    ag_tensor *y = ag_conv2d(T, x, w, NULL, 1, 1, 1);
+    ag_tensor *E = ag_sum(T, ag_mul(T, y, tu_const(T, &r, y->ndim, y->shape, -1, 1)));
+    assert_int_equal(ag_backward(T, E), 0);
+    float *once = malloc((size_t)w->numel * sizeof(float));
+    assert_non_null(once);
+    memcpy(once, w->grad, (size_t)w->numel * sizeof(float));
+    assert_int_equal(ag_backward(T, E), 0);
+    for (int i = 0; i < w->numel; i++) assert_float_equal(w->grad[i], 2.0f * once[i], 0);
+    free(once);
+    ag_tape_reset(T);
+    ag_tensor_free(x), ag_tensor_free(w);
+}
+
 /* nn_conv2d: its parameters have PyTorch's shapes and names, He initialisation stays within
  * sqrt(6 / (C*K*K)) with zero biases, and its forward is relu(conv2d(x, W, b)). */
 static void test_conv_layer(void **state) {
@@ -278,6 +314,35 @@ static void test_max_pool2d_by_hand(void **state) {
     for (int i = 0; i < 9; i++) assert_float_equal(x->grad[i], i == 4 ? 10 : 0, 0);
     ag_tape_reset(T);
     ag_tensor_free(x);
+
+    /* (1,2,5,5), kernel 2, stride 2, on a tape tensor whose gradient the pool's vjp writes
+     * first (it stores rather than adds), the arena holding old values: the last row and
+     * column, in no window, get 0. Plane 1 is plane 0 negated. Output (1,2,2,2). */
+    float w[50];
+    for (int i = 0; i < 25; i++) w[i] = (float)((i * 7) % 11), w[25 + i] = -w[i];
+    ag_tensor *junk = ag_tensor_2d(16, 16, false);
+    for (int i = 0; i < junk->numel; i++) junk->data[i] = NAN;
+    for (int k = 0; k < 400; k++) ag_scale(T, junk, 1.0); /* the arena's first chunks: NaN */
+    ag_tape_reset(T);
+    x = image(w, 1, 2, 5, 5);
+    y = ag_max_pool2d(T, ag_scale(T, x, 1.0), 2, 2, 0);
+    backward_with(y, (const float[]){1, 2, 3, 4, 5, 6, 7, 8});
+    float want[50] = {0};
+    for (int p = 0; p < 2; p++)
+        for (int oh = 0; oh < 2; oh++)
+            for (int ow = 0; ow < 2; ow++) { /* the first largest of the window, by hand */
+                int best = p * 25 + 2 * oh * 5 + 2 * ow;
+                for (int dh = 0; dh < 2; dh++)
+                    for (int dw = 0; dw < 2; dw++) {
+                        const int i = p * 25 + (2 * oh + dh) * 5 + 2 * ow + dw;
+                        if (w[i] > w[best]) best = i;
+                    }
+                want[best] = (float)(1 + p * 4 + oh * 2 + ow);
+            }
+    for (int i = 0; i < 50; i++) assert_float_equal(x->grad[i], want[i], 0);
+    ag_tape_reset(T);
+    ag_tensor_free(x);
+    ag_tensor_free(junk);
 }
 
 static void test_avg_pool2d_by_hand(void **state) {
@@ -315,6 +380,7 @@ int main(void) {
         cmocka_unit_test(test_conv2d_against_direct_loops),
         cmocka_unit_test(test_conv1d_against_direct_loops),
         cmocka_unit_test(test_same_bits_on_any_thread_count),
+        cmocka_unit_test(test_second_backward_on_one_recording),
         cmocka_unit_test(test_conv_layer),
         cmocka_unit_test(test_max_pool2d_by_hand),
         cmocka_unit_test(test_avg_pool2d_by_hand),

@@ -184,6 +184,7 @@ static void test_elementwise_loops(void **state) {
             CHECK(k->sigmoid_vjp(n, x, u, y), y0[i] + (double)u[i] * x[i] * (1 - x[i]), 1e-6);
             CHECK(k->tanh_vjp(n, x, u, y), y0[i] + (double)u[i] * (1 - (double)x[i] * x[i]), 1e-6);
             CHECK(k->relu_vjp(n, x, u, y), y0[i] + (x[i] > 0 ? u[i] : 0), 1e-7);
+            CHECK(k->relu_vjp_set(n, x, u, y), x[i] > 0 ? u[i] : 0, 0);
             CHECK(k->diff_acc(n, 0.5f, x, u, y), y0[i] + 0.5 * ((double)x[i] - u[i]), 1e-6);
             /* rows of n columns: a row vector added to each, and column sums */
             const int rows = 3;
@@ -211,6 +212,24 @@ static void test_elementwise_loops(void **state) {
                 }
                 for (int i = n + 1; i < 2 * n + 1; i++)
                     assert_true(wide[q * (2 * n + 1) + i] == (float)(q * (2 * n + 1) + i));
+            }
+            /* col2im's taps: 3 rows of `len` values added into y shifted by 0, dil, 2*dil, in
+             * that order (the same bits as adding them one by one), nothing written past */
+            for (int dil = 1; dil <= 2; dil++) {
+                const int len = n / 2 + 1, span = len + 2 * dil, ldx = len + 3;
+                if (span > MAX) continue;
+                float src[3 * (MAX + 3)];
+                fill(&r, src, 3 * ldx, -3, 3);
+                memcpy(y, y0, sizeof y);
+                y[span] = 777.0f;
+                k->taps_acc(span, 3, dil, len, src, ldx, y);
+                assert_true(y[span] == 777.0f);
+                for (int i = 0; i < span; i++) {
+                    float want = y0[i];
+                    for (int t = 0; t < 3; t++)
+                        if (i - t * dil >= 0 && i - t * dil < len) want += src[t * ldx + i - t * dil];
+                    assert_true(y[i] == want);
+                }
             }
             double s = 0;
             for (int i = 0; i < n; i++) s += (double)(x[i] - u[i]) * (x[i] - u[i]);

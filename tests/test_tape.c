@@ -4,6 +4,8 @@
 #include "support/testutil.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 static void test_scalar_api_like_micrograd(void **state) {
     (void)state;
@@ -256,6 +258,79 @@ static void test_stale_status_and_size_limit(void **state) {
     ag_tape_free(t);
 }
 
+/* ---- gradients the sweep leaves unzeroed ----------------------------------------------------
+ * The sweep does not zero the intermediates' gradients; conv, pooling, relu and matmul store
+ * into one nobody has written yet, and the sweep zeroes it before any other op's vjp. Arena
+ * memory from a reset holds the last step's values, here NaN: none of it may leak into a
+ * gradient. The graph has tensors written first by a storing vjp and then by an adding one,
+ * the other way round, by two storing ones, and matmul(g, g^T) (one tensor, both operands). */
+#define UNZEROED_MIDS 6
+static ag_tensor *unzeroed_graph(ag_tape *t, ag_tensor *const *p, ag_tensor **mid) {
+    ag_tensor *h = mid[0] = ag_scale(t, p[0], 1.0);               /* (2,1,6,6) */
+    ag_tensor *c = mid[1] = ag_conv2d(t, h, p[1], p[2], 1, 0, 1); /* (2,3,4,4) */
+    ag_tensor *r = mid[2] = ag_relu(t, c);
+    ag_tensor *s = mid[3] = ag_add(t, ag_max_pool2d(t, r, 2, 2, 0), ag_avg_pool2d(t, r, 2, 2, 0));
+    ag_tensor *g = mid[4] = ag_matmul(t, ag_reshape(t, s, 2, (const int[]){2, 12}), p[3]);
+    ag_tensor *gg = mid[5] = ag_matmul_ex(t, g, g, false, true); /* (2,2) */
+    ag_tensor *e = ag_sum(t, gg);
+    e = ag_add(t, e, ag_sum(t, ag_mul(t, c, c)));
+    ag_tensor *last = ag_sum(t, ag_relu(t, h));
+    return ag_add(t, e, last); /* the sweep runs this add, the sum and relu(h) first */
+}
+
+/* Fill the tape's arena with NaN, then reset it: the next recording reuses that memory. */
+static void fill_arena_with_nan(ag_tape *t) {
+    ag_tensor *junk = ag_tensor_2d(256, 256, false);
+    for (int i = 0; i < junk->numel; i++) junk->data[i] = NAN;
+    for (int k = 0; k < 8; k++) ag_scale(t, junk, 1.0);
+    assert_null(ag_tape_error(t));
+    ag_tape_reset(t);
+    ag_tensor_free(junk);
+}
+
+static void test_unzeroed_gradients_never_leak(void **state) {
+    (void)state;
+    const int shapes[4][4] = {{2, 1, 6, 6}, {3, 1, 3, 3}, {3}, {12, 12}};
+    const int ndims[4] = {4, 4, 1, 2};
+    ag_tensor *p[4];
+    for (int i = 0; i < 4; i++) {
+        p[i] = ag_tensor_new(ndims[i], shapes[i], true);
+        assert_non_null(p[i]);
+        for (int k = 0; k < p[i]->numel; k++) p[i]->data[k] = (float)sin(1.7 * k + i) * 0.5f;
+    }
+    float *want[4];
+    ag_tensor *mid[UNZEROED_MIDS];
+    ag_tape *fresh = ag_tape_new(), *used = ag_tape_new();
+    assert_int_equal(ag_backward(fresh, unzeroed_graph(fresh, p, mid)), 0);
+    for (int i = 0; i < 4; i++) {
+        want[i] = malloc((size_t)p[i]->numel * sizeof(float));
+        memcpy(want[i], p[i]->grad, (size_t)p[i]->numel * sizeof(float));
+        ag_zero_grad(p[i]);
+    }
+    fill_arena_with_nan(used);
+    ag_tensor *loss = unzeroed_graph(used, p, mid);
+    assert_int_equal(ag_backward(used, loss), 0);
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < p[i]->numel; k++) assert_float_equal(p[i]->grad[k], want[i][k], 0);
+    /* A sweep stopped after a few nodes leaves every gradient it gave out readable: zeros
+     * where no vjp has written yet. */
+    fill_arena_with_nan(used);
+    loss = unzeroed_graph(used, p, mid);
+    assert_int_equal(ag_backward_steps(used, loss, 3), 0);
+    /* the three nodes run: the last add, sum and relu(h), which wrote h's gradient */
+    for (int k = 0; k < mid[0]->numel; k++) assert_false(isnan(mid[0]->grad[k]));
+    for (int i = 1; i < UNZEROED_MIDS; i++) {
+        assert_non_null(mid[i]->grad);
+        for (int k = 0; k < mid[i]->numel; k++) assert_float_equal(mid[i]->grad[k], 0.0f, 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        free(want[i]);
+        ag_tensor_free(p[i]);
+    }
+    ag_tape_free(fresh);
+    ag_tape_free(used);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scalar_api_like_micrograd),
@@ -268,6 +343,7 @@ int main(void) {
         cmocka_unit_test(test_requires_grad_and_names),
         cmocka_unit_test(test_stale_tensors_are_refused),
         cmocka_unit_test(test_stale_status_and_size_limit),
+        cmocka_unit_test(test_unzeroed_gradients_never_leak),
     };
     return cmocka_run_group_tests_name("tape", tests, NULL, NULL);
 }
