@@ -65,6 +65,13 @@ typedef struct ag_kernel_table {
     void (*diff_acc)(long n, float c, const float *y, const float *d, float *out);
     /* sum of (y - d)^2, the squares and sums in double (a running sum per lane, in order) */
     double (*sqdiff_sum)(long n, const float *y, const float *d);
+
+    /* ---- the fused dense layer (ops_linear.c) ---- */
+    /* y (rows, cols) = act(y + b): the row b (cols) added to every row, then the activation, in
+     * one pass; y = act(y) when b is NULL */
+    void (*bias_act)(long rows, long cols, const float *b, ag_act act, float *y);
+    /* dz = dy * act'(y), written (not added), act' from the forward's output y */
+    void (*act_grad)(long n, ag_act act, const float *y, const float *dy, float *dz);
 } ag_kernel_table;
 
 extern const ag_kernel_table ag_kernels_generic;

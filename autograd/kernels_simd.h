@@ -295,6 +295,85 @@ KV_TARGET static void KV_NAME(copy_rows)(long rows, long cols, const float *x, l
         else KV_NAME(copy)(cols, x + r * ldx, y + r * ldy);
 }
 
+/* ---- the fused dense layer's epilogue and its derivative (ops_linear.c) -------------------- */
+
+/* act(x) on a vector; act is a constant after inlining, so each activation gets its own loop.
+ * The same formulas as the activation ops above, so a fused layer gives their bits. */
+KV_TARGET static inline __attribute__((always_inline)) vf KV_NAME(act)(ag_act act, vf x) {
+    switch (act) {
+    case AG_ACT_SIGMOID: return KV_NAME(vsigmoid)(x);
+    case AG_ACT_TANH: return KV_NAME(vtanh)(x);
+    case AG_ACT_RELU: return SELECT(x > ZERO, x, ZERO);
+    case AG_ACT_IDENTITY: break;
+    }
+    return x;
+}
+
+/* y (rows, cols) = act(y + b) for one activation: the bias row added to every row (the
+ * narrow-row tiles of add_row), then the activation, in one pass; y = act(y) without b. */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(bias_act_with)(ag_act act, long rows, long cols, const float *b, float *y) {
+    const long n = rows * cols;
+    long i = 0;
+    if (!b) {
+        for (; i + VL <= n; i += VL) STORE(y + i, KV_NAME(act)(act, LOAD(y + i)));
+        if (i < n) STOREN(y + i, KV_NAME(act)(act, LOADN(y + i, n - i)), n - i);
+        return;
+    }
+    if (cols < VL) {
+        float tile[VL * VL]; /* phase p: b[(p*VL + l) % cols] for l = 0..VL-1 */
+        for (long f = 0, j = 0; f < cols * VL; f++, j = j + 1 == cols ? 0 : j + 1) tile[f] = b[j];
+        long p = 0;
+        for (; i + VL <= n; i += VL, p = p + 1 == cols ? 0 : p + 1)
+            STORE(y + i, KV_NAME(act)(act, LOAD(y + i) + LOAD(tile + p * VL)));
+        if (i < n) STOREN(y + i, KV_NAME(act)(act, LOADN(y + i, n - i) + LOAD(tile + p * VL)), n - i);
+        return;
+    }
+    for (long r = 0; r < rows; r++) {
+        float *yr = y + r * cols;
+        long j = 0;
+        for (; j + VL <= cols; j += VL) STORE(yr + j, KV_NAME(act)(act, LOAD(yr + j) + LOAD(b + j)));
+        if (j < cols)
+            STOREN(yr + j, KV_NAME(act)(act, LOADN(yr + j, cols - j) + LOADN(b + j, cols - j)), cols - j);
+    }
+}
+KV_TARGET static void KV_NAME(bias_act)(long rows, long cols, const float *b, ag_act act, float *y) {
+    switch (act) {
+    case AG_ACT_SIGMOID: KV_NAME(bias_act_with)(AG_ACT_SIGMOID, rows, cols, b, y); return;
+    case AG_ACT_TANH: KV_NAME(bias_act_with)(AG_ACT_TANH, rows, cols, b, y); return;
+    case AG_ACT_RELU: KV_NAME(bias_act_with)(AG_ACT_RELU, rows, cols, b, y); return;
+    case AG_ACT_IDENTITY: KV_NAME(bias_act_with)(AG_ACT_IDENTITY, rows, cols, b, y); return;
+    }
+}
+
+/* dz = dy * act'(y), written: the activation vjps above with nothing to add to */
+KV_TARGET static inline __attribute__((always_inline)) vf KV_NAME(act_grad_step)(ag_act act, vf y,
+                                                                                  vf dy) {
+    switch (act) {
+    case AG_ACT_SIGMOID: return dy * y * (ONE - y);
+    case AG_ACT_TANH: return dy * (ONE - y * y);
+    case AG_ACT_RELU: return SELECT(y > ZERO, dy, ZERO); /* y > 0 exactly where x > 0 */
+    case AG_ACT_IDENTITY: break;
+    }
+    return dy;
+}
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(act_grad_with)(ag_act act, long n, const float *y, const float *dy, float *dz) {
+    long i = 0;
+    for (; i + VL <= n; i += VL) STORE(dz + i, KV_NAME(act_grad_step)(act, LOAD(y + i), LOAD(dy + i)));
+    if (i < n)
+        STOREN(dz + i, KV_NAME(act_grad_step)(act, LOADN(y + i, n - i), LOADN(dy + i, n - i)), n - i);
+}
+KV_TARGET static void KV_NAME(act_grad)(long n, ag_act act, const float *y, const float *dy,
+                                        float *dz) {
+    switch (act) {
+    case AG_ACT_SIGMOID: KV_NAME(act_grad_with)(AG_ACT_SIGMOID, n, y, dy, dz); return;
+    case AG_ACT_TANH: KV_NAME(act_grad_with)(AG_ACT_TANH, n, y, dy, dz); return;
+    case AG_ACT_RELU: KV_NAME(act_grad_with)(AG_ACT_RELU, n, y, dy, dz); return;
+    case AG_ACT_IDENTITY: KV_NAME(act_grad_with)(AG_ACT_IDENTITY, n, y, dy, dz); return;
+    }
+}
+
 /* ---- gemm: packing ------------------------------------------------------------------------- */
 
 /* Panels of W lanes from a matrix X: for `count` lanes (rows of op(A), columns of op(B)) and kc
@@ -526,7 +605,7 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
     KV_NAME(sigmoid), KV_NAME(sigmoid_vjp), KV_NAME(tanh), KV_NAME(tanh_vjp),
     KV_NAME(relu), KV_NAME(relu_vjp), KV_NAME(exp), KV_NAME(add), KV_NAME(acc), KV_NAME(copy),
     KV_NAME(add_row), KV_NAME(acc_colsum), KV_NAME(copy_rows), KV_NAME(diff_acc),
-    KV_NAME(sqdiff_sum),
+    KV_NAME(sqdiff_sum), KV_NAME(bias_act), KV_NAME(act_grad),
 };
 
 #undef KV_DRIVE
