@@ -501,7 +501,7 @@ KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, lon
 
 /* ---- gemm: small shapes, no packing --------------------------------------------------------- */
 
-/* Rows i0 .. i0+rows-1 (rows <= R, R = 4 or 8, a constant after inlining) of one strip of
+/* Rows i0 .. i0+rows-1 (rows <= R, R = 1, 2, 4 or 8, a constant after inlining) of one strip of
  * w <= VL columns of C (+)= op(A) @ B[:, strip], B not transposed: R accumulators in
  * registers while the K rank-1 updates go in, k in order (R independent sums keep the FMA
  * units busy despite their latency). Named accumulators, not an array, so that they stay in
@@ -527,20 +527,35 @@ KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, lon
         if (rows > 6) c6 = LD(c + 6 * N);
         if (rows > 7) c7 = LD(c + 7 * N);
     }
-    for (int k = 0; k < K; k++) {
-        const vf b = LD(B + k * ldb);
-        const float *ak = a + k * sk;
-        c0 = KV_FMA(KV_SPLAT(ak[0]), b, c0);
-        c1 = KV_FMA(KV_SPLAT(ak[o1]), b, c1);
-        c2 = KV_FMA(KV_SPLAT(ak[o2]), b, c2);
-        c3 = KV_FMA(KV_SPLAT(ak[o3]), b, c3);
-        if (R > 4) {
-            c4 = KV_FMA(KV_SPLAT(ak[o4]), b, c4);
-            c5 = KV_FMA(KV_SPLAT(ak[o5]), b, c5);
-            c6 = KV_FMA(KV_SPLAT(ak[o6]), b, c6);
-            c7 = KV_FMA(KV_SPLAT(ak[o7]), b, c7);
+#define SMALL_K_STEP(k)                                                                         \
+    do {                                                                                        \
+        const vf b = LD(B + (k) * ldb);                                                         \
+        const float *ak = a + (k) * sk;                                                         \
+        c0 = KV_FMA(KV_SPLAT(ak[0]), b, c0);                                                    \
+        if (R > 1) c1 = KV_FMA(KV_SPLAT(ak[o1]), b, c1);                                        \
+        if (R > 2) {                                                                            \
+            c2 = KV_FMA(KV_SPLAT(ak[o2]), b, c2);                                               \
+            c3 = KV_FMA(KV_SPLAT(ak[o3]), b, c3);                                               \
+        }                                                                                       \
+        if (R > 4) {                                                                            \
+            c4 = KV_FMA(KV_SPLAT(ak[o4]), b, c4);                                               \
+            c5 = KV_FMA(KV_SPLAT(ak[o5]), b, c5);                                               \
+            c6 = KV_FMA(KV_SPLAT(ak[o6]), b, c6);                                               \
+            c7 = KV_FMA(KV_SPLAT(ak[o7]), b, c7);                                               \
+        }                                                                                       \
+    } while (0)
+    /* Long k loops (few rows, many steps: a gradient's X^T dZ) four steps at a time, to spend
+     * fewer instructions on the loop than on the multiply-adds; the order stays k = 0, 1, ... */
+    int k = 0;
+    if (R <= 2 && K >= 16) /* only in small_rows_few */
+        for (; k + 4 <= K; k += 4) {
+            SMALL_K_STEP(k);
+            SMALL_K_STEP(k + 1);
+            SMALL_K_STEP(k + 2);
+            SMALL_K_STEP(k + 3);
         }
-    }
+    for (; k < K; k++) SMALL_K_STEP(k);
+#undef SMALL_K_STEP
     ST(c, c0);
     if (rows > 1) ST(c + N, c1);
     if (rows > 2) ST(c + 2 * N, c2);
@@ -553,26 +568,28 @@ KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, lon
 #undef ST
 }
 
-/* One strip of columns, eight rows at a time; four when no more than four are left. */
+/* One strip of columns, eight rows at a time; four when no more than four are left, or, when
+ * `few` (a constant: C^T of a one- or two-column C, see gemm_small), two or one. */
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(small_strip)(int M, int N, int K, const float *A, long si, long sk, const float *B,
-                     long ldb, float *C, bool accumulate, long w, bool full) {
+                     long ldb, float *C, bool accumulate, long w, bool full, bool few) {
     for (int i = 0; i < M; i += 8) {
         const int rows = M - i < 8 ? M - i : 8;
-        if (rows > 4)
-            KV_NAME(small_block)(8, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
-                                 accumulate, w, full);
-        else
-            KV_NAME(small_block)(4, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
-                                 accumulate, w, full);
+        const float *a = A + i * si;
+        float *c = C + (long)i * N;
+        if (rows > 4) KV_NAME(small_block)(8, rows, N, K, a, si, sk, B, ldb, c, accumulate, w, full);
+        else if (rows > 2 || !few) KV_NAME(small_block)(4, rows, N, K, a, si, sk, B, ldb, c, accumulate, w, full);
+        else if (rows > 1) KV_NAME(small_block)(2, rows, N, K, a, si, sk, B, ldb, c, accumulate, w, full);
+        else KV_NAME(small_block)(1, rows, N, K, a, si, sk, B, ldb, c, accumulate, w, full);
     }
 }
 
 /* C (+)= op(A) @ op(B) for shapes too small to pay for packing, a strip of VL columns at a
  * time (the last one partial). A transposed B is first copied to the stack the right way round
  * (or, when too big for that, each element is a dot product). */
-KV_TARGET static void KV_NAME(gemm_small)(int M, int N, int K, const float *A, bool ta,
-                                          const float *B, bool tb, float *C, bool accumulate) {
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(small_rows_with)(bool few, int M, int N, int K, const float *A, bool ta, const float *B,
+                         bool tb, float *C, bool accumulate) {
     const long lda = ta ? M : K;
     long ldb = tb ? K : N;
     float bt[AG_SMALL_BT];
@@ -593,8 +610,53 @@ KV_TARGET static void KV_NAME(gemm_small)(int M, int N, int K, const float *A, b
     }
     const long si = ta ? 1 : lda, sk = ta ? lda : 1; /* op(A)[i,k] = A[i*si + k*sk] */
     int j = 0;
-    for (; j + VL <= N; j += VL) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true);
-    if (j < N) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j, false);
+    for (; j + VL <= N; j += VL) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true, few);
+    if (j < N) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j, false, few);
+}
+/* As it is, and for C^T of a one- or two-column C (one or two rows, many k). */
+KV_TARGET static void KV_NAME(small_rows)(int M, int N, int K, const float *A, bool ta,
+                                          const float *B, bool tb, float *C, bool accumulate) {
+    KV_NAME(small_rows_with)(false, M, N, K, A, ta, B, tb, C, accumulate);
+}
+KV_TARGET static void KV_NAME(small_rows_few)(int M, int N, int K, const float *A, bool ta,
+                                              const float *B, bool tb, float *C, bool accumulate) {
+    KV_NAME(small_rows_with)(true, M, N, K, A, ta, B, tb, C, accumulate);
+}
+
+/* Whether C (M,N) is better computed as its transpose, C^T = op(B)^T @ op(A)^T (N,M), with C's
+ * rows along the vectors' lanes: when C is narrower than a vector and taller, its columns fill
+ * few lanes of each vector while its rows would fill them all. The price: C^T goes through the
+ * stack (two copies when accumulating, one otherwise, none when N is 1, as C and C^T are the
+ * same memory then), and so does op(A)^T unless A is stored transposed (then its rows are
+ * op(A)'s columns). Counted in vector steps per k (an FMA and a broadcast), against copies at
+ * about two steps per element. */
+KV_TARGET static inline bool KV_NAME(rows_in_lanes)(int M, int N, int K, bool ta, bool accumulate) {
+    if (N > 2 || (long)M * N > AG_SMALL_BT || (!ta && (long)M * K > AG_SMALL_BT)) return false;
+    const long by_cols = (long)M * ((N + VL - 1) / VL) * K, by_rows = (long)N * ((M + VL - 1) / VL) * K;
+    const long copies = (ta ? 0 : (long)M * K) + (N == 1 ? 0 : (accumulate ? 2 : 1) * (long)M * N);
+    return by_rows + AG_SMALL_COPY_COST * copies < by_cols;
+}
+
+/* C (+)= op(A) @ op(B), small shapes: as it is, or as its transpose (rows_in_lanes). Either
+ * way each element of C is C's old value (or 0) plus the products over k in order, one
+ * fused multiply-add at a time: the same bits whichever way it is computed. */
+KV_TARGET static void KV_NAME(gemm_small)(int M, int N, int K, const float *A, bool ta,
+                                          const float *B, bool tb, float *C, bool accumulate) {
+    if (K == 1) ta = true, tb = false; /* (M,1) and (1,N) read the same either way round */
+    if (!KV_NAME(rows_in_lanes)(M, N, K, ta, accumulate)) {
+        KV_NAME(small_rows)(M, N, K, A, ta, B, tb, C, accumulate);
+        return;
+    }
+    float ct[AG_SMALL_BT];
+    float *c = N == 1 ? C : ct;
+    if (N > 1 && accumulate)
+        for (int j = 0; j < N; j++)
+            for (int i = 0; i < M; i++) ct[(long)j * M + i] = C[(long)i * N + j];
+    /* C^T (N,M) = op(B)^T (N,K) @ op(A)^T (K,M): B is op(B)^T stored transposed unless tb */
+    KV_NAME(small_rows_few)(N, M, K, B, !tb, A, !ta, c, accumulate);
+    if (N > 1)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(long)i * N + j] = ct[(long)j * M + i];
 }
 
 /* ---- the table ------------------------------------------------------------------------------ */
