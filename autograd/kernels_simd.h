@@ -12,6 +12,7 @@
  *   KV_SPLAT(x)    a vector holding the float x in every lane
  *   KV_ISA_NAME    the table's name ("generic", "avx2", "avx512")
  *   KV_LOADN(p,n), KV_STOREN(p,v,n)   (optional) the first n lanes, by masked moves
+ *   KV_GATHER(p, idx)  (optional) the floats p[idx[0]], p[idx[1]], ... (idx a vector of int32)
  * and gets the table KV_NAME(ag_kernels) (see kernels.h for what each entry computes).
  *
  * Vectors are GCC/Clang vector extensions (`float __attribute__((vector_size(N)))`), so the
@@ -637,26 +638,72 @@ KV_TARGET static inline bool KV_NAME(rows_in_lanes)(int M, int N, int K, bool ta
     return by_rows + AG_SMALL_COPY_COST * copies < by_cols;
 }
 
+/* ZIP_LO(a, b) = a0 b0 a1 b1 ... over the first halves of a and b, ZIP_HI the same over the
+ * second halves (where the compiler has __builtin_shufflevector). */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#if KV_BYTES == 16
+#define ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 4, 1, 5)
+#define ZIP_HI(a, b) __builtin_shufflevector(a, b, 2, 6, 3, 7)
+#elif KV_BYTES == 32
+#define ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
+#define ZIP_HI(a, b) __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
+#elif KV_BYTES == 64
+#define ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define ZIP_HI(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#endif
+#endif
+#endif
+
+/* xt (cols, rows) = x (rows, cols) transposed: VL rows at a time by gathers (a column of VL
+ * rows is one strided load) where the instruction set has them, else element by element. */
+KV_TARGET static void KV_NAME(transpose)(int rows, int cols, const float *x, float *xt) {
+    int i = 0;
+#ifdef KV_GATHER
+    vi idx;
+    for (int l = 0; l < VL; l++) idx[l] = l * cols;
+    for (; i + VL <= rows; i += VL)
+        for (int j = 0; j < cols; j++) STORE(xt + (long)j * rows + i, KV_GATHER(x + (long)i * cols + j, idx));
+#endif
+    for (int j = 0; j < cols; j++)
+        for (int r = i; r < rows; r++) xt[(long)j * rows + r] = x[(long)r * cols + j];
+}
+
 /* C (+)= op(A) @ op(B), small shapes: as it is, or as its transpose (rows_in_lanes). Either
  * way each element of C is C's old value (or 0) plus the products over k in order, one
  * fused multiply-add at a time: the same bits whichever way it is computed. */
 KV_TARGET static void KV_NAME(gemm_small)(int M, int N, int K, const float *A, bool ta,
                                           const float *B, bool tb, float *C, bool accumulate) {
     if (K == 1) ta = true, tb = false; /* (M,1) and (1,N) read the same either way round */
+#ifdef KV_GATHER
+    /* With gathers a transposed copy of A costs a vector step per VL elements: cheap enough
+     * to take C^T also when A is stored as it is (a layer's forward, X W). */
+    float at[AG_SMALL_BT];
+    if (!ta && (long)M * K <= AG_SMALL_BT && KV_NAME(rows_in_lanes)(M, N, K, true, accumulate)) {
+        KV_NAME(transpose)(M, K, A, at);
+        A = at, ta = true;
+    }
+#endif
     if (!KV_NAME(rows_in_lanes)(M, N, K, ta, accumulate)) {
         KV_NAME(small_rows)(M, N, K, A, ta, B, tb, C, accumulate);
         return;
     }
     float ct[AG_SMALL_BT];
     float *c = N == 1 ? C : ct;
-    if (N > 1 && accumulate)
-        for (int j = 0; j < N; j++)
-            for (int i = 0; i < M; i++) ct[(long)j * M + i] = C[(long)i * N + j];
+    if (N > 1 && accumulate) KV_NAME(transpose)(M, N, C, ct);
     /* C^T (N,M) = op(B)^T (N,K) @ op(A)^T (K,M): B is op(B)^T stored transposed unless tb */
     KV_NAME(small_rows_few)(N, M, K, B, !tb, A, !ta, c, accumulate);
-    if (N > 1)
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) C[(long)i * N + j] = ct[(long)j * M + i];
+    if (N == 2) { /* C's rows are the two rows of C^T side by side: interleave them */
+        int i = 0;
+#ifdef ZIP_LO
+        for (; i + VL <= M; i += VL) {
+            const vf a = LOAD(ct + i), b = LOAD(ct + M + i);
+            STORE(C + 2 * i, ZIP_LO(a, b));
+            STORE(C + 2 * i + VL, ZIP_HI(a, b));
+        }
+#endif
+        for (; i < M; i++) C[2 * i] = ct[i], C[2 * i + 1] = ct[M + i];
+    }
 }
 
 /* ---- the table ------------------------------------------------------------------------------ */
@@ -684,6 +731,8 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
 #undef LOADN
 #undef STOREN
 #undef SELECT
+#undef ZIP_LO
+#undef ZIP_HI
 #undef vf
 #undef vi
 #undef vu

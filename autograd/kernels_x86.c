@@ -27,6 +27,7 @@ static const int32_t lane_masks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 
 #define KV_SPLAT(x) _mm256_set1_ps(x)
 #define KV_LOADN(p, n) _mm256_maskload_ps((p), AVX2_MASK(n))
 #define KV_STOREN(p, v, n) _mm256_maskstore_ps((p), AVX2_MASK(n), (v))
+#define KV_GATHER(p, idx) _mm256_i32gather_ps((p), (__m256i)(idx), 4)
 #include "kernels_simd.h"
 #undef KV_NAME
 #undef KV_TARGET
@@ -41,6 +42,7 @@ static const int32_t lane_masks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 
 #undef KV_SPLAT
 #undef KV_LOADN
 #undef KV_STOREN
+#undef KV_GATHER
 
 /* AVX-512F: 16 floats per vector; micro-tile 8 x 32 (16 accumulators of the 32 registers). */
 #define KV_NAME(x) x##_avx512
@@ -56,6 +58,7 @@ static const int32_t lane_masks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 
 #define KV_SPLAT(x) _mm512_set1_ps(x)
 #define KV_LOADN(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (p))
 #define KV_STOREN(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (v))
+#define KV_GATHER(p, idx) _mm512_i32gather_ps((__m512i)(idx), (p), 4)
 #include "kernels_simd.h"
 
 #else
