@@ -19,12 +19,6 @@
  * round, before multiplying. */
 #define AG_SMALL_BT 4096
 
-/* What gemm_small counts a copied element as, in vector multiply-add steps (see rows_in_lanes
- * in kernels_simd.h). */
-#ifndef AG_SMALL_COPY_COST
-#define AG_SMALL_COPY_COST 2
-#endif
-
 typedef struct ag_kernel_table {
     const char *name; /* "generic", "avx2", "avx512" */
     int mr, nr;       /* the gemm micro-tile: mr rows x nr columns of C */

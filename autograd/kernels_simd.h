@@ -624,20 +624,6 @@ KV_TARGET static void KV_NAME(small_rows_few)(int M, int N, int K, const float *
     KV_NAME(small_rows_with)(true, M, N, K, A, ta, B, tb, C, accumulate);
 }
 
-/* Whether C (M,N) is better computed as its transpose, C^T = op(B)^T @ op(A)^T (N,M), with C's
- * rows along the vectors' lanes: when C is narrower than a vector and taller, its columns fill
- * few lanes of each vector while its rows would fill them all. The price: C^T goes through the
- * stack (two copies when accumulating, one otherwise, none when N is 1, as C and C^T are the
- * same memory then), and so does op(A)^T unless A is stored transposed (then its rows are
- * op(A)'s columns). Counted in vector steps per k (an FMA and a broadcast), against copies at
- * about two steps per element. */
-KV_TARGET static inline bool KV_NAME(rows_in_lanes)(int M, int N, int K, bool ta, bool accumulate) {
-    if (N > 2 || (long)M * N > AG_SMALL_BT || (!ta && (long)M * K > AG_SMALL_BT)) return false;
-    const long by_cols = (long)M * ((N + VL - 1) / VL) * K, by_rows = (long)N * ((M + VL - 1) / VL) * K;
-    const long copies = (ta ? 0 : (long)M * K) + (N == 1 ? 0 : (accumulate ? 2 : 1) * (long)M * N);
-    return by_rows + AG_SMALL_COPY_COST * copies < by_cols;
-}
-
 /* ZIP_LO(a, b) = a0 b0 a1 b1 ... over the first halves of a and b, ZIP_HI the same over the
  * second halves (where the compiler has __builtin_shufflevector). */
 #if defined(__has_builtin)
@@ -667,6 +653,34 @@ KV_TARGET static void KV_NAME(transpose)(int rows, int cols, const float *x, flo
 #endif
     for (int j = 0; j < cols; j++)
         for (int r = i; r < rows; r++) xt[(long)j * rows + r] = x[(long)r * cols + j];
+}
+
+/* Whether C (M,N) is better computed as its transpose, C^T = op(B)^T @ op(A)^T (N,M), with C's
+ * rows along the vectors' lanes: when C has one or two columns, they fill one or two lanes of
+ * each vector, while its rows would fill them all. The price is copies: C^T back into C (not
+ * for one column: C and C^T are the same memory then), C into C^T first when accumulating,
+ * and op(A)^T unless A is stored transposed (its rows are op(A)'s columns then). Counted in
+ * vector steps: a row of vectors costs its K multiply-adds plus its loads and stores (masked
+ * ones, at the ragged edge of a narrow C, count three); a copied element half a step with
+ * gathers and interleaving vectors (KV_GATHER, ZIP_LO), two without. */
+KV_TARGET static inline bool KV_NAME(rows_in_lanes)(int M, int N, int K, bool ta, bool accumulate) {
+    if (N > 2 || (long)M * N > AG_SMALL_BT || (!ta && (long)M * K > AG_SMALL_BT)) return false;
+#ifdef KV_GATHER
+    const long gather2 = 1; /* twice the cost of an element copied by a gather */
+#else
+    const long gather2 = 4;
+#endif
+#ifdef ZIP_LO
+    const long zip2 = 1;
+#else
+    const long zip2 = 4;
+#endif
+    const long acc = accumulate ? 1 : 0;
+    const long by_cols = 2 * (long)M * ((N + VL - 1) / VL) * (K + 3 * acc + 3);
+    long by_rows = 2 * (long)N * ((M + VL - 1) / VL) * (K + acc + 1);
+    if (!ta) by_rows += gather2 * (long)M * K;
+    if (N == 2) by_rows += zip2 * (long)M * N + acc * gather2 * (long)M * N;
+    return by_rows < by_cols;
 }
 
 /* C (+)= op(A) @ op(B), small shapes: as it is, or as its transpose (rows_in_lanes). Either
