@@ -502,7 +502,7 @@ KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, lon
 
 /* ---- gemm: small shapes, no packing --------------------------------------------------------- */
 
-/* Rows i0 .. i0+rows-1 (rows <= R, R = 1, 2, 4 or 8, a constant after inlining) of one strip of
+/* Rows i0 .. i0+rows-1 (rows <= R, R = 4 or 8, a constant after inlining) of one strip of
  * w <= VL columns of C (+)= op(A) @ B[:, strip], B not transposed: R accumulators in
  * registers while the K rank-1 updates go in, k in order (R independent sums keep the FMA
  * units busy despite their latency). Named accumulators, not an array, so that they stay in
@@ -528,35 +528,20 @@ KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, lon
         if (rows > 6) c6 = LD(c + 6 * N);
         if (rows > 7) c7 = LD(c + 7 * N);
     }
-#define SMALL_K_STEP(k)                                                                         \
-    do {                                                                                        \
-        const vf b = LD(B + (k) * ldb);                                                         \
-        const float *ak = a + (k) * sk;                                                         \
-        c0 = KV_FMA(KV_SPLAT(ak[0]), b, c0);                                                    \
-        if (R > 1) c1 = KV_FMA(KV_SPLAT(ak[o1]), b, c1);                                        \
-        if (R > 2) {                                                                            \
-            c2 = KV_FMA(KV_SPLAT(ak[o2]), b, c2);                                               \
-            c3 = KV_FMA(KV_SPLAT(ak[o3]), b, c3);                                               \
-        }                                                                                       \
-        if (R > 4) {                                                                            \
-            c4 = KV_FMA(KV_SPLAT(ak[o4]), b, c4);                                               \
-            c5 = KV_FMA(KV_SPLAT(ak[o5]), b, c5);                                               \
-            c6 = KV_FMA(KV_SPLAT(ak[o6]), b, c6);                                               \
-            c7 = KV_FMA(KV_SPLAT(ak[o7]), b, c7);                                               \
-        }                                                                                       \
-    } while (0)
-    /* Long k loops (few rows, many steps: a gradient's X^T dZ) four steps at a time, to spend
-     * fewer instructions on the loop than on the multiply-adds; the order stays k = 0, 1, ... */
-    int k = 0;
-    if (R <= 2 && K >= 16) /* only in small_rows_few */
-        for (; k + 4 <= K; k += 4) {
-            SMALL_K_STEP(k);
-            SMALL_K_STEP(k + 1);
-            SMALL_K_STEP(k + 2);
-            SMALL_K_STEP(k + 3);
+    for (int k = 0; k < K; k++) {
+        const vf b = LD(B + k * ldb);
+        const float *ak = a + k * sk;
+        c0 = KV_FMA(KV_SPLAT(ak[0]), b, c0);
+        c1 = KV_FMA(KV_SPLAT(ak[o1]), b, c1);
+        c2 = KV_FMA(KV_SPLAT(ak[o2]), b, c2);
+        c3 = KV_FMA(KV_SPLAT(ak[o3]), b, c3);
+        if (R > 4) {
+            c4 = KV_FMA(KV_SPLAT(ak[o4]), b, c4);
+            c5 = KV_FMA(KV_SPLAT(ak[o5]), b, c5);
+            c6 = KV_FMA(KV_SPLAT(ak[o6]), b, c6);
+            c7 = KV_FMA(KV_SPLAT(ak[o7]), b, c7);
         }
-    for (; k < K; k++) SMALL_K_STEP(k);
-#undef SMALL_K_STEP
+    }
     ST(c, c0);
     if (rows > 1) ST(c + N, c1);
     if (rows > 2) ST(c + 2 * N, c2);
@@ -569,28 +554,26 @@ KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, lon
 #undef ST
 }
 
-/* One strip of columns, eight rows at a time; four when no more than four are left, or, when
- * `few` (a constant: C^T of a one- or two-column C, see gemm_small), two or one. */
+/* One strip of columns, eight rows at a time; four when no more than four are left. */
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(small_strip)(int M, int N, int K, const float *A, long si, long sk, const float *B,
-                     long ldb, float *C, bool accumulate, long w, bool full, bool few) {
+                     long ldb, float *C, bool accumulate, long w, bool full) {
     for (int i = 0; i < M; i += 8) {
         const int rows = M - i < 8 ? M - i : 8;
-        const float *a = A + i * si;
-        float *c = C + (long)i * N;
-        if (rows > 4) KV_NAME(small_block)(8, rows, N, K, a, si, sk, B, ldb, c, accumulate, w, full);
-        else if (rows > 2 || !few) KV_NAME(small_block)(4, rows, N, K, a, si, sk, B, ldb, c, accumulate, w, full);
-        else if (rows > 1) KV_NAME(small_block)(2, rows, N, K, a, si, sk, B, ldb, c, accumulate, w, full);
-        else KV_NAME(small_block)(1, rows, N, K, a, si, sk, B, ldb, c, accumulate, w, full);
+        if (rows > 4)
+            KV_NAME(small_block)(8, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
+                                 accumulate, w, full);
+        else
+            KV_NAME(small_block)(4, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
+                                 accumulate, w, full);
     }
 }
 
 /* C (+)= op(A) @ op(B) for shapes too small to pay for packing, a strip of VL columns at a
  * time (the last one partial). A transposed B is first copied to the stack the right way round
  * (or, when too big for that, each element is a dot product). */
-KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(small_rows_with)(bool few, int M, int N, int K, const float *A, bool ta, const float *B,
-                         bool tb, float *C, bool accumulate) {
+KV_TARGET static void KV_NAME(small_rows)(int M, int N, int K, const float *A, bool ta,
+                                          const float *B, bool tb, float *C, bool accumulate) {
     const long lda = ta ? M : K;
     long ldb = tb ? K : N;
     float bt[AG_SMALL_BT];
@@ -611,17 +594,64 @@ KV_NAME(small_rows_with)(bool few, int M, int N, int K, const float *A, bool ta,
     }
     const long si = ta ? 1 : lda, sk = ta ? lda : 1; /* op(A)[i,k] = A[i*si + k*sk] */
     int j = 0;
-    for (; j + VL <= N; j += VL) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true, few);
-    if (j < N) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j, false, few);
+    for (; j + VL <= N; j += VL) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true);
+    if (j < N) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j, false);
 }
-/* As it is, and for C^T of a one- or two-column C (one or two rows, many k). */
-KV_TARGET static void KV_NAME(small_rows)(int M, int N, int K, const float *A, bool ta,
-                                          const float *B, bool tb, float *C, bool accumulate) {
-    KV_NAME(small_rows_with)(false, M, N, K, A, ta, B, tb, C, accumulate);
+
+/* Columns j .. j+w-1 (w <= VL; `full`, w == VL, and R, 1 or 2, are constants after inlining) of
+ * C (R rows, row stride N) (+)= a (R, K) @ B (K, .), B's rows ldb apart, op(a)[r,k] being
+ * a[r*sr + k*sk]: one vector of each row of C, its K multiply-adds in order. */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(few_rows_strip)(int R, bool full, long w, int N, int K, const float *a, long sr, long sk,
+                        const float *B, long ldb, float *C, bool accumulate) {
+#define LD(p) (full ? LOAD(p) : LOADN(p, w))
+#define STEP(k)                                                                                 \
+    do {                                                                                        \
+        const vf b_ = LD(B + (k) * ldb);                                                        \
+        c0 = KV_FMA(KV_SPLAT(a[(k) * sk]), b_, c0);                                             \
+        if (R > 1) c1 = KV_FMA(KV_SPLAT(a[sr + (k) * sk]), b_, c1);                             \
+    } while (0)
+    vf c0 = KV_SPLAT(0.0f), c1 = c0;
+    if (accumulate) {
+        c0 = LD(C);
+        if (R > 1) c1 = LD(C + N);
+    }
+    int k = 0;
+    for (; k + 4 <= K; k += 4) { /* four steps at a time: fewer instructions on the loop */
+        STEP(k);
+        STEP(k + 1);
+        STEP(k + 2);
+        STEP(k + 3);
+    }
+    for (; k < K; k++) STEP(k);
+    if (full) {
+        STORE(C, c0);
+        if (R > 1) STORE(C + N, c1);
+    } else {
+        STOREN(C, c0, w);
+        if (R > 1) STOREN(C + N, c1, w);
+    }
+#undef STEP
+#undef LD
 }
-KV_TARGET static void KV_NAME(small_rows_few)(int M, int N, int K, const float *A, bool ta,
-                                              const float *B, bool tb, float *C, bool accumulate) {
-    KV_NAME(small_rows_with)(true, M, N, K, A, ta, B, tb, C, accumulate);
+/* C (R rows, N columns) (+)= op(a) (R, K) @ B (K, N), a strip of VL columns at a time. Made for
+ * the transposes of one- and two-column products (gemm_small), whose rows are long and whose
+ * k loops may be as short as one step. */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(few_rows_with)(int R, int N, int K, const float *a, long sr, long sk, const float *B,
+                       long ldb, float *C, bool accumulate) {
+    long j = 0;
+    for (; j + VL <= N; j += VL)
+        KV_NAME(few_rows_strip)(R, true, VL, N, K, a, sr, sk, B + j, ldb, C + j, accumulate);
+    if (j < N)
+        KV_NAME(few_rows_strip)(R, false, N - j, N, K, a, sr, sk, B + j, ldb, C + j, accumulate);
+}
+/* C (M = 1 or 2 rows, N) (+)= op(A) (M,K) @ B (K,N), B not transposed (row stride N). */
+KV_TARGET static void KV_NAME(few_rows)(int M, int N, int K, const float *A, bool ta,
+                                        const float *B, float *C, bool accumulate) {
+    const long sr = ta ? 1 : K, sk = ta ? M : 1;
+    if (M > 1) KV_NAME(few_rows_with)(2, N, K, A, sr, sk, B, N, C, accumulate);
+    else KV_NAME(few_rows_with)(1, N, K, A, sr, sk, B, N, C, accumulate);
 }
 
 /* ZIP_LO(a, b) = a0 b0 a1 b1 ... over the first halves of a and b, ZIP_HI the same over the
@@ -683,30 +713,23 @@ KV_TARGET static inline bool KV_NAME(rows_in_lanes)(int M, int N, int K, bool ta
     return by_rows < by_cols;
 }
 
-/* C (+)= op(A) @ op(B), small shapes: as it is, or as its transpose (rows_in_lanes). Either
- * way each element of C is C's old value (or 0) plus the products over k in order, one
- * fused multiply-add at a time: the same bits whichever way it is computed. */
+/* C (+)= op(A) @ op(B), small shapes: as it is (small_rows), or as its transpose (rows_in_lanes,
+ * few_rows). Either way each element of C is C's old value (or 0) plus the products over k in
+ * order, one fused multiply-add at a time: the same bits whichever way it is computed. */
 KV_TARGET static void KV_NAME(gemm_small)(int M, int N, int K, const float *A, bool ta,
                                           const float *B, bool tb, float *C, bool accumulate) {
     if (K == 1) ta = true, tb = false; /* (M,1) and (1,N) read the same either way round */
-#ifdef KV_GATHER
-    /* With gathers a transposed copy of A costs a vector step per VL elements: cheap enough
-     * to take C^T also when A is stored as it is (a layer's forward, X W). */
-    float at[AG_SMALL_BT];
-    if (!ta && (long)M * K <= AG_SMALL_BT && KV_NAME(rows_in_lanes)(M, N, K, true, accumulate)) {
-        KV_NAME(transpose)(M, K, A, at);
-        A = at, ta = true;
-    }
-#endif
     if (!KV_NAME(rows_in_lanes)(M, N, K, ta, accumulate)) {
         KV_NAME(small_rows)(M, N, K, A, ta, B, tb, C, accumulate);
         return;
     }
-    float ct[AG_SMALL_BT];
+    float at[AG_SMALL_BT], ct[AG_SMALL_BT];
+    if (!ta) KV_NAME(transpose)(M, K, A, at), A = at; /* op(A)^T, stored (K,M) */
     float *c = N == 1 ? C : ct;
     if (N > 1 && accumulate) KV_NAME(transpose)(M, N, C, ct);
-    /* C^T (N,M) = op(B)^T (N,K) @ op(A)^T (K,M): B is op(B)^T stored transposed unless tb */
-    KV_NAME(small_rows_few)(N, M, K, B, !tb, A, !ta, c, accumulate);
+    /* C^T (N,M) = op(B)^T (N,K) @ op(A)^T (K,M): B is op(B)^T stored transposed unless tb;
+     * A, stored (K,M) now, is op(A)^T as it is */
+    KV_NAME(few_rows)(N, M, K, B, !tb, A, c, accumulate);
     if (N == 2) { /* C's rows are the two rows of C^T side by side: interleave them */
         int i = 0;
 #ifdef ZIP_LO
