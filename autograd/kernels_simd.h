@@ -655,26 +655,42 @@ KV_TARGET static void KV_NAME(few_rows)(int M, int N, int K, const float *A, boo
 }
 
 /* ZIP_LO(a, b) = a0 b0 a1 b1 ... over the first halves of a and b, ZIP_HI the same over the
- * second halves (where the compiler has __builtin_shufflevector). */
+ * second halves; UNZIP_EVEN(a, b) the even lanes of a then of b, UNZIP_ODD the odd ones (where
+ * the compiler has __builtin_shufflevector). */
 #if defined(__has_builtin)
 #if __has_builtin(__builtin_shufflevector)
 #if KV_BYTES == 16
 #define ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 4, 1, 5)
 #define ZIP_HI(a, b) __builtin_shufflevector(a, b, 2, 6, 3, 7)
+#define UNZIP_EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6)
+#define UNZIP_ODD(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7)
 #elif KV_BYTES == 32
 #define ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
 #define ZIP_HI(a, b) __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
+#define UNZIP_EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+#define UNZIP_ODD(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
 #elif KV_BYTES == 64
 #define ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
 #define ZIP_HI(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#define UNZIP_EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#define UNZIP_ODD(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
 #endif
 #endif
 #endif
 
-/* xt (cols, rows) = x (rows, cols) transposed: VL rows at a time by gathers (a column of VL
- * rows is one strided load) where the instruction set has them, else element by element. */
+/* xt (cols, rows) = x (rows, cols) transposed, VL rows at a time: two columns by splitting two
+ * vectors into their even and odd lanes, more by gathers (a column of VL rows is one strided
+ * load) where the instruction set has them; the rest element by element. */
 KV_TARGET static void KV_NAME(transpose)(int rows, int cols, const float *x, float *xt) {
     int i = 0;
+#ifdef UNZIP_EVEN
+    if (cols == 2) /* two columns: VL rows are two vectors, their even and odd lanes */
+        for (; i + VL <= rows; i += VL) {
+            const vf a = LOAD(x + 2 * i), b = LOAD(x + 2 * i + VL);
+            STORE(xt + i, UNZIP_EVEN(a, b));
+            STORE(xt + rows + i, UNZIP_ODD(a, b));
+        }
+#endif
 #ifdef KV_GATHER
     vi idx;
     for (int l = 0; l < VL; l++) idx[l] = l * cols;
@@ -770,6 +786,8 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
 #undef SELECT
 #undef ZIP_LO
 #undef ZIP_HI
+#undef UNZIP_EVEN
+#undef UNZIP_ODD
 #undef vf
 #undef vi
 #undef vu
