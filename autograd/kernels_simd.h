@@ -237,6 +237,15 @@ KV_TARGET static void KV_NAME(acc_colsum)(long rows, long cols, const float *x, 
         for (long p = 0; p < cols; p++) part[p] = KV_SPLAT(0.0f);
         const long n = rows * cols;
         long i = 0, p = 0;
+        if (cols <= 2) { /* the same sums in registers (a layer of one or two units' bias) */
+            vf s0 = KV_SPLAT(0.0f), s1 = s0;
+            if (cols == 1)
+                for (; i + VL <= n; i += VL) s0 += LOAD(x + i);
+            else
+                for (; i + 2 * VL <= n; i += 2 * VL) s0 += LOAD(x + i), s1 += LOAD(x + i + VL);
+            part[0] = s0;
+            if (cols == 2) part[1] = s1;
+        }
         for (; i + VL <= n; i += VL, p = p + 1 == cols ? 0 : p + 1) part[p] += LOAD(x + i);
         if (i < n) part[p] += LOADN(x + i, n - i);
         float lanes[VL * VL]; /* flat index f of the phases is in column f % cols */
