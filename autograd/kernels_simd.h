@@ -581,6 +581,63 @@ KV_NAME(small_strip)(int M, int N, int K, const float *A, long si, long sk, cons
 /* C (+)= op(A) @ op(B) for shapes too small to pay for packing, a strip of VL columns at a
  * time (the last one partial). A transposed B is first copied to the stack the right way round
  * (or, when too big for that, each element is a dot product). */
+/* Rows i0 .. i0+rows-1 (rows <= 6) of a strip of VL + w columns of C (+)= op(A) @ B[:, strip]
+ * (0 < w <= VL; `full`, w == VL, is a constant after inlining): two vectors per row, so that each
+ * broadcast of op(A)[i,k] serves two multiply-adds; 12 accumulators. Past the last row the
+ * offsets repeat row i0 (computed, never stored). k in order, as small_block. */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(small_block2)(int rows, int N, int K, const float *a, long si, long sk, const float *B,
+                      long ldb, float *c, bool accumulate, long w, bool full) {
+#define LD2(p) (full ? LOAD(p) : LOADN(p, w))
+#define ST2(p, v) (full ? STORE(p, v) : STOREN(p, v, w))
+#define OFF(r) (rows > (r) ? (r) * si : 0)
+    const long o1 = OFF(1), o2 = OFF(2), o3 = OFF(3), o4 = OFF(4), o5 = OFF(5);
+#undef OFF
+    vf c00 = KV_SPLAT(0.0f), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+       c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    if (accumulate) {
+        c00 = LOAD(c), c01 = LD2(c + VL);
+        if (rows > 1) c10 = LOAD(c + N), c11 = LD2(c + N + VL);
+        if (rows > 2) c20 = LOAD(c + 2 * N), c21 = LD2(c + 2 * N + VL);
+        if (rows > 3) c30 = LOAD(c + 3 * N), c31 = LD2(c + 3 * N + VL);
+        if (rows > 4) c40 = LOAD(c + 4 * N), c41 = LD2(c + 4 * N + VL);
+        if (rows > 5) c50 = LOAD(c + 5 * N), c51 = LD2(c + 5 * N + VL);
+    }
+    for (int k = 0; k < K; k++) {
+        const vf b0 = LOAD(B + k * ldb), b1 = LD2(B + k * ldb + VL);
+        const float *ak = a + k * sk;
+        vf x = KV_SPLAT(ak[0]);
+        c00 = KV_FMA(x, b0, c00), c01 = KV_FMA(x, b1, c01);
+        x = KV_SPLAT(ak[o1]);
+        c10 = KV_FMA(x, b0, c10), c11 = KV_FMA(x, b1, c11);
+        x = KV_SPLAT(ak[o2]);
+        c20 = KV_FMA(x, b0, c20), c21 = KV_FMA(x, b1, c21);
+        x = KV_SPLAT(ak[o3]);
+        c30 = KV_FMA(x, b0, c30), c31 = KV_FMA(x, b1, c31);
+        x = KV_SPLAT(ak[o4]);
+        c40 = KV_FMA(x, b0, c40), c41 = KV_FMA(x, b1, c41);
+        x = KV_SPLAT(ak[o5]);
+        c50 = KV_FMA(x, b0, c50), c51 = KV_FMA(x, b1, c51);
+    }
+    STORE(c, c00), ST2(c + VL, c01);
+    if (rows > 1) STORE(c + N, c10), ST2(c + N + VL, c11);
+    if (rows > 2) STORE(c + 2 * N, c20), ST2(c + 2 * N + VL, c21);
+    if (rows > 3) STORE(c + 3 * N, c30), ST2(c + 3 * N + VL, c31);
+    if (rows > 4) STORE(c + 4 * N, c40), ST2(c + 4 * N + VL, c41);
+    if (rows > 5) STORE(c + 5 * N, c50), ST2(c + 5 * N + VL, c51);
+#undef LD2
+#undef ST2
+}
+
+/* A strip of VL + w columns, six rows at a time. */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(small_strip2)(int M, int N, int K, const float *A, long si, long sk, const float *B,
+                      long ldb, float *C, bool accumulate, long w, bool full) {
+    for (int i = 0; i < M; i += 6)
+        KV_NAME(small_block2)(M - i < 6 ? M - i : 6, N, K, A + i * si, si, sk, B, ldb,
+                              C + (long)i * N, accumulate, w, full);
+}
+
 KV_TARGET static void KV_NAME(small_rows)(int M, int N, int K, const float *A, bool ta,
                                           const float *B, bool tb, float *C, bool accumulate) {
     const long lda = ta ? M : K;
@@ -603,6 +660,14 @@ KV_TARGET static void KV_NAME(small_rows)(int M, int N, int K, const float *A, b
     }
     const long si = ta ? 1 : lda, sk = ta ? lda : 1; /* op(A)[i,k] = A[i*si + k*sk] */
     int j = 0;
+    if (M >= 6) { /* strips of two vectors where there is more than one vector of columns left */
+        for (; N - j > VL; j += 2 * VL) {
+            if (N - j >= 2 * VL)
+                KV_NAME(small_strip2)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true);
+            else
+                KV_NAME(small_strip2)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j - VL, false);
+        }
+    }
     for (; j + VL <= N; j += VL) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true);
     if (j < N) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j, false);
 }
