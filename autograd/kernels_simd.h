@@ -674,14 +674,23 @@ KV_TARGET static void KV_NAME(small_rows)(int M, int N, int K, const float *A, b
 
 /* Columns j .. j+w-1 (w <= VL; `full`, w == VL, and R, 1 or 2, are constants after inlining) of
  * C (R rows, row stride N) (+)= a (R, K) @ B (K, .), B's rows ldb apart, op(a)[r,k] being
- * a[r*sr + k*sk]: one vector of each row of C, its K multiply-adds in order. */
+ * a[r*sr + k*sk]: one vector of each row of C, its K multiply-adds in order. When `gathered`
+ * (a constant; full strips only), B is given as its transpose, rows K apart: element (k, l) is
+ * B[k + l*K], a gather with the offsets gidx. */
+#ifdef KV_GATHER
+#define FEW_ROWS_B(k) (gathered ? (vf)KV_GATHER(B + (k), *gidx) : LD(B + (k) * ldb))
+#else
+#define FEW_ROWS_B(k) LD(B + (k) * ldb)
+#endif
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(few_rows_strip)(int R, bool full, long w, int N, int K, const float *a, long sr, long sk,
-                        const float *B, long ldb, float *C, bool accumulate) {
+                        const float *B, long ldb, float *C, bool accumulate, bool gathered,
+                        const vi *gidx) {
+    (void)gathered, (void)gidx;
 #define LD(p) (full ? LOAD(p) : LOADN(p, w))
 #define STEP(k)                                                                                 \
     do {                                                                                        \
-        const vf b_ = LD(B + (k) * ldb);                                                        \
+        const vf b_ = FEW_ROWS_B(k);                                                            \
         c0 = KV_FMA(KV_SPLAT(a[(k) * sk]), b_, c0);                                             \
         if (R > 1) c1 = KV_FMA(KV_SPLAT(a[sr + (k) * sk]), b_, c1);                             \
     } while (0)
@@ -716,9 +725,9 @@ KV_NAME(few_rows_with)(int R, int N, int K, const float *a, long sr, long sk, co
                        long ldb, float *C, bool accumulate) {
     long j = 0;
     for (; j + VL <= N; j += VL)
-        KV_NAME(few_rows_strip)(R, true, VL, N, K, a, sr, sk, B + j, ldb, C + j, accumulate);
+        KV_NAME(few_rows_strip)(R, true, VL, N, K, a, sr, sk, B + j, ldb, C + j, accumulate, false, NULL);
     if (j < N)
-        KV_NAME(few_rows_strip)(R, false, N - j, N, K, a, sr, sk, B + j, ldb, C + j, accumulate);
+        KV_NAME(few_rows_strip)(R, false, N - j, N, K, a, sr, sk, B + j, ldb, C + j, accumulate, false, NULL);
 }
 /* C (M = 1 or 2 rows, N) (+)= op(A) (M,K) @ B (K,N), B not transposed (row stride N). */
 KV_TARGET static void KV_NAME(few_rows)(int M, int N, int K, const float *A, bool ta,
@@ -727,6 +736,22 @@ KV_TARGET static void KV_NAME(few_rows)(int M, int N, int K, const float *A, boo
     if (M > 1) KV_NAME(few_rows_with)(2, N, K, A, sr, sk, B, N, C, accumulate);
     else KV_NAME(few_rows_with)(1, N, K, A, sr, sk, B, N, C, accumulate);
 }
+#ifdef KV_GATHER
+/* The same with B given as its transpose Bt, row-major (N, K) (a layer's input X, when C^T is
+ * (X W)^T): each vector of B's row k gathered from Bt's column k. N is a multiple of VL. */
+KV_TARGET static void KV_NAME(few_rows_gathered)(int M, int N, int K, const float *A, bool ta,
+                                                 const float *Bt, float *C, bool accumulate) {
+    const long sr = ta ? 1 : K, sk = ta ? M : 1;
+    vi idx;
+    for (int l = 0; l < VL; l++) idx[l] = l * K;
+    for (long j = 0; j < N; j += VL)
+        if (M > 1)
+            KV_NAME(few_rows_strip)(2, true, VL, N, K, A, sr, sk, Bt + j * K, 0, C + j, accumulate, true, &idx);
+        else
+            KV_NAME(few_rows_strip)(1, true, VL, N, K, A, sr, sk, Bt + j * K, 0, C + j, accumulate, true, &idx);
+}
+#endif
+#undef FEW_ROWS_B
 
 /* ZIP_LO(a, b) = a0 b0 a1 b1 ... over the first halves of a and b, ZIP_HI the same over the
  * second halves; UNZIP_EVEN(a, b) the even lanes of a then of b, UNZIP_ODD the odd ones (where
@@ -814,12 +839,20 @@ KV_TARGET static void KV_NAME(gemm_small)(int M, int N, int K, const float *A, b
         return;
     }
     float at[AG_SMALL_BT], ct[AG_SMALL_BT];
-    if (!ta) KV_NAME(transpose)(M, K, A, at), A = at; /* op(A)^T, stored (K,M) */
     float *c = N == 1 ? C : ct;
     if (N > 1 && accumulate) KV_NAME(transpose)(M, N, C, ct);
-    /* C^T (N,M) = op(B)^T (N,K) @ op(A)^T (K,M): B is op(B)^T stored transposed unless tb;
-     * A, stored (K,M) now, is op(A)^T as it is */
-    KV_NAME(few_rows)(N, M, K, B, !tb, A, c, accumulate);
+    /* C^T (N,M) = op(B)^T (N,K) @ op(A)^T (K,M): B is op(B)^T stored transposed unless tb */
+    bool done = false;
+#ifdef KV_GATHER
+    if (!ta && K > 2 && M % VL == 0) { /* op(A)^T's rows gathered from A as they are needed */
+        KV_NAME(few_rows_gathered)(N, M, K, B, !tb, A, c, accumulate);
+        done = true;
+    }
+#endif
+    if (!done) {
+        if (!ta) KV_NAME(transpose)(M, K, A, at), A = at; /* op(A)^T, stored (K,M) */
+        KV_NAME(few_rows)(N, M, K, B, !tb, A, c, accumulate);
+    }
     if (N == 2) { /* C's rows are the two rows of C^T side by side: interleave them */
         int i = 0;
 #ifdef ZIP_LO

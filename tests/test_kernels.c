@@ -286,7 +286,7 @@ static void test_narrow_products_are_fma_chains(void **state) {
     static const int shapes[][3] = {{64, 2, 6}, {64, 1, 2}, {64, 2, 1}, {2, 1, 64}, {6, 2, 64},
                                     {1, 2, 33}, {13, 1, 17}, {5, 2, 1}, {9, 1, 1}, {100, 2, 40},
                                     {100, 12, 12}, {13, 24, 7}, {7, 17, 5}, {6, 9, 3},
-                                    {20, 40, 3}, {12, 12, 64}, {6, 24, 50}};
+                                    {20, 40, 3}, {12, 12, 64}, {6, 24, 50}, {32, 1, 9}, {48, 2, 3}};
     tu_rng r = {33};
     FOR_EACH_TABLE(k) {
         if (!strcmp(k->name, "generic")) continue; /* a*b + c, not fused: no fmaf to match */
