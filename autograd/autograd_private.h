@@ -36,6 +36,7 @@ struct ag_node {
         struct {
             bool transpose_a, transpose_b; /* matmul: which operand is used transposed */
         } matmul;
+        ag_act act;     /*   linear: the activation */
     } arg;
     void *aux;          /* what the backward needs besides inputs and output (arena memory) */
     ag_tensor out;

@@ -71,6 +71,13 @@ typedef struct ag_kernel_table {
      * 0 <= i - t*dil < len only, for i = 0..n-1: col2im's taps along a row (a term that does
      * not exist adds 0) */
     void (*taps_acc)(long n, int taps, long dil, long len, const float *x, long ldx, float *y);
+
+    /* ---- the fused dense layer (ops_linear.c) ---- */
+    /* y (rows, cols) = act(y + b): the row b (cols) added to every row, then the activation, in
+     * one pass; y = act(y) when b is NULL */
+    void (*bias_act)(long rows, long cols, const float *b, ag_act act, float *y);
+    /* dz = dy * act'(y), written (not added), act' from the forward's output y */
+    void (*act_grad)(long n, ag_act act, const float *y, const float *dy, float *dz);
 } ag_kernel_table;
 
 extern const ag_kernel_table ag_kernels_generic;

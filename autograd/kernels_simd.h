@@ -14,6 +14,7 @@
  *   KV_LOADN(p,n), KV_STOREN(p,v,n)   (optional) the first n lanes, by masked moves
  *   KV_TRANSPOSE8(src,lds,dst,ldd)    (optional) an 8 x 8 block transposed in registers:
  *                  dst[c*ldd + r] = src[r*lds + c] for r, c < 8
+ *   KV_GATHER(p, idx)  (optional) the floats p[idx[0]], p[idx[1]], ... (idx a vector of int32)
  * and gets the table KV_NAME(ag_kernels) (see kernels.h for what each entry computes).
  *
  * Vectors are GCC/Clang vector extensions (`float __attribute__((vector_size(N)))`), so the
@@ -271,6 +272,15 @@ KV_TARGET static void KV_NAME(acc_colsum)(long rows, long cols, const float *x, 
         for (long p = 0; p < cols; p++) part[p] = KV_SPLAT(0.0f);
         const long n = rows * cols;
         long i = 0, p = 0;
+        if (cols <= 2) { /* the same sums in registers (a layer of one or two units' bias) */
+            vf s0 = KV_SPLAT(0.0f), s1 = s0;
+            if (cols == 1)
+                for (; i + VL <= n; i += VL) s0 += LOAD(x + i);
+            else
+                for (; i + 2 * VL <= n; i += 2 * VL) s0 += LOAD(x + i), s1 += LOAD(x + i + VL);
+            part[0] = s0;
+            if (cols == 2) part[1] = s1;
+        }
         for (; i + VL <= n; i += VL, p = p + 1 == cols ? 0 : p + 1) part[p] += LOAD(x + i);
         if (i < n) part[p] += LOADN(x + i, n - i);
         float lanes[VL * VL]; /* flat index f of the phases is in column f % cols */
@@ -328,6 +338,85 @@ KV_TARGET static void KV_NAME(copy_rows)(long rows, long cols, const float *x, l
     for (long r = 0; r < rows; r++)
         if (add) KV_NAME(acc)(cols, x + r * ldx, y + r * ldy);
         else KV_NAME(copy)(cols, x + r * ldx, y + r * ldy);
+}
+
+/* ---- the fused dense layer's epilogue and its derivative (ops_linear.c) -------------------- */
+
+/* act(x) on a vector; act is a constant after inlining, so each activation gets its own loop.
+ * The same formulas as the activation ops above, so a fused layer gives their bits. */
+KV_TARGET static inline __attribute__((always_inline)) vf KV_NAME(act)(ag_act act, vf x) {
+    switch (act) {
+    case AG_ACT_SIGMOID: return KV_NAME(vsigmoid)(x);
+    case AG_ACT_TANH: return KV_NAME(vtanh)(x);
+    case AG_ACT_RELU: return SELECT(x > ZERO, x, ZERO);
+    case AG_ACT_IDENTITY: break;
+    }
+    return x;
+}
+
+/* y (rows, cols) = act(y + b) for one activation: the bias row added to every row (the
+ * narrow-row tiles of add_row), then the activation, in one pass; y = act(y) without b. */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(bias_act_with)(ag_act act, long rows, long cols, const float *b, float *y) {
+    const long n = rows * cols;
+    long i = 0;
+    if (!b) {
+        for (; i + VL <= n; i += VL) STORE(y + i, KV_NAME(act)(act, LOAD(y + i)));
+        if (i < n) STOREN(y + i, KV_NAME(act)(act, LOADN(y + i, n - i)), n - i);
+        return;
+    }
+    if (cols < VL) {
+        float tile[VL * VL]; /* phase p: b[(p*VL + l) % cols] for l = 0..VL-1 */
+        for (long f = 0, j = 0; f < cols * VL; f++, j = j + 1 == cols ? 0 : j + 1) tile[f] = b[j];
+        long p = 0;
+        for (; i + VL <= n; i += VL, p = p + 1 == cols ? 0 : p + 1)
+            STORE(y + i, KV_NAME(act)(act, LOAD(y + i) + LOAD(tile + p * VL)));
+        if (i < n) STOREN(y + i, KV_NAME(act)(act, LOADN(y + i, n - i) + LOAD(tile + p * VL)), n - i);
+        return;
+    }
+    for (long r = 0; r < rows; r++) {
+        float *yr = y + r * cols;
+        long j = 0;
+        for (; j + VL <= cols; j += VL) STORE(yr + j, KV_NAME(act)(act, LOAD(yr + j) + LOAD(b + j)));
+        if (j < cols)
+            STOREN(yr + j, KV_NAME(act)(act, LOADN(yr + j, cols - j) + LOADN(b + j, cols - j)), cols - j);
+    }
+}
+KV_TARGET static void KV_NAME(bias_act)(long rows, long cols, const float *b, ag_act act, float *y) {
+    switch (act) {
+    case AG_ACT_SIGMOID: KV_NAME(bias_act_with)(AG_ACT_SIGMOID, rows, cols, b, y); return;
+    case AG_ACT_TANH: KV_NAME(bias_act_with)(AG_ACT_TANH, rows, cols, b, y); return;
+    case AG_ACT_RELU: KV_NAME(bias_act_with)(AG_ACT_RELU, rows, cols, b, y); return;
+    case AG_ACT_IDENTITY: KV_NAME(bias_act_with)(AG_ACT_IDENTITY, rows, cols, b, y); return;
+    }
+}
+
+/* dz = dy * act'(y), written: the activation vjps above with nothing to add to */
+KV_TARGET static inline __attribute__((always_inline)) vf KV_NAME(act_grad_step)(ag_act act, vf y,
+                                                                                  vf dy) {
+    switch (act) {
+    case AG_ACT_SIGMOID: return dy * y * (ONE - y);
+    case AG_ACT_TANH: return dy * (ONE - y * y);
+    case AG_ACT_RELU: return SELECT(y > ZERO, dy, ZERO); /* y > 0 exactly where x > 0 */
+    case AG_ACT_IDENTITY: break;
+    }
+    return dy;
+}
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(act_grad_with)(ag_act act, long n, const float *y, const float *dy, float *dz) {
+    long i = 0;
+    for (; i + VL <= n; i += VL) STORE(dz + i, KV_NAME(act_grad_step)(act, LOAD(y + i), LOAD(dy + i)));
+    if (i < n)
+        STOREN(dz + i, KV_NAME(act_grad_step)(act, LOADN(y + i, n - i), LOADN(dy + i, n - i)), n - i);
+}
+KV_TARGET static void KV_NAME(act_grad)(long n, ag_act act, const float *y, const float *dy,
+                                        float *dz) {
+    switch (act) {
+    case AG_ACT_SIGMOID: KV_NAME(act_grad_with)(AG_ACT_SIGMOID, n, y, dy, dz); return;
+    case AG_ACT_TANH: KV_NAME(act_grad_with)(AG_ACT_TANH, n, y, dy, dz); return;
+    case AG_ACT_RELU: KV_NAME(act_grad_with)(AG_ACT_RELU, n, y, dy, dz); return;
+    case AG_ACT_IDENTITY: KV_NAME(act_grad_with)(AG_ACT_IDENTITY, n, y, dy, dz); return;
+    }
 }
 
 /* ---- gemm: packing ------------------------------------------------------------------------- */
@@ -462,103 +551,7 @@ KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, lon
         }
 }
 
-/* ---- gemm: small shapes, no packing --------------------------------------------------------- */
-
-/* Rows i0 .. i0+rows-1 (rows <= R, R = 4 or 8, a constant after inlining) of one strip of
- * w <= VL columns of C (+)= op(A) @ B[:, strip], B not transposed: R accumulators in
- * registers while the K rank-1 updates go in, k in order (R independent sums keep the FMA
- * units busy despite their latency). Named accumulators, not an array, so that they stay in
- * registers; past the last row the offsets repeat row i0 (computed, never stored). `full`
- * (w == VL) is a constant too, so each case gets its own loop without tests. */
-KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, long sk,
-                     const float *B, long ldb, float *c, bool accumulate, long w, bool full) {
-#define LD(p) (full ? LOAD(p) : LOADN(p, w))
-#define ST(p, v) (full ? STORE(p, v) : STOREN(p, v, w))
-#define OFF(r) (rows > (r) ? (r) * si : 0)
-    const long o1 = OFF(1), o2 = OFF(2), o3 = OFF(3), o4 = OFF(4), o5 = OFF(5), o6 = OFF(6),
-               o7 = OFF(7);
-#undef OFF
-    vf c0 = KV_SPLAT(0.0f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
-    if (accumulate) {
-        c0 = LD(c);
-        if (rows > 1) c1 = LD(c + N);
-        if (rows > 2) c2 = LD(c + 2 * N);
-        if (rows > 3) c3 = LD(c + 3 * N);
-        if (rows > 4) c4 = LD(c + 4 * N);
-        if (rows > 5) c5 = LD(c + 5 * N);
-        if (rows > 6) c6 = LD(c + 6 * N);
-        if (rows > 7) c7 = LD(c + 7 * N);
-    }
-    for (int k = 0; k < K; k++) {
-        const vf b = LD(B + k * ldb);
-        const float *ak = a + k * sk;
-        c0 = KV_FMA(KV_SPLAT(ak[0]), b, c0);
-        c1 = KV_FMA(KV_SPLAT(ak[o1]), b, c1);
-        c2 = KV_FMA(KV_SPLAT(ak[o2]), b, c2);
-        c3 = KV_FMA(KV_SPLAT(ak[o3]), b, c3);
-        if (R > 4) {
-            c4 = KV_FMA(KV_SPLAT(ak[o4]), b, c4);
-            c5 = KV_FMA(KV_SPLAT(ak[o5]), b, c5);
-            c6 = KV_FMA(KV_SPLAT(ak[o6]), b, c6);
-            c7 = KV_FMA(KV_SPLAT(ak[o7]), b, c7);
-        }
-    }
-    ST(c, c0);
-    if (rows > 1) ST(c + N, c1);
-    if (rows > 2) ST(c + 2 * N, c2);
-    if (rows > 3) ST(c + 3 * N, c3);
-    if (rows > 4) ST(c + 4 * N, c4);
-    if (rows > 5) ST(c + 5 * N, c5);
-    if (rows > 6) ST(c + 6 * N, c6);
-    if (rows > 7) ST(c + 7 * N, c7);
-#undef LD
-#undef ST
-}
-
-/* One strip of columns, eight rows at a time; four when no more than four are left. */
-KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(small_strip)(int M, int N, int K, const float *A, long si, long sk, const float *B,
-                     long ldb, float *C, bool accumulate, long w, bool full) {
-    for (int i = 0; i < M; i += 8) {
-        const int rows = M - i < 8 ? M - i : 8;
-        if (rows > 4)
-            KV_NAME(small_block)(8, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
-                                 accumulate, w, full);
-        else
-            KV_NAME(small_block)(4, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
-                                 accumulate, w, full);
-    }
-}
-
-/* C (+)= op(A) @ op(B) for shapes too small to pay for packing, a strip of VL columns at a
- * time (the last one partial). A transposed B is first copied to the stack the right way round
- * (or, when too big for that, each element is a dot product). */
-KV_TARGET static void KV_NAME(gemm_small)(int M, int N, int K, const float *A, bool ta,
-                                          const float *B, bool tb, float *C, bool accumulate) {
-    const long lda = ta ? M : K;
-    long ldb = tb ? K : N;
-    float bt[AG_SMALL_BT];
-    if (tb && (long)N * K <= AG_SMALL_BT) {
-        for (int j = 0; j < N; j++)
-            for (int k = 0; k < K; k++) bt[(long)k * N + j] = B[(long)j * K + k];
-        B = bt, ldb = N, tb = false;
-    }
-    if (tb) { /* C[i,j] (+)= sum_k op(A)[i,k] B[j,k] */
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) {
-                float s = accumulate ? C[(long)i * N + j] : 0.0f;
-                for (int k = 0; k < K; k++)
-                    s += (ta ? A[(long)k * lda + i] : A[(long)i * lda + k]) * B[(long)j * ldb + k];
-                C[(long)i * N + j] = s;
-            }
-        return;
-    }
-    const long si = ta ? 1 : lda, sk = ta ? lda : 1; /* op(A)[i,k] = A[i*si + k*sk] */
-    int j = 0;
-    for (; j + VL <= N; j += VL) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true);
-    if (j < N) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j, false);
-}
+#include "kernels_simd_small.h" /* gemm_small and its pieces */
 
 /* ---- the table ------------------------------------------------------------------------------ */
 
@@ -568,7 +561,8 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
     KV_NAME(sigmoid), KV_NAME(sigmoid_vjp), KV_NAME(tanh), KV_NAME(tanh_vjp),
     KV_NAME(relu), KV_NAME(relu_vjp), KV_NAME(exp), KV_NAME(add), KV_NAME(acc), KV_NAME(copy),
     KV_NAME(add_row), KV_NAME(acc_colsum), KV_NAME(copy_rows), KV_NAME(diff_acc),
-    KV_NAME(sqdiff_sum), KV_NAME(relu_vjp_set), KV_NAME(taps_acc),
+    KV_NAME(sqdiff_sum), KV_NAME(relu_vjp_set), KV_NAME(taps_acc), KV_NAME(bias_act),
+    KV_NAME(act_grad),
 };
 
 #undef KV_DRIVE
@@ -585,6 +579,10 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
 #undef LOADN
 #undef STOREN
 #undef SELECT
+#undef ZIP_LO
+#undef ZIP_HI
+#undef UNZIP_EVEN
+#undef UNZIP_ODD
 #undef vf
 #undef vi
 #undef vu

@@ -55,6 +55,7 @@ transpose8(const float *src, long lds, float *dst, long ldd) {
 #define KV_TRANSPOSE8(src, lds, dst, ldd) transpose8(src, lds, dst, ldd)
 #define KV_LOADR(p, lo, hi)                                                                     \
     _mm256_maskload_ps((p), _mm256_andnot_si256(AVX2_MASK(lo), AVX2_MASK(hi)))
+#define KV_GATHER(p, idx) _mm256_i32gather_ps((p), (__m256i)(idx), 4)
 #include "kernels_simd.h"
 #undef KV_NAME
 #undef KV_TARGET
@@ -71,6 +72,7 @@ transpose8(const float *src, long lds, float *dst, long ldd) {
 #undef KV_STOREN
 #undef KV_TRANSPOSE8
 #undef KV_LOADR
+#undef KV_GATHER
 
 /* AVX-512F: 16 floats per vector; micro-tile 8 x 32 (16 accumulators of the 32 registers). */
 #define KV_NAME(x) x##_avx512
@@ -89,6 +91,7 @@ transpose8(const float *src, long lds, float *dst, long ldd) {
 #define KV_TRANSPOSE8(src, lds, dst, ldd) transpose8(src, lds, dst, ldd)
 #define KV_LOADR(p, lo, hi)                                                                     \
     _mm512_maskz_loadu_ps((__mmask16)(((1u << (hi)) - 1) & ~((1u << (lo)) - 1)), (p))
+#define KV_GATHER(p, idx) _mm512_i32gather_ps((__m512i)(idx), (p), 4)
 #include "kernels_simd.h"
 
 #else

@@ -48,6 +48,8 @@
     X(concat, -1, ag_concat(t, in, nin, arg->axis))                                         \
     X(slice_rows, 1, ag_slice_rows(t, in[0], arg->start, arg->count))                       \
     X(gather_rows, 1, ag_gather_rows(t, in[0], arg->index, arg->count))                     \
+    /* ops_linear.c (2 inputs, or 3 with the bias) */                                       \
+    X(linear, -1, ag_linear(t, in[0], in[1], nin > 2 ? in[2] : NULL, arg->act))            \
     /* ops_loss.c */                                                                        \
     X(softmax, 1, ag_softmax(t, in[0]))                                                     \
     X(log_softmax, 1, ag_log_softmax(t, in[0]))                                             \
@@ -99,6 +101,7 @@ typedef struct ag_op_args {
     double c;                      /* scale, add_const, pow: the constant */
     int axis;                      /* sum_axis, mean_axis, max_axis, concat */
     bool transpose_a, transpose_b; /* matmul */
+    ag_act act;                    /* linear: the activation */
     int ndim;                      /* reshape: the new shape */
     const int *shape;
     int start, count;              /* slice_rows: rows start..start+count-1; gather_rows: count */

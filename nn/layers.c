@@ -31,6 +31,17 @@ ag_tensor *nn_activate(ag_tape *t, ag_tensor *x, nn_act act) {
 
 static bool act_ok(nn_act act) { return act >= NN_SIGMOID && act <= NN_IDENTITY; }
 
+/* The fused layer's name for an activation (act_ok). */
+static ag_act linear_act(nn_act act) {
+    switch (act) {
+    case NN_SIGMOID: return AG_ACT_SIGMOID;
+    case NN_TANH: return AG_ACT_TANH;
+    case NN_RELU: return AG_ACT_RELU;
+    case NN_IDENTITY: break;
+    }
+    return AG_ACT_IDENTITY;
+}
+
 /* A named parameter NAME.SUFFIX of shape (rows, cols), filled by init; fn names the constructor
  * in messages. A parameter made before the fill failed stays in the list: the constructor rolls
  * the list back (see undo_creation). */
@@ -98,7 +109,9 @@ ag_tensor *nn_dense_forward(ag_tape *t, const nn_dense *layer, ag_tensor *x) {
                             layer->W->name, ag_shape_str(x, s, sizeof s), x->shape[1],
                             layer->W->shape[0]);
     }
-    return nn_activate(t, ag_add(t, ag_matmul(t, x, layer->W), layer->b), layer->act);
+    if (!act_ok(layer->act))
+        return ag_tape_fail(t, "dense %s: unknown activation %d", layer->W->name, (int)layer->act);
+    return ag_linear(t, x, layer->W, layer->b, linear_act(layer->act)); /* one fused node */
 }
 
 /* ---- multilayer perceptron ------------------------------------------------------------------ */

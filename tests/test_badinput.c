@@ -392,6 +392,23 @@ static void expect_axis(const ag_tensor *r, const char *op, int axis) {
 }
 
 
+/* The fused dense layer (autograd/ops_linear.c): operands that are not 2-D, inner dimensions
+ * that differ, a bias of the wrong size, an activation outside ag_act. */
+static void test_linear_arguments(void **state) {
+    (void)state;
+    expect_tape(T, BAD(ag_linear, (T, ag_tape_tensor(T, 1, (const int[]){3}, NULL), tt(T, 3, 2), NULL, AG_ACT_SIGMOID)),
+                "linear: x (3) and w (3,2) must both be 2-D");
+    expect_tape(T, BAD(ag_linear, (T, tt(T, 4, 3), tt(T, 2, 5), NULL, AG_ACT_TANH)),
+                "linear: x (4,3) @ w (2,5): inner dimensions differ (3 vs 2)");
+    expect_tape(T, BAD(ag_linear, (T, tt(T, 4, 3), tt(T, 3, 5), tt(T, 1, 4), AG_ACT_RELU)),
+                "linear: bias (1,4) must be (5) or (1,5) for w (3,5)");
+    expect_tape(T, BAD(ag_linear, (T, tt(T, 4, 3), tt(T, 3, 5), tt(T, 5, 1), AG_ACT_RELU)),
+                "linear: bias (5,1) must be (5) or (1,5) for w (3,5)");
+    ag_tensor *r = BAD(ag_linear, (T, tt(T, 4, 3), tt(T, 3, 5), NULL, (ag_act)7));
+    assert_int_equal(ag_tape_status(T), AG_ERR_RANGE);
+    expect_tape(T, r, "linear: activation 7 is not one of ag_act (0 to 3)");
+}
+
 /* The convolutions and poolings (autograd/ops_conv.c): wrong ndim, channel mismatch, a bias of
  * the wrong size, zero or negative stride, negative padding, zero dilation, a kernel larger
  * than the padded input, pooling padding over half the kernel. */
@@ -1718,6 +1735,7 @@ int main(void) {
         cmocka_unit_test_setup(test_axes_and_indices_out_of_range, reset),
         cmocka_unit_test_setup(test_shape_op_arguments, reset),
         cmocka_unit_test_setup(test_math_and_reduce_arguments, reset),
+        cmocka_unit_test_setup(test_linear_arguments, reset),
         cmocka_unit_test_setup(test_conv_and_pool_arguments, reset),
         cmocka_unit_test_setup(test_sizes_zero_negative_overflowing, reset),
         cmocka_unit_test_setup(test_tensor_functions, reset),

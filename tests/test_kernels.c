@@ -295,6 +295,42 @@ static void test_operands_ending_a_page(void **state) {
     restore_default();
 }
 
+/* The small products (the small nets' layers and their gradients), which gemm_small computes as
+ * their transposes when they have one or two columns, and two vectors of columns at a time when
+ * they have more than one vector's worth, give for every element C's old value (or 0) plus the
+ * products over k in order, one fused multiply-add at a time: bit for bit a scalar fmaf chain,
+ * on the tables whose multiply-adds are fused (AVX2, AVX-512). */
+static void test_narrow_products_are_fma_chains(void **state) {
+    (void)state;
+    static const int shapes[][3] = {{64, 2, 6}, {64, 1, 2}, {64, 2, 1}, {2, 1, 64}, {6, 2, 64},
+                                    {1, 2, 33}, {13, 1, 17}, {5, 2, 1}, {9, 1, 1}, {100, 2, 40},
+                                    {100, 12, 12}, {13, 24, 7}, {7, 17, 5}, {6, 9, 3},
+                                    {20, 40, 3}, {12, 12, 64}, {6, 24, 50}, {32, 1, 9}, {48, 2, 3}};
+    tu_rng r = {33};
+    FOR_EACH_TABLE(k) {
+        if (!strcmp(k->name, "generic")) continue; /* a*b + c, not fused: no fmaf to match */
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int form = 0; form < 8; form++) {
+                const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                const bool ta = form & 1, tb = form & 2, acc = form & 4;
+                static float A[100 * 64], B[64 * 40], C[100 * 40], want[100 * 40];
+                fill(&r, A, M * K, -1, 1);
+                fill(&r, B, K * N, -1, 1);
+                fill(&r, C, M * N, -1, 1);
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        float c = acc ? C[i * N + j] : 0.0f;
+                        for (int q = 0; q < K; q++)
+                            c = fmaf(ta ? A[q * M + i] : A[i * K + q], tb ? B[j * K + q] : B[q * N + j], c);
+                        want[i * N + j] = c;
+                    }
+                k->gemm_small(M, N, K, A, ta, B, tb, C, acc);
+                assert_memory_equal(C, want, sizeof(float) * M * N);
+            }
+    }
+    restore_default();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generic_is_always_there),
@@ -302,6 +338,7 @@ int main(void) {
         cmocka_unit_test(test_vector_maths_matches_libm),
         cmocka_unit_test(test_elementwise_loops),
         cmocka_unit_test(test_operands_ending_a_page),
+        cmocka_unit_test(test_narrow_products_are_fma_chains),
     };
     return cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
 }

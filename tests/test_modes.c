@@ -125,8 +125,10 @@ static void nets_make(nets *n) {
     assert_int_equal(n->mlp.nlayers, 2);
     assert_non_null(n->rec.W);
     tu_rng r = {5};
-    n->x = tu_param(&r, 2, (const int[]){32, 6}, -1, 1);
-    for (int k = 0; k < 5; k++) n->xs[k] = tu_param(&r, 2, (const int[]){32, 6}, -1, 1);
+    /* 128 rows: enough values that the gradients of training take more arena chunks (64 KiB
+     * and up) than inference holds, even with each dense layer one fused node */
+    n->x = tu_param(&r, 2, (const int[]){128, 6}, -1, 1);
+    for (int k = 0; k < 5; k++) n->xs[k] = tu_param(&r, 2, (const int[]){128, 6}, -1, 1);
 }
 
 static void nets_free(nets *n) {

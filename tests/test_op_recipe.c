@@ -218,7 +218,7 @@ static void test_every_step_is_how_the_ops_are_done(void **state) {
         const char *files[] = {"autograd/ops_elementwise.c", "autograd/ops_matrix.c",
                                "autograd/ops_loss.c", "autograd/ops_shape.c",
                                "autograd/ops_math.c", "autograd/ops_reduce.c",
-                               "autograd/ops_conv.c"};
+                               "autograd/ops_conv.c", "autograd/ops_linear.c"};
         for (int i = 0; i < (int)(sizeof files / sizeof files[0]); i++) {
             char *t = tu_read_text(files[i]);
             ops_files = realloc(ops_files, len + strlen(t) + 1);

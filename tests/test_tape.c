@@ -259,12 +259,13 @@ static void test_stale_status_and_size_limit(void **state) {
 }
 
 /* ---- gradients the sweep leaves unzeroed ----------------------------------------------------
- * The sweep does not zero the intermediates' gradients; conv, pooling, relu and matmul store
+ * The sweep does not zero the intermediates' gradients; conv, pooling, relu, matmul and linear store
  * into one nobody has written yet, and the sweep zeroes it before any other op's vjp. Arena
  * memory from a reset holds the last step's values, here NaN: none of it may leak into a
  * gradient. The graph has tensors written first by a storing vjp and then by an adding one,
- * the other way round, by two storing ones, and matmul(g, g^T) (one tensor, both operands). */
-#define UNZEROED_MIDS 6
+ * the other way round, by two storing ones, and matmul(g, g^T) (one tensor, both operands);
+ * a fused dense layer (ag_linear) with a bias made on the tape. */
+#define UNZEROED_MIDS 7
 static ag_tensor *unzeroed_graph(ag_tape *t, ag_tensor *const *p, ag_tensor **mid) {
     ag_tensor *h = mid[0] = ag_scale(t, p[0], 1.0);               /* (2,1,6,6) */
     ag_tensor *c = mid[1] = ag_conv2d(t, h, p[1], p[2], 1, 0, 1); /* (2,3,4,4) */
@@ -272,7 +273,9 @@ static ag_tensor *unzeroed_graph(ag_tape *t, ag_tensor *const *p, ag_tensor **mi
     ag_tensor *s = mid[3] = ag_add(t, ag_max_pool2d(t, r, 2, 2, 0), ag_avg_pool2d(t, r, 2, 2, 0));
     ag_tensor *g = mid[4] = ag_matmul(t, ag_reshape(t, s, 2, (const int[]){2, 12}), p[3]);
     ag_tensor *gg = mid[5] = ag_matmul_ex(t, g, g, false, true); /* (2,2) */
-    ag_tensor *e = ag_sum(t, gg);
+    /* a dense layer (one node) whose bias is a tape tensor: x, w and b all stored or added */
+    ag_tensor *bias = mid[6] = ag_sum_axis(t, p[3], 0);             /* (12) */
+    ag_tensor *e = ag_add(t, ag_sum(t, gg), ag_sum(t, ag_linear(t, g, p[3], bias, AG_ACT_TANH)));
     e = ag_add(t, e, ag_sum(t, ag_mul(t, c, c)));
     ag_tensor *last = ag_sum(t, ag_relu(t, h));
     return ag_add(t, e, last); /* the sweep runs this add, the sum and relu(h) first */

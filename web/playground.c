@@ -141,8 +141,9 @@ static const char *nm(const ag_tensor *x, char buf[NAME_CHARS + 8]) {
     return "?";
 }
 
-/* A dense layer as the library's nn_dense_forward records it (matmul, add, sigmoid), each node
- * kept and named: NAME_in, NAME_x (the total input) and NAME (the output). */
+/* A dense layer written out as ops (matmul, add, sigmoid; nn_dense_forward records the same
+ * arithmetic as one fused linear node), each node kept and named: NAME_in, NAME_x (the total
+ * input) and NAME (the output). */
 static ag_tensor *dense(ag_tape *t, ag_tensor *in, const nn_dense *l, const char *prod,
                         const char *total, const char *out) {
     char a[NAME_CHARS + 8];

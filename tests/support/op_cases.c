@@ -62,6 +62,17 @@ const tu_op_case tu_op_cases[] = {
     {"matmul (3,4)@(5,4)^T", &ag_op_matmul, 2, {TU_M34, TU_P(2, 5, 4, 1, 1, -1, 1)}, {.transpose_b = true}},
     {"matmul (4,3)^T@(5,4)^T", &ag_op_matmul, 2, {TU_P(2, 4, 3, 1, 1, -1, 1), TU_P(2, 5, 4, 1, 1, -1, 1)}, {.transpose_a = true, .transpose_b = true}},
     BIN(matmul, "matmul (1,6)@(6,1)", TU_P(2, 1, 6, 1, 1, -1, 1), TU_P(2, 6, 1, 1, 1, -1, 1)),
+    /* linear: the first case has no bias (the bad-input checks give NULL to every input of the
+     * first case, and a NULL bias is allowed); narrow and wide outputs, a 1-D bias, batch 1;
+     * relu with z = x w + b kept off its kink (all positive, then all negative). */
+    {"linear (5,3)@(3,4) sigmoid no bias", &ag_op_linear, 2, {TU_P(2, 5, 3, 1, 1, -1, 1), TU_P(2, 3, 4, 1, 1, -1, 1)}, {.act = AG_ACT_SIGMOID}},
+    {"linear (6,4)@(4,2)+(1,2) sigmoid", &ag_op_linear, 3, {TU_P(2, 6, 4, 1, 1, -1, 1), TU_P(2, 4, 2, 1, 1, -1, 1), TU_P(2, 1, 2, 1, 1, -1, 1)}, {.act = AG_ACT_SIGMOID}},
+    {"linear (9,5)@(5,1)+(1,1) sigmoid", &ag_op_linear, 3, {TU_P(2, 9, 5, 1, 1, -1, 1), TU_P(2, 5, 1, 1, 1, -1, 1), TU_P(2, 1, 1, 1, 1, -1, 1)}, {.act = AG_ACT_SIGMOID}},
+    {"linear (3,5)@(5,11)+(11) tanh", &ag_op_linear, 3, {TU_P(2, 3, 5, 1, 1, -1, 1), TU_P(2, 5, 11, 1, 1, -1, 1), TU_P(1, 11, 1, 1, 1, -1, 1)}, {.act = AG_ACT_TANH}},
+    {"linear (1,6)@(6,9)+(1,9) tanh", &ag_op_linear, 3, {TU_P(2, 1, 6, 1, 1, -1, 1), TU_P(2, 6, 9, 1, 1, -1, 1), TU_P(2, 1, 9, 1, 1, -1, 1)}, {.act = AG_ACT_TANH}},
+    {"linear (4,3)@(3,6)+(1,6) identity", &ag_op_linear, 3, {TU_P(2, 4, 3, 1, 1, -1, 1), TU_P(2, 3, 6, 1, 1, -1, 1), TU_P(2, 1, 6, 1, 1, -1, 1)}, {.act = AG_ACT_IDENTITY}},
+    {"linear (3,4)@(4,5)+(1,5) relu, z > 0", &ag_op_linear, 3, {TU_P(2, 3, 4, 1, 1, 0.1, 1), TU_P(2, 4, 5, 1, 1, 0.1, 1), TU_P(2, 1, 5, 1, 1, 0.1, 1)}, {.act = AG_ACT_RELU}},
+    {"linear (3,4)@(4,5)+(1,5) relu, z < 0", &ag_op_linear, 3, {TU_P(2, 3, 4, 1, 1, 0.1, 1), TU_P(2, 4, 5, 1, 1, -1, -0.1), TU_P(2, 1, 5, 1, 1, -1, -0.1)}, {.act = AG_ACT_RELU}},
     UN(sum, "sum (3,4)", TU_M34, .c = 0),
     UN(sum, "sum (2,3,2)", TU_P(3, 2, 3, 2, 1, -1, 1), .c = 0),
     UN(mean, "mean (3,4)", TU_M34, .c = 0),
