@@ -61,7 +61,11 @@ const char *ag_kernels_name(void) { return ag_kernels()->name; }
  * ------------------------------------------------------------------------------------------- */
 
 #define SMALL_WORK 32768.0   /* M*N*K below this: no packing */
-#define PARALLEL_WORK 2097152.0 /* M*N*K from this on (some 20 us of work): split over threads */
+/* M*N*K from which a product is split over threads, for 16-column micro-tiles (AVX2): some 20 us
+ * of work. The table's nr scales it (a wider vector does the same work sooner), so that a
+ * product is split only when each half is worth handing to another core: splitting the lstm's
+ * (32,128)@(128,512) with the AVX-512 kernels made its step 10% slower on two threads. */
+#define PARALLEL_WORK 2097152.0
 
 static int imin(int a, int b) { return a < b ? a : b; }
 static int round_up(int x, int unit) { return (x + unit - 1) / unit * unit; }
@@ -88,7 +92,7 @@ typedef struct {
 
 static gemm_plan plan_for(const ag_kernel_table *k, int M, int N, int K, int threads) {
     gemm_plan p = {1, N, true};
-    if (threads <= 1 || (double)M * N * K < PARALLEL_WORK) return p;
+    if (threads <= 1 || (double)M * N * K < PARALLEL_WORK * k->nr / 16) return p;
     /* Split the columns (every task then packs all of A, which keeps each task's packed B
      * small), unless there are too few of them to go round. */
     p.split_n = N >= 2 * threads * k->nr || N >= M;
