@@ -318,7 +318,7 @@ const char *nn_error(const ag_tape *t) {
 /* The index of the first NaN or infinity in x[0..n), or -1. A float is not finite exactly when
  * its exponent bits are all ones, and adding 1 to that field then carries into the top bit: the
  * scan ORs this over blocks, four lanes at a time (GCC/Clang vector types, as the kernels use),
- * and looks element by element only inside a block that has one, or at a ragged last block. */
+ * and looks element by element only inside a block that has one, and at a block's ragged end. */
 typedef uint32_t lanes4 __attribute__((vector_size(16)));
 static long first_nonfinite(const float *x, long n) {
     enum { BLOCK = 1024 };
@@ -333,9 +333,9 @@ static long first_nonfinite(const float *x, long n) {
             b |= (v & 0x7f800000u) + 0x00800000u;
         }
         a |= b;
-        if (((a[0] | a[1] | a[2] | a[3]) & 0x80000000u) || whole < hi)
-            for (long i = lo; i < hi; i++)
-                if (!isfinite(x[i])) return i;
+        const long from = (a[0] | a[1] | a[2] | a[3]) & 0x80000000u ? lo : whole;
+        for (long i = from; i < hi; i++) /* the block that has one, or its ragged end */
+            if (!isfinite(x[i])) return i;
     }
     return -1;
 }
@@ -374,9 +374,12 @@ static void step_task(void *ctx, int task) {
     const nn_optim *o = j->o;
     const long lo = (long)task * j->share, hi = lo + j->share < o->numel ? lo + j->share : o->numel;
     long at = 0; /* where the parameter starts among all elements */
-    for (int p = 0; p < o->count && at < hi; at += nn_params_at(o->ps, p)->numel, p++) {
+    for (int p = 0; p < o->count && at < hi; p++) {
         ag_tensor *w = nn_params_at(o->ps, p);
-        const long from = lo > at ? lo - at : 0, to = hi < at + w->numel ? hi - at : w->numel;
+        const long start = at;
+        at += w->numel;
+        if (at <= lo) continue; /* before this task's share */
+        const long from = lo > start ? lo - start : 0, to = hi < at ? hi - start : w->numel;
         if (!j->h) {
             if (from < to && first_nonfinite(w->grad + from, to - from) >= 0) j->bad[task] = true;
             continue;
@@ -384,7 +387,7 @@ static void step_task(void *ctx, int task) {
         for (long b = from; b < to; b += STEP_BLOCK) {
             const long n = to - b < STEP_BLOCK ? to - b : STEP_BLOCK;
             float *state[NN_OPTIM_MAX_STATE] = {NULL};
-            for (int k = 0; k < o->type->nstate; k++) state[k] = o->state[k] + at + b;
+            for (int k = 0; k < o->type->nstate; k++) state[k] = o->state[k] + start + b;
             o->type->step(j->h, o->steps + 1, w->data + b, w->grad + b, state, n);
             memset(w->grad + b, 0, (size_t)n * sizeof(float));
         }
