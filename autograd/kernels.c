@@ -233,22 +233,18 @@ void ag_gemm(int M, int N, int K, const float *A, bool ta, const float *B, bool 
     else ag_parallel(j.plan.tasks, gemm_task, &j);
 }
 
-/* One task's share of ag_gemm, on the calling thread: the plan ag_gemm makes for one thread. */
-static gemm_plan serial_plan(const ag_kernel_table *k, int M, int N, int K) {
-    return plan_for(k, M, N, K, 1);
-}
-
+/* ag_gemm_serial runs the plan ag_gemm makes for one thread, on the calling thread. */
 size_t ag_gemm_serial_scratch(int M, int N, int K) {
     const ag_kernel_table *k = ag_kernels();
     if (M < 1 || N < 1 || K < 1 || is_small(k, M, N, K, false)) return 0;
-    return task_floats(k, M, N, K, serial_plan(k, M, N, K));
+    return task_floats(k, M, N, K, plan_for(k, M, N, K, 1));
 }
 
 bool ag_gemm_serial(int M, int N, int K, const float *A, bool ta, const float *B, long ldb,
                     float *C, bool accumulate, float *scratch, size_t scratch_floats) {
     const ag_kernel_table *k = ag_kernels();
     if (M < 1 || N < 1 || K < 1 || is_small(k, M, N, K, false) || ldb < N) return false;
-    gemm_job j = {k, M, N, K, A, B, ta, false, accumulate, C, serial_plan(k, M, N, K), scratch,
+    gemm_job j = {k, M, N, K, A, B, ta, false, accumulate, C, plan_for(k, M, N, K, 1), scratch,
                   0, ldb};
     j.per_task = task_floats(k, M, N, K, j.plan);
     if (!scratch || j.per_task > scratch_floats) return false;

@@ -15,6 +15,7 @@
  *   KV_TRANSPOSE8(src,lds,dst,ldd)    (optional) an 8 x 8 block transposed in registers:
  *                  dst[c*ldd + r] = src[r*lds + c] for r, c < 8
  *   KV_GATHER(p, idx)  (optional) the floats p[idx[0]], p[idx[1]], ... (idx a vector of int32)
+ *   KV_LOADR(p,lo,hi)  (optional) lanes lo..hi-1 of the vector at p by a masked load, the others 0
  * and gets the table KV_NAME(ag_kernels) (see kernels.h for what each entry computes).
  *
  * Vectors are GCC/Clang vector extensions (`float __attribute__((vector_size(N)))`), so the
