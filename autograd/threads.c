@@ -97,7 +97,12 @@ static void run_tasks(uint32_t gen) {
         ag_task_fn fn = atomic_load(&pool.fn);
         void *ctx = atomic_load(&pool.ctx);
         uint32_t n = atomic_load(&pool.ntasks);
-        if (i == CLOSED || i >= n) return;
+        if (i == CLOSED) { /* the job is still being published: wait for its first task */
+            cpu_relax();
+            t = atomic_load(&pool.ticket);
+            continue;
+        }
+        if (i >= n) return;
         if (atomic_compare_exchange_weak(&pool.ticket, &t, t + 1)) {
             fn(ctx, (int)i); /* the claim succeeded: fn, ctx and n were this job's */
             atomic_fetch_sub(&pool.pending, 1);

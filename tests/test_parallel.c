@@ -11,9 +11,11 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Runs first: the environment variable sets the thread count at first use. */
@@ -50,6 +52,43 @@ static void test_every_task_runs_once(void **state) {
             for (int i = 0; i < 257; i++) assert_int_equal(atomic_load(&t.count[i]), i < n);
         }
     }
+    ag_set_threads(1);
+}
+
+/* Every job of two tasks reaches the worker: task 0 waits (up to two seconds) until task 1 has
+ * started on another thread. A worker that returned on seeing a job still being published (its
+ * generation set, its first task not yet open) waited for the next job instead, and the calling
+ * thread ran both tasks of this one: no second core at all for such jobs. */
+typedef struct {
+    atomic_int started[2];
+    pthread_t thread[2];
+} meeting;
+
+static void meeting_task(void *ctx, int task) {
+    meeting *m = ctx;
+    m->thread[task] = pthread_self();
+    atomic_store(&m->started[task], 1);
+    if (task != 0) return;
+    struct timespec now, end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += 2;
+    do {
+        if (atomic_load(&m->started[1])) return;
+        sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec < end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec < end.tv_nsec));
+}
+
+static void test_every_job_reaches_the_worker(void **state) {
+    (void)state;
+    assert_int_equal(ag_set_threads(2), 0);
+    int missed = 0;
+    for (int rep = 0; rep < 10000 && !missed; rep++) {
+        meeting m = {0};
+        assert_int_equal(ag_parallel(2, meeting_task, &m), 0);
+        missed = !pthread_equal(m.thread[0], m.thread[1]) ? 0 : rep + 1;
+    }
+    assert_int_equal(missed, 0); /* else: the job numbered `missed` ran on one thread alone */
     ag_set_threads(1);
 }
 
@@ -468,6 +507,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_environment_sets_the_default),
         cmocka_unit_test(test_every_task_runs_once),
+        cmocka_unit_test(test_every_job_reaches_the_worker),
         cmocka_unit_test(test_tasks_may_start_jobs),
         cmocka_unit_test(test_optimiser_steps_are_bit_identical),
         cmocka_unit_test(test_a_refused_split_step_changes_nothing),
