@@ -11,8 +11,12 @@
  * task), and a thread claims task i of job g by compare-and-swap from (g, i) to (g, i + 1).
  * A job is published in three stores -- ticket = (g, CLOSED), then the job's function, context
  * and task count, then ticket = (g, 0) -- so a claim that succeeds always pairs a task with its
- * own job. Idle workers spin for a few tens of microseconds (kernels come in quick bursts
- * during a step), then sleep on a condition variable until the next job.
+ * own job. Idle workers spin for some tens of microseconds (kernels come in quick bursts
+ * during a step), then poll with sched_yield for a millisecond or two (still awake, but giving
+ * the core to any other thread that wants it), then sleep on a condition variable until the
+ * next job. Waking a sleeper can take longer than a whole task on a virtual machine; a worker
+ * that slept between the products of one step came too late for each of them, and the caller
+ * ran them alone.
  *
  * Built with AG_SINGLE_THREADED defined (the default for WebAssembly under WASI, whose libc has
  * no POSIX threads: `make web`), the pool is the calling thread alone: every task runs there,
@@ -53,6 +57,7 @@ int ag_parallel(int ntasks, ag_task_fn fn, void *ctx) {
 #else /* POSIX threads */
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,7 +66,9 @@ int ag_parallel(int ntasks, ag_task_fn fn, void *ctx) {
 
 #define MAX_THREADS 64
 #define CLOSED 0xffffffffu      /* task index of a job being published: nothing to claim */
-#define SPIN_ROUNDS 4000        /* idle polls (with a pause each) before a worker sleeps */
+#define SPIN_ROUNDS 4000        /* idle polls with a pause each (some 80 us on a Zen 5), then */
+#define YIELD_ROUNDS 2000       /* idle polls with a sched_yield each (a millisecond or more), then
+                                   a worker sleeps on the condition variable */
 
 static struct {
     pthread_once_t once;
@@ -119,6 +126,10 @@ static void *worker(void *arg) {
         while ((gen = (uint32_t)(atomic_load(&pool.ticket) >> 32)) == seen && !atomic_load(&pool.stop)) {
             if (++spins < SPIN_ROUNDS) {
                 cpu_relax();
+                continue;
+            }
+            if (spins < SPIN_ROUNDS + YIELD_ROUNDS) {
+                sched_yield(); /* awake, but any other thread that wants this core gets it */
                 continue;
             }
             pthread_mutex_lock(&pool.lock);

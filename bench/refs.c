@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "refs.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <signal.h>
 #include <spawn.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -119,11 +121,50 @@ bool torch_setup(torch_ref *r, const char *workload) {
     return true;
 }
 
+/* CPU time the coprocess's threads have run, in ns (the first field of each thread's
+ * /proc/PID/task/TID/schedstat); -1 where /proc does not say. */
+static double cpu_ns(pid_t pid) {
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%ld/task", (long)pid);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    double total = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char stat[160];
+        snprintf(stat, sizeof stat, "%s/%.32s/schedstat", path, e->d_name);
+        FILE *f = fopen(stat, "r");
+        double ns = 0;
+        if (f && fscanf(f, "%lf", &ns) == 1) total += ns;
+        if (f) fclose(f);
+    }
+    closedir(d);
+    return total;
+}
+
+/* Wait (at most a second) until the coprocess is idle: PyTorch's BLAS threads busy-wait for
+ * their next call some tens of milliseconds after a sample ends (OpenBLAS's pthreads build
+ * does, whatever OMP_WAIT_POLICY says), and would take a core from whatever runs next. Its own
+ * samples keep that habit, as they do in a real training loop; the next measurement starts on
+ * a quiet machine. Idle: under 10% of a core over 5 ms. */
+static void settle(const torch_ref *r) {
+    const struct timespec window = {0, 5000000};
+    double before = cpu_ns(r->pid);
+    for (int i = 0; before >= 0 && i < 200; i++) {
+        nanosleep(&window, NULL);
+        const double after = cpu_ns(r->pid);
+        if (after < 0 || after - before < 0.1 * 5e6) return;
+        before = after;
+    }
+}
+
 double torch_run(torch_ref *r, const char *workload, int steps) {
     char line[512];
     fprintf(r->to, "run %s %d\n", workload, steps);
     fflush(r->to);
     if (!reply(r, line, sizeof line)) return -1;
+    settle(r);
     char *end;
     double s = strtod(line, &end);
     return end == line ? -1 : s;
