@@ -127,7 +127,9 @@ void ag_set_last_error(const char *fmt, ...)
  * ------------------------------------------------------------------------------------------- */
 
 /* Let large kernels use n threads: the calling thread plus n-1 workers that the library starts
- * now (POSIX threads) and keeps idle between kernels. n < 1 means one per online CPU; at most
+ * now (POSIX threads) and keeps idle between kernels (after a kernel, a worker stays awake for a
+ * millisecond or two, yielding its CPU to any thread that wants it, then sleeps until the next
+ * one). n < 1 means one per online CPU; at most
  * 64. Results are identical bit for bit whatever n (every kernel splits its work in a fixed
  * way). Without a call, the first kernel reads the environment variable BACKPROP_THREADS (a
  * number; unset means 1: no worker threads). Call it at start-up or between steps, never while
