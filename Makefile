@@ -8,7 +8,7 @@
 #                        UndefinedBehaviorSanitizer (leaks fail it too); the two real-data
 #                        examples on the shorter runs of scripts/sanitize-example-args
 #   make valgrind        the same under valgrind's memcheck (errors and leaks fail it)
-#   make tsan            the threads test under ThreadSanitizer (TSAN_CC, clang by default)
+#   make tsan            the threads and worker-pool tests under ThreadSanitizer (TSAN_CC, clang by default)
 #   make fuzz            the libFuzzer harnesses fuzz/fuzz_*.c for FUZZ_SECONDS in all (60; clang)
 #   make bench           time the workloads of bench/ side by side with PyTorch and OpenBLAS
 #   make install PREFIX=/usr/local   headers, both libraries and backprop.pc for pkg-config
@@ -172,10 +172,11 @@ valgrind-run: $(TEST_BIN) examples
 TSAN_CC ?= clang
 tsan: check-cmocka
 	@$(MAKE) --no-print-directory CC=$(TSAN_CC) BUILD=build-tsan EXDIR=build-tsan/examples \
-		CFLAGS="-O1 -g -fsanitize=thread" build-tsan/tests/test_threads
+		CFLAGS="-O1 -g -fsanitize=thread" build-tsan/tests/test_threads build-tsan/tests/test_parallel
 	@norand=""; if setarch "$$(uname -m)" -R true 2>/dev/null; then norand="setarch $$(uname -m) -R"; fi; \
+		for t in test_threads test_parallel; do \
 		BACKPROP_LIB=build-tsan/libbackprop.a TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-		$$norand ./build-tsan/tests/test_threads
+		$$norand ./build-tsan/tests/$$t || exit 1; done
 
 # ---- fuzzing ---------------------------------------------------------------------------------
 # Each fuzz/fuzz_NAME.c is a libFuzzer harness, built with clang and ASan + UBSan into
