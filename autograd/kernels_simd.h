@@ -355,8 +355,33 @@ KV_TARGET static inline __attribute__((always_inline)) vf KV_NAME(act)(ag_act ac
     return x;
 }
 
-/* y (rows, cols) = act(y + b) for one activation: the bias row added to every row (the
- * narrow-row tiles of add_row), then the activation, in one pass; y = act(y) without b. */
+/* The bias row b (cols) laid out for a (rows, cols) block taken as one flat array: vector v
+ * starts at flat index v*VL, in column (v*VL) % cols, and that phase repeats every
+ * lcm(cols, VL) floats. Returns that period in vectors, with the floats of one period in tile
+ * (for cols a multiple of VL, b itself is the period: *tile = b), or 0 when the period is longer
+ * than BIAS_TILE floats (rows that wide are done row by row). */
+#define BIAS_TILE (64 * VL)
+KV_TARGET static inline long KV_NAME(bias_tile)(long cols, const float *b, float *buf,
+                                                const float **tile) {
+    long g = cols, h = VL; /* gcd(cols, VL), then the period lcm = cols * VL / gcd */
+    while (h) {
+        const long t = g % h;
+        g = h, h = t;
+    }
+    const long period = cols / g * VL;
+    if (period > BIAS_TILE) return 0;
+    if (period == cols) {
+        *tile = b;
+    } else {
+        for (long f = 0, j = 0; f < period; f++, j = j + 1 == cols ? 0 : j + 1) buf[f] = b[j];
+        *tile = buf;
+    }
+    return period / VL;
+}
+
+/* y (rows, cols) = act(y + b) for one activation: the bias row added to every row, then the
+ * activation, in one pass over the block as one flat array (bias_tile), so that every vector is
+ * whole but the last; row by row for rows too wide for a tile. y = act(y) without b. */
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(bias_act_with)(ag_act act, long rows, long cols, const float *b, float *y) {
     const long n = rows * cols;
@@ -366,11 +391,12 @@ KV_NAME(bias_act_with)(ag_act act, long rows, long cols, const float *b, float *
         if (i < n) STOREN(y + i, KV_NAME(act)(act, LOADN(y + i, n - i)), n - i);
         return;
     }
-    if (cols < VL) {
-        float tile[VL * VL]; /* phase p: b[(p*VL + l) % cols] for l = 0..VL-1 */
-        for (long f = 0, j = 0; f < cols * VL; f++, j = j + 1 == cols ? 0 : j + 1) tile[f] = b[j];
+    float buf[BIAS_TILE];
+    const float *tile = NULL;
+    const long phases = KV_NAME(bias_tile)(cols, b, buf, &tile);
+    if (phases) {
         long p = 0;
-        for (; i + VL <= n; i += VL, p = p + 1 == cols ? 0 : p + 1)
+        for (; i + VL <= n; i += VL, p = p + 1 == phases ? 0 : p + 1)
             STORE(y + i, KV_NAME(act)(act, LOAD(y + i) + LOAD(tile + p * VL)));
         if (i < n) STOREN(y + i, KV_NAME(act)(act, LOADN(y + i, n - i) + LOAD(tile + p * VL)), n - i);
         return;
@@ -587,6 +613,7 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
 #undef vf
 #undef vi
 #undef vu
+#undef BIAS_TILE
 #undef VL
 #undef MR
 #undef NR
