@@ -221,14 +221,13 @@ KV_TARGET static void KV_NAME(diff_acc)(long n, float c, const float *y, const f
 
 /* sum of (y - d)^2 in double: the difference in float, its square and the sums in double (one
  * running sum per lane, the lanes added in order at the end) */
-typedef float KV_NAME(vfh) __attribute__((vector_size(KV_BYTES / 2)));
 typedef double KV_NAME(vd) __attribute__((vector_size(KV_BYTES)));
 KV_TARGET static inline void KV_NAME(add_squares)(KV_NAME(vd) *s0, KV_NAME(vd) *s1, vf t) {
-    KV_NAME(vfh) lo, hi;
-    memcpy(&lo, &t, sizeof lo);
-    memcpy(&hi, (const char *)&t + sizeof lo, sizeof hi);
-    const KV_NAME(vd) a = __builtin_convertvector(lo, KV_NAME(vd));
-    const KV_NAME(vd) b = __builtin_convertvector(hi, KV_NAME(vd));
+    /* lane by lane, which the compilers turn into one widening conversion per half (GCC 12's
+     * __builtin_convertvector of a half vector took two narrower ones, a spill and a reload) */
+    KV_NAME(vd) a, b;
+#pragma GCC unroll 16
+    for (int l = 0; l < VL / 2; l++) a[l] = t[l], b[l] = t[VL / 2 + l];
     *s0 += a * a;
     *s1 += b * b;
 }
