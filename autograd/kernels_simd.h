@@ -263,26 +263,42 @@ KV_TARGET static void KV_NAME(add_row)(long rows, long cols, const float *a, con
     for (long r = 0; r < rows; r++) KV_NAME(add)(cols, a + r * cols, b, y + r * cols);
 }
 
-/* y (cols) += the column sums of x (rows, cols). Narrow rows: one running sum per phase, the
- * lanes then added into their columns in order. Wide rows: four running sums (rows 0,4,8..;
- * 1,5,9..; ..) per vector of columns, so that the adds overlap, then (s0 + s1) + (s2 + s3). */
+/* part[p] = the sum, in order, of the vectors of phase p (p < NP: those at flat index v*VL for v
+ * = p, p + NP, p + 2 NP, ...) of n values x, for one NP (a constant after inlining, so that the
+ * running sums of the whole periods stay in registers). */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(phase_sums)(int NP, long n, const float *x, vf *part) {
+    vf acc[VL];
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; p++) acc[p] = KV_SPLAT(0.0f);
+    long i = 0;
+    for (; i + NP * VL <= n; i += NP * VL)
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; p++) acc[p] += LOAD(x + i + p * VL);
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; p++) part[p] = acc[p];
+    int p = 0;
+    for (; i + VL <= n; i += VL, p++) part[p] += LOAD(x + i);
+    if (i < n) part[p] += LOADN(x + i, n - i);
+}
+
+/* y (cols) += the column sums of x (rows, cols). Narrow rows: one running sum per phase
+ * (phase_sums), the lanes then added into their columns in order. Wide rows: four running sums
+ * (rows 0,4,8..; 1,5,9..; ..) per vector of columns, so that the adds overlap, then
+ * (s0 + s1) + (s2 + s3). */
 KV_TARGET static void KV_NAME(acc_colsum)(long rows, long cols, const float *x, float *y) {
     if (cols < VL) {
         vf part[VL];
-        for (long p = 0; p < cols; p++) part[p] = KV_SPLAT(0.0f);
         const long n = rows * cols;
-        long i = 0, p = 0;
-        if (cols <= 2) { /* the same sums in registers (a layer of one or two units' bias) */
-            vf s0 = KV_SPLAT(0.0f), s1 = s0;
-            if (cols == 1)
-                for (; i + VL <= n; i += VL) s0 += LOAD(x + i);
-            else
-                for (; i + 2 * VL <= n; i += 2 * VL) s0 += LOAD(x + i), s1 += LOAD(x + i + VL);
-            part[0] = s0;
-            if (cols == 2) part[1] = s1;
+        switch (cols) { /* each width its own loop; the widths a table cannot have fold away */
+#define PHASES(c)                                                                               \
+    case c:                                                                                     \
+        if (c < VL) KV_NAME(phase_sums)(c < VL ? c : 1, n, x, part);                            \
+        break;
+            PHASES(1) PHASES(2) PHASES(3) PHASES(4) PHASES(5) PHASES(6) PHASES(7) PHASES(8)
+            PHASES(9) PHASES(10) PHASES(11) PHASES(12) PHASES(13) PHASES(14) PHASES(15)
+#undef PHASES
         }
-        for (; i + VL <= n; i += VL, p = p + 1 == cols ? 0 : p + 1) part[p] += LOAD(x + i);
-        if (i < n) part[p] += LOADN(x + i, n - i);
         float lanes[VL * VL]; /* flat index f of the phases is in column f % cols */
         for (long q = 0; q < cols; q++) STORE(lanes + q * VL, part[q]);
         for (long j = 0; j < cols; j++) {

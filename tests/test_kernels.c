@@ -277,6 +277,37 @@ static void test_bias_act_is_add_row_then_activation(void **state) {
     restore_default();
 }
 
+/* Column sums over enough rows that narrow rows (cols below the vector width) run whole
+ * periods of phases in registers, then a ragged rest: every column against a double sum,
+ * nothing written past y's end. */
+static void test_column_sums_over_many_rows(void **state) {
+    (void)state;
+    enum { MAXC = 20, MAXR = 41 };
+    tu_rng r = {43};
+    static float x[MAXR * MAXC], y0[MAXC + 1], y[MAXC + 1];
+    FOR_EACH_TABLE(k) {
+        for (int cols = 1; cols <= MAXC; cols++)
+            for (int rows = 1; rows <= MAXR; rows += 4) {
+                fill(&r, x, rows * cols, -3, 3);
+                fill(&r, y0, cols, -3, 3);
+                memcpy(y, y0, sizeof(float) * cols);
+                y[cols] = 777.0f;
+                k->acc_colsum(rows, cols, x, y);
+                assert_true(y[cols] == 777.0f);
+                for (int j = 0; j < cols; j++) {
+                    double want = y0[j];
+                    for (int i = 0; i < rows; i++) want += x[i * cols + j];
+                    if (!(fabs(y[j] - want) <= 1e-5 * (rows + 1))) {
+                        print_error("%s acc_colsum rows %d cols %d: y[%d] = %.9g, want %.9g\n",
+                                    k->name, rows, cols, j, y[j], want);
+                        fail();
+                    }
+                }
+            }
+    }
+    restore_default();
+}
+
 /* ---- operands that end a page ---------------------------------------------------------------
  * A ragged end is finished by a masked move (or lane by lane), never by a whole vector that
  * would reach past the data. Here every operand ends exactly where an unreadable page begins:
@@ -391,6 +422,7 @@ int main(void) {
         cmocka_unit_test(test_vector_maths_matches_libm),
         cmocka_unit_test(test_elementwise_loops),
         cmocka_unit_test(test_bias_act_is_add_row_then_activation),
+        cmocka_unit_test(test_column_sums_over_many_rows),
         cmocka_unit_test(test_operands_ending_a_page),
         cmocka_unit_test(test_narrow_products_are_fma_chains),
     };
