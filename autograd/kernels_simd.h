@@ -378,12 +378,9 @@ KV_TARGET static inline __attribute__((always_inline)) vf KV_NAME(act)(ag_act ac
 #define BIAS_TILE (64 * VL)
 KV_TARGET static inline long KV_NAME(bias_tile)(long cols, const float *b, float *buf,
                                                 const float **tile) {
-    long g = cols, h = VL; /* gcd(cols, VL), then the period lcm = cols * VL / gcd */
-    while (h) {
-        const long t = g % h;
-        g = h, h = t;
-    }
-    const long period = cols / g * VL;
+    long m = VL; /* lcm(cols, VL) = cols * m, m = VL / gcd: VL is a power of two */
+    for (long c = cols; m > 1 && !(c & 1); c >>= 1) m >>= 1;
+    const long period = cols * m;
     if (period > BIAS_TILE) return 0;
     if (period == cols) {
         *tile = b;
