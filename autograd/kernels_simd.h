@@ -89,14 +89,29 @@ KV_TARGET static inline vf KV_NAME(select)(vi m, vf a, vf b) {
 }
 #define SELECT KV_NAME(select)
 
+/* CLAMP_ABOVE(c, x) = x > c ? c : x and CLAMP_BELOW(c, x) = x < c ? c : x, lane by lane, NaN
+ * passing through: x86's min and max return their second operand when a comparison is false
+ * (NaN included), so with x second they are exactly these, one instruction instead of a
+ * comparison and a blend. */
+#if defined(__x86_64__) && KV_BYTES == 32
+#define CLAMP_ABOVE(c, x) ((vf)_mm256_min_ps((c), (x)))
+#define CLAMP_BELOW(c, x) ((vf)_mm256_max_ps((c), (x)))
+#elif defined(__x86_64__) && KV_BYTES == 64
+#define CLAMP_ABOVE(c, x) ((vf)_mm512_min_ps((c), (x)))
+#define CLAMP_BELOW(c, x) ((vf)_mm512_max_ps((c), (x)))
+#else
+#define CLAMP_ABOVE(c, x) SELECT((x) > (c), (c), (x))
+#define CLAMP_BELOW(c, x) SELECT((x) < (c), (c), (x))
+#endif
+
 /* e^x, within 1 ulp: x = n ln2 + f with |f| <= ln2/2 (Cody-Waite: ln2 in two parts), e^f by a
  * degree-7 polynomial (Cephes' expf coefficients), times 2^n built in the exponent bits. 2^n
  * is applied as two factors so that results near overflow and underflow (x > 88.7 -> inf,
  * x < -87.3 -> subnormal or 0) come out as IEEE arithmetic rounds them. NaN stays NaN. */
 KV_TARGET static inline vf KV_NAME(vexp)(vf x) {
     const vf hi = KV_SPLAT(89.0f), lo = KV_SPLAT(-104.0f);
-    x = SELECT(x > hi, hi, x); /* comparisons with NaN are false: NaN passes through */
-    x = SELECT(x < lo, lo, x);
+    x = CLAMP_ABOVE(hi, x); /* comparisons with NaN are false: NaN passes through */
+    x = CLAMP_BELOW(lo, x);
     const vf magic = KV_SPLAT(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
     vf t = KV_FMA(x, KV_SPLAT(1.44269504088896341f), magic);
     vf n = t - magic;
@@ -626,6 +641,8 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
 #undef vi
 #undef vu
 #undef BIAS_TILE
+#undef CLAMP_ABOVE
+#undef CLAMP_BELOW
 #undef VL
 #undef MR
 #undef NR
