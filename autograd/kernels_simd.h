@@ -115,7 +115,10 @@ KV_TARGET static inline vf KV_NAME(vexp)(vf x) {
     const vf magic = KV_SPLAT(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
     vf t = KV_FMA(x, KV_SPLAT(1.44269504088896341f), magic);
     vf n = t - magic;
-    vi ni = (vi)t - (vi)magic;
+    /* n + 254 from t's bits (t's low bits hold n): then n1 + 127 = (n + 254) >> 1 and n2 + 127 =
+     * (n + 254) - (n1 + 127), the biased exponents of 2^n1 and 2^n2 below, n1 = n >> 1 and
+     * n2 = n - n1 */
+    const vi biased = (vi)t - ((vi)magic - 254);
     vf f = KV_FMA(n, KV_SPLAT(-0.693359375f), x);
     f = KV_FMA(n, KV_SPLAT(2.12194440e-4f), f);
     /* e^f = 1 + f + f^2 ((c0 + c1 f) + f^2 (c2 + c3 f) + f^4 (c4 + c5 f)): the pairs side by side
@@ -126,8 +129,8 @@ KV_TARGET static inline vf KV_NAME(vexp)(vf x) {
     const vf q2 = KV_FMA(KV_SPLAT(1.9875691500e-4f), f, KV_SPLAT(1.3981999507e-3f));
     const vf q = KV_FMA(f4, q2, KV_FMA(f2, q1, q0));
     const vf p = KV_FMA(q, f2, f) + KV_SPLAT(1.0f);
-    vi n1 = ni >> 1, n2 = ni - n1;
-    vf s1 = (vf)((vu)(n1 + 127) << 23), s2 = (vf)((vu)(n2 + 127) << 23);
+    const vi e1 = biased >> 1, e2 = biased - e1;
+    vf s1 = (vf)((vu)e1 << 23), s2 = (vf)((vu)e2 << 23);
     return p * s1 * s2;
 }
 
