@@ -89,18 +89,36 @@ KV_TARGET static inline vf KV_NAME(select)(vi m, vf a, vf b) {
 }
 #define SELECT KV_NAME(select)
 
+/* CLAMP_ABOVE(c, x) = x > c ? c : x and CLAMP_BELOW(c, x) = x < c ? c : x, lane by lane, NaN
+ * passing through: x86's min and max return their second operand when a comparison is false
+ * (NaN included), so with x second they are exactly these, one instruction instead of a
+ * comparison and a blend. */
+#if defined(__x86_64__) && KV_BYTES == 32
+#define CLAMP_ABOVE(c, x) ((vf)_mm256_min_ps((c), (x)))
+#define CLAMP_BELOW(c, x) ((vf)_mm256_max_ps((c), (x)))
+#elif defined(__x86_64__) && KV_BYTES == 64
+#define CLAMP_ABOVE(c, x) ((vf)_mm512_min_ps((c), (x)))
+#define CLAMP_BELOW(c, x) ((vf)_mm512_max_ps((c), (x)))
+#else
+#define CLAMP_ABOVE(c, x) SELECT((x) > (c), (c), (x))
+#define CLAMP_BELOW(c, x) SELECT((x) < (c), (c), (x))
+#endif
+
 /* e^x, within 1 ulp: x = n ln2 + f with |f| <= ln2/2 (Cody-Waite: ln2 in two parts), e^f by a
  * degree-7 polynomial (Cephes' expf coefficients), times 2^n built in the exponent bits. 2^n
  * is applied as two factors so that results near overflow and underflow (x > 88.7 -> inf,
  * x < -87.3 -> subnormal or 0) come out as IEEE arithmetic rounds them. NaN stays NaN. */
 KV_TARGET static inline vf KV_NAME(vexp)(vf x) {
     const vf hi = KV_SPLAT(89.0f), lo = KV_SPLAT(-104.0f);
-    x = SELECT(x > hi, hi, x); /* comparisons with NaN are false: NaN passes through */
-    x = SELECT(x < lo, lo, x);
+    x = CLAMP_ABOVE(hi, x); /* comparisons with NaN are false: NaN passes through */
+    x = CLAMP_BELOW(lo, x);
     const vf magic = KV_SPLAT(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
     vf t = KV_FMA(x, KV_SPLAT(1.44269504088896341f), magic);
     vf n = t - magic;
-    vi ni = (vi)t - (vi)magic;
+    /* n + 254 from t's bits (t's low bits hold n): then n1 + 127 = (n + 254) >> 1 and n2 + 127 =
+     * (n + 254) - (n1 + 127), the biased exponents of 2^n1 and 2^n2 below, n1 = n >> 1 and
+     * n2 = n - n1 */
+    const vi biased = (vi)t - ((vi)magic - 254);
     vf f = KV_FMA(n, KV_SPLAT(-0.693359375f), x);
     f = KV_FMA(n, KV_SPLAT(2.12194440e-4f), f);
     /* e^f = 1 + f + f^2 ((c0 + c1 f) + f^2 (c2 + c3 f) + f^4 (c4 + c5 f)): the pairs side by side
@@ -111,8 +129,8 @@ KV_TARGET static inline vf KV_NAME(vexp)(vf x) {
     const vf q2 = KV_FMA(KV_SPLAT(1.9875691500e-4f), f, KV_SPLAT(1.3981999507e-3f));
     const vf q = KV_FMA(f4, q2, KV_FMA(f2, q1, q0));
     const vf p = KV_FMA(q, f2, f) + KV_SPLAT(1.0f);
-    vi n1 = ni >> 1, n2 = ni - n1;
-    vf s1 = (vf)((vu)(n1 + 127) << 23), s2 = (vf)((vu)(n2 + 127) << 23);
+    const vi e1 = biased >> 1, e2 = biased - e1;
+    vf s1 = (vf)((vu)e1 << 23), s2 = (vf)((vu)e2 << 23);
     return p * s1 * s2;
 }
 
@@ -221,14 +239,13 @@ KV_TARGET static void KV_NAME(diff_acc)(long n, float c, const float *y, const f
 
 /* sum of (y - d)^2 in double: the difference in float, its square and the sums in double (one
  * running sum per lane, the lanes added in order at the end) */
-typedef float KV_NAME(vfh) __attribute__((vector_size(KV_BYTES / 2)));
 typedef double KV_NAME(vd) __attribute__((vector_size(KV_BYTES)));
 KV_TARGET static inline void KV_NAME(add_squares)(KV_NAME(vd) *s0, KV_NAME(vd) *s1, vf t) {
-    KV_NAME(vfh) lo, hi;
-    memcpy(&lo, &t, sizeof lo);
-    memcpy(&hi, (const char *)&t + sizeof lo, sizeof hi);
-    const KV_NAME(vd) a = __builtin_convertvector(lo, KV_NAME(vd));
-    const KV_NAME(vd) b = __builtin_convertvector(hi, KV_NAME(vd));
+    /* lane by lane, which the compilers turn into one widening conversion per half (GCC 12's
+     * __builtin_convertvector of a half vector took two narrower ones, a spill and a reload) */
+    KV_NAME(vd) a, b;
+#pragma GCC unroll 16
+    for (int l = 0; l < VL / 2; l++) a[l] = t[l], b[l] = t[VL / 2 + l];
     *s0 += a * a;
     *s1 += b * b;
 }
@@ -264,26 +281,42 @@ KV_TARGET static void KV_NAME(add_row)(long rows, long cols, const float *a, con
     for (long r = 0; r < rows; r++) KV_NAME(add)(cols, a + r * cols, b, y + r * cols);
 }
 
-/* y (cols) += the column sums of x (rows, cols). Narrow rows: one running sum per phase, the
- * lanes then added into their columns in order. Wide rows: four running sums (rows 0,4,8..;
- * 1,5,9..; ..) per vector of columns, so that the adds overlap, then (s0 + s1) + (s2 + s3). */
+/* part[p] = the sum, in order, of the vectors of phase p (p < NP: those at flat index v*VL for v
+ * = p, p + NP, p + 2 NP, ...) of n values x, for one NP (a constant after inlining, so that the
+ * running sums of the whole periods stay in registers). */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(phase_sums)(int NP, long n, const float *x, vf *part) {
+    vf acc[VL];
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; p++) acc[p] = KV_SPLAT(0.0f);
+    long i = 0;
+    for (; i + NP * VL <= n; i += NP * VL)
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; p++) acc[p] += LOAD(x + i + p * VL);
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; p++) part[p] = acc[p];
+    int p = 0;
+    for (; i + VL <= n; i += VL, p++) part[p] += LOAD(x + i);
+    if (i < n) part[p] += LOADN(x + i, n - i);
+}
+
+/* y (cols) += the column sums of x (rows, cols). Narrow rows: one running sum per phase
+ * (phase_sums), the lanes then added into their columns in order. Wide rows: four running sums
+ * (rows 0,4,8..; 1,5,9..; ..) per vector of columns, so that the adds overlap, then
+ * (s0 + s1) + (s2 + s3). */
 KV_TARGET static void KV_NAME(acc_colsum)(long rows, long cols, const float *x, float *y) {
     if (cols < VL) {
         vf part[VL];
-        for (long p = 0; p < cols; p++) part[p] = KV_SPLAT(0.0f);
         const long n = rows * cols;
-        long i = 0, p = 0;
-        if (cols <= 2) { /* the same sums in registers (a layer of one or two units' bias) */
-            vf s0 = KV_SPLAT(0.0f), s1 = s0;
-            if (cols == 1)
-                for (; i + VL <= n; i += VL) s0 += LOAD(x + i);
-            else
-                for (; i + 2 * VL <= n; i += 2 * VL) s0 += LOAD(x + i), s1 += LOAD(x + i + VL);
-            part[0] = s0;
-            if (cols == 2) part[1] = s1;
+        switch (cols) { /* each width its own loop; the widths a table cannot have fold away */
+#define PHASES(c)                                                                               \
+    case c:                                                                                     \
+        if (c < VL) KV_NAME(phase_sums)(c < VL ? c : 1, n, x, part);                            \
+        break;
+            PHASES(1) PHASES(2) PHASES(3) PHASES(4) PHASES(5) PHASES(6) PHASES(7) PHASES(8)
+            PHASES(9) PHASES(10) PHASES(11) PHASES(12) PHASES(13) PHASES(14) PHASES(15)
+#undef PHASES
         }
-        for (; i + VL <= n; i += VL, p = p + 1 == cols ? 0 : p + 1) part[p] += LOAD(x + i);
-        if (i < n) part[p] += LOADN(x + i, n - i);
         float lanes[VL * VL]; /* flat index f of the phases is in column f % cols */
         for (long q = 0; q < cols; q++) STORE(lanes + q * VL, part[q]);
         for (long j = 0; j < cols; j++) {
@@ -355,8 +388,30 @@ KV_TARGET static inline __attribute__((always_inline)) vf KV_NAME(act)(ag_act ac
     return x;
 }
 
-/* y (rows, cols) = act(y + b) for one activation: the bias row added to every row (the
- * narrow-row tiles of add_row), then the activation, in one pass; y = act(y) without b. */
+/* The bias row b (cols) laid out for a (rows, cols) block taken as one flat array: vector v
+ * starts at flat index v*VL, in column (v*VL) % cols, and that phase repeats every
+ * lcm(cols, VL) floats. Returns that period in vectors, with the floats of one period in tile
+ * (for cols a multiple of VL, b itself is the period: *tile = b), or 0 when the period is longer
+ * than BIAS_TILE floats (rows that wide are done row by row). */
+#define BIAS_TILE (64 * VL)
+KV_TARGET static inline long KV_NAME(bias_tile)(long cols, const float *b, float *buf,
+                                                const float **tile) {
+    long m = VL; /* lcm(cols, VL) = cols * m, m = VL / gcd: VL is a power of two */
+    for (long c = cols; m > 1 && !(c & 1); c >>= 1) m >>= 1;
+    const long period = cols * m;
+    if (period > BIAS_TILE) return 0;
+    if (period == cols) {
+        *tile = b;
+    } else {
+        for (long f = 0, j = 0; f < period; f++, j = j + 1 == cols ? 0 : j + 1) buf[f] = b[j];
+        *tile = buf;
+    }
+    return period / VL;
+}
+
+/* y (rows, cols) = act(y + b) for one activation: the bias row added to every row, then the
+ * activation, in one pass over the block as one flat array (bias_tile), so that every vector is
+ * whole but the last; row by row for rows too wide for a tile. y = act(y) without b. */
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(bias_act_with)(ag_act act, long rows, long cols, const float *b, float *y) {
     const long n = rows * cols;
@@ -366,11 +421,12 @@ KV_NAME(bias_act_with)(ag_act act, long rows, long cols, const float *b, float *
         if (i < n) STOREN(y + i, KV_NAME(act)(act, LOADN(y + i, n - i)), n - i);
         return;
     }
-    if (cols < VL) {
-        float tile[VL * VL]; /* phase p: b[(p*VL + l) % cols] for l = 0..VL-1 */
-        for (long f = 0, j = 0; f < cols * VL; f++, j = j + 1 == cols ? 0 : j + 1) tile[f] = b[j];
+    float buf[BIAS_TILE];
+    const float *tile = NULL;
+    const long phases = KV_NAME(bias_tile)(cols, b, buf, &tile);
+    if (phases) {
         long p = 0;
-        for (; i + VL <= n; i += VL, p = p + 1 == cols ? 0 : p + 1)
+        for (; i + VL <= n; i += VL, p = p + 1 == phases ? 0 : p + 1)
             STORE(y + i, KV_NAME(act)(act, LOAD(y + i) + LOAD(tile + p * VL)));
         if (i < n) STOREN(y + i, KV_NAME(act)(act, LOADN(y + i, n - i) + LOAD(tile + p * VL)), n - i);
         return;
@@ -587,6 +643,9 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
 #undef vf
 #undef vi
 #undef vu
+#undef BIAS_TILE
+#undef CLAMP_ABOVE
+#undef CLAMP_BELOW
 #undef VL
 #undef MR
 #undef NR

@@ -240,6 +240,74 @@ static void test_elementwise_loops(void **state) {
     restore_default();
 }
 
+/* ---- the fused dense layer's epilogue ---------------------------------------------------------
+ * bias_act takes a (rows, cols) block as one flat array with the bias laid out over the period
+ * lcm(cols, vector width) (the bias row itself when cols is a multiple of the width), or row by
+ * row when that period is too long (cols 65 on every table): every path must give the bits of
+ * add_row followed by the activation's own kernel, and write nothing past the block. */
+
+static void test_bias_act_is_add_row_then_activation(void **state) {
+    (void)state;
+    enum { MAXC = 70, MAXR = 5 };
+    tu_rng r = {41};
+    static float y0[MAXR * MAXC + 1], y[MAXR * MAXC + 1], want[MAXR * MAXC], b[MAXC];
+    FOR_EACH_TABLE(k) {
+        const map_fn acts[] = {NULL, k->sigmoid, k->tanh, k->relu}; /* by ag_act: identity first */
+        for (int cols = 1; cols <= MAXC; cols++)
+            for (int rows = 1; rows <= MAXR; rows++)
+                for (int act = AG_ACT_IDENTITY; act <= AG_ACT_RELU; act++)
+                    for (int with_b = 0; with_b < 2; with_b++) {
+                        const int n = rows * cols;
+                        fill(&r, y0, n, -6, 6);
+                        fill(&r, b, cols, -2, 2);
+                        if (with_b) k->add_row(rows, cols, y0, b, want);
+                        else memcpy(want, y0, sizeof(float) * n);
+                        if (acts[act]) acts[act](n, want, want);
+                        memcpy(y, y0, sizeof(float) * n);
+                        y[n] = 777.0f;
+                        k->bias_act(rows, cols, with_b ? b : NULL, (ag_act)act, y);
+                        assert_true(y[n] == 777.0f);
+                        if (memcmp(y, want, sizeof(float) * n)) {
+                            print_error("%s bias_act rows %d cols %d act %d bias %d differs\n",
+                                        k->name, rows, cols, act, with_b);
+                            fail();
+                        }
+                    }
+    }
+    restore_default();
+}
+
+/* Column sums over enough rows that narrow rows (cols below the vector width) run whole
+ * periods of phases in registers, then a ragged rest: every column against a double sum,
+ * nothing written past y's end. */
+static void test_column_sums_over_many_rows(void **state) {
+    (void)state;
+    enum { MAXC = 20, MAXR = 41 };
+    tu_rng r = {43};
+    static float x[MAXR * MAXC], y0[MAXC + 1], y[MAXC + 1];
+    FOR_EACH_TABLE(k) {
+        for (int cols = 1; cols <= MAXC; cols++)
+            for (int rows = 1; rows <= MAXR; rows += 4) {
+                fill(&r, x, rows * cols, -3, 3);
+                fill(&r, y0, cols, -3, 3);
+                memcpy(y, y0, sizeof(float) * cols);
+                y[cols] = 777.0f;
+                k->acc_colsum(rows, cols, x, y);
+                assert_true(y[cols] == 777.0f);
+                for (int j = 0; j < cols; j++) {
+                    double want = y0[j];
+                    for (int i = 0; i < rows; i++) want += x[i * cols + j];
+                    if (!(fabs(y[j] - want) <= 1e-5 * (rows + 1))) {
+                        print_error("%s acc_colsum rows %d cols %d: y[%d] = %.9g, want %.9g\n",
+                                    k->name, rows, cols, j, y[j], want);
+                        fail();
+                    }
+                }
+            }
+    }
+    restore_default();
+}
+
 /* ---- operands that end a page ---------------------------------------------------------------
  * A ragged end is finished by a masked move (or lane by lane), never by a whole vector that
  * would reach past the data. Here every operand ends exactly where an unreadable page begins:
@@ -269,6 +337,22 @@ static void test_operands_ending_a_page(void **state) {
             k->sigmoid(n, end, y); /* the input ends the page */
             k->sigmoid(n, x, s);
             assert_memory_equal(y, s, sizeof(float) * n);
+            /* bias_act on 3 rows of n: the block ending the page, then the bias row */
+            float blk[3 * 40], got[3 * 40];
+            fill(&r, blk, 3 * n, -3, 3);
+            memcpy(got, blk, sizeof(float) * 3 * n);
+            k->bias_act(3, n, x, AG_ACT_SIGMOID, got);
+            end = AT_END(3 * n);
+            memcpy(end, blk, sizeof(float) * 3 * n);
+            k->bias_act(3, n, x, AG_ACT_SIGMOID, end);
+            assert_memory_equal(end, got, sizeof(float) * 3 * n);
+            end = AT_END(n);
+            memcpy(end, x, sizeof(float) * n);
+            memcpy(s, blk, sizeof(float) * n);
+            k->bias_act(1, n, end, AG_ACT_SIGMOID, s);
+            memcpy(y, blk, sizeof(float) * n);
+            k->bias_act(1, n, x, AG_ACT_SIGMOID, y);
+            assert_memory_equal(s, y, sizeof(float) * n);
         }
         /* the symmetry net's dW = X^T (6,64) @ dY (64,2): dY ending the page, then C */
         enum { M = 6, N = 2, K = 64 };
@@ -337,6 +421,8 @@ int main(void) {
         cmocka_unit_test(test_gemm_matches_reference),
         cmocka_unit_test(test_vector_maths_matches_libm),
         cmocka_unit_test(test_elementwise_loops),
+        cmocka_unit_test(test_bias_act_is_add_row_then_activation),
+        cmocka_unit_test(test_column_sums_over_many_rows),
         cmocka_unit_test(test_operands_ending_a_page),
         cmocka_unit_test(test_narrow_products_are_fma_chains),
     };
