@@ -16,6 +16,8 @@
  *                  dst[c*ldd + r] = src[r*lds + c] for r, c < 8
  *   KV_GATHER(p, idx)  (optional) the floats p[idx[0]], p[idx[1]], ... (idx a vector of int32)
  *   KV_LOADR(p,lo,hi)  (optional) lanes lo..hi-1 of the vector at p by a masked load, the others 0
+ *   KV_MIN(c,x), KV_MAX(c,x)  (optional) lane by lane c < x ? c : x and c > x ? c : x, giving x
+ *                  wherever the comparison is false (x NaN too): x86's minps and maxps
  * and gets the table KV_NAME(ag_kernels) (see kernels.h for what each entry computes).
  *
  * Vectors are GCC/Clang vector extensions (`float __attribute__((vector_size(N)))`), so the
@@ -90,15 +92,11 @@ KV_TARGET static inline vf KV_NAME(select)(vi m, vf a, vf b) {
 #define SELECT KV_NAME(select)
 
 /* CLAMP_ABOVE(c, x) = x > c ? c : x and CLAMP_BELOW(c, x) = x < c ? c : x, lane by lane, NaN
- * passing through: x86's min and max return their second operand when a comparison is false
- * (NaN included), so with x second they are exactly these, one instruction instead of a
- * comparison and a blend. */
-#if defined(__x86_64__) && KV_BYTES == 32
-#define CLAMP_ABOVE(c, x) ((vf)_mm256_min_ps((c), (x)))
-#define CLAMP_BELOW(c, x) ((vf)_mm256_max_ps((c), (x)))
-#elif defined(__x86_64__) && KV_BYTES == 64
-#define CLAMP_ABOVE(c, x) ((vf)_mm512_min_ps((c), (x)))
-#define CLAMP_BELOW(c, x) ((vf)_mm512_max_ps((c), (x)))
+ * passing through: one instruction where the table has KV_MIN/KV_MAX, else a comparison and a
+ * blend. */
+#ifdef KV_MIN
+#define CLAMP_ABOVE(c, x) ((vf)KV_MIN((c), (x)))
+#define CLAMP_BELOW(c, x) ((vf)KV_MAX((c), (x)))
 #else
 #define CLAMP_ABOVE(c, x) SELECT((x) > (c), (c), (x))
 #define CLAMP_BELOW(c, x) SELECT((x) < (c), (c), (x))

@@ -56,6 +56,8 @@ transpose8(const float *src, long lds, float *dst, long ldd) {
 #define KV_LOADR(p, lo, hi)                                                                     \
     _mm256_maskload_ps((p), _mm256_andnot_si256(AVX2_MASK(lo), AVX2_MASK(hi)))
 #define KV_GATHER(p, idx) _mm256_i32gather_ps((p), (__m256i)(idx), 4)
+#define KV_MIN(c, x) _mm256_min_ps((c), (x))
+#define KV_MAX(c, x) _mm256_max_ps((c), (x))
 #include "kernels_simd.h"
 #undef KV_NAME
 #undef KV_TARGET
@@ -73,6 +75,8 @@ transpose8(const float *src, long lds, float *dst, long ldd) {
 #undef KV_TRANSPOSE8
 #undef KV_LOADR
 #undef KV_GATHER
+#undef KV_MIN
+#undef KV_MAX
 
 /* AVX-512F: 16 floats per vector; micro-tile 8 x 32 (16 accumulators of the 32 registers). */
 #define KV_NAME(x) x##_avx512
@@ -92,6 +96,8 @@ transpose8(const float *src, long lds, float *dst, long ldd) {
 #define KV_LOADR(p, lo, hi)                                                                     \
     _mm512_maskz_loadu_ps((__mmask16)(((1u << (hi)) - 1) & ~((1u << (lo)) - 1)), (p))
 #define KV_GATHER(p, idx) _mm512_i32gather_ps((__m512i)(idx), (p), 4)
+#define KV_MIN(c, x) _mm512_min_ps((c), (x))
+#define KV_MAX(c, x) _mm512_max_ps((c), (x))
 #include "kernels_simd.h"
 
 #else
