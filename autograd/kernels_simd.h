@@ -472,13 +472,14 @@ KV_TARGET static void KV_NAME(pack_b)(int kc, int nc, const float *B, long ldb, 
 
 /* ---- gemm: the micro-kernel and the macro-kernel --------------------------------------------- */
 
-/* Store or add the MR x NV accumulator tile into C (rows <= MR, cols <= NR; row stride ldc):
- * directly when it is whole, through a buffer at the ragged edges (the same adds either way). */
+/* Store or add the first R rows of the MR x NV accumulator tile into C (R = rows <= MR, a
+ * constant after inlining; cols <= NR; row stride ldc): directly when its rows are whole, through
+ * a buffer at a ragged right edge (the same adds either way). */
 KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(tile_out)(vf acc[MR][KV_NV], float *restrict c, long ldc, int rows, int cols, bool add) {
-    if (rows == MR && cols == NR) {
+KV_NAME(tile_out)(vf acc[MR][KV_NV], float *restrict c, long ldc, int R, int cols, bool add) {
+    if (cols == NR) {
 #pragma GCC unroll 16
-        for (int r = 0; r < MR; r++)
+        for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
             for (int v = 0; v < KV_NV; v++) {
                 float *p = c + r * ldc + v * VL;
@@ -488,25 +489,26 @@ KV_NAME(tile_out)(vf acc[MR][KV_NV], float *restrict c, long ldc, int rows, int 
     }
     float tile[MR * NR];
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; r++)
+    for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
         for (int v = 0; v < KV_NV; v++) STORE(tile + r * NR + v * VL, acc[r][v]);
-    for (int r = 0; r < rows; r++)
+    for (int r = 0; r < R; r++)
         for (int j = 0; j < cols; j++)
             c[r * ldc + j] = add ? c[r * ldc + j] + tile[r * NR + j] : tile[r * NR + j];
 }
 
-/* acc (MR x NV) += the k = 0..kc-1 rank-1 updates: row r of A's tile at row[r][k * step],
- * broadcast against the NV vectors of b's k-th row. `step` is a constant after inlining. */
+/* acc (first R rows of MR x NV) += the k = 0..kc-1 rank-1 updates: row r of A's tile at
+ * row[r][k * step], broadcast against the NV vectors of b's k-th row. `R` and `step` are
+ * constants after inlining. */
 KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(micro_loop)(vf acc[MR][KV_NV], int kc, const float *const row[MR], long step,
+KV_NAME(micro_loop)(vf acc[MR][KV_NV], int R, int kc, const float *const row[MR], long step,
                     const float *restrict b) {
     for (int k = 0; k < kc; k++) {
         vf bv[KV_NV];
 #pragma GCC unroll 8
         for (int v = 0; v < KV_NV; v++) bv[v] = LOAD(b + (long)k * NR + v * VL);
 #pragma GCC unroll 16
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < R; r++) {
             const vf ar = KV_SPLAT(row[r][k * step]);
 #pragma GCC unroll 8
             for (int v = 0; v < KV_NV; v++) acc[r][v] = KV_FMA(ar, bv[v], acc[r][v]);
@@ -514,25 +516,46 @@ KV_NAME(micro_loop)(vf acc[MR][KV_NV], int kc, const float *const row[MR], long 
     }
 }
 
-/* C (rows <= MR, cols <= NR) (+)= a @ b (kc, NR panel), the micro-kernel. The MR x NV
- * accumulators stay in registers for the whole k loop; each k broadcasts MR values of a against
+/* C (R rows, cols <= NR) (+)= a @ b (kc, NR panel), the micro-kernel, for R <= MR rows (a
+ * constant after inlining: a ragged bottom tile computes its own rows only). The R x NV
+ * accumulators stay in registers for the whole k loop; each k broadcasts R values of a against
  * NV vectors of b. a is a packed panel (kc, MR) when lda is 0; otherwise it is rows of A itself,
- * row stride lda (rows past `rows` repeat row 0: computed, never stored), which saves packing
- * an A that is already row-major. Both read the same values, so they give the same bits. */
+ * row stride lda, which saves packing an A that is already row-major. Both read the same values,
+ * so they give the same bits. */
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(micro)(int kc, const float *restrict a, long lda, const float *restrict b,
-               float *restrict c, long ldc, int rows, int cols, bool add) {
+               float *restrict c, long ldc, int R, int cols, bool add) {
     vf acc[MR][KV_NV];
     const float *row[MR];
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < R; r++) {
 #pragma GCC unroll 8
         for (int v = 0; v < KV_NV; v++) acc[r][v] = KV_SPLAT(0.0f);
-        row[r] = lda == 0 ? a + r : a + (r < rows ? r * lda : 0);
+        row[r] = lda == 0 ? a + r : a + r * lda;
     }
-    if (lda == 0) KV_NAME(micro_loop)(acc, kc, row, MR, b);
-    else KV_NAME(micro_loop)(acc, kc, row, 1, b);
-    KV_NAME(tile_out)(acc, c, ldc, rows, cols, add);
+    if (lda == 0) KV_NAME(micro_loop)(acc, R, kc, row, MR, b);
+    else KV_NAME(micro_loop)(acc, R, kc, row, 1, b);
+    KV_NAME(tile_out)(acc, c, ldc, R, cols, add);
+}
+
+/* The micro-kernel for a ragged bottom tile of 0 < rows < MR: one copy per row count. */
+KV_TARGET static __attribute__((noinline)) void
+KV_NAME(micro_rows)(int kc, const float *restrict a, long lda, const float *restrict b,
+                    float *restrict c, long ldc, int rows, int cols, bool add) {
+    _Static_assert(MR <= 8, "micro_rows has cases for at most 7 rows");
+#define KV_MICRO_ROWS(R)                                                                        \
+    case R: KV_NAME(micro)(kc, a, lda, b, c, ldc, R, cols, add); return;
+    switch (rows) {
+        KV_MICRO_ROWS(1) KV_MICRO_ROWS(2) KV_MICRO_ROWS(3) KV_MICRO_ROWS(4) KV_MICRO_ROWS(5)
+#if MR > 6
+        KV_MICRO_ROWS(6)
+#endif
+#if MR > 7
+        KV_MICRO_ROWS(7)
+#endif
+    default: break;
+    }
+#undef KV_MICRO_ROWS
 }
 
 /* C (mc, nc) (+)= A (mc, kc) @ packed B (kc, nc): every micro-tile. A is packed panels when
@@ -543,12 +566,15 @@ KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, lon
     for (int jr = 0; jr < nc; jr += NR)
         for (int ir = 0; ir < mc; ir += MR) {
             const int rows = mc - ir < MR ? mc - ir : MR, cols = nc - jr < NR ? nc - jr : NR;
-            if (lda == 0)
-                KV_NAME(micro)(kc, a + (long)ir * kc, 0, pb + (long)jr * kc, C + ir * ldc + jr, ldc,
-                               rows, cols, add);
+            const float *ai = lda == 0 ? a + (long)ir * kc : a + (long)ir * lda;
+            if (rows < MR)
+                KV_NAME(micro_rows)(kc, ai, lda, pb + (long)jr * kc, C + ir * ldc + jr, ldc, rows,
+                                    cols, add);
+            else if (lda == 0)
+                KV_NAME(micro)(kc, ai, 0, pb + (long)jr * kc, C + ir * ldc + jr, ldc, MR, cols, add);
             else
-                KV_NAME(micro)(kc, a + (long)ir * lda, lda, pb + (long)jr * kc, C + ir * ldc + jr,
-                               ldc, rows, cols, add);
+                KV_NAME(micro)(kc, ai, lda, pb + (long)jr * kc, C + ir * ldc + jr, ldc, MR, cols,
+                               add);
         }
 }
 
