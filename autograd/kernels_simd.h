@@ -558,14 +558,139 @@ KV_NAME(micro_rows)(int kc, const float *restrict a, long lda, const float *rest
 #undef KV_MICRO_ROWS
 }
 
+/* ---- gemm: a narrow last panel ----------------------------------------------------------------
+ *
+ * A last panel of VL < cols <= VL + VL/2 columns (N = 10 with 8-float vectors) would run its
+ * second vector with only w = cols - VL lanes busy. Instead the rows go VL at a time: each row's
+ * first VL columns by a vector as usual, and the w tail columns of G = VL/W rows share one
+ * vector (W the power of two >= w): lane l holds row l / W, column VL + l % W. Its a is a blend
+ * of the G rows' broadcasts, its b the panel's tail columns repeated G times (bt). Every element
+ * is still the same products summed over k in order, then stored or added once. */
+
+/* Row i of A's block: the packed panels (step MR) when lda is 0, else A itself (step 1). */
+#define KV_A_ROW(a, lda, kc, i)                                                                 \
+    ((lda) == 0 ? (a) + (long)((i) / MR) * MR * (kc) + (i) % MR : (a) + (long)(i) * (lda))
+
+/* x with the lanes l whose row in a tail vector, l / W, has bit V set taken from y instead
+ * (W and V integer constants): one blend instruction with an immediate mask. */
+#define KV_BLEND_LANE(l, W, V) ((((l) / (W)) >> (V)) & 1 ? (l) + VL : (l))
+#if VL == 4
+#define KV_BLEND_LANES(W, V)                                                                    \
+    KV_BLEND_LANE(0, W, V), KV_BLEND_LANE(1, W, V), KV_BLEND_LANE(2, W, V), KV_BLEND_LANE(3, W, V)
+#elif VL == 8
+#define KV_BLEND_LANES(W, V)                                                                    \
+    KV_BLEND_LANE(0, W, V), KV_BLEND_LANE(1, W, V), KV_BLEND_LANE(2, W, V),                     \
+        KV_BLEND_LANE(3, W, V), KV_BLEND_LANE(4, W, V), KV_BLEND_LANE(5, W, V),                 \
+        KV_BLEND_LANE(6, W, V), KV_BLEND_LANE(7, W, V)
+#else
+#define KV_BLEND_LANES(W, V)                                                                    \
+    KV_BLEND_LANE(0, W, V), KV_BLEND_LANE(1, W, V), KV_BLEND_LANE(2, W, V),                     \
+        KV_BLEND_LANE(3, W, V), KV_BLEND_LANE(4, W, V), KV_BLEND_LANE(5, W, V),                 \
+        KV_BLEND_LANE(6, W, V), KV_BLEND_LANE(7, W, V), KV_BLEND_LANE(8, W, V),                 \
+        KV_BLEND_LANE(9, W, V), KV_BLEND_LANE(10, W, V), KV_BLEND_LANE(11, W, V),               \
+        KV_BLEND_LANE(12, W, V), KV_BLEND_LANE(13, W, V), KV_BLEND_LANE(14, W, V),              \
+        KV_BLEND_LANE(15, W, V)
+#endif
+#define KV_BLEND(x, y, W, V) __builtin_shufflevector(x, y, KV_BLEND_LANES(W, V))
+/* A broadcast the compiler must keep as one (a load-broadcast, then blends): left to itself,
+ * GCC builds the tail vector from the scalars by a chain of shuffles instead, which all queue
+ * for the one or two shuffle units. */
+#if defined(__x86_64__)
+#define KV_OPAQUE(v) __asm__("" : "+v"(v))
+#else
+#define KV_OPAQUE(v) ((void)0)
+#endif
+
+/* C rows ir .. ir+rows-1 (rows <= VL; rows past `rows` repeat row ir: computed, never stored),
+ * columns 0 .. VL+w-1, (+)= A's rows @ the panel b (kc, NR) whose tail columns bt holds as
+ * above; A's rows at KV_A_ROW, k steps `step` apart. W (VL/2 or VL/4) and step are constants
+ * after inlining. */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(narrow_tile)(int W, int kc, const float *restrict a, long lda, long step, int ir, int rows,
+                     const float *restrict b, const float *restrict bt, float *restrict c,
+                     long ldc, int w, bool add) {
+    const int G = VL / W, T = W; /* rows per tail vector; tail vectors (G * T = VL rows) */
+    vf acc[VL], tacc[VL / 2];
+    const float *row[VL];
+#pragma GCC unroll 16
+    for (int r = 0; r < VL; r++) {
+        acc[r] = KV_SPLAT(0.0f);
+        row[r] = KV_A_ROW(a, lda, kc, ir + (r < rows ? r : 0));
+    }
+#pragma GCC unroll 8
+    for (int g = 0; g < T; g++) tacc[g] = KV_SPLAT(0.0f);
+    for (int k = 0; k < kc; k++) {
+        const vf b0 = LOAD(b + (long)k * NR), b1 = LOAD(bt + (long)k * VL);
+#pragma GCC unroll 8
+        for (int g = 0; g < T; g++) {
+            vf s[4];
+#pragma GCC unroll 4
+            for (int i = 0; i < G; i++) {
+                s[i] = KV_SPLAT(row[g * G + i][k * step]);
+                KV_OPAQUE(s[i]);
+                acc[g * G + i] = KV_FMA(s[i], b0, acc[g * G + i]);
+            }
+            if (G == 2) {
+                s[0] = KV_BLEND(s[0], s[1], VL / 2, 0);
+            } else {
+                s[0] = KV_BLEND(s[0], s[1], VL / 4, 0);
+                s[2] = KV_BLEND(s[2], s[3], VL / 4, 0);
+                s[0] = KV_BLEND(s[0], s[2], VL / 4, 1);
+            }
+            tacc[g] = KV_FMA(s[0], b1, tacc[g]);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        float *p = c + (long)(ir + r) * ldc;
+        STORE(p, add ? LOAD(p) + acc[r] : acc[r]);
+    }
+    for (int g = 0; g < T; g++) {
+        float t[VL];
+        STORE(t, tacc[g]);
+        for (int l = 0; l < VL; l++) {
+            const int r = g * G + l / W, j = l % W;
+            float *p = c + (long)(ir + r) * ldc + VL + j;
+            if (r < rows && j < w) *p = add ? *p + t[l] : t[l];
+        }
+    }
+}
+
+/* All rows of C (mc) for the last panel b (kc, NR) when it has VL + w columns, W >= w (a power
+ * of two, VL/4 <= W <= VL/2) lanes per row in the tail vector. */
+KV_TARGET static __attribute__((noinline)) void
+KV_NAME(narrow_panel)(int W, int mc, int kc, const float *a, long lda, const float *b, float *C,
+                      long ldc, int w, bool add) {
+    float bt[KV_KC * VL];
+    for (int k = 0; k < kc; k++)
+        for (int l = 0; l < VL; l++) bt[k * VL + l] = b[(long)k * NR + VL + (l & (W - 1))];
+    for (int ir = 0; ir < mc; ir += VL) {
+        const int rows = mc - ir < VL ? mc - ir : VL;
+#define KV_NARROW(Wc)                                                                           \
+    if (W == (Wc)) {                                                                            \
+        if (lda == 0) KV_NAME(narrow_tile)(Wc, kc, a, 0, MR, ir, rows, b, bt, C, ldc, w, add);  \
+        else KV_NAME(narrow_tile)(Wc, kc, a, lda, 1, ir, rows, b, bt, C, ldc, w, add);          \
+        continue;                                                                               \
+    }
+        KV_NARROW(VL / 2)
+        KV_NARROW(VL / 4)
+#undef KV_NARROW
+    }
+}
+
 /* C (mc, nc) (+)= A (mc, kc) @ packed B (kc, nc): every micro-tile. A is packed panels when
  * lda is 0, else row-major with row stride lda. The B panel of a column strip stays in L1
- * while the A panels stream past it. */
+ * while the A panels stream past it. A narrow last panel goes by narrow_panel. */
 KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, long lda,
                                      const float *pb, float *C, long ldc, bool add) {
-    for (int jr = 0; jr < nc; jr += NR)
+    for (int jr = 0; jr < nc; jr += NR) {
+        const int cols = nc - jr < NR ? nc - jr : NR, w = cols - VL;
+        if (KV_NV == 2 && w > VL / 8 && w <= VL / 2 && kc <= KV_KC && mc >= VL) {
+            KV_NAME(narrow_panel)(w > VL / 4 ? VL / 2 : VL / 4, mc, kc, a, lda, pb + (long)jr * kc,
+                                  C + jr, ldc, w, add);
+            continue;
+        }
         for (int ir = 0; ir < mc; ir += MR) {
-            const int rows = mc - ir < MR ? mc - ir : MR, cols = nc - jr < NR ? nc - jr : NR;
+            const int rows = mc - ir < MR ? mc - ir : MR;
             const float *ai = lda == 0 ? a + (long)ir * kc : a + (long)ir * lda;
             if (rows < MR)
                 KV_NAME(micro_rows)(kc, ai, lda, pb + (long)jr * kc, C + ir * ldc + jr, ldc, rows,
@@ -576,7 +701,14 @@ KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, lon
                 KV_NAME(micro)(kc, ai, lda, pb + (long)jr * kc, C + ir * ldc + jr, ldc, MR, cols,
                                add);
         }
+    }
 }
+
+#undef KV_A_ROW
+#undef KV_BLEND_LANE
+#undef KV_BLEND_LANES
+#undef KV_BLEND
+#undef KV_OPAQUE
 
 #include "kernels_simd_small.h" /* gemm_small and its pieces */
 
