@@ -609,7 +609,7 @@ KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(narrow_tile)(int W, int kc, const float *restrict a, long lda, long step, int ir, int rows,
                      const float *restrict b, const float *restrict bt, float *restrict c,
                      long ldc, int w, bool add) {
-    const int G = VL / W, T = W; /* rows per tail vector; tail vectors (G * T = VL rows) */
+    const int G = VL / W, T = W; /* rows per tail vector (2 or 4); tail vectors (G * T = VL) */
     vf acc[VL], tacc[VL / 2];
     const float *row[VL];
 #pragma GCC unroll 16
@@ -621,23 +621,22 @@ KV_NAME(narrow_tile)(int W, int kc, const float *restrict a, long lda, long step
     for (int g = 0; g < T; g++) tacc[g] = KV_SPLAT(0.0f);
     for (int k = 0; k < kc; k++) {
         const vf b0 = LOAD(b + (long)k * NR), b1 = LOAD(bt + (long)k * VL);
-#pragma GCC unroll 8
-        for (int g = 0; g < T; g++) {
+#pragma GCC unroll 4
+        for (int q = 0; q < VL / 4; q++) { /* rows 4q .. 4q+3: two tail vectors, or one */
             vf s[4];
 #pragma GCC unroll 4
-            for (int i = 0; i < G; i++) {
-                s[i] = KV_SPLAT(row[g * G + i][k * step]);
+            for (int i = 0; i < 4; i++) {
+                s[i] = KV_SPLAT(row[4 * q + i][k * step]);
                 KV_OPAQUE(s[i]);
-                acc[g * G + i] = KV_FMA(s[i], b0, acc[g * G + i]);
+                acc[4 * q + i] = KV_FMA(s[i], b0, acc[4 * q + i]);
             }
             if (G == 2) {
-                s[0] = KV_BLEND(s[0], s[1], VL / 2, 0);
+                tacc[2 * q] = KV_FMA(KV_BLEND(s[0], s[1], VL / 2, 0), b1, tacc[2 * q]);
+                tacc[2 * q + 1] = KV_FMA(KV_BLEND(s[2], s[3], VL / 2, 0), b1, tacc[2 * q + 1]);
             } else {
-                s[0] = KV_BLEND(s[0], s[1], VL / 4, 0);
-                s[2] = KV_BLEND(s[2], s[3], VL / 4, 0);
-                s[0] = KV_BLEND(s[0], s[2], VL / 4, 1);
+                const vf lo = KV_BLEND(s[0], s[1], VL / 4, 0), hi = KV_BLEND(s[2], s[3], VL / 4, 0);
+                tacc[q] = KV_FMA(KV_BLEND(lo, hi, VL / 4, 1), b1, tacc[q]);
             }
-            tacc[g] = KV_FMA(s[0], b1, tacc[g]);
         }
     }
     for (int r = 0; r < rows; r++) {
