@@ -560,17 +560,28 @@ KV_NAME(micro_rows)(int kc, const float *restrict a, long lda, const float *rest
 
 /* ---- gemm: a narrow last panel ----------------------------------------------------------------
  *
- * A last panel of VL < cols <= VL + VL/2 columns (N = 10 with 8-float vectors) would run its
- * second vector with only w = cols - VL lanes busy. Instead the rows go VL at a time: each row's
- * first VL columns by a vector as usual, and the w tail columns of G = VL/W rows share one
- * vector (W the power of two >= w): lane l holds row l / W, column VL + l % W. Its a is a blend
- * of the G rows' broadcasts, its b the panel's tail columns repeated G times (bt). Every element
- * is still the same products summed over k in order, then stored or added once. */
+ * A last panel of VL + w columns, VL/8 < w <= VL/2 (N = 10 with 8-float vectors: w = 2), would
+ * run its second vector with only w lanes busy. Instead the rows go VL at a time: each row's
+ * first VL columns by a vector as usual, and the w tail columns of G rows share one vector, W
+ * lanes a row (W = VL/4 and G = 4 when w <= VL/4, else W = VL/2 and G = 2): lane l holds row
+ * l / W, column VL + l % W. Its a is a blend of the G rows' broadcasts, its b the panel's tail
+ * columns repeated G times (bt). 8 rows of N = 10 take 10 multiply-adds a step of k instead of
+ * 16. Every element is still the same products summed over k in order, then stored or added
+ * once, so the bits are those of the ordinary way. */
 
 /* Row i of A's block: the packed panels (step MR) when lda is 0, else A itself (step 1). */
 #define KV_A_ROW(a, lda, kc, i)                                                                 \
     ((lda) == 0 ? (a) + (long)((i) / MR) * MR * (kc) + (i) % MR : (a) + (long)(i) * (lda))
 
+/* The narrow panel needs blends with constant lane lists: where the compiler has
+ * __builtin_shufflevector (GCC 12, Clang); elsewhere such a panel goes the ordinary way. */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define KV_HAS_BLEND 1
+#endif
+#endif
+
+#ifdef KV_HAS_BLEND
 /* x with the lanes l whose row in a tail vector, l / W, has bit V set taken from y instead
  * (W and V integer constants): one blend instruction with an immediate mask. */
 #define KV_BLEND_LANE(l, W, V) ((((l) / (W)) >> (V)) & 1 ? (l) + VL : (l))
@@ -676,6 +687,8 @@ KV_NAME(narrow_panel)(int W, int mc, int kc, const float *a, long lda, const flo
     }
 }
 
+#endif /* KV_HAS_BLEND */
+
 /* C (mc, nc) (+)= A (mc, kc) @ packed B (kc, nc): every micro-tile. A is packed panels when
  * lda is 0, else row-major with row stride lda. The B panel of a column strip stays in L1
  * while the A panels stream past it. A narrow last panel goes by narrow_panel. */
@@ -683,11 +696,15 @@ KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, lon
                                      const float *pb, float *C, long ldc, bool add) {
     for (int jr = 0; jr < nc; jr += NR) {
         const int cols = nc - jr < NR ? nc - jr : NR, w = cols - VL;
+#ifdef KV_HAS_BLEND
         if (KV_NV == 2 && w > VL / 8 && w <= VL / 2 && kc <= KV_KC && mc >= VL) {
             KV_NAME(narrow_panel)(w > VL / 4 ? VL / 2 : VL / 4, mc, kc, a, lda, pb + (long)jr * kc,
                                   C + jr, ldc, w, add);
             continue;
         }
+#else
+        (void)w;
+#endif
         for (int ir = 0; ir < mc; ir += MR) {
             const int rows = mc - ir < MR ? mc - ir : MR;
             const float *ai = lda == 0 ? a + (long)ir * kc : a + (long)ir * lda;
@@ -708,6 +725,7 @@ KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, lon
 #undef KV_BLEND_LANES
 #undef KV_BLEND
 #undef KV_OPAQUE
+#undef KV_HAS_BLEND
 
 #include "kernels_simd_small.h" /* gemm_small and its pieces */
 
