@@ -436,6 +436,14 @@ KV_NAME(pack_panels)(int W, int count, int kc, const float *X, long ldx, bool al
                 const float *s = X + (long)k * ldx + p;
                 if (lanes == W && W % VL == 0) {
                     for (int v = 0; v < W / VL; v++) STORE(d + (long)k * W + v * VL, LOAD(s + v * VL));
+                } else if (W % VL == 0) { /* a ragged panel of B: partial loads, zeros past it */
+                    for (int v = 0; v < W / VL; v++) {
+                        const int n = lanes - v * VL;
+                        vf x = KV_SPLAT(0.0f);
+                        if (n >= VL) x = LOAD(s + v * VL);
+                        else if (n > 0) x = LOADN(s + v * VL, n);
+                        STORE(d + (long)k * W + v * VL, x);
+                    }
                 } else {
                     memcpy(d + (long)k * W, s, (size_t)lanes * sizeof(float));
                     for (int l = lanes; l < W; l++) d[(long)k * W + l] = 0.0f;
@@ -585,24 +593,22 @@ KV_NAME(micro_rows)(int kc, const float *restrict a, long lda, const float *rest
 /* x with the lanes l whose row in a tail vector, l / W, has bit V set taken from y instead
  * (W and V integer constants): one blend instruction with an immediate mask. */
 #define KV_BLEND_LANE(l, W, V) ((((l) / (W)) >> (V)) & 1 ? (l) + VL : (l))
+/* the lane list F(l, W, V) for l = 0 .. VL-1 */
 #if VL == 4
-#define KV_BLEND_LANES(W, V)                                                                    \
-    KV_BLEND_LANE(0, W, V), KV_BLEND_LANE(1, W, V), KV_BLEND_LANE(2, W, V), KV_BLEND_LANE(3, W, V)
+#define KV_LANES(F, W, V) F(0, W, V), F(1, W, V), F(2, W, V), F(3, W, V)
 #elif VL == 8
-#define KV_BLEND_LANES(W, V)                                                                    \
-    KV_BLEND_LANE(0, W, V), KV_BLEND_LANE(1, W, V), KV_BLEND_LANE(2, W, V),                     \
-        KV_BLEND_LANE(3, W, V), KV_BLEND_LANE(4, W, V), KV_BLEND_LANE(5, W, V),                 \
-        KV_BLEND_LANE(6, W, V), KV_BLEND_LANE(7, W, V)
+#define KV_LANES(F, W, V)                                                                       \
+    F(0, W, V), F(1, W, V), F(2, W, V), F(3, W, V), F(4, W, V), F(5, W, V), F(6, W, V), F(7, W, V)
 #else
-#define KV_BLEND_LANES(W, V)                                                                    \
-    KV_BLEND_LANE(0, W, V), KV_BLEND_LANE(1, W, V), KV_BLEND_LANE(2, W, V),                     \
-        KV_BLEND_LANE(3, W, V), KV_BLEND_LANE(4, W, V), KV_BLEND_LANE(5, W, V),                 \
-        KV_BLEND_LANE(6, W, V), KV_BLEND_LANE(7, W, V), KV_BLEND_LANE(8, W, V),                 \
-        KV_BLEND_LANE(9, W, V), KV_BLEND_LANE(10, W, V), KV_BLEND_LANE(11, W, V),               \
-        KV_BLEND_LANE(12, W, V), KV_BLEND_LANE(13, W, V), KV_BLEND_LANE(14, W, V),              \
-        KV_BLEND_LANE(15, W, V)
+#define KV_LANES(F, W, V)                                                                       \
+    F(0, W, V), F(1, W, V), F(2, W, V), F(3, W, V), F(4, W, V), F(5, W, V), F(6, W, V),         \
+        F(7, W, V), F(8, W, V), F(9, W, V), F(10, W, V), F(11, W, V), F(12, W, V), F(13, W, V), \
+        F(14, W, V), F(15, W, V)
 #endif
-#define KV_BLEND(x, y, W, V) __builtin_shufflevector(x, y, KV_BLEND_LANES(W, V))
+#define KV_BLEND(x, y, W, V) __builtin_shufflevector(x, y, KV_LANES(KV_BLEND_LANE, W, V))
+/* x's first W lanes repeated across the vector (W a constant) */
+#define KV_REPEAT_LANE(l, W, V) ((l) & ((W) - 1))
+#define KV_REPEAT(x, W) __builtin_shufflevector(x, x, KV_LANES(KV_REPEAT_LANE, W, 0))
 /* A broadcast the compiler must keep as one (a load-broadcast, then blends): left to itself,
  * GCC builds the tail vector from the scalars by a chain of shuffles instead, which all queue
  * for the one or two shuffle units. */
@@ -671,20 +677,20 @@ KV_TARGET static __attribute__((noinline)) void
 KV_NAME(narrow_panel)(int W, int mc, int kc, const float *a, long lda, const float *b, float *C,
                       long ldc, int w, bool add) {
     float bt[KV_KC * VL];
-    for (int k = 0; k < kc; k++)
-        for (int l = 0; l < VL; l++) bt[k * VL + l] = b[(long)k * NR + VL + (l & (W - 1))];
-    for (int ir = 0; ir < mc; ir += VL) {
-        const int rows = mc - ir < VL ? mc - ir : VL;
 #define KV_NARROW(Wc)                                                                           \
     if (W == (Wc)) {                                                                            \
-        if (lda == 0) KV_NAME(narrow_tile)(Wc, kc, a, 0, MR, ir, rows, b, bt, C, ldc, w, add);  \
-        else KV_NAME(narrow_tile)(Wc, kc, a, lda, 1, ir, rows, b, bt, C, ldc, w, add);          \
-        continue;                                                                               \
+        for (int k = 0; k < kc; k++)                                                            \
+            STORE(bt + (long)k * VL, KV_REPEAT(LOAD(b + (long)k * NR + VL), Wc));               \
+        for (int ir = 0; ir < mc; ir += VL) {                                                   \
+            const int rows = mc - ir < VL ? mc - ir : VL;                                       \
+            if (lda == 0) KV_NAME(narrow_tile)(Wc, kc, a, 0, MR, ir, rows, b, bt, C, ldc, w, add); \
+            else KV_NAME(narrow_tile)(Wc, kc, a, lda, 1, ir, rows, b, bt, C, ldc, w, add);      \
+        }                                                                                       \
+        return;                                                                                 \
     }
-        KV_NARROW(VL / 2)
-        KV_NARROW(VL / 4)
+    KV_NARROW(VL / 2)
+    KV_NARROW(VL / 4)
 #undef KV_NARROW
-    }
 }
 
 #endif /* KV_HAS_BLEND */
@@ -722,7 +728,9 @@ KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, lon
 
 #undef KV_A_ROW
 #undef KV_BLEND_LANE
-#undef KV_BLEND_LANES
+#undef KV_LANES
+#undef KV_REPEAT_LANE
+#undef KV_REPEAT
 #undef KV_BLEND
 #undef KV_OPAQUE
 #undef KV_HAS_BLEND
