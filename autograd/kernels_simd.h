@@ -714,14 +714,11 @@ KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, lon
         for (int ir = 0; ir < mc; ir += MR) {
             const int rows = mc - ir < MR ? mc - ir : MR;
             const float *ai = lda == 0 ? a + (long)ir * kc : a + (long)ir * lda;
-            if (rows < MR)
-                KV_NAME(micro_rows)(kc, ai, lda, pb + (long)jr * kc, C + ir * ldc + jr, ldc, rows,
-                                    cols, add);
-            else if (lda == 0)
-                KV_NAME(micro)(kc, ai, 0, pb + (long)jr * kc, C + ir * ldc + jr, ldc, MR, cols, add);
-            else
-                KV_NAME(micro)(kc, ai, lda, pb + (long)jr * kc, C + ir * ldc + jr, ldc, MR, cols,
-                               add);
+            const float *bj = pb + (long)jr * kc;
+            float *cij = C + ir * ldc + jr;
+            if (rows < MR) KV_NAME(micro_rows)(kc, ai, lda, bj, cij, ldc, rows, cols, add);
+            else if (lda == 0) KV_NAME(micro)(kc, ai, 0, bj, cij, ldc, MR, cols, add);
+            else KV_NAME(micro)(kc, ai, lda, bj, cij, ldc, MR, cols, add);
         }
     }
 }

@@ -381,7 +381,8 @@ static void test_packed_products_are_fma_chains(void **state) {
                 packed++;
                 for (long e = 0; e < (long)M * N; e++)
                     if (memcmp(&C[e], &want[e], sizeof(float)) != 0) {
-                        print_error("%s (%d,%d,%d) ta=%d tb=%d acc=%d: C[%ld,%ld] = %.9g, want %.9g\n",
+                        print_error("%s (%d,%d,%d) ta=%d tb=%d acc=%d: C[%ld,%ld] = %.9g, "
+                                    "want %.9g\n",
                                     k->name, M, N, K, ta, tb, acc, e / N, e % N, C[e], want[e]);
                         fail();
                     }
