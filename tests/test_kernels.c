@@ -47,7 +47,10 @@ static void test_gemm_matches_reference(void **state) {
     static const int shapes[][3] = {{1, 1, 1},  {3, 1, 7},   {1, 9, 4},    {5, 7, 3},
                                     {64, 2, 6}, {100, 6, 24}, {6, 24, 100}, {37, 41, 43},
                                     {1, 100, 100}, {64, 64, 64}, {129, 257, 300}, {9, 600, 33},
-                                    {200, 12, 400}};
+                                    {200, 12, 400},
+                                    /* narrow last panels (see test_packed_products_are_fma_chains) */
+                                    {131, 10, 300}, {37, 12, 100}, {45, 20, 70}, {64, 5, 128},
+                                    {70, 26, 30}, {33, 56, 40}, {17, 24, 200}, {50, 14, 60}};
     tu_rng r = {3};
     FOR_EACH_TABLE(k) {
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -415,6 +418,67 @@ static void test_narrow_products_are_fma_chains(void **state) {
     restore_default();
 }
 
+/* The packed products give for every element the products over k in order, one fused
+ * multiply-add at a time from 0, for each K block (of block_k's length) in order, the first
+ * stored (or added to C's old value) and the others added: bit for bit, on the tables whose
+ * multiply-adds are fused. The shapes take the packed way with a narrow last panel (VL < columns
+ * <= VL + VL/2 in it: 10, 12, 26 columns with AVX2; 20, 24, 56 with AVX-512), whose tail vector
+ * holds several rows, from M below one tile of rows to more than mc, with one K block or more. */
+static void test_packed_products_are_fma_chains(void **state) {
+    (void)state;
+    static const int shapes[][3] = {{131, 10, 300}, {128, 10, 256}, {37, 12, 100}, {45, 20, 70},
+                                    {70, 26, 30},   {33, 56, 40},   {17, 24, 200}, {9, 11, 600},
+                                    {260, 19, 64},  {150, 40, 20},  {40, 88, 30}};
+    tu_rng r = {35};
+    FOR_EACH_TABLE(k) {
+        if (!strcmp(k->name, "generic")) continue; /* a*b + c, not fused: no fmaf to match */
+        int packed = 0;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+            float *C0 = malloc(sizeof(float) * M * N), *C = malloc(sizeof(float) * M * N);
+            float *want = malloc(sizeof(float) * M * N);
+            const size_t need = ag_gemm_scratch(M, N, K, 1);
+            float *scratch = ag_alloc((need + 1) * sizeof(float));
+            assert_true(A && B && C0 && C && want && scratch);
+            fill(&r, A, (long)M * K, -1, 1);
+            fill(&r, B, (long)K * N, -1, 1);
+            fill(&r, C0, (long)M * N, -1, 1);
+            const int blocks = (K + k->kc - 1) / k->kc, kb = (K + blocks - 1) / blocks;
+            for (int form = 0; form < 8; form++) {
+                const bool ta = form & 1, tb = form & 2, acc = form & 4;
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        float c = C0[(long)i * N + j];
+                        for (int p0 = 0; p0 < K; p0 += kb) {
+                            float part = 0.0f;
+                            for (int q = p0; q < K && q < p0 + kb; q++)
+                                part = fmaf(ta ? A[(long)q * M + i] : A[(long)i * K + q],
+                                            tb ? B[(long)j * K + q] : B[(long)q * N + j], part);
+                            c = p0 == 0 && !acc ? part : c + part;
+                        }
+                        want[(long)i * N + j] = c;
+                    }
+                memcpy(C, C0, sizeof(float) * M * N);
+                ag_gemm(M, N, K, A, ta, B, tb, C, acc, scratch, need);
+                if (!ag_gemm_packs(M, N, K, tb)) continue; /* gemm_small: its own test above */
+                packed++;
+                for (long e = 0; e < (long)M * N; e++)
+                    if (memcmp(&C[e], &want[e], sizeof(float)) != 0) {
+                        print_error("%s (%d,%d,%d) ta=%d tb=%d acc=%d: C[%ld,%ld] = %.9g, "
+                                    "want %.9g\n",
+                                    k->name, M, N, K, ta, tb, acc, e / N, e % N, C[e], want[e]);
+                        fail();
+                    }
+            }
+            free(A), free(B), free(C0), free(C), free(want);
+            ag_free(scratch);
+        }
+        assert_true(packed >= 8 * 6);
+    }
+    restore_default();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generic_is_always_there),
@@ -425,6 +489,7 @@ int main(void) {
         cmocka_unit_test(test_column_sums_over_many_rows),
         cmocka_unit_test(test_operands_ending_a_page),
         cmocka_unit_test(test_narrow_products_are_fma_chains),
+        cmocka_unit_test(test_packed_products_are_fma_chains),
     };
     return cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
 }
