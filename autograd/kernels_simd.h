@@ -263,15 +263,38 @@ KV_TARGET static double KV_NAME(sqdiff_sum)(long n, const float *y, const float 
  * `cols` vectors. So a row vector b is laid out once per phase (tile), and column sums are
  * kept per phase (part), which keeps every lane busy however narrow the rows. */
 
-/* y (rows, cols) = a (rows, cols) + b (cols) */
+/* The bias row b (cols) laid out for a (rows, cols) block taken as one flat array: vector v
+ * starts at flat index v*VL, in column (v*VL) % cols, and that phase repeats every
+ * lcm(cols, VL) floats. Returns that period in vectors, with the floats of one period in tile
+ * (for cols a multiple of VL, b itself is the period: *tile = b), or 0 when the period is longer
+ * than BIAS_TILE floats (rows that wide are done row by row). */
+#define BIAS_TILE (64 * VL)
+KV_TARGET static inline long KV_NAME(bias_tile)(long cols, const float *b, float *buf,
+                                                const float **tile) {
+    long m = VL; /* lcm(cols, VL) = cols * m, m = VL / gcd: VL is a power of two */
+    for (long c = cols; m > 1 && !(c & 1); c >>= 1) m >>= 1;
+    const long period = cols * m;
+    if (period > BIAS_TILE) return 0;
+    if (period == cols) {
+        *tile = b;
+    } else {
+        for (long f = 0, j = 0; f < period; f++, j = j + 1 == cols ? 0 : j + 1) buf[f] = b[j];
+        *tile = buf;
+    }
+    return period / VL;
+}
+
+/* y (rows, cols) = a (rows, cols) + b (cols): the block as one flat array (bias_tile), so that
+ * every vector is whole but the last; row by row for rows too wide for a tile */
 KV_TARGET static void KV_NAME(add_row)(long rows, long cols, const float *a, const float *b,
                                        float *y) {
-    if (cols < VL) {
-        float tile[VL * VL]; /* phase p: b[(p*VL + l) % cols] for l = 0..VL-1 */
-        for (long i = 0, j = 0; i < cols * VL; i++, j = j + 1 == cols ? 0 : j + 1) tile[i] = b[j];
+    float buf[BIAS_TILE];
+    const float *tile = NULL;
+    const long phases = KV_NAME(bias_tile)(cols, b, buf, &tile);
+    if (phases) {
         const long n = rows * cols;
         long i = 0, p = 0;
-        for (; i + VL <= n; i += VL, p = p + 1 == cols ? 0 : p + 1)
+        for (; i + VL <= n; i += VL, p = p + 1 == phases ? 0 : p + 1)
             STORE(y + i, LOAD(a + i) + LOAD(tile + p * VL));
         if (i < n) STOREN(y + i, LOADN(a + i, n - i) + LOAD(tile + p * VL), n - i);
         return;
@@ -384,27 +407,6 @@ KV_TARGET static inline __attribute__((always_inline)) vf KV_NAME(act)(ag_act ac
     case AG_ACT_IDENTITY: break;
     }
     return x;
-}
-
-/* The bias row b (cols) laid out for a (rows, cols) block taken as one flat array: vector v
- * starts at flat index v*VL, in column (v*VL) % cols, and that phase repeats every
- * lcm(cols, VL) floats. Returns that period in vectors, with the floats of one period in tile
- * (for cols a multiple of VL, b itself is the period: *tile = b), or 0 when the period is longer
- * than BIAS_TILE floats (rows that wide are done row by row). */
-#define BIAS_TILE (64 * VL)
-KV_TARGET static inline long KV_NAME(bias_tile)(long cols, const float *b, float *buf,
-                                                const float **tile) {
-    long m = VL; /* lcm(cols, VL) = cols * m, m = VL / gcd: VL is a power of two */
-    for (long c = cols; m > 1 && !(c & 1); c >>= 1) m >>= 1;
-    const long period = cols * m;
-    if (period > BIAS_TILE) return 0;
-    if (period == cols) {
-        *tile = b;
-    } else {
-        for (long f = 0, j = 0; f < period; f++, j = j + 1 == cols ? 0 : j + 1) buf[f] = b[j];
-        *tile = buf;
-    }
-    return period / VL;
 }
 
 /* y (rows, cols) = act(y + b) for one activation: the bias row added to every row, then the
