@@ -165,6 +165,7 @@ static void measure(impl *m, int nimpl, series *out, int threads) {
             continue;
         }
         per_round += k[i] * run(&m[i], 1);
+        if (m[i].kind == 1) torch_settle(m[i].torch);
     }
     int rounds = (int)(opt.budget / fmax(per_round, 1e-9));
     rounds = rounds < opt.min_rounds ? opt.min_rounds : rounds > MAX_ROUNDS ? MAX_ROUNDS : rounds;
@@ -173,6 +174,7 @@ static void measure(impl *m, int nimpl, series *out, int threads) {
             if (out[i].failed) continue;
             long before = alloc_calls;
             double per = run(&m[i], k[i]);
+            if (m[i].kind == 1) torch_settle(m[i].torch); /* the next measurement starts quiet */
             if (per < 0) {
                 out[i].failed = true;
                 continue;

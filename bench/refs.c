@@ -143,12 +143,7 @@ static double cpu_ns(pid_t pid) {
     return total;
 }
 
-/* Wait (at most a second) until the coprocess is idle: PyTorch's BLAS threads busy-wait for
- * their next call some tens of milliseconds after a sample ends (OpenBLAS's pthreads build
- * does, whatever OMP_WAIT_POLICY says), and would take a core from whatever runs next. Its own
- * samples keep that habit, as they do in a real training loop; the next measurement starts on
- * a quiet machine. Idle: under 10% of a core over 5 ms. */
-static void settle(const torch_ref *r) {
+void torch_settle(const torch_ref *r) {
     const struct timespec window = {0, 5000000};
     double before = cpu_ns(r->pid);
     for (int i = 0; before >= 0 && i < 200; i++) {
@@ -164,7 +159,6 @@ double torch_run(torch_ref *r, const char *workload, int steps) {
     fprintf(r->to, "run %s %d\n", workload, steps);
     fflush(r->to);
     if (!reply(r, line, sizeof line)) return -1;
-    settle(r);
     char *end;
     double s = strtod(line, &end);
     return end == line ? -1 : s;

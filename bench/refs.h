@@ -19,6 +19,11 @@ torch_ref *torch_start(const char *script, int threads, char *why, int whylen);
 bool torch_setup(torch_ref *r, const char *workload);
 /* Run `steps` steps; seconds per step, or -1 on failure. */
 double torch_run(torch_ref *r, const char *workload, int steps);
+/* Wait (at most a second) until the coprocess is idle: under 10% of a core over 5 ms. PyTorch's
+ * BLAS threads (OpenBLAS's pthreads build) busy-wait about a tenth of a second after a call,
+ * whatever OMP_WAIT_POLICY says, and would take a core from the measurement that runs next;
+ * PyTorch's own samples keep that habit, as in a real training loop. */
+void torch_settle(const torch_ref *r);
 void torch_stop(torch_ref *r);
 const char *torch_version(const torch_ref *r);
 
