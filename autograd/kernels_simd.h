@@ -751,9 +751,15 @@ KV_NAME(narrow_panel)(int W, int mc, int kc, const float *a, long lda, const flo
 
 #endif /* KV_HAS_BLEND */
 
+/* Rows from which a micro-tile keeps the FMA units busy: each row's KV_NV sums are chains of
+ * dependent multiply-adds, and two units with a latency of four cycles need eight in flight. */
+#define BUSY_ROWS (8 / KV_NV > 1 ? 8 / KV_NV : 1)
+
 /* C (mc, nc) (+)= A (mc, kc) @ packed B (kc, nc): every micro-tile. A is packed panels when
  * lda is 0, else row-major with row stride lda. The B panel of a column strip stays in L1
- * while the A panels stream past it. A narrow last panel goes by narrow_panel. */
+ * while the A panels stream past it. A narrow last panel goes by narrow_panel. When A is read in
+ * place, the last MR + r rows with r < BUSY_ROWS go as two tiles of about equal height (M = 128
+ * with MR = 6: ... 6, 4, 4 rather than ... 6, 6, 2, whose last tile would wait on latency). */
 KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, long lda,
                                      const float *pb, float *C, long ldc, bool add) {
     for (int jr = 0; jr < nc; jr += NR) {
@@ -767,8 +773,10 @@ KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, lon
 #else
         (void)w;
 #endif
-        for (int ir = 0; ir < mc; ir += MR) {
-            const int rows = mc - ir < MR ? mc - ir : MR;
+        for (int ir = 0, rows; ir < mc; ir += rows) {
+            const int left = mc - ir;
+            rows = left < MR ? left : MR;
+            if (lda != 0 && left > MR && left - MR < BUSY_ROWS) rows = (left + 1) / 2;
             const float *ai = lda == 0 ? a + (long)ir * kc : a + (long)ir * lda;
             const float *bj = pb + (long)jr * kc;
             float *cij = C + ir * ldc + jr;
@@ -779,6 +787,7 @@ KV_TARGET static void KV_NAME(macro)(int mc, int nc, int kc, const float *a, lon
     }
 }
 
+#undef BUSY_ROWS
 #undef KV_A_ROW
 #undef KV_BLEND_LANE
 #undef KV_LANES
