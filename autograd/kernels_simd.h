@@ -484,42 +484,50 @@ KV_TARGET static void KV_NAME(act_grad)(long n, ag_act act, const float *y, cons
  * (a transpose: read along each lane's row, write across the panel). */
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(pack_panels)(int W, int count, int kc, const float *X, long ldx, bool along, float *dst) {
-    for (int p = 0; p < count; p += W) {
+    if (along) { /* k by k: each k reads count contiguous values of X, a run of whole lines */
+        const int whole = count / W * W, lanes = count - whole;
+        for (int k = 0; k < kc; k++) {
+            const float *s = X + (long)k * ldx;
+            float *d = dst + (long)k * W;
+            for (int p = 0; p < whole; p += W) {
+                if (W % VL == 0)
+                    for (int v = 0; v < W / VL; v++) STORE(d + (long)p * kc + v * VL, LOAD(s + p + v * VL));
+                else
+                    memcpy(d + (long)p * kc, s + p, (size_t)W * sizeof(float));
+            }
+            if (lanes == 0) continue;
+            d += (long)whole * kc, s += whole; /* the ragged last panel: zeros past its lanes */
+            if (W % VL == 0) {
+                for (int v = 0; v < W / VL; v++) {
+                    const int n = lanes - v * VL;
+                    vf x = KV_SPLAT(0.0f);
+                    if (n >= VL) x = LOAD(s + v * VL);
+                    else if (n > 0) x = LOADN(s + v * VL, n);
+                    STORE(d + v * VL, x);
+                }
+            } else {
+                memcpy(d, s, (size_t)lanes * sizeof(float));
+                for (int l = lanes; l < W; l++) d[l] = 0.0f;
+            }
+        }
+        return;
+    }
+    for (int p = 0; p < count; p += W) { /* a transpose: panel by panel */
         const int lanes = count - p < W ? count - p : W;
         float *d = dst + (long)p * kc;
-        if (along) {
-            for (int k = 0; k < kc; k++) {
-                const float *s = X + (long)k * ldx + p;
-                if (lanes == W && W % VL == 0) {
-                    for (int v = 0; v < W / VL; v++) STORE(d + (long)k * W + v * VL, LOAD(s + v * VL));
-                } else if (W % VL == 0) { /* a ragged panel of B: partial loads, zeros past it */
-                    for (int v = 0; v < W / VL; v++) {
-                        const int n = lanes - v * VL;
-                        vf x = KV_SPLAT(0.0f);
-                        if (n >= VL) x = LOAD(s + v * VL);
-                        else if (n > 0) x = LOADN(s + v * VL, n);
-                        STORE(d + (long)k * W + v * VL, x);
-                    }
-                } else {
-                    memcpy(d + (long)k * W, s, (size_t)lanes * sizeof(float));
-                    for (int l = lanes; l < W; l++) d[(long)k * W + l] = 0.0f;
-                }
-            }
-        } else {
-            int k0 = 0; /* the k done by 8 x 8 blocks: a whole panel, 8 k at a time */
+        int k0 = 0; /* the k done by 8 x 8 blocks: a whole panel, 8 k at a time */
 #ifdef KV_TRANSPOSE8
-            if (lanes == W && W % 8 == 0)
-                for (; k0 + 8 <= kc; k0 += 8)
-                    for (int l = 0; l < W; l += 8)
-                        KV_TRANSPOSE8(X + (long)(p + l) * ldx + k0, ldx, d + (long)k0 * W + l, W);
+        if (lanes == W && W % 8 == 0)
+            for (; k0 + 8 <= kc; k0 += 8)
+                for (int l = 0; l < W; l += 8)
+                    KV_TRANSPOSE8(X + (long)(p + l) * ldx + k0, ldx, d + (long)k0 * W + l, W);
 #endif
-            for (int l = 0; l < W; l++) {
-                const float *s = X + (long)(p + l) * ldx;
-                if (l < lanes)
-                    for (int k = k0; k < kc; k++) d[(long)k * W + l] = s[k];
-                else
-                    for (int k = k0; k < kc; k++) d[(long)k * W + l] = 0.0f;
-            }
+        for (int l = 0; l < W; l++) {
+            const float *s = X + (long)(p + l) * ldx;
+            if (l < lanes)
+                for (int k = k0; k < kc; k++) d[(long)k * W + l] = s[k];
+            else
+                for (int k = k0; k < kc; k++) d[(long)k * W + l] = 0.0f;
         }
     }
 }
