@@ -20,18 +20,22 @@ static const int32_t lane_masks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 
  * 8 wide). */
 __attribute__((target("avx2,fma"))) static inline __attribute__((always_inline)) void
 transpose8(const float *src, long lds, float *dst, long ldd) {
-    __m256 r[8], t[8], u[8];
+    __m256 r[8], t[8], u[8]; /* unrolled, so that the arrays stay in registers */
+#pragma GCC unroll 8
     for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lds);
+#pragma GCC unroll 4
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);     /* r_i0 r_j0 r_i1 r_j1 | r_i4 r_j4 .. */
         t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); /* r_i2 r_j2 r_i3 r_j3 | r_i6 r_j6 .. */
     }
+#pragma GCC unroll 2
     for (int i = 0; i < 8; i += 4) {
         u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);     /* column 0 | 4 of rows i..i+3 */
         u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE); /* column 1 | 5 */
         u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44); /* column 2 | 6 */
         u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE); /* column 3 | 7 */
     }
+#pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
         _mm256_storeu_ps(dst + c * ldd, _mm256_permute2f128_ps(u[c], u[c + 4], 0x20));
         _mm256_storeu_ps(dst + (c + 4) * ldd, _mm256_permute2f128_ps(u[c], u[c + 4], 0x31));
