@@ -15,6 +15,14 @@
 
 /* ---- parameter list (nn/params.c) --------------------------------------------------------- */
 
+/* The list: here rather than in params.c so that the optimiser's step reads it without a call
+ * per parameter. Only params.c changes it. */
+struct nn_params {
+    ag_tensor **items;   /* [count], in the order they were made */
+    int count, capacity;
+    long numel;          /* the items' elements, kept as they come and go (nn_params_numel) */
+};
+
 /* Free the parameters made after the list held `count` of them, so that it holds exactly those
  * first `count` again: how a constructor that fails halfway undoes what it added. */
 void nn_params_roll_back(nn_params *ps, int count);
@@ -38,10 +46,11 @@ typedef struct {
     bool lo_open, hi_open;
 } nn_hyper_spec;
 
-/* One step of an optimiser over one parameter's n elements: w its weights, g their gradients,
- * state[k] the parameter's slice of the k-th state buffer. h holds the hyperparameters in the
- * entry's order, the learning rate (h[0]) already scheduled; t counts this step from 1. */
-typedef void (*nn_optim_step_fn)(const double *h, long t, float *w, const float *g,
+/* One step of an optimiser over one parameter's n elements: w its weights, g their gradients
+ * (set to zero once read: the step consumes them), state[k] the parameter's slice of the k-th
+ * state buffer. h holds the hyperparameters in the entry's order, the learning rate (h[0])
+ * already scheduled; t counts this step from 1. */
+typedef void (*nn_optim_step_fn)(const double *h, long t, float *w, float *g,
                                  float *const *state, long n);
 
 typedef struct nn_optim_type {

@@ -2,7 +2,8 @@
  * optim_table.c -- the optimiser table: each optimiser's entry (name, file id, state buffers,
  * hyperparameters with their defaults and ranges) beside its step function, which updates one
  * parameter's elements. nn/optim.c does everything around a step (checks, the schedule, the
- * walk over the parameters, zeroing the gradients); a step function only does the arithmetic.
+ * walk over the parameters); a step function only does the arithmetic, and zeroes each
+ * gradient once it has read it (in the same loop: one pass over the memory instead of two).
  *
  * The arithmetic is in float, as the weights are; the hyperparameters are converted once per
  * parameter. Changing an expression here changes the bits every run produces.
@@ -19,7 +20,7 @@
  * (a parameter, its gradient and its state never overlap), so no overlap check is needed. */
 #define EACH_ELEMENT(i, n, BODY)                                                                   \
     do {                                                                                           \
-        const long whole_ = (n) & ~15L;                                                            \
+        const long whole_ = (n) & ~3L;                                                             \
         long i = 0;                                                                                \
         for (; i < whole_; i++) BODY;                                                              \
         for (; i < (n); i++) BODY;                                                                 \
@@ -36,7 +37,7 @@
  * dw(t) = -lr dE/dw + momentum dw(t-1);  w += dw(t);  then the paper's decay w <- (1 - decay) w.
  * state[0] = dw(t-1). */
 enum { SGD_LR, SGD_MOMENTUM, SGD_DECAY };
-static void sgd_step(const double *h, long t, float *restrict w, const float *restrict g,
+static void sgd_step(const double *h, long t, float *restrict w, float *restrict g,
                      float *const *state, long n) {
     (void)t;
     const float eps = (float)h[SGD_LR], alpha = (float)h[SGD_MOMENTUM];
@@ -46,6 +47,7 @@ static void sgd_step(const double *h, long t, float *restrict w, const float *re
     EACH_ELEMENT(i, n, {
         dw[i] = -eps * g[i] + alpha * dw[i];
         w[i] = (w[i] + dw[i]) * keep;
+        g[i] = 0.0f;
     });
 }
 const nn_optim_type nn_optim_sgd = {
@@ -58,7 +60,7 @@ const nn_optim_type nn_optim_sgd = {
  * c1 = 1/(1 - beta1^t), c2 = 1/(1 - beta2^t), lr, eps}: w <- (w before - lr m^/(sqrt(v^) + eps))
  * after, where Adam decays after (before = 1) and AdamW before (after = 1); x * 1 is x, so the
  * factor of 1 changes no bit. Its own function, so that every array is a restrict parameter. */
-static void adam_elements(long n, float *restrict w, const float *restrict g, float *restrict m,
+static void adam_elements(long n, float *restrict w, float *restrict g, float *restrict m,
                           float *restrict v, const float k[6], float before, float after) {
     const float b1 = k[0], b2 = k[1], c1 = k[2], c2 = k[3], lr = k[4], eps = k[5];
     EACH_ELEMENT(i, n, {
@@ -66,6 +68,7 @@ static void adam_elements(long n, float *restrict w, const float *restrict g, fl
         v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
         const float kept = w[i] * before; /* its own statement: never fused with what follows */
         w[i] = (kept - lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps)) * after;
+        g[i] = 0.0f;
     });
 }
 
@@ -74,7 +77,7 @@ static void adam_elements(long n, float *restrict w, const float *restrict g, fl
  * m^ = m / (1 - b1^t), v^ = v / (1 - b2^t);  then the paper's decay w <- (1 - decay) w.
  * state[0] = m, state[1] = v. */
 enum { ADAM_LR, ADAM_DECAY, ADAM_BETA1, ADAM_BETA2, ADAM_EPS };
-static void adam_step(const double *h, long t, float *restrict w, const float *restrict g,
+static void adam_step(const double *h, long t, float *restrict w, float *restrict g,
                       float *const *state, long n) {
     const double t1 = (double)t;
     const float b1 = (float)h[ADAM_BETA1], b2 = (float)h[ADAM_BETA2], eps = (float)h[ADAM_EPS];
@@ -91,13 +94,14 @@ const nn_optim_type nn_optim_adam = {
 };
 
 /* RMSprop's update of n elements, k = {alpha, eps, momentum, lr, keep}: the decay factor, or 1. */
-static void rmsprop_elements(long n, float *restrict w, const float *restrict g, float *restrict v,
+static void rmsprop_elements(long n, float *restrict w, float *restrict g, float *restrict v,
                              float *restrict b, const float k[5]) {
     const float alpha = k[0], eps = k[1], mu = k[2], lr = k[3], keep = k[4];
     EACH_ELEMENT(i, n, {
         v[i] = alpha * v[i] + (1.0f - alpha) * g[i] * g[i];
         b[i] = mu * b[i] + g[i] / (sqrtf(v[i]) + eps);
         w[i] = (w[i] - lr * b[i]) * keep;
+        g[i] = 0.0f;
     });
 }
 
@@ -106,7 +110,7 @@ static void rmsprop_elements(long n, float *restrict w, const float *restrict g,
  * paper's decay w <- (1 - decay) w. With momentum 0, b is g / (sqrt(v) + eps) exactly.
  * state[0] = v, state[1] = b. */
 enum { RMS_LR, RMS_ALPHA, RMS_EPS, RMS_MOMENTUM, RMS_DECAY };
-static void rmsprop_step(const double *h, long t, float *restrict w, const float *restrict g,
+static void rmsprop_step(const double *h, long t, float *restrict w, float *restrict g,
                          float *const *state, long n) {
     (void)t;
     const float lr = (float)h[RMS_LR], alpha = (float)h[RMS_ALPHA], eps = (float)h[RMS_EPS];
@@ -125,7 +129,7 @@ const nn_optim_type nn_optim_rmsprop = {
  * scaled by the (scheduled) learning rate and never enters the moments.
  * state[0] = m, state[1] = v. */
 enum { ADAMW_LR, ADAMW_BETA1, ADAMW_BETA2, ADAMW_EPS, ADAMW_DECAY };
-static void adamw_step(const double *h, long t, float *restrict w, const float *restrict g,
+static void adamw_step(const double *h, long t, float *restrict w, float *restrict g,
                        float *const *state, long n) {
     const double t1 = (double)t;
     const float b1 = (float)h[ADAMW_BETA1], b2 = (float)h[ADAMW_BETA2], eps = (float)h[ADAMW_EPS];
