@@ -353,14 +353,14 @@ static long first_nonfinite(const float *x, long n) {
     return -1;
 }
 
-/* A step works over all parameters' elements laid end to end (the order of the state buffers),
- * cut into tasks of `share` elements: first a scan of the gradients for NaN and infinity, then
- * the update, where each task runs the step function a block at a time (which zeroes a block's
- * gradients as it reads them). Every element's update depends on that element alone, so the
- * cut never changes a bit. A step too small to split (below STEP_PARALLEL elements, or one
- * thread) is one task, run on the calling thread without the pool's hand-off. */
-#define STEP_BLOCK 4096L     /* elements updated at a time */
+/* A step works over all parameters' elements laid end to end (the order of the state buffers).
+ * A small one (below STEP_PARALLEL elements, or on one thread) runs on the calling thread, a
+ * parameter at a time: first a scan of every gradient for NaN and infinity, then the update.
+ * A big one is cut into tasks of `share` elements for the pool, the scan and the update each
+ * over the same cut. The step function zeroes the gradients it reads, in its own loop. Every
+ * element's update depends on that element alone, so the cut never changes a bit. */
 #define STEP_PARALLEL 65536L /* elements from which a step is split over the threads */
+#define STEP_SHARE_ROUND 4096L /* a task's share is a multiple of this: whole cache lines */
 #define STEP_MAX_TASKS 64
 
 typedef struct {
@@ -372,47 +372,58 @@ typedef struct {
 } step_job;
 
 static step_job plan_step(nn_optim *o) {
-    step_job j = {o, NULL, 1, o->numel > 0 ? o->numel : 1, {false}};
+    step_job j = {o, NULL, 1, o->numel, {false}};
     if (o->numel < STEP_PARALLEL) return j; /* too few elements to pay for the hand-off */
     int threads = ag_get_threads();
     if (threads > STEP_MAX_TASKS) threads = STEP_MAX_TASKS;
     if (threads > 1) {
         const long share = (o->numel + threads - 1) / threads;
-        j.share = (share + STEP_BLOCK - 1) / STEP_BLOCK * STEP_BLOCK;
+        j.share = (share + STEP_SHARE_ROUND - 1) / STEP_SHARE_ROUND * STEP_SHARE_ROUND;
         j.tasks = (int)((o->numel + j.share - 1) / j.share);
     }
     return j;
 }
 
+/* Update elements [from, to) of parameter w, which starts at element `start` of the state. */
+static void update_part(const nn_optim *o, const double *h, ag_tensor *w, long start, long from,
+                        long to) {
+    float *state[NN_OPTIM_MAX_STATE] = {NULL};
+    for (int k = 0; k < o->type->nstate; k++) state[k] = o->state[k] + start + from;
+    o->type->step(h, o->steps + 1, w->data + from, w->grad + from, state, to - from);
+}
+
+/* Task `task` of a split step: its share of the elements, scanned or updated. */
 static void step_task(void *ctx, int task) {
     step_job *j = ctx;
     const nn_optim *o = j->o;
-    ag_tensor *const *params = o->ps->items;
     const long lo = (long)task * j->share, hi = lo + j->share < o->numel ? lo + j->share : o->numel;
     long at = 0; /* where the parameter starts among all elements */
     for (int p = 0; p < o->count && at < hi; p++) {
-        ag_tensor *w = params[p];
+        ag_tensor *w = o->ps->items[p];
         const long start = at;
         at += w->numel;
         if (at <= lo) continue; /* before this task's share */
         const long from = lo > start ? lo - start : 0, to = hi < at ? hi - start : w->numel;
-        if (!j->h) {
-            if (any_nonfinite(w->grad + from, to - from)) j->bad[task] = true;
-            continue;
-        }
-        for (long b = from; b < to; b += STEP_BLOCK) {
-            const long n = to - b < STEP_BLOCK ? to - b : STEP_BLOCK;
-            float *state[NN_OPTIM_MAX_STATE] = {NULL};
-            for (int k = 0; k < o->type->nstate; k++) state[k] = o->state[k] + start + b;
-            o->type->step(j->h, o->steps + 1, w->data + b, w->grad + b, state, n);
-        }
+        if (!j->h) j->bad[task] |= any_nonfinite(w->grad + from, to - from);
+        else update_part(o, j->h, w, start, from, to);
     }
 }
 
-/* The job's tasks: one runs here, more go to the pool. */
+/* The scan (job->h NULL) or the update: on this thread a parameter at a time, or split. */
 static void run_step(step_job *job) {
-    if (job->tasks == 1) step_task(job, 0);
-    else ag_parallel(job->tasks, step_task, job);
+    if (job->tasks > 1) {
+        ag_parallel(job->tasks, step_task, job);
+        return;
+    }
+    const nn_optim *o = job->o;
+    ag_tensor *const *params = o->ps->items;
+    long at = 0;
+    for (int p = 0; p < o->count; p++) {
+        ag_tensor *w = params[p];
+        if (!job->h) job->bad[0] |= any_nonfinite(w->grad, w->numel);
+        else update_part(o, job->h, w, at, 0, w->numel);
+        at += w->numel;
+    }
 }
 
 /* Everything a step needs must hold before any weight changes. */
