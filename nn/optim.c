@@ -320,7 +320,7 @@ const char *nn_error(const ag_tape *t) {
  * this over the elements, eight at a time in two vectors of four lanes (GCC/Clang vector types,
  * as the kernels use), then the rest one by one, and looks at the top bit once at the end. */
 typedef uint32_t lanes4 __attribute__((vector_size(16)));
-static bool any_nonfinite(const float *x, long n) {
+static inline bool any_nonfinite(const float *x, long n) {
     const long whole = n / 8 * 8;
     lanes4 a = {0, 0, 0, 0}, b = a;
     for (long i = 0; i < whole; i += 8) {
@@ -392,7 +392,7 @@ static void update_part(const nn_optim *o, const double *h, ag_tensor *w, long s
     o->type->step(h, o->steps + 1, w->data + from, w->grad + from, state, to - from);
 }
 
-/* Task `task` of a split step: its share of the elements, scanned or updated. */
+/* Task `task` of a split step: its share of the elements, scanned (j->h NULL) or updated. */
 static void step_task(void *ctx, int task) {
     step_job *j = ctx;
     const nn_optim *o = j->o;
@@ -409,8 +409,8 @@ static void step_task(void *ctx, int task) {
     }
 }
 
-/* The scan (job->h NULL) or the update: on this thread a parameter at a time, or split. */
-static void run_step(step_job *job) {
+/* The update: on this thread a parameter at a time, or split over the pool. */
+static void run_update(step_job *job) {
     if (job->tasks > 1) {
         ag_parallel(job->tasks, step_task, job);
         return;
@@ -420,8 +420,7 @@ static void run_step(step_job *job) {
     long at = 0;
     for (int p = 0; p < o->count; p++) {
         ag_tensor *w = params[p];
-        if (!job->h) job->bad[0] |= any_nonfinite(w->grad, w->numel);
-        else update_part(o, job->h, w, at, 0, w->numel);
+        update_part(o, job->h, w, at, 0, w->numel);
         at += w->numel;
     }
 }
@@ -436,6 +435,7 @@ static bool step_allowed(nn_optim *o, const ag_tape *t, step_job *job) {
                           o->count, ps->count);
         return false;
     }
+    bool bad = false;
     for (int p = 0; p < o->count; p++) {
         const ag_tensor *w = ps->items[p];
         if (!w->grad) {
@@ -444,10 +444,12 @@ static bool step_allowed(nn_optim *o, const ag_tape *t, step_job *job) {
                               w->name);
             return false;
         }
+        if (job->tasks == 1) bad |= any_nonfinite(w->grad, w->numel); /* the scan, unsplit */
     }
-    run_step(job); /* the scan (job->h is NULL) */
-    bool bad = false;
-    for (int i = 0; i < job->tasks; i++) bad |= job->bad[i];
+    if (job->tasks > 1) { /* the scan, split (job->h is NULL) */
+        ag_parallel(job->tasks, step_task, job);
+        for (int i = 0; i < job->tasks; i++) bad |= job->bad[i];
+    }
     for (int p = 0; bad && p < o->count; p++) { /* which one: the first, for the message */
         const ag_tensor *w = ps->items[p];
         const long i = first_nonfinite(w->grad, w->numel);
@@ -473,7 +475,7 @@ int nn_optim_step(nn_optim *o, const ag_tape *t) {
     memcpy(h, o->hyper, sizeof h);
     h[0] = lr;
     job.h = h;
-    run_step(&job);
+    run_update(&job);
     o->steps++;
     return 0;
 }
