@@ -46,12 +46,20 @@ typedef struct {
     bool lo_open, hi_open;
 } nn_hyper_spec;
 
-/* One step of an optimiser over one parameter's n elements: w its weights, g their gradients
- * (set to zero once read: the step consumes them), state[k] the parameter's slice of the k-th
- * state buffer. h holds the hyperparameters in the entry's order, the learning rate (h[0])
+/* A run of one parameter's elements for a step function: its n weights w, their gradients g,
+ * and where it starts in the state buffers (state[k] + at). */
+typedef struct {
+    float *w, *g;
+    long at, n;
+} nn_optim_part;
+
+/* One step of an optimiser over the elements of parts[0..nparts) (several small parameters in
+ * one call: the hyperparameters are read once, not once a parameter). state[k] is the k-th
+ * state buffer, all parameters' values end to end. Each gradient is set to zero once read: the
+ * step consumes it. h holds the hyperparameters in the entry's order, the learning rate (h[0])
  * already scheduled; t counts this step from 1. */
-typedef void (*nn_optim_step_fn)(const double *h, long t, float *w, float *g,
-                                 float *const *state, long n);
+typedef void (*nn_optim_step_fn)(const double *h, long t, float *const *state,
+                                 const nn_optim_part *parts, int nparts);
 
 typedef struct nn_optim_type {
     const char *name;       /* "SGD with momentum": in messages */

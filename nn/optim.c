@@ -321,7 +321,7 @@ const char *nn_error(const ag_tape *t) {
  * as the kernels use), then the rest one by one, and looks at the top bit once at the end. */
 typedef uint32_t lanes4 __attribute__((vector_size(16)));
 static inline bool any_nonfinite(const float *x, long n) {
-    const long whole = n / 8 * 8;
+    const long whole = n & ~7L; /* n >= 0: the multiple of 8 at or below it */
     lanes4 a = {0, 0, 0, 0}, b = a;
     for (long i = 0; i < whole; i += 8) {
         lanes4 u, v;
@@ -357,7 +357,8 @@ static long first_nonfinite(const float *x, long n) {
  * A small one (below STEP_PARALLEL elements, or on one thread) runs on the calling thread, a
  * parameter at a time: first a scan of every gradient for NaN and infinity, then the update.
  * A big one is cut into tasks of `share` elements for the pool, the scan and the update each
- * over the same cut. The step function zeroes the gradients it reads, in its own loop. Every
+ * over the same cut. The update hands the step function runs of elements (nn_optim_part), up
+ * to STEP_PARTS parameters at a time; it zeroes the gradients it reads, in its own loop. Every
  * element's update depends on that element alone, so the cut never changes a bit. */
 #define STEP_PARALLEL 65536L /* elements from which a step is split over the threads */
 #define STEP_SHARE_ROUND 4096L /* a task's share is a multiple of this: whole cache lines */
@@ -384,12 +385,35 @@ static step_job plan_step(nn_optim *o) {
     return j;
 }
 
-/* Update elements [from, to) of parameter w, which starts at element `start` of the state. */
-static void update_part(const nn_optim *o, const double *h, ag_tensor *w, long start, long from,
-                        long to) {
-    float *state[NN_OPTIM_MAX_STATE] = {NULL};
-    for (int k = 0; k < o->type->nstate; k++) state[k] = o->state[k] + start + from;
-    o->type->step(h, o->steps + 1, w->data + from, w->grad + from, state, to - from);
+/* The runs of elements an update hands to the step function, STEP_PARTS at a time. */
+#define STEP_PARTS 16
+typedef struct {
+    const nn_optim *o;
+    const double *h;
+    int n;
+    nn_optim_part part[STEP_PARTS];
+} part_list;
+
+/* A list with nothing in it yet (the parts themselves are left unset: filled as they come). */
+static void start_parts(part_list *l, const nn_optim *o, const double *h) {
+    l->o = o;
+    l->h = h;
+    l->n = 0;
+}
+
+static void flush_parts(part_list *l) {
+    if (l->n) l->o->type->step(l->h, l->o->steps + 1, l->o->state, l->part, l->n);
+    l->n = 0;
+}
+
+/* Add elements [from, to) of parameter w, which starts at element `start` of the state. */
+static void add_part(part_list *l, ag_tensor *w, long start, long from, long to) {
+    nn_optim_part *q = &l->part[l->n++];
+    q->w = w->data + from;
+    q->g = w->grad + from;
+    q->at = start + from;
+    q->n = to - from;
+    if (l->n == STEP_PARTS) flush_parts(l);
 }
 
 /* Task `task` of a split step: its share of the elements, scanned (j->h NULL) or updated. */
@@ -397,6 +421,8 @@ static void step_task(void *ctx, int task) {
     step_job *j = ctx;
     const nn_optim *o = j->o;
     const long lo = (long)task * j->share, hi = lo + j->share < o->numel ? lo + j->share : o->numel;
+    part_list l;
+    start_parts(&l, o, j->h);
     long at = 0; /* where the parameter starts among all elements */
     for (int p = 0; p < o->count && at < hi; p++) {
         ag_tensor *w = o->ps->items[p];
@@ -405,8 +431,9 @@ static void step_task(void *ctx, int task) {
         if (at <= lo) continue; /* before this task's share */
         const long from = lo > start ? lo - start : 0, to = hi < at ? hi - start : w->numel;
         if (!j->h) j->bad[task] |= any_nonfinite(w->grad + from, to - from);
-        else update_part(o, j->h, w, start, from, to);
+        else add_part(&l, w, start, from, to);
     }
+    flush_parts(&l);
 }
 
 /* The update: on this thread a parameter at a time, or split over the pool. */
@@ -417,12 +444,15 @@ static void run_update(step_job *job) {
     }
     const nn_optim *o = job->o;
     ag_tensor *const *params = o->ps->items;
+    part_list l;
+    start_parts(&l, o, job->h);
     long at = 0;
     for (int p = 0; p < o->count; p++) {
         ag_tensor *w = params[p];
-        update_part(o, job->h, w, at, 0, w->numel);
+        add_part(&l, w, at, 0, w->numel);
         at += w->numel;
     }
+    flush_parts(&l);
 }
 
 /* Everything a step needs must hold before any weight changes. */

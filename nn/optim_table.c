@@ -1,12 +1,12 @@
 /*
  * optim_table.c -- the optimiser table: each optimiser's entry (name, file id, state buffers,
- * hyperparameters with their defaults and ranges) beside its step function, which updates one
- * parameter's elements. nn/optim.c does everything around a step (checks, the schedule, the
+ * hyperparameters with their defaults and ranges) beside its step function, which updates runs
+ * of parameters' elements. nn/optim.c does everything around a step (checks, the schedule, the
  * walk over the parameters); a step function only does the arithmetic, and zeroes each
  * gradient once it has read it (in the same loop: one pass over the memory instead of two).
  *
  * The arithmetic is in float, as the weights are; the hyperparameters are converted once per
- * parameter. Changing an expression here changes the bits every run produces.
+ * call. Changing an expression here changes the bits every run produces.
  */
 #include "nn_private.h"
 
@@ -37,18 +37,23 @@
  * dw(t) = -lr dE/dw + momentum dw(t-1);  w += dw(t);  then the paper's decay w <- (1 - decay) w.
  * state[0] = dw(t-1). */
 enum { SGD_LR, SGD_MOMENTUM, SGD_DECAY };
-static void sgd_step(const double *h, long t, float *restrict w, float *restrict g,
-                     float *const *state, long n) {
-    (void)t;
-    const float eps = (float)h[SGD_LR], alpha = (float)h[SGD_MOMENTUM];
-    const float shrink = (float)(1.0 - h[SGD_DECAY]);
-    const float keep = h[SGD_DECAY] != 0.0 ? shrink : 1.0f; /* x * 1 is x: same bits */
-    float *restrict dw = state[0];
+/* SGD's update of n elements (its own function, so that every array is a restrict parameter) */
+static void sgd_elements(long n, float *restrict w, float *restrict g, float *restrict dw,
+                         float eps, float alpha, float keep) {
     EACH_ELEMENT(i, n, {
         dw[i] = -eps * g[i] + alpha * dw[i];
         w[i] = (w[i] + dw[i]) * keep;
         g[i] = 0.0f;
     });
+}
+static void sgd_step(const double *h, long t, float *const *state,
+                     const nn_optim_part *part, int nparts) {
+    (void)t;
+    const float eps = (float)h[SGD_LR], alpha = (float)h[SGD_MOMENTUM];
+    const float shrink = (float)(1.0 - h[SGD_DECAY]);
+    const float keep = h[SGD_DECAY] != 0.0 ? shrink : 1.0f; /* x * 1 is x: same bits */
+    for (int p = 0; p < nparts; p++)
+        sgd_elements(part[p].n, part[p].w, part[p].g, state[0] + part[p].at, eps, alpha, keep);
 }
 const nn_optim_type nn_optim_sgd = {
     "SGD with momentum", 1, 1, {"last changes"},
@@ -77,15 +82,17 @@ static void adam_elements(long n, float *restrict w, float *restrict g, float *r
  * m^ = m / (1 - b1^t), v^ = v / (1 - b2^t);  then the paper's decay w <- (1 - decay) w.
  * state[0] = m, state[1] = v. */
 enum { ADAM_LR, ADAM_DECAY, ADAM_BETA1, ADAM_BETA2, ADAM_EPS };
-static void adam_step(const double *h, long t, float *restrict w, float *restrict g,
-                      float *const *state, long n) {
+static void adam_step(const double *h, long t, float *const *state,
+                      const nn_optim_part *part, int nparts) {
     const double t1 = (double)t;
     const float b1 = (float)h[ADAM_BETA1], b2 = (float)h[ADAM_BETA2], eps = (float)h[ADAM_EPS];
     const float c1 = (float)(1.0 / (1.0 - pow(h[ADAM_BETA1], t1)));
     const float c2 = (float)(1.0 / (1.0 - pow(h[ADAM_BETA2], t1)));
     const float lr = (float)h[ADAM_LR], shrink = (float)(1.0 - h[ADAM_DECAY]);
     const float keep = h[ADAM_DECAY] != 0.0 ? shrink : 1.0f;
-    adam_elements(n, w, g, state[0], state[1], (float[6]){b1, b2, c1, c2, lr, eps}, 1.0f, keep);
+    for (int p = 0; p < nparts; p++)
+        adam_elements(part[p].n, part[p].w, part[p].g, state[0] + part[p].at,
+                      state[1] + part[p].at, (float[6]){b1, b2, c1, c2, lr, eps}, 1.0f, keep);
 }
 const nn_optim_type nn_optim_adam = {
     "Adam", 2, 2, {"first moments", "second moments"},
@@ -110,13 +117,15 @@ static void rmsprop_elements(long n, float *restrict w, float *restrict g, float
  * paper's decay w <- (1 - decay) w. With momentum 0, b is g / (sqrt(v) + eps) exactly.
  * state[0] = v, state[1] = b. */
 enum { RMS_LR, RMS_ALPHA, RMS_EPS, RMS_MOMENTUM, RMS_DECAY };
-static void rmsprop_step(const double *h, long t, float *restrict w, float *restrict g,
-                         float *const *state, long n) {
+static void rmsprop_step(const double *h, long t, float *const *state,
+                         const nn_optim_part *part, int nparts) {
     (void)t;
     const float lr = (float)h[RMS_LR], alpha = (float)h[RMS_ALPHA], eps = (float)h[RMS_EPS];
     const float mu = (float)h[RMS_MOMENTUM], shrink = (float)(1.0 - h[RMS_DECAY]);
     const float keep = h[RMS_DECAY] != 0.0 ? shrink : 1.0f; /* x * 1 is x: same bits */
-    rmsprop_elements(n, w, g, state[0], state[1], (float[5]){alpha, eps, mu, lr, keep});
+    for (int p = 0; p < nparts; p++)
+        rmsprop_elements(part[p].n, part[p].w, part[p].g, state[0] + part[p].at,
+                         state[1] + part[p].at, (float[5]){alpha, eps, mu, lr, keep});
 }
 const nn_optim_type nn_optim_rmsprop = {
     "RMSprop", 3, 2, {"mean squares", "momentum buffers"},
@@ -129,15 +138,17 @@ const nn_optim_type nn_optim_rmsprop = {
  * scaled by the (scheduled) learning rate and never enters the moments.
  * state[0] = m, state[1] = v. */
 enum { ADAMW_LR, ADAMW_BETA1, ADAMW_BETA2, ADAMW_EPS, ADAMW_DECAY };
-static void adamw_step(const double *h, long t, float *restrict w, float *restrict g,
-                       float *const *state, long n) {
+static void adamw_step(const double *h, long t, float *const *state,
+                       const nn_optim_part *part, int nparts) {
     const double t1 = (double)t;
     const float b1 = (float)h[ADAMW_BETA1], b2 = (float)h[ADAMW_BETA2], eps = (float)h[ADAMW_EPS];
     const float c1 = (float)(1.0 / (1.0 - pow(h[ADAMW_BETA1], t1)));
     const float c2 = (float)(1.0 / (1.0 - pow(h[ADAMW_BETA2], t1)));
     const float lr = (float)h[ADAMW_LR];
     const float shrink = (float)(1.0 - h[ADAMW_LR] * h[ADAMW_DECAY]);
-    adam_elements(n, w, g, state[0], state[1], (float[6]){b1, b2, c1, c2, lr, eps}, shrink, 1.0f);
+    for (int p = 0; p < nparts; p++)
+        adam_elements(part[p].n, part[p].w, part[p].g, state[0] + part[p].at,
+                      state[1] + part[p].at, (float[6]){b1, b2, c1, c2, lr, eps}, shrink, 1.0f);
 }
 const nn_optim_type nn_optim_adamw = {
     "AdamW", 4, 2, {"first moments", "second moments"},

@@ -331,28 +331,36 @@ static void test_a_changed_list_is_noticed(void **state) {
 }
 
 /* Every optimiser gives an element the same bits wherever it lies: in a parameter of 1 element,
- * at the start, middle or end of one of 23 (the step functions' vector part and their tail),
- * over three steps of the same gradient everywhere. A vector loop whose arithmetic differed
- * from the one-by-one loop (fused, reordered) would split the values. */
+ * or anywhere in 40 more of 1 to 40 elements (the step functions' vector part and their tail;
+ * more parameters than one call of the step function takes), over three steps of the same
+ * gradient everywhere. A vector loop whose arithmetic differed from the one-by-one loop (fused,
+ * reordered), or a parameter left out of a call, would split the values. */
 static void test_every_element_gets_the_same_bits(void **state) {
     (void)state;
+    enum { MORE = 40 };
     for (int kind = 0; kind < nn_optim_table_count; kind++) {
         nn_params *ps = nn_params_new();
-        ag_tensor *one = nn_param_new(ps, "one", 1, (const int[]){1});
-        ag_tensor *many = nn_param_new(ps, "many", 1, (const int[]){23});
+        ag_tensor *one = nn_param_new(ps, "one", 1, (const int[]){1}), *more[MORE];
+        for (int p = 0; p < MORE; p++) {
+            char name[16];
+            snprintf(name, sizeof name, "p%d", p);
+            more[p] = nn_param_new(ps, name, 1, (const int[]){p + 1});
+            for (int i = 0; i <= p; i++) more[p]->data[i] = 0.7f;
+        }
         nn_optim *o = nn_optim_new_of_type("test", nn_optim_table[kind], ps, 0.01, 0, NULL, NULL);
         assert_non_null(o);
         one->data[0] = 0.7f;
-        for (int i = 0; i < 23; i++) many->data[i] = 0.7f;
         for (int step = 0; step < 3; step++) {
             one->grad[0] = 0.3f - 0.2f * (float)step;
-            for (int i = 0; i < 23; i++) many->grad[i] = one->grad[0];
+            for (int p = 0; p < MORE; p++)
+                for (int i = 0; i <= p; i++) more[p]->grad[i] = one->grad[0];
             assert_int_equal(nn_optim_step(o, NULL), 0);
             assert_true(one->grad[0] == 0.0f);
-            for (int i = 0; i < 23; i++) {
-                assert_memory_equal(&many->data[i], &one->data[0], sizeof(float));
-                assert_true(many->grad[i] == 0.0f);
-            }
+            for (int p = 0; p < MORE; p++)
+                for (int i = 0; i <= p; i++) {
+                    assert_memory_equal(&more[p]->data[i], &one->data[0], sizeof(float));
+                    assert_true(more[p]->grad[i] == 0.0f);
+                }
         }
         assert_true(one->data[0] != 0.7f);
         nn_optim_free(o);
