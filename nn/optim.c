@@ -369,20 +369,25 @@ typedef struct {
     const double *h; /* the hyperparameters; NULL: only scan the gradients */
     int tasks;
     long share;
-    bool bad[STEP_MAX_TASKS]; /* the scan: task i met a NaN or infinity */
+    bool bad[STEP_MAX_TASKS]; /* the split scan: task i met a NaN or infinity */
 } step_job;
 
-static step_job plan_step(nn_optim *o) {
-    step_job j = {o, NULL, 1, o->numel, {false}};
-    if (o->numel < STEP_PARALLEL) return j; /* too few elements to pay for the hand-off */
+/* Fill in how the step is cut (bad[] is cleared only for a split step: an unsplit one does
+ * not use it). */
+static void plan_step(nn_optim *o, step_job *j) {
+    j->o = o;
+    j->h = NULL;
+    j->tasks = 1;
+    j->share = o->numel;
+    if (o->numel < STEP_PARALLEL) return; /* too few elements to pay for the hand-off */
     int threads = ag_get_threads();
     if (threads > STEP_MAX_TASKS) threads = STEP_MAX_TASKS;
     if (threads > 1) {
         const long share = (o->numel + threads - 1) / threads;
-        j.share = (share + STEP_SHARE_ROUND - 1) / STEP_SHARE_ROUND * STEP_SHARE_ROUND;
-        j.tasks = (int)((o->numel + j.share - 1) / j.share);
+        j->share = (share + STEP_SHARE_ROUND - 1) / STEP_SHARE_ROUND * STEP_SHARE_ROUND;
+        j->tasks = (int)((o->numel + j->share - 1) / j->share);
+        memset(j->bad, 0, sizeof j->bad);
     }
-    return j;
 }
 
 /* The runs of elements an update hands to the step function, STEP_PARTS at a time. */
@@ -498,7 +503,8 @@ int nn_optim_step(nn_optim *o, const ag_tape *t) {
         ag_set_last_error("optimiser step: optimiser is NULL");
         return -1;
     }
-    step_job job = plan_step(o);
+    step_job job;
+    plan_step(o, &job);
     if (!step_allowed(o, t, &job)) return -1;
     double h[NN_OPTIM_MAX_HYPER];
     const double lr = due_changes(o, true);
