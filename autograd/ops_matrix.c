@@ -366,7 +366,9 @@ ag_tensor *ag_transpose(ag_tape *t, ag_tensor *a) {
 }
 
 /* concat: y = [x_1, x_2, ...] along an axis (arg.axis). Seen as (outer, D_p, inner) each
- * part's block of D_p*inner values is copied in turn;  dx_p += its block of dy */
+ * part's block of D_p*inner values is copied in turn;  dx_p += its block of dy, or = when
+ * nobody has written dx_p yet (the node is recorded with vjp_stores: see ag_grad_fresh; asked
+ * right before each part's write, so that a part given twice is stored, then added to) */
 static void concat_fwd(ag_node *n) {
     int outer, D, inner;
     split_at(&n->out, n->arg.axis, &outer, &D, &inner);
@@ -387,7 +389,9 @@ static void concat_vjp(ag_node *n) {
     for (int p = 0; p < n->nin; p++) {
         const ag_tensor *X = n->in[p];
         const long block = (long)X->shape[n->arg.axis] * inner;
-        if (X->grad) ag_kernels()->copy_rows(outer, block, n->out.grad + col, row, X->grad, block, true);
+        if (X->grad)
+            ag_kernels()->copy_rows(outer, block, n->out.grad + col, row, X->grad, block,
+                                    !ag_grad_fresh(n->in[p]));
         col += block;
     }
 }
@@ -421,6 +425,7 @@ ag_tensor *ag_concat(ag_tape *t, ag_tensor *const *parts, int n, int axis) {
     ag_node *node = ag_record(t, &ag_op_concat, n, parts, p0->ndim, shape, NULL);
     if (!node) return ag_poison(t);
     node->arg.axis = axis;
+    node->vjp_stores = true;
     return ag_run(node);
 }
 

@@ -272,5 +272,5 @@ int ag_backward(ag_tape *t, ag_tensor *loss) {
         return -1;
     }
     const float one = 1.0f;
-    return ag_backward_seed(t, loss, &one);
+    return sweep(t, loss, &one, -1); /* ag_backward_seed, its input already checked */
 }

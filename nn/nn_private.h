@@ -15,6 +15,14 @@
 
 /* ---- parameter list (nn/params.c) --------------------------------------------------------- */
 
+/* The list: here rather than in params.c so that the optimiser's step reads it without a call
+ * per parameter. Only params.c changes it. */
+struct nn_params {
+    ag_tensor **items;   /* [count], in the order they were made */
+    int count, capacity;
+    long numel;          /* the items' elements, kept as they come and go (nn_params_numel) */
+};
+
 /* Free the parameters made after the list held `count` of them, so that it holds exactly those
  * first `count` again: how a constructor that fails halfway undoes what it added. */
 void nn_params_roll_back(nn_params *ps, int count);
@@ -38,11 +46,20 @@ typedef struct {
     bool lo_open, hi_open;
 } nn_hyper_spec;
 
-/* One step of an optimiser over one parameter's n elements: w its weights, g their gradients,
- * state[k] the parameter's slice of the k-th state buffer. h holds the hyperparameters in the
- * entry's order, the learning rate (h[0]) already scheduled; t counts this step from 1. */
-typedef void (*nn_optim_step_fn)(const double *h, long t, float *w, const float *g,
-                                 float *const *state, long n);
+/* A run of one parameter's elements for a step function: its n weights w, their gradients g,
+ * and where it starts in the state buffers (state[k] + at). */
+typedef struct {
+    float *w, *g;
+    long at, n;
+} nn_optim_part;
+
+/* One step of an optimiser over the elements of parts[0..nparts) (several small parameters in
+ * one call: the hyperparameters are read once, not once a parameter). state[k] is the k-th
+ * state buffer, all parameters' values end to end. Each gradient is set to zero once read: the
+ * step consumes it. h holds the hyperparameters in the entry's order, the learning rate (h[0])
+ * already scheduled; t counts this step from 1. */
+typedef void (*nn_optim_step_fn)(const double *h, long t, float *const *state,
+                                 const nn_optim_part *parts, int nparts);
 
 typedef struct nn_optim_type {
     const char *name;       /* "SGD with momentum": in messages */

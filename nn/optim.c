@@ -315,38 +315,53 @@ const char *nn_error(const ag_tape *t) {
     return e ? e : ag_last_error();
 }
 
-/* The index of the first NaN or infinity in x[0..n), or -1. A float is not finite exactly when
- * its exponent bits are all ones, and adding 1 to that field then carries into the top bit: the
- * scan ORs this over blocks, four lanes at a time (GCC/Clang vector types, as the kernels use),
- * and looks element by element only inside a block that has one, and at a block's ragged end. */
+/* Whether x[0..n) holds a NaN or an infinity. A float is not finite exactly when its exponent
+ * bits are all ones, and adding 1 to that field then carries into the top bit: the scan ORs
+ * this over the elements, eight at a time in two vectors of four lanes (GCC/Clang vector types,
+ * as the kernels use), then the rest one by one, and looks at the top bit once at the end. */
 typedef uint32_t lanes4 __attribute__((vector_size(16)));
+static inline bool any_nonfinite(const float *x, long n) {
+    const long whole = n & ~7L; /* n >= 0: the multiple of 8 at or below it */
+    lanes4 a = {0, 0, 0, 0}, b = a;
+    for (long i = 0; i < whole; i += 8) {
+        lanes4 u, v;
+        memcpy(&u, x + i, sizeof u);
+        memcpy(&v, x + i + 4, sizeof v);
+        a |= (u & 0x7f800000u) + 0x00800000u;
+        b |= (v & 0x7f800000u) + 0x00800000u;
+    }
+    a |= b;
+    uint32_t bits = a[0] | a[1] | a[2] | a[3];
+    for (long i = whole; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, sizeof u);
+        bits |= (u & 0x7f800000u) + 0x00800000u;
+    }
+    return bits & 0x80000000u;
+}
+
+/* The index of the first NaN or infinity in x[0..n), or -1 (for the message of a refused
+ * step): any_nonfinite over blocks, element by element inside the block that has one. */
 static long first_nonfinite(const float *x, long n) {
     enum { BLOCK = 1024 };
     for (long lo = 0; lo < n; lo += BLOCK) {
-        const long hi = n - lo < BLOCK ? n : lo + BLOCK, whole = lo + (hi - lo) / 8 * 8;
-        lanes4 a = {0, 0, 0, 0}, b = a;
-        for (long i = lo; i < whole; i += 8) {
-            lanes4 u, v;
-            memcpy(&u, x + i, sizeof u);
-            memcpy(&v, x + i + 4, sizeof v);
-            a |= (u & 0x7f800000u) + 0x00800000u;
-            b |= (v & 0x7f800000u) + 0x00800000u;
-        }
-        a |= b;
-        const long from = (a[0] | a[1] | a[2] | a[3]) & 0x80000000u ? lo : whole;
-        for (long i = from; i < hi; i++) /* the block that has one, or its ragged end */
-            if (!isfinite(x[i])) return i;
+        const long hi = n - lo < BLOCK ? n : lo + BLOCK;
+        if (any_nonfinite(x + lo, hi - lo))
+            for (long i = lo; i < hi; i++)
+                if (!isfinite(x[i])) return i;
     }
     return -1;
 }
 
-/* A step works over all parameters' elements laid end to end (the order of the state buffers),
- * cut into tasks of `share` elements: first a scan of the gradients for NaN and infinity, then
- * the update, where each task updates its elements a block at a time and zeroes a block's
- * gradients right after using them, while they are still in cache. Every element's update
- * depends on that element alone, so the cut never changes a bit. */
-#define STEP_BLOCK 4096L     /* elements updated, then zeroed, at a time */
+/* A step works over all parameters' elements laid end to end (the order of the state buffers).
+ * A small one (below STEP_PARALLEL elements, or on one thread) runs on the calling thread, a
+ * parameter at a time: first a scan of every gradient for NaN and infinity, then the update.
+ * A big one is cut into tasks of `share` elements for the pool, the scan and the update each
+ * over the same cut. The update hands the step function runs of elements (nn_optim_part), up
+ * to STEP_PARTS parameters at a time; it zeroes the gradients it reads, in its own loop. Every
+ * element's update depends on that element alone, so the cut never changes a bit. */
 #define STEP_PARALLEL 65536L /* elements from which a step is split over the threads */
+#define STEP_SHARE_ROUND 4096L /* a task's share is a multiple of this: whole cache lines */
 #define STEP_MAX_TASKS 64
 
 typedef struct {
@@ -354,69 +369,124 @@ typedef struct {
     const double *h; /* the hyperparameters; NULL: only scan the gradients */
     int tasks;
     long share;
-    bool bad[STEP_MAX_TASKS]; /* the scan: task i met a NaN or infinity */
+    bool bad[STEP_MAX_TASKS]; /* the split scan: task i met a NaN or infinity */
 } step_job;
 
-static step_job plan_step(nn_optim *o) {
-    step_job j = {o, NULL, 1, o->numel > 0 ? o->numel : 1, {false}};
+/* Fill in how the step is cut (bad[] is cleared only for a split step: an unsplit one does
+ * not use it). */
+static void plan_step(nn_optim *o, step_job *j) {
+    j->o = o;
+    j->h = NULL;
+    j->tasks = 1;
+    j->share = o->numel;
+    if (o->numel < STEP_PARALLEL) return; /* too few elements to pay for the hand-off */
     int threads = ag_get_threads();
     if (threads > STEP_MAX_TASKS) threads = STEP_MAX_TASKS;
-    if (o->numel >= STEP_PARALLEL && threads > 1) { /* enough elements to pay for the hand-off */
+    if (threads > 1) {
         const long share = (o->numel + threads - 1) / threads;
-        j.share = (share + STEP_BLOCK - 1) / STEP_BLOCK * STEP_BLOCK;
-        j.tasks = (int)((o->numel + j.share - 1) / j.share);
+        j->share = (share + STEP_SHARE_ROUND - 1) / STEP_SHARE_ROUND * STEP_SHARE_ROUND;
+        j->tasks = (int)((o->numel + j->share - 1) / j->share);
+        memset(j->bad, 0, sizeof j->bad);
     }
-    return j;
 }
 
+/* The runs of elements an update hands to the step function, STEP_PARTS at a time. */
+#define STEP_PARTS 16
+typedef struct {
+    const nn_optim *o;
+    const double *h;
+    int n;
+    nn_optim_part part[STEP_PARTS];
+} part_list;
+
+/* A list with nothing in it yet (the parts themselves are left unset: filled as they come). */
+static void start_parts(part_list *l, const nn_optim *o, const double *h) {
+    l->o = o;
+    l->h = h;
+    l->n = 0;
+}
+
+static void flush_parts(part_list *l) {
+    if (l->n) l->o->type->step(l->h, l->o->steps + 1, l->o->state, l->part, l->n);
+    l->n = 0;
+}
+
+/* Add elements [from, to) of parameter w, which starts at element `start` of the state. */
+static void add_part(part_list *l, ag_tensor *w, long start, long from, long to) {
+    nn_optim_part *q = &l->part[l->n++];
+    q->w = w->data + from;
+    q->g = w->grad + from;
+    q->at = start + from;
+    q->n = to - from;
+    if (l->n == STEP_PARTS) flush_parts(l);
+}
+
+/* Task `task` of a split step: its share of the elements, scanned (j->h NULL) or updated. */
 static void step_task(void *ctx, int task) {
     step_job *j = ctx;
     const nn_optim *o = j->o;
     const long lo = (long)task * j->share, hi = lo + j->share < o->numel ? lo + j->share : o->numel;
+    part_list l;
+    start_parts(&l, o, j->h);
     long at = 0; /* where the parameter starts among all elements */
     for (int p = 0; p < o->count && at < hi; p++) {
-        ag_tensor *w = nn_params_at(o->ps, p);
+        ag_tensor *w = o->ps->items[p];
         const long start = at;
         at += w->numel;
         if (at <= lo) continue; /* before this task's share */
         const long from = lo > start ? lo - start : 0, to = hi < at ? hi - start : w->numel;
-        if (!j->h) {
-            if (from < to && first_nonfinite(w->grad + from, to - from) >= 0) j->bad[task] = true;
-            continue;
-        }
-        for (long b = from; b < to; b += STEP_BLOCK) {
-            const long n = to - b < STEP_BLOCK ? to - b : STEP_BLOCK;
-            float *state[NN_OPTIM_MAX_STATE] = {NULL};
-            for (int k = 0; k < o->type->nstate; k++) state[k] = o->state[k] + start + b;
-            o->type->step(j->h, o->steps + 1, w->data + b, w->grad + b, state, n);
-            memset(w->grad + b, 0, (size_t)n * sizeof(float));
-        }
+        if (!j->h) j->bad[task] |= any_nonfinite(w->grad + from, to - from);
+        else add_part(&l, w, start, from, to);
     }
+    flush_parts(&l);
+}
+
+/* The update: on this thread a parameter at a time, or split over the pool. */
+static void run_update(step_job *job) {
+    if (job->tasks > 1) {
+        ag_parallel(job->tasks, step_task, job);
+        return;
+    }
+    const nn_optim *o = job->o;
+    ag_tensor *const *params = o->ps->items;
+    part_list l;
+    start_parts(&l, o, job->h);
+    long at = 0;
+    for (int p = 0; p < o->count; p++) {
+        ag_tensor *w = params[p];
+        add_part(&l, w, at, 0, w->numel);
+        at += w->numel;
+    }
+    flush_parts(&l);
 }
 
 /* Everything a step needs must hold before any weight changes. */
 static bool step_allowed(nn_optim *o, const ag_tape *t, step_job *job) {
     if (t && ag_tape_error(t)) return false; /* nn_error(t) reports the tape's error */
-    if (nn_params_count(o->ps) != o->count || nn_params_numel(o->ps) != o->numel) {
+    const nn_params *ps = o->ps;
+    if (ps->count != o->count || ps->numel != o->numel) {
         ag_set_last_error("optimiser step: the parameter list changed after the optimiser was "
                           "made (%d parameters then, %d now); no weight changed",
-                          o->count, nn_params_count(o->ps));
+                          o->count, ps->count);
         return false;
     }
+    bool bad = false;
     for (int p = 0; p < o->count; p++) {
-        const ag_tensor *w = nn_params_at(o->ps, p);
+        const ag_tensor *w = ps->items[p];
         if (!w->grad) {
             ag_set_last_error("optimiser step: parameter '%s' has no gradient (requires_grad was "
                               "turned off); no weight changed",
                               w->name);
             return false;
         }
+        if (job->tasks == 1) bad |= any_nonfinite(w->grad, w->numel); /* the scan, unsplit */
     }
-    ag_parallel(job->tasks, step_task, job); /* the scan (job->h is NULL) */
-    bool bad = false;
-    for (int i = 0; i < job->tasks; i++) bad |= job->bad[i];
+    if (job->tasks > 1) { /* the scan, split (job->h is NULL) */
+        ag_parallel(job->tasks, step_task, job);
+        for (int i = 0; i < job->tasks; i++) bad |= job->bad[i];
+    }
     for (int p = 0; bad && p < o->count; p++) { /* which one: the first, for the message */
-        const ag_tensor *w = nn_params_at(o->ps, p);
+        const ag_tensor *w = ps->items[p];
         const long i = first_nonfinite(w->grad, w->numel);
         if (i >= 0) {
             ag_set_last_error("optimiser step: the gradient of %s holds %s at element %ld; no "
@@ -433,14 +503,15 @@ int nn_optim_step(nn_optim *o, const ag_tape *t) {
         ag_set_last_error("optimiser step: optimiser is NULL");
         return -1;
     }
-    step_job job = plan_step(o);
+    step_job job;
+    plan_step(o, &job);
     if (!step_allowed(o, t, &job)) return -1;
     double h[NN_OPTIM_MAX_HYPER];
     const double lr = due_changes(o, true);
     memcpy(h, o->hyper, sizeof h);
     h[0] = lr;
     job.h = h;
-    ag_parallel(job.tasks, step_task, &job);
+    run_update(&job);
     o->steps++;
     return 0;
 }

@@ -1,11 +1,12 @@
 /*
  * optim_table.c -- the optimiser table: each optimiser's entry (name, file id, state buffers,
- * hyperparameters with their defaults and ranges) beside its step function, which updates one
- * parameter's elements. nn/optim.c does everything around a step (checks, the schedule, the
- * walk over the parameters, zeroing the gradients); a step function only does the arithmetic.
+ * hyperparameters with their defaults and ranges) beside its step function, which updates runs
+ * of parameters' elements. nn/optim.c does everything around a step (checks, the schedule, the
+ * walk over the parameters); a step function only does the arithmetic, and zeroes each
+ * gradient once it has read it (in the same loop: one pass over the memory instead of two).
  *
  * The arithmetic is in float, as the weights are; the hyperparameters are converted once per
- * parameter. Changing an expression here changes the bits every run produces.
+ * call. Changing an expression here changes the bits every run produces.
  */
 #include "nn_private.h"
 
@@ -19,7 +20,7 @@
  * (a parameter, its gradient and its state never overlap), so no overlap check is needed. */
 #define EACH_ELEMENT(i, n, BODY)                                                                   \
     do {                                                                                           \
-        const long whole_ = (n) & ~15L;                                                            \
+        const long whole_ = (n) & ~3L;                                                             \
         long i = 0;                                                                                \
         for (; i < whole_; i++) BODY;                                                              \
         for (; i < (n); i++) BODY;                                                                 \
@@ -36,17 +37,23 @@
  * dw(t) = -lr dE/dw + momentum dw(t-1);  w += dw(t);  then the paper's decay w <- (1 - decay) w.
  * state[0] = dw(t-1). */
 enum { SGD_LR, SGD_MOMENTUM, SGD_DECAY };
-static void sgd_step(const double *h, long t, float *restrict w, const float *restrict g,
-                     float *const *state, long n) {
+/* SGD's update of n elements (its own function, so that every array is a restrict parameter) */
+static void sgd_elements(long n, float *restrict w, float *restrict g, float *restrict dw,
+                         float eps, float alpha, float keep) {
+    EACH_ELEMENT(i, n, {
+        dw[i] = -eps * g[i] + alpha * dw[i];
+        w[i] = (w[i] + dw[i]) * keep;
+        g[i] = 0.0f;
+    });
+}
+static void sgd_step(const double *h, long t, float *const *state,
+                     const nn_optim_part *part, int nparts) {
     (void)t;
     const float eps = (float)h[SGD_LR], alpha = (float)h[SGD_MOMENTUM];
     const float shrink = (float)(1.0 - h[SGD_DECAY]);
     const float keep = h[SGD_DECAY] != 0.0 ? shrink : 1.0f; /* x * 1 is x: same bits */
-    float *restrict dw = state[0];
-    EACH_ELEMENT(i, n, {
-        dw[i] = -eps * g[i] + alpha * dw[i];
-        w[i] = (w[i] + dw[i]) * keep;
-    });
+    for (int p = 0; p < nparts; p++)
+        sgd_elements(part[p].n, part[p].w, part[p].g, state[0] + part[p].at, eps, alpha, keep);
 }
 const nn_optim_type nn_optim_sgd = {
     "SGD with momentum", 1, 1, {"last changes"},
@@ -58,7 +65,7 @@ const nn_optim_type nn_optim_sgd = {
  * c1 = 1/(1 - beta1^t), c2 = 1/(1 - beta2^t), lr, eps}: w <- (w before - lr m^/(sqrt(v^) + eps))
  * after, where Adam decays after (before = 1) and AdamW before (after = 1); x * 1 is x, so the
  * factor of 1 changes no bit. Its own function, so that every array is a restrict parameter. */
-static void adam_elements(long n, float *restrict w, const float *restrict g, float *restrict m,
+static void adam_elements(long n, float *restrict w, float *restrict g, float *restrict m,
                           float *restrict v, const float k[6], float before, float after) {
     const float b1 = k[0], b2 = k[1], c1 = k[2], c2 = k[3], lr = k[4], eps = k[5];
     EACH_ELEMENT(i, n, {
@@ -66,6 +73,7 @@ static void adam_elements(long n, float *restrict w, const float *restrict g, fl
         v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
         const float kept = w[i] * before; /* its own statement: never fused with what follows */
         w[i] = (kept - lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps)) * after;
+        g[i] = 0.0f;
     });
 }
 
@@ -74,15 +82,17 @@ static void adam_elements(long n, float *restrict w, const float *restrict g, fl
  * m^ = m / (1 - b1^t), v^ = v / (1 - b2^t);  then the paper's decay w <- (1 - decay) w.
  * state[0] = m, state[1] = v. */
 enum { ADAM_LR, ADAM_DECAY, ADAM_BETA1, ADAM_BETA2, ADAM_EPS };
-static void adam_step(const double *h, long t, float *restrict w, const float *restrict g,
-                      float *const *state, long n) {
+static void adam_step(const double *h, long t, float *const *state,
+                      const nn_optim_part *part, int nparts) {
     const double t1 = (double)t;
     const float b1 = (float)h[ADAM_BETA1], b2 = (float)h[ADAM_BETA2], eps = (float)h[ADAM_EPS];
     const float c1 = (float)(1.0 / (1.0 - pow(h[ADAM_BETA1], t1)));
     const float c2 = (float)(1.0 / (1.0 - pow(h[ADAM_BETA2], t1)));
     const float lr = (float)h[ADAM_LR], shrink = (float)(1.0 - h[ADAM_DECAY]);
     const float keep = h[ADAM_DECAY] != 0.0 ? shrink : 1.0f;
-    adam_elements(n, w, g, state[0], state[1], (float[6]){b1, b2, c1, c2, lr, eps}, 1.0f, keep);
+    for (int p = 0; p < nparts; p++)
+        adam_elements(part[p].n, part[p].w, part[p].g, state[0] + part[p].at,
+                      state[1] + part[p].at, (float[6]){b1, b2, c1, c2, lr, eps}, 1.0f, keep);
 }
 const nn_optim_type nn_optim_adam = {
     "Adam", 2, 2, {"first moments", "second moments"},
@@ -91,13 +101,14 @@ const nn_optim_type nn_optim_adam = {
 };
 
 /* RMSprop's update of n elements, k = {alpha, eps, momentum, lr, keep}: the decay factor, or 1. */
-static void rmsprop_elements(long n, float *restrict w, const float *restrict g, float *restrict v,
+static void rmsprop_elements(long n, float *restrict w, float *restrict g, float *restrict v,
                              float *restrict b, const float k[5]) {
     const float alpha = k[0], eps = k[1], mu = k[2], lr = k[3], keep = k[4];
     EACH_ELEMENT(i, n, {
         v[i] = alpha * v[i] + (1.0f - alpha) * g[i] * g[i];
         b[i] = mu * b[i] + g[i] / (sqrtf(v[i]) + eps);
         w[i] = (w[i] - lr * b[i]) * keep;
+        g[i] = 0.0f;
     });
 }
 
@@ -106,13 +117,15 @@ static void rmsprop_elements(long n, float *restrict w, const float *restrict g,
  * paper's decay w <- (1 - decay) w. With momentum 0, b is g / (sqrt(v) + eps) exactly.
  * state[0] = v, state[1] = b. */
 enum { RMS_LR, RMS_ALPHA, RMS_EPS, RMS_MOMENTUM, RMS_DECAY };
-static void rmsprop_step(const double *h, long t, float *restrict w, const float *restrict g,
-                         float *const *state, long n) {
+static void rmsprop_step(const double *h, long t, float *const *state,
+                         const nn_optim_part *part, int nparts) {
     (void)t;
     const float lr = (float)h[RMS_LR], alpha = (float)h[RMS_ALPHA], eps = (float)h[RMS_EPS];
     const float mu = (float)h[RMS_MOMENTUM], shrink = (float)(1.0 - h[RMS_DECAY]);
     const float keep = h[RMS_DECAY] != 0.0 ? shrink : 1.0f; /* x * 1 is x: same bits */
-    rmsprop_elements(n, w, g, state[0], state[1], (float[5]){alpha, eps, mu, lr, keep});
+    for (int p = 0; p < nparts; p++)
+        rmsprop_elements(part[p].n, part[p].w, part[p].g, state[0] + part[p].at,
+                         state[1] + part[p].at, (float[5]){alpha, eps, mu, lr, keep});
 }
 const nn_optim_type nn_optim_rmsprop = {
     "RMSprop", 3, 2, {"mean squares", "momentum buffers"},
@@ -125,15 +138,17 @@ const nn_optim_type nn_optim_rmsprop = {
  * scaled by the (scheduled) learning rate and never enters the moments.
  * state[0] = m, state[1] = v. */
 enum { ADAMW_LR, ADAMW_BETA1, ADAMW_BETA2, ADAMW_EPS, ADAMW_DECAY };
-static void adamw_step(const double *h, long t, float *restrict w, const float *restrict g,
-                       float *const *state, long n) {
+static void adamw_step(const double *h, long t, float *const *state,
+                       const nn_optim_part *part, int nparts) {
     const double t1 = (double)t;
     const float b1 = (float)h[ADAMW_BETA1], b2 = (float)h[ADAMW_BETA2], eps = (float)h[ADAMW_EPS];
     const float c1 = (float)(1.0 / (1.0 - pow(h[ADAMW_BETA1], t1)));
     const float c2 = (float)(1.0 / (1.0 - pow(h[ADAMW_BETA2], t1)));
     const float lr = (float)h[ADAMW_LR];
     const float shrink = (float)(1.0 - h[ADAMW_LR] * h[ADAMW_DECAY]);
-    adam_elements(n, w, g, state[0], state[1], (float[6]){b1, b2, c1, c2, lr, eps}, shrink, 1.0f);
+    for (int p = 0; p < nparts; p++)
+        adam_elements(part[p].n, part[p].w, part[p].g, state[0] + part[p].at,
+                      state[1] + part[p].at, (float[6]){b1, b2, c1, c2, lr, eps}, shrink, 1.0f);
 }
 const nn_optim_type nn_optim_adamw = {
     "AdamW", 4, 2, {"first moments", "second moments"},

@@ -10,11 +10,6 @@
 
 #define NAME_MAX_LEN 63
 
-struct nn_params {
-    ag_tensor **items;
-    int count, capacity;
-};
-
 nn_params *nn_params_new(void) {
     nn_params *ps = ag_alloc(sizeof *ps);
     if (!ps) {
@@ -73,6 +68,7 @@ ag_tensor *nn_param_new(nn_params *ps, const char *name, int ndim, const int *sh
         return NULL;
     }
     ps->items[ps->count++] = x;
+    ps->numel += x->numel;
     return x;
 }
 
@@ -80,7 +76,11 @@ int nn_params_count(const nn_params *ps) { return ps ? ps->count : 0; }
 
 void nn_params_roll_back(nn_params *ps, int count) {
     if (!ps || count < 0) return;
-    while (ps->count > count) ag_tensor_free(ps->items[--ps->count]);
+    while (ps->count > count) {
+        ag_tensor *x = ps->items[--ps->count];
+        ps->numel -= x->numel;
+        ag_tensor_free(x);
+    }
 }
 
 ag_tensor *nn_params_at(const nn_params *ps, int i) {
@@ -94,11 +94,7 @@ ag_tensor *nn_params_find(const nn_params *ps, const char *name) {
     return NULL;
 }
 
-long nn_params_numel(const nn_params *ps) {
-    long n = 0;
-    for (int i = 0; i < nn_params_count(ps); i++) n += ps->items[i]->numel;
-    return n;
-}
+long nn_params_numel(const nn_params *ps) { return ps ? ps->numel : 0; }
 
 void nn_zero_grad(nn_params *ps) {
     for (int i = 0; i < nn_params_count(ps); i++) ag_zero_grad(ps->items[i]);

@@ -1,5 +1,6 @@
 /*
- * test_ops.c -- every op's forward values against results computed by hand.
+ * test_ops.c -- every op's forward values against results computed by hand, and the gradients
+ * of the ops that route them (max, gather, a broadcast bias, concat).
  */
 #include "support/testutil.h"
 
@@ -329,6 +330,39 @@ static void test_routing_gradients(void **state) {
     ag_tensor_free(bias);
 }
 
+/* concat stores into a part's gradient that nobody has written yet (the arena below holding
+ * NaN from an earlier recording), then adds: a part given twice gets both blocks; a part that an
+ * op recorded before the concat also reads (its vjp runs after the concat's) and one recorded
+ * after (its vjp runs before) get the sum of both. */
+static void test_concat_stores_then_adds(void **state) {
+    (void)state;
+    ag_tensor *junk = ag_tensor_2d(16, 16, false);
+    for (int i = 0; i < junk->numel; i++) junk->data[i] = NAN;
+    for (int k = 0; k < 400; k++) ag_scale(T, junk, 1.0); /* the arena's first chunks: NaN */
+    ag_tape_reset(T);
+    ag_tensor *x = ag_tensor_from(2, (const int[]){2, 2}, (const float[]){1, 2, 3, 4}, true);
+    for (int order = 0; order < 2; order++) {
+        ag_tensor *h = ag_scale(T, x, 1.0), *g = ag_scale(T, x, 2.0); /* tape tensors */
+        ag_tensor *before = order == 0 ? ag_mul(T, h, M(2, 2, 100, 200, 300, 400)) : NULL;
+        ag_tensor *c = ag_concat(T, (ag_tensor *const[]){h, g, h}, 3, 1); /* (2,6) */
+        ag_tensor *E = ag_sum(T, ag_mul(T, c, M(2, 6, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)));
+        ag_tensor *after = order == 1 ? ag_mul(T, h, M(2, 2, 100, 200, 300, 400)) : NULL;
+        E = ag_add(T, E, ag_sum(T, before ? before : after));
+        assert_int_equal(ag_backward(T, E), 0);
+        /* dh = columns 0-1 + columns 4-5 of the weights + the other product's; dg = columns
+         * 2-3; dx = dh + 2 dg */
+        const float dh[4] = {1 + 5 + 100, 2 + 6 + 200, 7 + 11 + 300, 8 + 12 + 400};
+        const float dg[4] = {3, 4, 9, 10};
+        assert_memory_equal(h->grad, dh, sizeof dh);
+        assert_memory_equal(g->grad, dg, sizeof dg);
+        for (int i = 0; i < 4; i++) assert_float_equal(x->grad[i], dh[i] + 2 * dg[i], 0);
+        ag_zero_grad(x);
+        ag_tape_reset(T);
+    }
+    ag_tensor_free(x);
+    ag_tensor_free(junk);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_arithmetic_and_broadcasting, reset),
@@ -342,6 +376,7 @@ int main(void) {
         cmocka_unit_test_setup(test_softmax_family, reset),
         cmocka_unit_test_setup(test_losses, reset),
         cmocka_unit_test_setup(test_routing_gradients, reset),
+        cmocka_unit_test_setup(test_concat_stores_then_adds, reset),
     };
     return cmocka_run_group_tests_name("ops", tests, setup, teardown);
 }

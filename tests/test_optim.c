@@ -2,12 +2,16 @@
  * test_optim.c -- the optimiser table: RMSprop and AdamW against steps worked by hand, the
  * learning-rate schedule (warm-up, step decay, cosine, several pending changes) against rates
  * worked by hand, and docs/format.md listing every entry's hyperparameters with the table's
- * defaults and ranges. (Saving and resuming each optimiser bit for bit: tests/test_serialize.c.)
+ * defaults and ranges; the step's own checks (a NaN or infinity anywhere in any of several small
+ * parameters refuses the whole step, a changed list is noticed) and every element getting the
+ * same bits wherever it falls in the step's loops. (Saving and resuming each optimiser bit for
+ * bit: tests/test_serialize.c.)
  */
 #include "support/testutil.h"
 
 #include "nn/nn_private.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,6 +262,112 @@ static void test_format_md_lists_the_table(void **state) {
     assert_int_equal(missing, 0);
 }
 
+/* ---- the step's checks ------------------------------------------------------------------------ */
+
+/* Four small parameters (1, 5, 8 and 13 elements: one in the scan's tail only, one in its
+ * vector part and its tail, one a whole vector, one both): a NaN or an infinity at any element
+ * of any of them refuses the step, names that element, and leaves every weight, every state
+ * value and every gradient as it was. Huge finite values and subnormals are not refused. */
+static void test_any_bad_gradient_refuses_the_whole_step(void **state) {
+    (void)state;
+    const int sizes[4] = {1, 5, 8, 13};
+    const char *names[4] = {"p1", "p5", "p8", "p13"};
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    for (int kind = 0; kind < nn_optim_table_count; kind++) {
+        nn_params *ps = nn_params_new();
+        ag_tensor *w[4];
+        for (int p = 0; p < 4; p++) w[p] = nn_param_new(ps, names[p], 1, &sizes[p]);
+        nn_optim *o = nn_optim_new_of_type("test", nn_optim_table[kind], ps, 0.1, 0, NULL, NULL);
+        assert_non_null(o);
+        for (int p = 0; p < 4; p++)
+            for (int i = 0; i < sizes[p]; i++) w[p]->data[i] = 1.0f + (float)i;
+        for (int p = 0; p < 4; p++)
+            for (int i = 0; i < sizes[p]; i++)
+                for (int b = 0; b < 3; b++) {
+                    for (int q = 0; q < 4; q++) /* finite gradients, the extremes among them */
+                        for (int j = 0; j < sizes[q]; j++)
+                            w[q]->grad[j] = j % 3 == 0 ? FLT_MAX : j % 3 == 1 ? -FLT_TRUE_MIN : 0.25f;
+                    w[p]->grad[i] = bad[b];
+                    assert_int_equal(nn_optim_step(o, NULL), -1);
+                    char want[96];
+                    snprintf(want, sizeof want, "gradient of %s holds %s at element %d", names[p],
+                             b == 0 ? "NaN" : "Inf", i);
+                    assert_non_null(strstr(nn_error(NULL), want));
+                    for (int q = 0; q < 4; q++)
+                        for (int j = 0; j < sizes[q]; j++) {
+                            assert_true(w[q]->data[j] == 1.0f + (float)j);
+                            if (q != p || j != i) assert_true(w[q]->grad[j] != 0.0f || j % 3 == 2);
+                        }
+                }
+        assert_int_equal(nn_optim_steps(o), 0);
+        nn_optim_state st = nn_optim_state_of(o);
+        for (int k = 0; k < nn_optim_table[kind]->nstate; k++)
+            for (long i = 0; i < st.numel; i++) assert_true(st.state[k][i] == 0.0f);
+        nn_optim_free(o);
+        nn_params_free(ps);
+    }
+}
+
+/* The list's element count is kept as parameters come and go; a list that lost a parameter and
+ * gained another of a different size since the optimiser was made is refused (same count). */
+static void test_a_changed_list_is_noticed(void **state) {
+    (void)state;
+    nn_params *ps = nn_params_new();
+    nn_param_new(ps, "a", 1, (const int[]){3});
+    nn_param_new(ps, "b", 1, (const int[]){4});
+    assert_int_equal(nn_params_numel(ps), 7);
+    nn_optim *o = nn_sgd_new(ps, 0.1, 0.0);
+    nn_params_roll_back(ps, 1);
+    assert_int_equal(nn_params_numel(ps), 3);
+    ag_tensor *c = nn_param_new(ps, "c", 1, (const int[]){5});
+    c->grad[0] = 1;
+    assert_int_equal(nn_params_numel(ps), 8);
+    assert_int_equal(nn_optim_step(o, NULL), -1);
+    assert_non_null(strstr(nn_error(NULL), "parameter list changed"));
+    assert_true(c->grad[0] == 1 && c->data[0] == 0);
+    nn_optim_free(o);
+    nn_params_free(ps);
+    assert_int_equal(nn_params_numel(NULL), 0);
+}
+
+/* Every optimiser gives an element the same bits wherever it lies: in a parameter of 1 element,
+ * or anywhere in 40 more of 1 to 40 elements (the step functions' vector part and their tail;
+ * more parameters than one call of the step function takes), over three steps of the same
+ * gradient everywhere. A vector loop whose arithmetic differed from the one-by-one loop (fused,
+ * reordered), or a parameter left out of a call, would split the values. */
+static void test_every_element_gets_the_same_bits(void **state) {
+    (void)state;
+    enum { MORE = 40 };
+    for (int kind = 0; kind < nn_optim_table_count; kind++) {
+        nn_params *ps = nn_params_new();
+        ag_tensor *one = nn_param_new(ps, "one", 1, (const int[]){1}), *more[MORE];
+        for (int p = 0; p < MORE; p++) {
+            char name[16];
+            snprintf(name, sizeof name, "p%d", p);
+            more[p] = nn_param_new(ps, name, 1, (const int[]){p + 1});
+            for (int i = 0; i <= p; i++) more[p]->data[i] = 0.7f;
+        }
+        nn_optim *o = nn_optim_new_of_type("test", nn_optim_table[kind], ps, 0.01, 0, NULL, NULL);
+        assert_non_null(o);
+        one->data[0] = 0.7f;
+        for (int step = 0; step < 3; step++) {
+            one->grad[0] = 0.3f - 0.2f * (float)step;
+            for (int p = 0; p < MORE; p++)
+                for (int i = 0; i <= p; i++) more[p]->grad[i] = one->grad[0];
+            assert_int_equal(nn_optim_step(o, NULL), 0);
+            assert_true(one->grad[0] == 0.0f);
+            for (int p = 0; p < MORE; p++)
+                for (int i = 0; i <= p; i++) {
+                    assert_memory_equal(&more[p]->data[i], &one->data[0], sizeof(float));
+                    assert_true(more[p]->grad[i] == 0.0f);
+                }
+        }
+        assert_true(one->data[0] != 0.7f);
+        nn_optim_free(o);
+        nn_params_free(ps);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rmsprop_by_hand),
@@ -269,6 +379,9 @@ int main(void) {
         cmocka_unit_test(test_several_pending_changes),
         cmocka_unit_test(test_the_table_is_consistent),
         cmocka_unit_test(test_format_md_lists_the_table),
+        cmocka_unit_test(test_any_bad_gradient_refuses_the_whole_step),
+        cmocka_unit_test(test_a_changed_list_is_noticed),
+        cmocka_unit_test(test_every_element_gets_the_same_bits),
     };
     return cmocka_run_group_tests_name("optim", tests, NULL, NULL);
 }

@@ -119,13 +119,14 @@ static void test_tasks_may_start_jobs(void **state) {
 
 /* ---- the optimisers' steps: same bits for any thread count -------------------------------- */
 
-/* Three parameters, the first big enough that a step is split over the threads (the split
- * falls inside it and at its end), with decay on; `steps` steps of gradients from a fixed
- * sequence. The weights and state after it, as the parameters' data. */
-static nn_params *optimised(int kind, int threads, int steps) {
+/* Three parameters with decay on; `steps` steps of gradients from a fixed sequence. Big: the
+ * first big enough that a step is split over the threads (the split falls inside it and at its
+ * end); small: a step run whole on the calling thread. The weights after it, as the parameters'
+ * data. */
+static nn_params *optimised(int kind, int threads, int steps, bool big) {
     assert_int_equal(ag_set_threads(threads), 0);
     nn_params *ps = nn_params_new();
-    const int sizes[3] = {70001, 7, 40000};
+    const int sizes[3] = {big ? 70001 : 13, 7, big ? 40000 : 1};
     for (int p = 0; p < 3; p++) {
         ag_tensor *w = nn_param_new(ps, p == 0 ? "a" : p == 1 ? "b" : "c", 1, &sizes[p]);
         for (int i = 0; i < sizes[p]; i++) w->data[i] = (float)sin(0.37 * i + p);
@@ -153,18 +154,19 @@ static nn_params *optimised(int kind, int threads, int steps) {
 
 static void test_optimiser_steps_are_bit_identical(void **state) {
     (void)state;
-    for (int kind = 0; kind < 4; kind++) {
-        nn_params *one = optimised(kind, 1, 3);
-        for (int threads = 2; threads <= 3; threads++) {
-            nn_params *many = optimised(kind, threads, 3);
-            for (int p = 0; p < 3; p++) {
-                const ag_tensor *a = nn_params_at(one, p), *b = nn_params_at(many, p);
-                assert_memory_equal(a->data, b->data, sizeof(float) * (size_t)a->numel);
+    for (int big = 0; big <= 1; big++)
+        for (int kind = 0; kind < 4; kind++) {
+            nn_params *one = optimised(kind, 1, 3, big);
+            for (int threads = 2; threads <= 3; threads++) {
+                nn_params *many = optimised(kind, threads, 3, big);
+                for (int p = 0; p < 3; p++) {
+                    const ag_tensor *a = nn_params_at(one, p), *b = nn_params_at(many, p);
+                    assert_memory_equal(a->data, b->data, sizeof(float) * (size_t)a->numel);
+                }
+                nn_params_free(many);
             }
-            nn_params_free(many);
+            nn_params_free(one);
         }
-        nn_params_free(one);
-    }
 }
 
 /* A NaN in the part of the gradients another thread scans: the step is refused and names it. */
