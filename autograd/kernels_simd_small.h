@@ -329,23 +329,10 @@ KV_TARGET static void KV_NAME(small_rows)(int M, int N, int K, const float *A, b
         return;
     }
     long ldb = tb ? K : N;
-    float bt[AG_SMALL_BT + VL];
+    float bt[AG_SMALL_BT];
     if (tb && (long)N * K <= AG_SMALL_BT) {
-        int k = 0;
-#ifdef KV_GATHER
-        if (N <= 3 * VL) { /* row k of bt: up to three gathers from B's column k */
-            vi idx[3]; /* lane l of the vector at column c: B's row min(c + l, N - 1) */
-            for (int c = 0, v = 0; c < N; c += VL, v++)
-                for (int l = 0; l < VL; l++) idx[v][l] = ((c + l < N ? c + l : N - 1) - c) * K;
-            /* each vector's lanes past N (copies of the last column) land on the next one's,
-             * which is stored after it, or on bt's VL floats of slack */
-            for (; k < K; k++)
-                for (int c = 0, v = 0; c < N; c += VL, v++)
-                    STORE(bt + (long)k * N + c, (vf)KV_GATHER(B + (long)c * K + k, idx[v]));
-        }
-#endif
-        for (; k < K; k++)
-            for (int j = 0; j < N; j++) bt[(long)k * N + j] = B[(long)j * K + k];
+        for (int j = 0; j < N; j++)
+            for (int k = 0; k < K; k++) bt[(long)k * N + j] = B[(long)j * K + k];
         B = bt, ldb = N, tb = false;
     }
     if (tb) { /* C[i,j] (+)= sum_k op(A)[i,k] B[j,k] */
