@@ -7,154 +7,165 @@
 
 /* ---- gemm: small shapes, no packing --------------------------------------------------------- */
 
-/* One block of D (+)= P @ Q: R rows of D (R a constant after inlining; the first `rows` of them
- * real, the others repeating row 0: computed, never stored) by V vectors of columns (V = 1, 2 or 3,
- * a constant; the last vector w lanes, `full` meaning w == VL, a constant too). P[r,k] =
- * p[r*pr + k*pk] is broadcast (pr is 1 when `unit`, a constant: the rows' offsets are then
- * constants, so 12 of them need no registers), Q's row k (V vectors) is at q + k*ldq. D[r,l] is
- * d[r*ldd + l], or d[l*ldd + r] when `tr` (a constant: D is C^T, stored as C, its lanes
- * copied one by one). R x V accumulators (at most 12) stay in registers while the K rank-1
- * updates go in, k in order: each element is D's old value (or 0) plus its products over k, one
- * multiply-add at a time. */
+/* Rows i0 .. i0+rows-1 (rows <= R, R = 4 or 8, a constant after inlining) of one strip of
+ * w <= VL columns of C (+)= op(A) @ B[:, strip], B not transposed: R accumulators in
+ * registers while the K rank-1 updates go in, k in order (R independent sums keep the FMA
+ * units busy despite their latency). Named accumulators, not an array, so that they stay in
+ * registers; past the last row the offsets repeat row i0 (computed, never stored). `full`
+ * (w == VL) is a constant too, so each case gets its own loop without tests. */
 KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(rv_block)(int R, int V, bool full, long w, bool unit, bool tr, int rows, int K,
-                  const float *p, long pr, long pk, const float *q, long ldq, float *d, long ldd,
-                  bool accumulate) {
-#define QLD(ptr, v) ((v) < V - 1 || full ? LOAD(ptr) : LOADN(ptr, w))
-#define LANES(v) ((v) < V - 1 || full ? VL : w)
-    vf acc[12][3];
-    long off[12];
-    if (unit) pr = 1;
-#ifdef KV_GATHER
-    vi gidx_; /* lane l of a column of D when tr: C's row l */
-    for (int l = 0; l < VL; l++) gidx_[l] = (int)(l * ldd);
-    const vi *gidx = &gidx_;
-#endif
-#pragma GCC unroll 12
-    for (int r = 0; r < R; r++) off[r] = r < rows ? r * pr : 0;
-#pragma GCC unroll 12
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 3
-        for (int v = 0; v < V; v++) acc[r][v] = KV_SPLAT(0.0f);
-    if (accumulate)
-#pragma GCC unroll 12
-        for (int r = 0; r < R; r++)
-            if (r < rows)
-#pragma GCC unroll 3
-                for (int v = 0; v < V; v++) {
-                    if (!tr) {
-                        acc[r][v] = QLD(d + r * ldd + v * VL, v);
-                        continue;
-                    }
-#ifdef KV_GATHER
-                    if (LANES(v) == VL) {
-                        acc[r][v] = (vf)KV_GATHER(d + v * VL * ldd + r, *gidx);
-                        continue;
-                    }
-#endif
-                    float t[VL] = {0};
-#pragma GCC unroll 16
-                    for (long l = 0; l < VL; l++)
-                        if (l < LANES(v)) t[l] = d[(v * VL + l) * ldd + r];
-                    acc[r][v] = LOAD(t);
-                }
+KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, long sk,
+                     const float *B, long ldb, float *c, bool accumulate, long w, bool full) {
+#define LD(p) (full ? LOAD(p) : LOADN(p, w))
+#define ST(p, v) (full ? STORE(p, v) : STOREN(p, v, w))
+#define OFF(r) (rows > (r) ? (r) * si : 0)
+    const long o1 = OFF(1), o2 = OFF(2), o3 = OFF(3), o4 = OFF(4), o5 = OFF(5), o6 = OFF(6),
+               o7 = OFF(7);
+#undef OFF
+    vf c0 = KV_SPLAT(0.0f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+    if (accumulate) {
+        c0 = LD(c);
+        if (rows > 1) c1 = LD(c + N);
+        if (rows > 2) c2 = LD(c + 2 * N);
+        if (rows > 3) c3 = LD(c + 3 * N);
+        if (rows > 4) c4 = LD(c + 4 * N);
+        if (rows > 5) c5 = LD(c + 5 * N);
+        if (rows > 6) c6 = LD(c + 6 * N);
+        if (rows > 7) c7 = LD(c + 7 * N);
+    }
     for (int k = 0; k < K; k++) {
-        vf b[3];
-#pragma GCC unroll 3
-        for (int v = 0; v < V; v++) b[v] = QLD(q + k * ldq + v * VL, v);
-        const float *pk_ = p + k * pk;
-#pragma GCC unroll 12
-        for (int r = 0; r < R; r++) {
-            const vf a = KV_SPLAT(pk_[off[r]]);
-#pragma GCC unroll 3
-            for (int v = 0; v < V; v++) acc[r][v] = KV_FMA(a, b[v], acc[r][v]);
+        const vf b = LD(B + k * ldb);
+        const float *ak = a + k * sk;
+        c0 = KV_FMA(KV_SPLAT(ak[0]), b, c0);
+        c1 = KV_FMA(KV_SPLAT(ak[o1]), b, c1);
+        c2 = KV_FMA(KV_SPLAT(ak[o2]), b, c2);
+        c3 = KV_FMA(KV_SPLAT(ak[o3]), b, c3);
+        if (R > 4) {
+            c4 = KV_FMA(KV_SPLAT(ak[o4]), b, c4);
+            c5 = KV_FMA(KV_SPLAT(ak[o5]), b, c5);
+            c6 = KV_FMA(KV_SPLAT(ak[o6]), b, c6);
+            c7 = KV_FMA(KV_SPLAT(ak[o7]), b, c7);
         }
     }
-#pragma GCC unroll 12
-    for (int r = 0; r < R; r++)
-        if (r < rows)
-#pragma GCC unroll 3
-            for (int v = 0; v < V; v++) {
-                if (tr) {
-                    float t[VL];
-                    STORE(t, acc[r][v]);
-#pragma GCC unroll 16
-                    for (long l = 0; l < VL; l++)
-                        if (l < LANES(v)) d[(v * VL + l) * ldd + r] = t[l];
-                } else if (v < V - 1 || full) {
-                    STORE(d + r * ldd + v * VL, acc[r][v]);
-                } else {
-                    STOREN(d + r * ldd + v * VL, acc[r][v], w);
-                }
-            }
-#undef QLD
-#undef LANES
+    ST(c, c0);
+    if (rows > 1) ST(c + N, c1);
+    if (rows > 2) ST(c + 2 * N, c2);
+    if (rows > 3) ST(c + 3 * N, c3);
+    if (rows > 4) ST(c + 4 * N, c4);
+    if (rows > 5) ST(c + 5 * N, c5);
+    if (rows > 6) ST(c + 6 * N, c6);
+    if (rows > 7) ST(c + 7 * N, c7);
+#undef LD
+#undef ST
 }
 
-/* The rows of D for one strip of V vectors of columns (V, full, unit, tr constants): 12 / V rows
- * at a time (8 for one vector unless `unit`: fewer row offsets to keep in registers), the last
- * few by a block of fewer rows. */
+/* One strip of columns, eight rows at a time; four when no more than four are left. */
 KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(rv_strip)(int V, bool full, long w, bool unit, bool tr, int Rt, int K, const float *p,
-                  long pr, long pk, const float *q, long ldq, float *d, long ldd, bool accumulate) {
-    const int R = V == 1 && !unit ? 8 : 12 / V;
-    const long dr = tr ? 1 : ldd; /* D's next row */
-    int i = 0;
-    for (; i + R <= Rt; i += R)
-        KV_NAME(rv_block)(R, V, full, w, unit, tr, R, K, p + i * pr, pr, pk, q, ldq, d + i * dr, ldd, accumulate);
-    const int rows = Rt - i;
-    if (rows == 0) return;
-    p += i * pr, d += i * dr;
-    if (rows <= R / 4) KV_NAME(rv_block)(R / 4, V, full, w, unit, tr, rows, K, p, pr, pk, q, ldq, d, ldd, accumulate);
-    else if (rows <= R / 2) KV_NAME(rv_block)(R / 2, V, full, w, unit, tr, rows, K, p, pr, pk, q, ldq, d, ldd, accumulate);
-    else KV_NAME(rv_block)(R, V, full, w, unit, tr, rows, K, p, pr, pk, q, ldq, d, ldd, accumulate);
-}
-
-/* Vectors in the next strip of columns when `left` vectors are left: three, or two of four. */
-static inline int KV_NAME(rv_width)(int left) { return left >= 5 || left == 3 ? 3 : left >= 2 ? 2 : 1; }
-
-/* Rows of the last block of a strip when `rows` (0 < rows < R) are left: R/4, R/2 or R. */
-static inline int KV_NAME(rv_tail)(int R, int rows) { return rows <= R / 4 ? R / 4 : rows <= R / 2 ? R / 2 : R; }
-
-/* D (Rt, L) (+)= P (Rt, K) @ Q (K, L; row stride ldq), P[r,k] = p[r*pr + k*pk], D as rv_block
- * (C^T when tr): strips of one to three vectors of columns (the last one ragged), each by
- * rv_strip. */
-KV_TARGET static void KV_NAME(rv_gemm)(bool tr, int Rt, int L, int K, const float *p, long pr,
-                                       long pk, const float *q, long ldq, float *d, long ldd,
-                                       bool accumulate) {
-    const long dl = tr ? ldd : 1; /* D's next column */
-    for (int j = 0; j < L;) {
-        const int V = KV_NAME(rv_width)((L - j + VL - 1) / VL);
-        const long w = L - j - (V - 1) * VL;
-        float *dj = d + j * dl;
-#define RV_STRIP(Vc, U, T)                                                                      \
-    if (w >= VL) KV_NAME(rv_strip)(Vc, true, VL, U, T, Rt, K, p, pr, pk, q + j, ldq, dj, ldd, accumulate); \
-    else KV_NAME(rv_strip)(Vc, false, w, U, T, Rt, K, p, pr, pk, q + j, ldq, dj, ldd, accumulate);
-#define RV_STRIPS(U, T)                                                                         \
-    if (V == 1) { RV_STRIP(1, U, T) }                                                           \
-    else if (V == 2) { RV_STRIP(2, U, T) }                                                      \
-    else { RV_STRIP(3, U, T) }
-        if (tr) { RV_STRIPS(false, true) }
-        else if (pr == 1) { RV_STRIPS(true, false) }
-        else { RV_STRIPS(false, false) }
-#undef RV_STRIPS
-#undef RV_STRIP
-        j += V * VL;
+KV_NAME(small_strip)(int M, int N, int K, const float *A, long si, long sk, const float *B,
+                     long ldb, float *C, bool accumulate, long w, bool full) {
+    for (int i = 0; i < M; i += 8) {
+        const int rows = M - i < 8 ? M - i : 8;
+        if (rows > 4)
+            KV_NAME(small_block)(8, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
+                                 accumulate, w, full);
+        else
+            KV_NAME(small_block)(4, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
+                                 accumulate, w, full);
     }
 }
 
-/* Instructions rv_gemm takes, roughly, for D (Rt, L) with K steps: per step of k and block, its
- * broadcasts, loads of Q, multiply-adds and loop; per block, D's loads and stores. */
-static inline long KV_NAME(rv_cost)(bool unit, int Rt, int L, int K, bool accumulate) {
-    long cost = 0;
-    for (int j = 0; j < L;) {
-        const int V = KV_NAME(rv_width)((L - j + VL - 1) / VL), R = V == 1 && !unit ? 8 : 12 / V;
-        const int blocks = Rt / R, Rl = Rt % R ? KV_NAME(rv_tail)(R, Rt % R) : 0;
-        cost += (long)K * (blocks * (R + V + R * V + 4) + (Rl ? Rl + V + Rl * V + 4 : 0));
-        cost += (long)(blocks * R + Rl) * V * (accumulate ? 2 : 1) + 12 * (blocks + (Rl > 0));
-        j += V * VL;
+/* C (+)= op(A) @ op(B) for shapes too small to pay for packing, a strip of VL columns at a
+ * time (the last one partial). A transposed B is first copied to the stack the right way round
+ * (or, when too big for that, each element is a dot product). */
+/* Rows i0 .. i0+rows-1 (rows <= 6) of a strip of VL + w columns of C (+)= op(A) @ B[:, strip]
+ * (0 < w <= VL; `full`, w == VL, is a constant after inlining): two vectors per row, so that each
+ * broadcast of op(A)[i,k] serves two multiply-adds; 12 accumulators. Past the last row the
+ * offsets repeat row i0 (computed, never stored). k in order, as small_block. */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(small_block2)(int rows, int N, int K, const float *a, long si, long sk, const float *B,
+                      long ldb, float *c, bool accumulate, long w, bool full) {
+#define LD2(p) (full ? LOAD(p) : LOADN(p, w))
+#define ST2(p, v) (full ? STORE(p, v) : STOREN(p, v, w))
+#define OFF(r) (rows > (r) ? (r) * si : 0)
+    const long o1 = OFF(1), o2 = OFF(2), o3 = OFF(3), o4 = OFF(4), o5 = OFF(5);
+#undef OFF
+    vf c00 = KV_SPLAT(0.0f), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+       c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    if (accumulate) {
+        c00 = LOAD(c), c01 = LD2(c + VL);
+        if (rows > 1) c10 = LOAD(c + N), c11 = LD2(c + N + VL);
+        if (rows > 2) c20 = LOAD(c + 2 * N), c21 = LD2(c + 2 * N + VL);
+        if (rows > 3) c30 = LOAD(c + 3 * N), c31 = LD2(c + 3 * N + VL);
+        if (rows > 4) c40 = LOAD(c + 4 * N), c41 = LD2(c + 4 * N + VL);
+        if (rows > 5) c50 = LOAD(c + 5 * N), c51 = LD2(c + 5 * N + VL);
     }
-    return cost;
+    for (int k = 0; k < K; k++) {
+        const vf b0 = LOAD(B + k * ldb), b1 = LD2(B + k * ldb + VL);
+        const float *ak = a + k * sk;
+        vf x = KV_SPLAT(ak[0]);
+        c00 = KV_FMA(x, b0, c00), c01 = KV_FMA(x, b1, c01);
+        x = KV_SPLAT(ak[o1]);
+        c10 = KV_FMA(x, b0, c10), c11 = KV_FMA(x, b1, c11);
+        x = KV_SPLAT(ak[o2]);
+        c20 = KV_FMA(x, b0, c20), c21 = KV_FMA(x, b1, c21);
+        x = KV_SPLAT(ak[o3]);
+        c30 = KV_FMA(x, b0, c30), c31 = KV_FMA(x, b1, c31);
+        x = KV_SPLAT(ak[o4]);
+        c40 = KV_FMA(x, b0, c40), c41 = KV_FMA(x, b1, c41);
+        x = KV_SPLAT(ak[o5]);
+        c50 = KV_FMA(x, b0, c50), c51 = KV_FMA(x, b1, c51);
+    }
+    STORE(c, c00), ST2(c + VL, c01);
+    if (rows > 1) STORE(c + N, c10), ST2(c + N + VL, c11);
+    if (rows > 2) STORE(c + 2 * N, c20), ST2(c + 2 * N + VL, c21);
+    if (rows > 3) STORE(c + 3 * N, c30), ST2(c + 3 * N + VL, c31);
+    if (rows > 4) STORE(c + 4 * N, c40), ST2(c + 4 * N + VL, c41);
+    if (rows > 5) STORE(c + 5 * N, c50), ST2(c + 5 * N + VL, c51);
+#undef LD2
+#undef ST2
+}
+
+/* A strip of VL + w columns, six rows at a time. */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(small_strip2)(int M, int N, int K, const float *A, long si, long sk, const float *B,
+                      long ldb, float *C, bool accumulate, long w, bool full) {
+    for (int i = 0; i < M; i += 6)
+        KV_NAME(small_block2)(M - i < 6 ? M - i : 6, N, K, A + i * si, si, sk, B, ldb,
+                              C + (long)i * N, accumulate, w, full);
+}
+
+KV_TARGET static void KV_NAME(small_rows)(int M, int N, int K, const float *A, bool ta,
+                                          const float *B, bool tb, float *C, bool accumulate) {
+    const long lda = ta ? M : K;
+    long ldb = tb ? K : N;
+    float bt[AG_SMALL_BT];
+    if (tb && (long)N * K <= AG_SMALL_BT) {
+        for (int j = 0; j < N; j++)
+            for (int k = 0; k < K; k++) bt[(long)k * N + j] = B[(long)j * K + k];
+        B = bt, ldb = N, tb = false;
+    }
+    if (tb) { /* C[i,j] (+)= sum_k op(A)[i,k] B[j,k] */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                float s = accumulate ? C[(long)i * N + j] : 0.0f;
+                for (int k = 0; k < K; k++)
+                    s += (ta ? A[(long)k * lda + i] : A[(long)i * lda + k]) * B[(long)j * ldb + k];
+                C[(long)i * N + j] = s;
+            }
+        return;
+    }
+    const long si = ta ? 1 : lda, sk = ta ? lda : 1; /* op(A)[i,k] = A[i*si + k*sk] */
+    int j = 0;
+    if (M >= 6) { /* strips of two vectors where there is more than one vector of columns left */
+        for (; N - j > VL; j += 2 * VL) {
+            if (N - j >= 2 * VL)
+                KV_NAME(small_strip2)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true);
+            else
+                KV_NAME(small_strip2)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j - VL, false);
+        }
+    }
+    for (; j + VL <= N; j += VL) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true);
+    if (j < N) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j, false);
 }
 
 /* Columns j .. j+w-1 (w <= VL; `full`, w == VL, and R, 1 or 2, are constants after inlining) of
@@ -311,41 +322,6 @@ KV_TARGET static inline bool KV_NAME(rows_in_lanes)(int M, int N, int K, bool ta
     if (!ta) by_rows += gather2 * (long)M * K;
     if (N == 2) by_rows += zip2 * (long)M * N + acc * gather2 * (long)M * N;
     return by_rows < by_cols;
-}
-
-/* C (+)= op(A) @ op(B) by rv_gemm, as it is or as its transpose (when A is stored transposed, so
- * that op(A)^T's rows are A's), whichever rv_cost finds cheaper. A transposed B is first copied
- * to the stack the right way round (or, when too big for that, each element is a dot product). */
-KV_TARGET static void KV_NAME(small_rows)(int M, int N, int K, const float *A, bool ta,
-                                          const float *B, bool tb, float *C, bool accumulate) {
-    const long lda = ta ? M : K;
-    const long pr = ta ? 1 : lda, pk = ta ? lda : 1; /* op(A)[i,k] = A[i*pr + k*pk] */
-    /* C^T (N,M) = op(B)^T @ op(A)^T when A is stored transposed (op(A)^T's rows are A's rows)
-     * and that costs less, counting C's copies to and from C^T */
-    if (ta && KV_NAME(rv_cost)(false, N, M, K, accumulate) + 3L * M * N * (accumulate ? 2 : 1) <
-                  KV_NAME(rv_cost)(true, M, N, K, accumulate) + (tb ? 3L * N * K : 0)) {
-        /* op(B)^T[j,k] = B[j*K + k] when tb, else B[k*N + j] */
-        KV_NAME(rv_gemm)(true, N, M, K, B, tb ? K : 1, tb ? 1 : N, A, M, C, N, accumulate);
-        return;
-    }
-    long ldb = tb ? K : N;
-    float bt[AG_SMALL_BT];
-    if (tb && (long)N * K <= AG_SMALL_BT) {
-        for (int j = 0; j < N; j++)
-            for (int k = 0; k < K; k++) bt[(long)k * N + j] = B[(long)j * K + k];
-        B = bt, ldb = N, tb = false;
-    }
-    if (tb) { /* C[i,j] (+)= sum_k op(A)[i,k] B[j,k] */
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) {
-                float s = accumulate ? C[(long)i * N + j] : 0.0f;
-                for (int k = 0; k < K; k++)
-                    s += (ta ? A[(long)k * lda + i] : A[(long)i * lda + k]) * B[(long)j * ldb + k];
-                C[(long)i * N + j] = s;
-            }
-        return;
-    }
-    KV_NAME(rv_gemm)(false, M, N, K, A, pr, pk, B, ldb, C, N, accumulate);
 }
 
 /* C (+)= op(A) @ op(B), small shapes: as it is (small_rows), or as its transpose (rows_in_lanes,
