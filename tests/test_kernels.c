@@ -392,7 +392,13 @@ static void test_narrow_products_are_fma_chains(void **state) {
     static const int shapes[][3] = {{64, 2, 6}, {64, 1, 2}, {64, 2, 1}, {2, 1, 64}, {6, 2, 64},
                                     {1, 2, 33}, {13, 1, 17}, {5, 2, 1}, {9, 1, 1}, {100, 2, 40},
                                     {100, 12, 12}, {13, 24, 7}, {7, 17, 5}, {6, 9, 3},
-                                    {20, 40, 3}, {12, 12, 64}, {6, 24, 50}, {32, 1, 9}, {48, 2, 3}};
+                                    {20, 40, 3}, {12, 12, 64}, {6, 24, 50}, {32, 1, 9}, {48, 2, 3},
+                                    /* the family net's products and their gradients, and ragged
+                                     * strips and tails of rows of other sizes */
+                                    {100, 6, 24}, {100, 6, 12}, {100, 24, 6}, {100, 12, 6},
+                                    {24, 6, 100}, {12, 6, 100}, {12, 12, 100}, {6, 24, 100},
+                                    {20, 7, 30}, {7, 20, 30}, {13, 33, 5}, {33, 13, 5}, {9, 5, 11},
+                                    {5, 9, 11}, {31, 3, 8}, {3, 31, 8}, {17, 40, 2}, {40, 17, 2}};
     tu_rng r = {33};
     FOR_EACH_TABLE(k) {
         if (!strcmp(k->name, "generic")) continue; /* a*b + c, not fused: no fmaf to match */
@@ -400,7 +406,7 @@ static void test_narrow_products_are_fma_chains(void **state) {
             for (int form = 0; form < 8; form++) {
                 const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
                 const bool ta = form & 1, tb = form & 2, acc = form & 4;
-                static float A[100 * 64], B[64 * 40], C[100 * 40], want[100 * 40];
+                static float A[100 * 100], B[100 * 40], C[100 * 40], want[100 * 40];
                 fill(&r, A, M * K, -1, 1);
                 fill(&r, B, K * N, -1, 1);
                 fill(&r, C, M * N, -1, 1);
