@@ -104,6 +104,14 @@ static gemm_plan plan_for(const ag_kernel_table *k, int M, int N, int K, int thr
     return p;
 }
 
+/* Rows of A in a block, for a task of m rows: the table's mc, or all m rows when they exceed it
+ * by no more than two tiles (M = 128 with AVX2's mc = 120), so that a product that nearly fits
+ * runs as one block, B packed a few panels at a time (gemm_block), instead of a second block of
+ * a few rows that reads all of B's packed block again. */
+static int block_m(const ag_kernel_table *k, int m) {
+    return m <= k->mc + 2 * k->mr ? round_up(m, k->mr) : k->mc;
+}
+
 /* Columns of B packed at a time when all of a task's rows fit in one block of A. */
 #define NARROW_PANELS 2
 static int narrow_nc(const ag_kernel_table *k) { return NARROW_PANELS * k->nr; }
@@ -112,8 +120,8 @@ static int narrow_nc(const ag_kernel_table *k) { return NARROW_PANELS * k->nr; }
 static size_t task_floats(const ag_kernel_table *k, int M, int N, int K, gemm_plan p) {
     const int m = p.split_n ? M : p.chunk, n = p.split_n ? p.chunk : N;
     const size_t kc = (size_t)block_k(k, K);
-    const int nc = m <= k->mc ? narrow_nc(k) : k->nc;
-    return kc * (size_t)round_up(imin(k->mc, m), k->mr) + kc * (size_t)round_up(imin(nc, n), k->nr);
+    const int mc = block_m(k, m), nc = m <= mc ? narrow_nc(k) : k->nc;
+    return kc * (size_t)mc + kc * (size_t)round_up(imin(nc, n), k->nr);
 }
 
 size_t ag_gemm_scratch(int M, int N, int K, int threads) {
@@ -197,7 +205,7 @@ static void gemm_task(void *ctx, int task) {
     int m0 = 0, m1 = j->M, n0 = 0, n1 = j->N;
     if (j->plan.split_n) n0 = lo, n1 = imin(j->N, lo + j->plan.chunk);
     else m0 = lo, m1 = imin(j->M, lo + j->plan.chunk);
-    const int mc_max = imin(k->mc, round_up(m1 - m0, k->mr));
+    const int mc_max = block_m(k, m1 - m0);
     float *pa = j->scratch + (size_t)task * j->per_task;
     float *pb = pa + (size_t)block_k(k, j->K) * mc_max;
     gemm_block(j, m0, m1, n0, n1, mc_max, k->nc, narrow_nc(k), pa, pb);
