@@ -61,8 +61,9 @@ typedef struct ag_kernel_table {
     void (*acc_colsum)(long rows, long cols, const float *x, float *y);
     /* y (rows, cols; row stride ldy) = x (rows, cols; row stride ldx), or += when add */
     void (*copy_rows)(long rows, long cols, const float *x, long ldx, float *y, long ldy, bool add);
-    /* out += c (y - d): the losses' vjps */
-    void (*diff_acc)(long n, float c, const float *y, const float *d, float *out);
+    /* out += c (y - d), or out = c (y - d) when !accumulate (a gradient nobody has written
+     * yet: ag_grad_fresh): the losses' vjps */
+    void (*diff_acc)(long n, float c, const float *y, const float *d, float *out, bool accumulate);
     /* sum of (y - d)^2, the squares and sums in double (a running sum per lane, in order) */
     double (*sqdiff_sum)(long n, const float *y, const float *d);
     /* dx = dy [x>0]: relu_vjp storing into a gradient nobody has written yet (ag_grad_fresh) */

@@ -225,11 +225,17 @@ KV_TARGET static void KV_NAME(taps_acc)(long n, int taps, long dil, long len, co
     }
 }
 
-/* out += c (y - d): the losses' vjps */
+/* out += c (y - d), or out = c (y - d) without reading out (the same bits as adding into zeros,
+ * but for the sign of a zero): the losses' vjps */
 KV_TARGET static void KV_NAME(diff_acc)(long n, float c, const float *y, const float *d,
-                                        float *out) {
+                                        float *out, bool accumulate) {
     const vf cv = KV_SPLAT(c);
     long i = 0;
+    if (!accumulate) {
+        for (; i + VL <= n; i += VL) STORE(out + i, cv * (LOAD(y + i) - LOAD(d + i)));
+        if (i < n) STOREN(out + i, cv * (LOADN(y + i, n - i) - LOADN(d + i, n - i)), n - i);
+        return;
+    }
     for (; i + VL <= n; i += VL) STORE(out + i, KV_FMA(cv, LOAD(y + i) - LOAD(d + i), LOAD(out + i)));
     if (i < n)
         STOREN(out + i, KV_FMA(cv, LOADN(y + i, n - i) - LOADN(d + i, n - i), LOADN(out + i, n - i)), n - i);

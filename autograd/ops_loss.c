@@ -115,15 +115,18 @@ ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *a) { return rowwise(t, &ag_op_l
     const float g = (node)->out.grad ? (node)->out.grad[0] : 0.0f;                              \
     (void)dy; (void)dd; (void)g
 
-/* sse: E = 1/2 sum (y - d)^2   (the paper's error);  dy += g (y - d);  dd -= g (y - d) */
+/* sse: E = 1/2 sum (y - d)^2   (the paper's error);  dy += g (y - d);  dd -= g (y - d)
+ * (sse and mse are recorded with vjp_stores: each gradient nobody has written yet is stored,
+ * not zeroed and added to; asked right before each write, so that y given as d too is stored
+ * once, then added to) */
 static void sse_fwd(ag_node *node) {
     LOSS_VARS(node);
     node->out.data[0] = (float)(0.5 * ag_kernels()->sqdiff_sum(n, y, d));
 }
 static void sse_vjp(ag_node *node) {
     LOSS_VARS(node);
-    if (dy) ag_kernels()->diff_acc(n, g, y, d, dy);
-    if (dd) ag_kernels()->diff_acc(n, -g, y, d, dd);
+    if (dy) ag_kernels()->diff_acc(n, g, y, d, dy, !ag_grad_fresh(node->in[0]));
+    if (dd) ag_kernels()->diff_acc(n, -g, y, d, dd, !ag_grad_fresh(node->in[1]));
 }
 const ag_op ag_op_sse = {"sse", sse_fwd, sse_vjp};
 
@@ -135,8 +138,8 @@ static void mse_fwd(ag_node *node) {
 static void mse_vjp(ag_node *node) {
     LOSS_VARS(node);
     const float k = 2.0f * g / (float)n;
-    if (dy) ag_kernels()->diff_acc(n, k, y, d, dy);
-    if (dd) ag_kernels()->diff_acc(n, -k, y, d, dd);
+    if (dy) ag_kernels()->diff_acc(n, k, y, d, dy, !ag_grad_fresh(node->in[0]));
+    if (dd) ag_kernels()->diff_acc(n, -k, y, d, dd, !ag_grad_fresh(node->in[1]));
 }
 const ag_op ag_op_mse = {"mse", mse_fwd, mse_vjp};
 
@@ -202,6 +205,7 @@ static ag_tensor *loss2(ag_tape *t, const ag_op *op, ag_tensor *y, ag_tensor *d)
                        ag_fmt_shape(y).s, ag_fmt_shape(d).s);
     int one = 1;
     ag_node *n = ag_record(t, op, 2, in, 1, &one, NULL);
+    if (n) n->vjp_stores = op == &ag_op_sse || op == &ag_op_mse; /* see sse above */
     return n ? ag_run(n) : ag_poison(t);
 }
 ag_tensor *ag_sse(ag_tape *t, ag_tensor *y, ag_tensor *d) { return loss2(t, &ag_op_sse, y, d); }

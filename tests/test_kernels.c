@@ -188,7 +188,8 @@ static void test_elementwise_loops(void **state) {
             CHECK(k->tanh_vjp(n, x, u, y), y0[i] + (double)u[i] * (1 - (double)x[i] * x[i]), 1e-6);
             CHECK(k->relu_vjp(n, x, u, y), y0[i] + (x[i] > 0 ? u[i] : 0), 1e-7);
             CHECK(k->relu_vjp_set(n, x, u, y), x[i] > 0 ? u[i] : 0, 0);
-            CHECK(k->diff_acc(n, 0.5f, x, u, y), y0[i] + 0.5 * ((double)x[i] - u[i]), 1e-6);
+            CHECK(k->diff_acc(n, 0.5f, x, u, y, true), y0[i] + 0.5 * ((double)x[i] - u[i]), 1e-6);
+            CHECK(k->diff_acc(n, 0.5f, x, u, y, false), 0.5 * ((double)x[i] - u[i]), 1e-6);
             /* rows of n columns: a row vector added to each, and column sums */
             const int rows = 3;
             float a[3 * MAX], o[3 * MAX + 1];

@@ -363,6 +363,43 @@ static void test_concat_stores_then_adds(void **state) {
     ag_tensor_free(junk);
 }
 
+/* sse and mse store into a gradient that nobody has written yet (the arena below holding NaN
+ * from an earlier recording), then add: a prediction given as the target too gets both parts
+ * (zero), and one that an op recorded before the loss also reads (its vjp runs after the
+ * loss's) or one recorded after (its vjp runs before) gets the sum of both. */
+static void test_losses_store_then_add(void **state) {
+    (void)state;
+    ag_tensor *junk = ag_tensor_2d(16, 16, false);
+    for (int i = 0; i < junk->numel; i++) junk->data[i] = NAN;
+    for (int k = 0; k < 400; k++) ag_scale(T, junk, 1.0); /* the arena's first chunks: NaN */
+    ag_tape_reset(T);
+    ag_tensor *x = ag_tensor_from(2, (const int[]){2, 2}, (const float[]){1, 2, 3, 4}, true);
+    const float d[4] = {0.5f, 1, 4, 2};
+    for (int form = 0; form < 6; form++) {
+        const bool mse = form & 1;
+        const int order = form / 2; /* 0: another reader before, 1: after, 2: y as d as well */
+        ag_tensor *h = ag_scale(T, x, 2.0);                                  /* 2 4 6 8 */
+        ag_tensor *before = order == 0 ? ag_mul(T, h, M(2, 2, 10, 20, 30, 40)) : NULL;
+        ag_tensor *target = order == 2 ? h : M(2, 2, d[0], d[1], d[2], d[3]);
+        ag_tensor *E = mse ? ag_mse(T, h, target) : ag_sse(T, h, target);
+        ag_tensor *after = order == 1 ? ag_mul(T, h, M(2, 2, 10, 20, 30, 40)) : NULL;
+        if (order < 2) E = ag_add(T, E, ag_sum(T, before ? before : after));
+        assert_int_equal(ag_backward(T, E), 0);
+        for (int i = 0; i < 4; i++) {
+            /* dE/dh = c (h - d) (c = 1 for sse, 2/4 for mse) plus the other product's weight;
+             * h as its own target: dh = c (h - h) - c (h - h) = 0 */
+            const float c = mse ? 0.5f : 1.0f, hv = 2.0f * (float)(i + 1);
+            const float want = order == 2 ? 0.0f : c * (hv - d[i]) + 10.0f * (float)(i + 1);
+            assert_float_equal(h->grad[i], want, 0);
+            assert_float_equal(x->grad[i], 2.0f * want, 0);
+        }
+        ag_zero_grad(x);
+        ag_tape_reset(T);
+    }
+    ag_tensor_free(x);
+    ag_tensor_free(junk);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_arithmetic_and_broadcasting, reset),
@@ -377,6 +414,7 @@ int main(void) {
         cmocka_unit_test_setup(test_losses, reset),
         cmocka_unit_test_setup(test_routing_gradients, reset),
         cmocka_unit_test_setup(test_concat_stores_then_adds, reset),
+        cmocka_unit_test_setup(test_losses_store_then_add, reset),
     };
     return cmocka_run_group_tests_name("ops", tests, setup, teardown);
 }
