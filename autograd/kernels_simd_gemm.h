@@ -13,30 +13,38 @@
  * (a transpose: read along each lane's row, write across the panel). */
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(pack_panels)(int W, int count, int kc, const float *X, long ldx, bool along, float *dst) {
-    if (along) { /* k by k: each k reads count contiguous values of X, a run of whole lines */
+    if (along) { /* 8 k at a time: 8 runs of X's rows read side by side, each panel's 8 k written
+                  * in one piece (k by k would write each k's W values a panel apart, all in the
+                  * same cache set when a panel is a multiple of 4 KB; panel by panel would read
+                  * one short piece per row, a row's stride apart, a new page every row or two) */
         const int whole = count / W * W, lanes = count - whole;
-        for (int k = 0; k < kc; k++) {
-            const float *s = X + (long)k * ldx;
-            float *d = dst + (long)k * W;
-            for (int p = 0; p < whole; p += W) {
-                if (W % VL == 0)
-                    for (int v = 0; v < W / VL; v++) STORE(d + (long)p * kc + v * VL, LOAD(s + p + v * VL));
-                else
-                    memcpy(d + (long)p * kc, s + p, (size_t)W * sizeof(float));
-            }
-            if (lanes == 0) continue;
-            d += (long)whole * kc, s += whole; /* the ragged last panel: zeros past its lanes */
-            if (W % VL == 0) {
-                for (int v = 0; v < W / VL; v++) {
-                    const int n = lanes - v * VL;
-                    vf x = KV_SPLAT(0.0f);
-                    if (n >= VL) x = LOAD(s + v * VL);
-                    else if (n > 0) x = LOADN(s + v * VL, n);
-                    STORE(d + v * VL, x);
+        for (int k0 = 0; k0 < kc; k0 += 8) {
+            const int k1 = kc - k0 < 8 ? kc : k0 + 8;
+            for (int p = 0; p < whole; p += W)
+                for (int k = k0; k < k1; k++) {
+                    const float *s = X + (long)k * ldx + p;
+                    float *d = dst + (long)p * kc + (long)k * W;
+                    if (W % VL == 0)
+                        for (int v = 0; v < W / VL; v++) STORE(d + v * VL, LOAD(s + v * VL));
+                    else
+                        memcpy(d, s, (size_t)W * sizeof(float));
                 }
-            } else {
-                memcpy(d, s, (size_t)lanes * sizeof(float));
-                for (int l = lanes; l < W; l++) d[l] = 0.0f;
+            if (lanes == 0) continue;
+            for (int k = k0; k < k1; k++) { /* the ragged last panel: zeros past its lanes */
+                const float *s = X + (long)k * ldx + whole;
+                float *d = dst + (long)whole * kc + (long)k * W;
+                if (W % VL == 0) {
+                    for (int v = 0; v < W / VL; v++) {
+                        const int n = lanes - v * VL;
+                        vf x = KV_SPLAT(0.0f);
+                        if (n >= VL) x = LOAD(s + v * VL);
+                        else if (n > 0) x = LOADN(s + v * VL, n);
+                        STORE(d + v * VL, x);
+                    }
+                } else {
+                    memcpy(d, s, (size_t)lanes * sizeof(float));
+                    for (int l = lanes; l < W; l++) d[l] = 0.0f;
+                }
             }
         }
         return;
