@@ -330,16 +330,23 @@ static void test_routing_gradients(void **state) {
     ag_tensor_free(bias);
 }
 
+/* Record and drop 400 copies of a NaN block, so that the tape's arena holds NaN where the next
+ * recording's tensors and gradients go: a gradient read before it is written shows. */
+static void fill_arena_with_nan(void) {
+    ag_tensor *junk = ag_tensor_2d(16, 16, false);
+    for (int i = 0; i < junk->numel; i++) junk->data[i] = NAN;
+    for (int k = 0; k < 400; k++) ag_scale(T, junk, 1.0);
+    ag_tape_reset(T);
+    ag_tensor_free(junk);
+}
+
 /* concat stores into a part's gradient that nobody has written yet (the arena below holding
  * NaN from an earlier recording), then adds: a part given twice gets both blocks; a part that an
  * op recorded before the concat also reads (its vjp runs after the concat's) and one recorded
  * after (its vjp runs before) get the sum of both. */
 static void test_concat_stores_then_adds(void **state) {
     (void)state;
-    ag_tensor *junk = ag_tensor_2d(16, 16, false);
-    for (int i = 0; i < junk->numel; i++) junk->data[i] = NAN;
-    for (int k = 0; k < 400; k++) ag_scale(T, junk, 1.0); /* the arena's first chunks: NaN */
-    ag_tape_reset(T);
+    fill_arena_with_nan();
     ag_tensor *x = ag_tensor_from(2, (const int[]){2, 2}, (const float[]){1, 2, 3, 4}, true);
     for (int order = 0; order < 2; order++) {
         ag_tensor *h = ag_scale(T, x, 1.0), *g = ag_scale(T, x, 2.0); /* tape tensors */
@@ -360,7 +367,6 @@ static void test_concat_stores_then_adds(void **state) {
         ag_tape_reset(T);
     }
     ag_tensor_free(x);
-    ag_tensor_free(junk);
 }
 
 /* sse and mse store into a gradient that nobody has written yet (the arena below holding NaN
@@ -369,10 +375,7 @@ static void test_concat_stores_then_adds(void **state) {
  * loss's) or one recorded after (its vjp runs before) gets the sum of both. */
 static void test_losses_store_then_add(void **state) {
     (void)state;
-    ag_tensor *junk = ag_tensor_2d(16, 16, false);
-    for (int i = 0; i < junk->numel; i++) junk->data[i] = NAN;
-    for (int k = 0; k < 400; k++) ag_scale(T, junk, 1.0); /* the arena's first chunks: NaN */
-    ag_tape_reset(T);
+    fill_arena_with_nan();
     ag_tensor *x = ag_tensor_from(2, (const int[]){2, 2}, (const float[]){1, 2, 3, 4}, true);
     const float d[4] = {0.5f, 1, 4, 2};
     for (int form = 0; form < 6; form++) {
@@ -397,7 +400,6 @@ static void test_losses_store_then_add(void **state) {
         ag_tape_reset(T);
     }
     ag_tensor_free(x);
-    ag_tensor_free(junk);
 }
 
 int main(void) {
