@@ -3,11 +3,13 @@
  *
  * For each workload and thread count: warm-up, then rounds in which ours, PyTorch and (for the
  * matmul shapes) OpenBLAS each run a sample of consecutive steps, one after the other, so that
- * whatever else the machine is doing hits all of them alike. Each sample follows an untimed
- * quarter sample of the same steps: without it, the first steps after another one's turn (and
+ * whatever else the machine is doing hits all of them alike. Each timed sample follows an
+ * untimed one of the same steps: without it, the first steps after another one's turn (and
  * PyTorch's wait to go idle) came out slow often enough to move the medians, of ours and of the
  * references alike (symmetry 1.01 against 0.67 us on two threads, PyTorch's 205 against 116 on
- * one, matmul_mlp1 750-870 against 637-662 on two). A sample's time divided by its
+ * one, matmul_mlp1 750-870 against 637-662 on two). A quarter sample was not always enough:
+ * matmul_mlp1 on one thread, with PyTorch taking turns, 1,122 us against 1,062 without it; after
+ * a whole sample 1,090, after two 1,061. A sample's time divided by its
  * steps is one measurement; the table gives the median, minimum and maximum over the rounds.
  *
  * Output: a table on stdout, the same figures in bench/results.csv
@@ -176,9 +178,9 @@ static void measure(impl *m, int nimpl, series *out, int threads) {
     for (int r = 0; r < rounds; r++)
         for (int i = 0; i < nimpl; i++) {
             if (out[i].failed) continue;
-            /* a quarter sample first, untimed: the thread pool, the caches and the CPU back in
-             * their steady state after the other impl's turn and PyTorch's settling */
-            if (run(&m[i], k[i] / 4 > 0 ? k[i] / 4 : 1) < 0) {
+            /* a sample first, untimed: the thread pool, the caches and the CPU back in their
+             * steady state after the other impl's turn and PyTorch's settling */
+            if (run(&m[i], k[i]) < 0) {
                 out[i].failed = true;
                 continue;
             }
