@@ -205,11 +205,15 @@ static ag_tensor *loss2(ag_tape *t, const ag_op *op, ag_tensor *y, ag_tensor *d)
                        ag_fmt_shape(y).s, ag_fmt_shape(d).s);
     int one = 1;
     ag_node *n = ag_record(t, op, 2, in, 1, &one, NULL);
-    if (n) n->vjp_stores = op == &ag_op_sse || op == &ag_op_mse; /* see sse above */
     return n ? ag_run(n) : ag_poison(t);
 }
-ag_tensor *ag_sse(ag_tape *t, ag_tensor *y, ag_tensor *d) { return loss2(t, &ag_op_sse, y, d); }
-ag_tensor *ag_mse(ag_tape *t, ag_tensor *y, ag_tensor *d) { return loss2(t, &ag_op_mse, y, d); }
+/* sse and mse store fresh gradients (see sse above) */
+ag_tensor *ag_sse(ag_tape *t, ag_tensor *y, ag_tensor *d) {
+    return ag_vjp_stores(loss2(t, &ag_op_sse, y, d));
+}
+ag_tensor *ag_mse(ag_tape *t, ag_tensor *y, ag_tensor *d) {
+    return ag_vjp_stores(loss2(t, &ag_op_mse, y, d));
+}
 ag_tensor *ag_bce(ag_tape *t, ag_tensor *p, ag_tensor *d) { return loss2(t, &ag_op_bce, p, d); }
 ag_tensor *ag_bce_logits(ag_tape *t, ag_tensor *z, ag_tensor *d) {
     return loss2(t, &ag_op_bce_logits, z, d);
