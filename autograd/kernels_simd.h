@@ -381,13 +381,26 @@ KV_TARGET static void KV_NAME(acc_colsum)(long rows, long cols, const float *x, 
 KV_TARGET static void KV_NAME(copy_rows)(long rows, long cols, const float *x, long ldx, float *y,
                                          long ldy, bool add) {
     if (cols < VL) { /* one partial vector per row */
+        if (rows <= 0) return;
+        /* Into a flat block (rows next to each other), a row whose whole vector ends inside the
+         * block is stored whole: its lanes past cols land on the rows after it, stored after
+         * it. The rest (the last row or rows) store their first cols lanes only. */
+        const long whole = rows * cols >= VL ? (rows * cols - VL) / cols + 1 : 0;
         if (add && ldy == cols && rows * cols <= 4096) {
             /* y is one flat block: gather x's rows next to each other first, then add the whole
              * block at once. (Adding row by row would read each row of y right after writing
              * the one before it, which shares its vector's span: the CPU stalls on that.) */
             float t[4096];
-            for (long r = 0; r < rows; r++) STOREN(t + r * cols, LOADN(x + r * ldx, cols), cols);
+            long r = 0;
+            for (; r < whole; r++) STORE(t + r * cols, LOADN(x + r * ldx, cols));
+            for (; r < rows; r++) STOREN(t + r * cols, LOADN(x + r * ldx, cols), cols);
             KV_NAME(acc)(rows * cols, t, y);
+            return;
+        }
+        if (!add && ldy == cols) {
+            long r = 0;
+            for (; r < whole; r++) STORE(y + r * cols, LOADN(x + r * ldx, cols));
+            for (; r < rows; r++) STOREN(y + r * cols, LOADN(x + r * ldx, cols), cols);
             return;
         }
         for (long r = 0; r < rows; r++) {

@@ -12,12 +12,19 @@
  * registers while the K rank-1 updates go in, k in order (R independent sums keep the FMA
  * units busy despite their latency). Named accumulators, not an array, so that they stay in
  * registers; past the last row the offsets repeat row i0 (computed, never stored). `full`
- * (w == VL) is a constant too, so each case gets its own loop without tests. */
+ * (w == VL) is a constant too, so each case gets its own loop without tests. With `spill` (the
+ * strip is a whole row of C of at least VL/2 columns, so that a whole vector reaches no further
+ * than the row after next), each row of a partial strip but the block's last is stored as a
+ * whole vector: its lanes past w land on the rows after it, which the next stores overwrite.
+ * The block's last row stores its first w lanes only (STOREN): past it are the next block's
+ * rows, whose old values may still be read, or C's end. Few partial stores: AVX2's masked
+ * store is slow on the Zen 3 (kernels_x86.c). */
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, long sk,
-                     const float *B, long ldb, float *c, bool accumulate, long w, bool full) {
+                     const float *B, long ldb, float *c, bool accumulate, long w, bool full,
+                     bool spill) {
 #define LD(p) (full ? LOAD(p) : LOADN(p, w))
-#define ST(p, v) (full ? STORE(p, v) : STOREN(p, v, w))
+#define ST(r, p, v) (full || (spill && rows > (r) + 1) ? STORE(p, v) : STOREN(p, v, w))
 #define OFF(r) (rows > (r) ? (r) * si : 0)
     const long o1 = OFF(1), o2 = OFF(2), o3 = OFF(3), o4 = OFF(4), o5 = OFF(5), o6 = OFF(6),
                o7 = OFF(7);
@@ -47,14 +54,14 @@ KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, lon
             c7 = KV_FMA(KV_SPLAT(ak[o7]), b, c7);
         }
     }
-    ST(c, c0);
-    if (rows > 1) ST(c + N, c1);
-    if (rows > 2) ST(c + 2 * N, c2);
-    if (rows > 3) ST(c + 3 * N, c3);
-    if (rows > 4) ST(c + 4 * N, c4);
-    if (rows > 5) ST(c + 5 * N, c5);
-    if (rows > 6) ST(c + 6 * N, c6);
-    if (rows > 7) ST(c + 7 * N, c7);
+    ST(0, c, c0);
+    if (rows > 1) ST(1, c + N, c1);
+    if (rows > 2) ST(2, c + 2 * N, c2);
+    if (rows > 3) ST(3, c + 3 * N, c3);
+    if (rows > 4) ST(4, c + 4 * N, c4);
+    if (rows > 5) ST(5, c + 5 * N, c5);
+    if (rows > 6) ST(6, c + 6 * N, c6);
+    if (rows > 7) ST(7, c + 7 * N, c7);
 #undef LD
 #undef ST
 }
@@ -62,15 +69,15 @@ KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, lon
 /* One strip of columns, eight rows at a time; four when no more than four are left. */
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(small_strip)(int M, int N, int K, const float *A, long si, long sk, const float *B,
-                     long ldb, float *C, bool accumulate, long w, bool full) {
+                     long ldb, float *C, bool accumulate, long w, bool full, bool spill) {
     for (int i = 0; i < M; i += 8) {
         const int rows = M - i < 8 ? M - i : 8;
         if (rows > 4)
             KV_NAME(small_block)(8, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
-                                 accumulate, w, full);
+                                 accumulate, w, full, spill);
         else
             KV_NAME(small_block)(4, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
-                                 accumulate, w, full);
+                                 accumulate, w, full, spill);
     }
 }
 
@@ -80,12 +87,12 @@ KV_NAME(small_strip)(int M, int N, int K, const float *A, long si, long sk, cons
 /* Rows i0 .. i0+rows-1 (rows <= 6) of a strip of VL + w columns of C (+)= op(A) @ B[:, strip]
  * (0 < w <= VL; `full`, w == VL, is a constant after inlining): two vectors per row, so that each
  * broadcast of op(A)[i,k] serves two multiply-adds; 12 accumulators. Past the last row the
- * offsets repeat row i0 (computed, never stored). k in order, as small_block. */
+ * offsets repeat row i0 (computed, never stored). k in order, and `spill` as small_block. */
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(small_block2)(int rows, int N, int K, const float *a, long si, long sk, const float *B,
-                      long ldb, float *c, bool accumulate, long w, bool full) {
+                      long ldb, float *c, bool accumulate, long w, bool full, bool spill) {
 #define LD2(p) (full ? LOAD(p) : LOADN(p, w))
-#define ST2(p, v) (full ? STORE(p, v) : STOREN(p, v, w))
+#define ST2(r, p, v) (full || (spill && rows > (r) + 1) ? STORE(p, v) : STOREN(p, v, w))
 #define OFF(r) (rows > (r) ? (r) * si : 0)
     const long o1 = OFF(1), o2 = OFF(2), o3 = OFF(3), o4 = OFF(4), o5 = OFF(5);
 #undef OFF
@@ -115,12 +122,12 @@ KV_NAME(small_block2)(int rows, int N, int K, const float *a, long si, long sk, 
         x = KV_SPLAT(ak[o5]);
         c50 = KV_FMA(x, b0, c50), c51 = KV_FMA(x, b1, c51);
     }
-    STORE(c, c00), ST2(c + VL, c01);
-    if (rows > 1) STORE(c + N, c10), ST2(c + N + VL, c11);
-    if (rows > 2) STORE(c + 2 * N, c20), ST2(c + 2 * N + VL, c21);
-    if (rows > 3) STORE(c + 3 * N, c30), ST2(c + 3 * N + VL, c31);
-    if (rows > 4) STORE(c + 4 * N, c40), ST2(c + 4 * N + VL, c41);
-    if (rows > 5) STORE(c + 5 * N, c50), ST2(c + 5 * N + VL, c51);
+    STORE(c, c00), ST2(0, c + VL, c01);
+    if (rows > 1) STORE(c + N, c10), ST2(1, c + N + VL, c11);
+    if (rows > 2) STORE(c + 2 * N, c20), ST2(2, c + 2 * N + VL, c21);
+    if (rows > 3) STORE(c + 3 * N, c30), ST2(3, c + 3 * N + VL, c31);
+    if (rows > 4) STORE(c + 4 * N, c40), ST2(4, c + 4 * N + VL, c41);
+    if (rows > 5) STORE(c + 5 * N, c50), ST2(5, c + 5 * N + VL, c51);
 #undef LD2
 #undef ST2
 }
@@ -128,10 +135,10 @@ KV_NAME(small_block2)(int rows, int N, int K, const float *a, long si, long sk, 
 /* A strip of VL + w columns, six rows at a time. */
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(small_strip2)(int M, int N, int K, const float *A, long si, long sk, const float *B,
-                      long ldb, float *C, bool accumulate, long w, bool full) {
+                      long ldb, float *C, bool accumulate, long w, bool full, bool spill) {
     for (int i = 0; i < M; i += 6)
         KV_NAME(small_block2)(M - i < 6 ? M - i : 6, N, K, A + i * si, si, sk, B, ldb,
-                              C + (long)i * N, accumulate, w, full);
+                              C + (long)i * N, accumulate, w, full, spill);
 }
 
 KV_TARGET static void KV_NAME(small_rows)(int M, int N, int K, const float *A, bool ta,
@@ -159,13 +166,13 @@ KV_TARGET static void KV_NAME(small_rows)(int M, int N, int K, const float *A, b
     if (M >= 6) { /* strips of two vectors where there is more than one vector of columns left */
         for (; N - j > VL; j += 2 * VL) {
             if (N - j >= 2 * VL)
-                KV_NAME(small_strip2)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true);
-            else
-                KV_NAME(small_strip2)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j - VL, false);
+                KV_NAME(small_strip2)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true, false);
+            else /* the last strip: a whole row when it is the first */
+                KV_NAME(small_strip2)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j - VL, false, j == 0);
         }
     }
-    for (; j + VL <= N; j += VL) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true);
-    if (j < N) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j, false);
+    for (; j + VL <= N; j += VL) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true, false);
+    if (j < N) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j, false, j == 0 && 2 * N >= VL);
 }
 
 /* Columns j .. j+w-1 (w <= VL; `full`, w == VL, and R, 1 or 2, are constants after inlining) of

@@ -207,6 +207,12 @@ static void test_elementwise_loops(void **state) {
             assert_true(blk[rows * n] == 777.0f);
             for (int q = 0; q < rows; q++)
                 for (int i = 0; i < n; i++) assert_true(blk[q * n + i] == wide[q * (2 * n + 1) + 1 + i]);
+            k->copy_rows(rows, n, wide + 1, 2 * n + 1, blk, n, true); /* added into the block */
+            assert_true(blk[rows * n] == 777.0f);
+            for (int q = 0; q < rows; q++)
+                for (int i = 0; i < n; i++)
+                    assert_true(blk[q * n + i] == 2.0f * wide[q * (2 * n + 1) + 1 + i]);
+            k->copy_rows(rows, n, wide + 1, 2 * n + 1, blk, n, false);
             k->copy_rows(rows, n, blk, n, wide + 1, 2 * n + 1, true);
             for (int q = 0; q < rows; q++) {
                 assert_true(wide[q * (2 * n + 1)] == (float)(q * (2 * n + 1))); /* untouched */
