@@ -102,21 +102,15 @@ KV_TARGET static inline vf KV_NAME(select)(vi m, vf a, vf b) {
 #define CLAMP_BELOW(c, x) SELECT((x) < (c), (c), (x))
 #endif
 
-/* e^x, within 1 ulp: x = n ln2 + f with |f| <= ln2/2 (Cody-Waite: ln2 in two parts), e^f by a
- * degree-7 polynomial (Cephes' expf coefficients), times 2^n built in the exponent bits. 2^n
- * is applied as two factors so that results near overflow and underflow (x > 88.7 -> inf,
- * x < -87.3 -> subnormal or 0) come out as IEEE arithmetic rounds them. NaN stays NaN. */
-KV_TARGET static inline vf KV_NAME(vexp)(vf x) {
-    const vf hi = KV_SPLAT(89.0f), lo = KV_SPLAT(-104.0f);
-    x = CLAMP_ABOVE(hi, x); /* comparisons with NaN are false: NaN passes through */
-    x = CLAMP_BELOW(lo, x);
-    const vf magic = KV_SPLAT(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
+/* e^f for x = n ln2 + f, |f| <= ln2/2 (Cody-Waite: ln2 in two parts), by a degree-7 polynomial
+ * (Cephes' expf coefficients); also n + bias, read off the bits of t = x log2(e) + 1.5 * 2^23
+ * (adding 1.5 * 2^23 rounds to an integer, which t's low bits hold). x is already clamped. */
+KV_TARGET static inline __attribute__((always_inline)) vf KV_NAME(exp_reduced)(vf x, int bias,
+                                                                                vi *biased) {
+    const vf magic = KV_SPLAT(12582912.0f); /* 1.5 * 2^23 */
     vf t = KV_FMA(x, KV_SPLAT(1.44269504088896341f), magic);
     vf n = t - magic;
-    /* n + 254 from t's bits (t's low bits hold n): then n1 + 127 = (n + 254) >> 1 and n2 + 127 =
-     * (n + 254) - (n1 + 127), the biased exponents of 2^n1 and 2^n2 below, n1 = n >> 1 and
-     * n2 = n - n1 */
-    const vi biased = (vi)t - ((vi)magic - 254);
+    *biased = (vi)t - ((vi)magic - bias);
     vf f = KV_FMA(n, KV_SPLAT(-0.693359375f), x);
     f = KV_FMA(n, KV_SPLAT(2.12194440e-4f), f);
     /* e^f = 1 + f + f^2 ((c0 + c1 f) + f^2 (c2 + c3 f) + f^4 (c4 + c5 f)): the pairs side by side
@@ -126,14 +120,40 @@ KV_TARGET static inline vf KV_NAME(vexp)(vf x) {
     const vf q1 = KV_FMA(KV_SPLAT(8.3334519073e-3f), f, KV_SPLAT(4.1665795894e-2f));
     const vf q2 = KV_FMA(KV_SPLAT(1.9875691500e-4f), f, KV_SPLAT(1.3981999507e-3f));
     const vf q = KV_FMA(f4, q2, KV_FMA(f2, q1, q0));
-    const vf p = KV_FMA(q, f2, f) + KV_SPLAT(1.0f);
+    return KV_FMA(q, f2, f) + KV_SPLAT(1.0f);
+}
+
+/* e^x, within 1 ulp: e^f as above, times 2^n built in the exponent bits. 2^n is applied as two
+ * factors so that results near overflow and underflow (x > 88.7 -> inf, x < -87.3 -> subnormal
+ * or 0) come out as IEEE arithmetic rounds them. NaN stays NaN. */
+KV_TARGET static inline vf KV_NAME(vexp)(vf x) {
+    x = CLAMP_ABOVE(KV_SPLAT(89.0f), x); /* comparisons with NaN are false: NaN passes through */
+    x = CLAMP_BELOW(KV_SPLAT(-104.0f), x);
+    /* n1 + 127 = (n + 254) >> 1 and n2 + 127 = (n + 254) - (n1 + 127), the biased exponents of
+     * 2^n1 and 2^n2, n1 = n >> 1 and n2 = n - n1 */
+    vi biased;
+    const vf p = KV_NAME(exp_reduced)(x, 254, &biased);
     const vi e1 = biased >> 1, e2 = biased - e1;
     vf s1 = (vf)((vu)e1 << 23), s2 = (vf)((vu)e2 << 23);
     return p * s1 * s2;
 }
 
+/* e^x where only a sum with 1 is wanted (the sigmoid's 1 + e^-x, tanh's e^2|x| + 1): x clamped to
+ * [-87, 89], so that n runs from -126 to 128 and 2^n is one factor (2^128's bits are infinity's).
+ * The same bits as vexp from -87 to 88.37. Below, 1 + e^x is 1 either way; above, this gives
+ * infinity where e^x is still a float below 3.5e38, so a sigmoid of -88.72 .. -88.37 comes out 0
+ * instead of a subnormal number below 4.2e-39 (tanh is 1 either way). Four vector operations
+ * fewer than vexp. NaN stays NaN. */
+KV_TARGET static inline vf KV_NAME(vexp_plus1)(vf x) {
+    x = CLAMP_ABOVE(KV_SPLAT(89.0f), x);
+    x = CLAMP_BELOW(KV_SPLAT(-87.0f), x);
+    vi biased;
+    const vf p = KV_NAME(exp_reduced)(x, 127, &biased);
+    return p * (vf)((vu)biased << 23);
+}
+
 /* 1 / (1 + e^-x): the paper's squashing function */
-KV_TARGET static inline vf KV_NAME(vsigmoid)(vf x) { return KV_SPLAT(1.0f) / (KV_SPLAT(1.0f) + KV_NAME(vexp)(-x)); }
+KV_TARGET static inline vf KV_NAME(vsigmoid)(vf x) { return KV_SPLAT(1.0f) / (KV_SPLAT(1.0f) + KV_NAME(vexp_plus1)(-x)); }
 
 /* tanh x: an odd polynomial (Cephes' tanhf coefficients) for |x| < 0.625, where 1 - 2/(e^2|x|+1)
  * would lose relative accuracy; that formula elsewhere; both on |x|, then x's sign (so that
@@ -141,7 +161,7 @@ KV_TARGET static inline vf KV_NAME(vsigmoid)(vf x) { return KV_SPLAT(1.0f) / (KV
 KV_TARGET static inline vf KV_NAME(vtanh)(vf x) {
     const vi sign = (vi)KV_SPLAT(-0.0f);
     const vf ax = (vf)((vi)x & ~sign);
-    const vf big = KV_SPLAT(1.0f) - KV_SPLAT(2.0f) / (KV_NAME(vexp)(ax + ax) + KV_SPLAT(1.0f));
+    const vf big = KV_SPLAT(1.0f) - KV_SPLAT(2.0f) / (KV_NAME(vexp_plus1)(ax + ax) + KV_SPLAT(1.0f));
     const vf z = x * x;
     vf p = KV_SPLAT(-5.70498872745e-3f);
     p = KV_FMA(p, z, KV_SPLAT(2.06390887954e-2f));
