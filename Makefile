@@ -135,6 +135,12 @@ check-cmocka:
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COBJ) $(EX_COBJ) $(STATIC)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(TEST_COBJ) $(EX_COBJ) $(STATIC) -lcmocka $(LDLIBS)
 
+# The bad-input suite is one process (its last test counts the calls all its cases made); its
+# cases are in tests/badinput/*.c.
+BADINPUT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard tests/badinput/*.c)))
+$(BUILD)/tests/test_badinput: $(BUILD)/tests/test_badinput.o $(BADINPUT_OBJ) $(TEST_COBJ) $(EX_COBJ) $(STATIC)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(BADINPUT_OBJ) $(TEST_COBJ) $(EX_COBJ) $(STATIC) -lcmocka $(LDLIBS)
+
 test: check-cmocka
 	@$(MAKE) --no-print-directory $(TEST_BIN) examples
 	@BACKPROP_EXAMPLES=$(EXDIR) BACKPROP_LIB=$(STATIC) sh scripts/run-tests.sh $(TEST_BIN)
