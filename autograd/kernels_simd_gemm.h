@@ -112,6 +112,7 @@ KV_NAME(tile_out)(vf acc[MR][KV_NV], float *restrict c, long ldc, int R, int col
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(micro_loop)(vf acc[MR][KV_NV], int R, int kc, const float *const row[MR], long step,
                     const float *restrict b) {
+#pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         vf bv[KV_NV];
 #pragma GCC unroll 8
@@ -141,6 +142,8 @@ KV_NAME(micro)(int kc, const float *restrict a, long lda, const float *restrict 
 #pragma GCC unroll 8
         for (int v = 0; v < KV_NV; v++) acc[r][v] = KV_SPLAT(0.0f);
         row[r] = lda == 0 ? a + r : a + r * lda;
+        __builtin_prefetch(c + r * ldc, 1);
+        __builtin_prefetch(c + r * ldc + NR - 1, 1);
     }
     if (lda == 0) KV_NAME(micro_loop)(acc, R, kc, row, MR, b);
     else KV_NAME(micro_loop)(acc, R, kc, row, 1, b);
