@@ -40,6 +40,7 @@ KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, lon
         if (rows > 6) c6 = LD(c + 6 * N);
         if (rows > 7) c7 = LD(c + 7 * N);
     }
+#pragma GCC unroll 4
     for (int k = 0; k < K; k++) {
         const vf b = LD(B + k * ldb);
         const float *ak = a + k * sk;
@@ -106,6 +107,7 @@ KV_NAME(small_block2)(int rows, int N, int K, const float *a, long si, long sk, 
         if (rows > 4) c40 = LOAD(c + 4 * N), c41 = LD2(c + 4 * N + VL);
         if (rows > 5) c50 = LOAD(c + 5 * N), c51 = LD2(c + 5 * N + VL);
     }
+#pragma GCC unroll 4
     for (int k = 0; k < K; k++) {
         const vf b0 = LOAD(B + k * ldb), b1 = LD2(B + k * ldb + VL);
         const float *ak = a + k * sk;
