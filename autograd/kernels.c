@@ -105,7 +105,7 @@ static gemm_plan plan_for(const ag_kernel_table *k, int M, int N, int K, int thr
 }
 
 /* Rows of A in a block, for a task of m rows: the table's mc, or all m rows when they exceed it
- * by no more than two tiles (M = 128 with AVX2's mc = 120), so that a product that nearly fits
+ * by no more than two tiles (M = 140 with AVX-512's mc = 128), so that a product that nearly fits
  * runs as one block, B packed a few panels at a time (gemm_block), instead of a second block of
  * a few rows that reads all of B's packed block again. */
 static int block_m(const ag_kernel_table *k, int m) {

@@ -70,7 +70,7 @@ transpose8(const float *src, long lds, float *dst, long ldd) {
 #define KV_BYTES 32
 #define KV_MR 6
 #define KV_NV 2
-#define KV_MC 120
+#define KV_MC 72
 #define KV_KC 256
 #define KV_NC 256
 #define KV_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))

@@ -438,7 +438,7 @@ static void test_narrow_products_are_fma_chains(void **state) {
  * <= VL + VL/2 in it: 10, 12, 26 columns with AVX2; 20, 24, 56 with AVX-512), whose tail vector
  * holds several rows, from M below one tile of rows to more than mc, with one K block or more.
  * The second row of shapes ends a block of rows with one to three rows past a whole tile (MR = 6
- * with AVX2, 8 with AVX-512; mc = 120 or 128), which the macro-kernel cuts into two tiles of
+ * with AVX2, 8 with AVX-512; mc = 72 or 128), which the macro-kernel cuts into two tiles of
  * about equal height when A is read in place. */
 static void test_packed_products_are_fma_chains(void **state) {
     (void)state;
@@ -446,7 +446,8 @@ static void test_packed_products_are_fma_chains(void **state) {
                                     {70, 26, 30},   {33, 56, 40},   {17, 24, 200}, {9, 11, 600},
                                     {260, 19, 64},  {150, 40, 20},  {40, 88, 30},
                                     {7, 48, 200},   {8, 64, 100},   {9, 64, 100},  {10, 40, 90},
-                                    {11, 64, 80},   {128, 64, 60},  {138, 32, 64}, {127, 48, 40}};
+                                    {11, 64, 80},   {128, 64, 60},  {138, 32, 64}, {127, 48, 40},
+                                    {129, 40, 50}};
     tu_rng r = {35};
     FOR_EACH_TABLE(k) {
         if (!strcmp(k->name, "generic")) continue; /* a*b + c, not fused: no fmaf to match */
