@@ -63,7 +63,9 @@ transpose8(const float *src, long lds, float *dst, long ldd) {
     }
 }
 
-/* AVX2 + FMA: 8 floats per vector; micro-tile 6 x 16 (12 accumulators of the 16 registers). */
+/* AVX2 + FMA: 8 floats per vector; micro-tile 6 x 16 (12 accumulators of the 16 registers).
+ * Blocks of 72 rows of A (72 KB of packed A at kc = 256): measured on the Zen 3 against 84-128
+ * (docs/performance.md, "The Zen 3"). */
 #define KV_NAME(x) x##_avx2
 #define KV_TARGET __attribute__((target("avx2,fma")))
 #define KV_ISA_NAME "avx2"
