@@ -465,6 +465,13 @@ KV_NAME(bias_act_with)(ag_act act, long rows, long cols, const float *b, float *
     const long phases = KV_NAME(bias_tile)(cols, b, buf, &tile);
     if (phases) {
         long p = 0;
+        if (phases == 3) /* 6, 12 or 24 columns with 8-float vectors (the family net's layers):
+                          * whole periods of three vectors, no phase to count */
+            for (; i + 3 * VL <= n; i += 3 * VL)
+#pragma GCC unroll 3
+                for (int q = 0; q < 3; q++)
+                    STORE(y + i + q * VL,
+                          KV_NAME(act)(act, LOAD(y + i + q * VL) + LOAD(tile + q * VL)));
         for (; i + VL <= n; i += VL, p = p + 1 == phases ? 0 : p + 1)
             STORE(y + i, KV_NAME(act)(act, LOAD(y + i) + LOAD(tile + p * VL)));
         if (i < n) STOREN(y + i, KV_NAME(act)(act, LOADN(y + i, n - i) + LOAD(tile + p * VL)), n - i);
