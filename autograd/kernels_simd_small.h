@@ -150,6 +150,7 @@ KV_TARGET static void KV_NAME(small_rows)(int M, int N, int K, const float *A, b
     float bt[AG_SMALL_BT];
     if (tb && (long)N * K <= AG_SMALL_BT) {
         for (int j = 0; j < N; j++)
+#pragma GCC unroll 8
             for (int k = 0; k < K; k++) bt[(long)k * N + j] = B[(long)j * K + k];
         B = bt, ldb = N, tb = false;
     }
