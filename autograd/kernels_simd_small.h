@@ -67,19 +67,22 @@ KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, lon
 #undef ST
 }
 
-/* One strip of columns, eight rows at a time; four when no more than four are left. */
+/* One strip of columns, eight rows at a time (a constant, so that whole blocks test no row
+ * count); then the rest, at most seven rows, as one block of eight or of four. */
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(small_strip)(int M, int N, int K, const float *A, long si, long sk, const float *B,
                      long ldb, float *C, bool accumulate, long w, bool full, bool spill) {
-    for (int i = 0; i < M; i += 8) {
-        const int rows = M - i < 8 ? M - i : 8;
-        if (rows > 4)
-            KV_NAME(small_block)(8, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
-                                 accumulate, w, full, spill);
-        else
-            KV_NAME(small_block)(4, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
-                                 accumulate, w, full, spill);
-    }
+    int i = 0;
+    for (; i + 8 <= M; i += 8)
+        KV_NAME(small_block)(8, 8, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
+                             accumulate, w, full, spill);
+    const int rows = M - i;
+    if (rows > 4)
+        KV_NAME(small_block)(8, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
+                             accumulate, w, full, spill);
+    else if (rows > 0)
+        KV_NAME(small_block)(4, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
+                             accumulate, w, full, spill);
 }
 
 /* C (+)= op(A) @ op(B) for shapes too small to pay for packing, a strip of VL columns at a
@@ -138,12 +141,37 @@ KV_NAME(small_block2)(int rows, int N, int K, const float *a, long si, long sk, 
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(small_strip2)(int M, int N, int K, const float *A, long si, long sk, const float *B,
                       long ldb, float *C, bool accumulate, long w, bool full, bool spill) {
-    for (int i = 0; i < M; i += 6)
-        KV_NAME(small_block2)(M - i < 6 ? M - i : 6, N, K, A + i * si, si, sk, B, ldb,
-                              C + (long)i * N, accumulate, w, full, spill);
+    int i = 0;
+    for (; i + 6 <= M; i += 6) /* whole blocks: a constant row count */
+        KV_NAME(small_block2)(6, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N, accumulate,
+                              w, full, spill);
+    if (i < M)
+        KV_NAME(small_block2)(M - i, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
+                              accumulate, w, full, spill);
 }
 
-KV_TARGET static void KV_NAME(small_rows)(int M, int N, int K, const float *A, bool ta,
+/* C (+)= op(A) @ B, B not transposed, a strip of columns at a time; op(A)[i,k] = A[i*si + k*sk],
+ * where one of si, sk is 1 (a constant after inlining: the rows' offsets in A, or the steps
+ * along k, are then constants, and fewer registers are needed for the others). */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(small_cols)(int M, int N, int K, const float *A, long si, long sk, const float *B,
+                    long ldb, float *C, bool accumulate) {
+    int j = 0;
+    if (M >= 6) { /* strips of two vectors where there is more than one vector of columns left */
+        for (; N - j > VL; j += 2 * VL) {
+            if (N - j >= 2 * VL)
+                KV_NAME(small_strip2)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true, false);
+            else /* the last strip: a whole row when it is the first */
+                KV_NAME(small_strip2)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j - VL, false, j == 0);
+        }
+    }
+    for (; j + VL <= N; j += VL) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true, false);
+    if (j < N) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j, false, j == 0 && 2 * N >= VL);
+}
+
+
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(small_rows)(int M, int N, int K, const float *A, bool ta,
                                           const float *B, bool tb, float *C, bool accumulate) {
     const long lda = ta ? M : K;
     long ldb = tb ? K : N;
@@ -164,18 +192,8 @@ KV_TARGET static void KV_NAME(small_rows)(int M, int N, int K, const float *A, b
             }
         return;
     }
-    const long si = ta ? 1 : lda, sk = ta ? lda : 1; /* op(A)[i,k] = A[i*si + k*sk] */
-    int j = 0;
-    if (M >= 6) { /* strips of two vectors where there is more than one vector of columns left */
-        for (; N - j > VL; j += 2 * VL) {
-            if (N - j >= 2 * VL)
-                KV_NAME(small_strip2)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true, false);
-            else /* the last strip: a whole row when it is the first */
-                KV_NAME(small_strip2)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j - VL, false, j == 0);
-        }
-    }
-    for (; j + VL <= N; j += VL) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true, false);
-    if (j < N) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j, false, j == 0 && 2 * N >= VL);
+    if (ta) KV_NAME(small_cols)(M, N, K, A, 1, lda, B, ldb, C, accumulate);
+    else KV_NAME(small_cols)(M, N, K, A, lda, 1, B, ldb, C, accumulate);
 }
 
 /* Columns j .. j+w-1 (w <= VL; `full`, w == VL, and R, 1 or 2, are constants after inlining) of
@@ -236,7 +254,8 @@ KV_NAME(few_rows_with)(int R, int N, int K, const float *a, long sr, long sk, co
         KV_NAME(few_rows_strip)(R, false, N - j, N, K, a, sr, sk, B + j, ldb, C + j, accumulate, false, NULL);
 }
 /* C (M = 1 or 2 rows, N) (+)= op(A) (M,K) @ B (K,N), B not transposed (row stride N). */
-KV_TARGET static void KV_NAME(few_rows)(int M, int N, int K, const float *A, bool ta,
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(few_rows)(int M, int N, int K, const float *A, bool ta,
                                         const float *B, float *C, bool accumulate) {
     const long sr = ta ? 1 : K, sk = ta ? M : 1;
     if (M > 1) KV_NAME(few_rows_with)(2, N, K, A, sr, sk, B, N, C, accumulate);
@@ -245,7 +264,8 @@ KV_TARGET static void KV_NAME(few_rows)(int M, int N, int K, const float *A, boo
 #ifdef KV_GATHER
 /* The same with B given as its transpose Bt, row-major (N, K) (a layer's input X, when C^T is
  * (X W)^T): each vector of B's row k gathered from Bt's column k. N is a multiple of VL. */
-KV_TARGET static void KV_NAME(few_rows_gathered)(int M, int N, int K, const float *A, bool ta,
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(few_rows_gathered)(int M, int N, int K, const float *A, bool ta,
                                                  const float *Bt, float *C, bool accumulate) {
     const long sr = ta ? 1 : K, sk = ta ? M : 1;
     vi idx;
