@@ -7,7 +7,7 @@
 
 /* ---- gemm: small shapes, no packing --------------------------------------------------------- */
 
-/* Rows i0 .. i0+rows-1 (rows <= R, R = 4 or 8, a constant after inlining) of one strip of
+/* Rows i0 .. i0+rows-1 (rows <= R, R = 4, 8 or 12, a constant after inlining) of one strip of
  * w <= VL columns of C (+)= op(A) @ B[:, strip], B not transposed: R accumulators in
  * registers while the K rank-1 updates go in, k in order (R independent sums keep the FMA
  * units busy despite their latency). Named accumulators, not an array, so that they stay in
@@ -27,9 +27,10 @@ KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, lon
 #define ST(r, p, v) (full || (spill && rows > (r) + 1) ? STORE(p, v) : STOREN(p, v, w))
 #define OFF(r) (rows > (r) ? (r) * si : 0)
     const long o1 = OFF(1), o2 = OFF(2), o3 = OFF(3), o4 = OFF(4), o5 = OFF(5), o6 = OFF(6),
-               o7 = OFF(7);
+               o7 = OFF(7), o8 = OFF(8), o9 = OFF(9), o10 = OFF(10), o11 = OFF(11);
 #undef OFF
-    vf c0 = KV_SPLAT(0.0f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+    vf c0 = KV_SPLAT(0.0f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0,
+       c8 = c0, c9 = c0, c10 = c0, c11 = c0;
     if (accumulate) {
         c0 = LD(c);
         if (rows > 1) c1 = LD(c + N);
@@ -39,6 +40,10 @@ KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, lon
         if (rows > 5) c5 = LD(c + 5 * N);
         if (rows > 6) c6 = LD(c + 6 * N);
         if (rows > 7) c7 = LD(c + 7 * N);
+        if (rows > 8) c8 = LD(c + 8 * N);
+        if (rows > 9) c9 = LD(c + 9 * N);
+        if (rows > 10) c10 = LD(c + 10 * N);
+        if (rows > 11) c11 = LD(c + 11 * N);
     }
 #pragma GCC unroll 4
     for (int k = 0; k < K; k++) {
@@ -54,6 +59,12 @@ KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, lon
             c6 = KV_FMA(KV_SPLAT(ak[o6]), b, c6);
             c7 = KV_FMA(KV_SPLAT(ak[o7]), b, c7);
         }
+        if (R > 8) {
+            c8 = KV_FMA(KV_SPLAT(ak[o8]), b, c8);
+            c9 = KV_FMA(KV_SPLAT(ak[o9]), b, c9);
+            c10 = KV_FMA(KV_SPLAT(ak[o10]), b, c10);
+            c11 = KV_FMA(KV_SPLAT(ak[o11]), b, c11);
+        }
     }
     ST(0, c, c0);
     if (rows > 1) ST(1, c + N, c1);
@@ -63,21 +74,30 @@ KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, lon
     if (rows > 5) ST(5, c + 5 * N, c5);
     if (rows > 6) ST(6, c + 6 * N, c6);
     if (rows > 7) ST(7, c + 7 * N, c7);
+    if (rows > 8) ST(8, c + 8 * N, c8);
+    if (rows > 9) ST(9, c + 9 * N, c9);
+    if (rows > 10) ST(10, c + 10 * N, c10);
+    if (rows > 11) ST(11, c + 11 * N, c11);
 #undef LD
 #undef ST
 }
 
-/* One strip of columns, eight rows at a time (a constant, so that whole blocks test no row
- * count); then the rest, at most seven rows, as one block of eight or of four. */
+/* One strip of columns, RB rows at a time (RB = 8, or 12 where op(A)'s rows are adjacent in
+ * memory and their offsets constants; whole blocks have a constant row count and test none);
+ * then the rest as one block of RB, eight or four. */
 KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(small_strip)(int M, int N, int K, const float *A, long si, long sk, const float *B,
-                     long ldb, float *C, bool accumulate, long w, bool full, bool spill) {
+KV_NAME(small_strip)(int RB, int M, int N, int K, const float *A, long si, long sk,
+                     const float *B, long ldb, float *C, bool accumulate, long w, bool full,
+                     bool spill) {
     int i = 0;
-    for (; i + 8 <= M; i += 8)
-        KV_NAME(small_block)(8, 8, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
+    for (; i + RB <= M; i += RB)
+        KV_NAME(small_block)(RB, RB, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
                              accumulate, w, full, spill);
     const int rows = M - i;
-    if (rows > 4)
+    if (RB > 8 && rows > 8)
+        KV_NAME(small_block)(12, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
+                             accumulate, w, full, spill);
+    else if (rows > 4)
         KV_NAME(small_block)(8, rows, N, K, A + i * si, si, sk, B, ldb, C + (long)i * N,
                              accumulate, w, full, spill);
     else if (rows > 0)
@@ -154,8 +174,8 @@ KV_NAME(small_strip2)(int M, int N, int K, const float *A, long si, long sk, con
  * where one of si, sk is 1 (a constant after inlining: the rows' offsets in A, or the steps
  * along k, are then constants, and fewer registers are needed for the others). */
 KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(small_cols)(int M, int N, int K, const float *A, long si, long sk, const float *B,
-                    long ldb, float *C, bool accumulate) {
+KV_NAME(small_cols)(int RB, int M, int N, int K, const float *A, long si, long sk,
+                    const float *B, long ldb, float *C, bool accumulate) {
     int j = 0;
     if (M >= 6) { /* strips of two vectors where there is more than one vector of columns left */
         for (; N - j > VL; j += 2 * VL) {
@@ -165,8 +185,8 @@ KV_NAME(small_cols)(int M, int N, int K, const float *A, long si, long sk, const
                 KV_NAME(small_strip2)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j - VL, false, j == 0);
         }
     }
-    for (; j + VL <= N; j += VL) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true, false);
-    if (j < N) KV_NAME(small_strip)(M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j, false, j == 0 && 2 * N >= VL);
+    for (; j + VL <= N; j += VL) KV_NAME(small_strip)(RB, M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, VL, true, false);
+    if (j < N) KV_NAME(small_strip)(RB, M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j, false, j == 0 && 2 * N >= VL);
 }
 
 
@@ -192,8 +212,8 @@ KV_NAME(small_rows)(int M, int N, int K, const float *A, bool ta,
             }
         return;
     }
-    if (ta) KV_NAME(small_cols)(M, N, K, A, 1, lda, B, ldb, C, accumulate);
-    else KV_NAME(small_cols)(M, N, K, A, lda, 1, B, ldb, C, accumulate);
+    if (ta) KV_NAME(small_cols)(12, M, N, K, A, 1, lda, B, ldb, C, accumulate);
+    else KV_NAME(small_cols)(8, M, N, K, A, lda, 1, B, ldb, C, accumulate);
 }
 
 /* Columns j .. j+w-1 (w <= VL; `full`, w == VL, and R, 1 or 2, are constants after inlining) of

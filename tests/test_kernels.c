@@ -405,7 +405,9 @@ static void test_narrow_products_are_fma_chains(void **state) {
                                     {100, 6, 24}, {100, 6, 12}, {100, 24, 6}, {100, 12, 6},
                                     {24, 6, 100}, {12, 6, 100}, {12, 12, 100}, {6, 24, 100},
                                     {20, 7, 30}, {7, 20, 30}, {13, 33, 5}, {33, 13, 5}, {9, 5, 11},
-                                    {5, 9, 11}, {31, 3, 8}, {3, 31, 8}, {17, 40, 2}, {40, 17, 2}};
+                                    {5, 9, 11}, {31, 3, 8}, {3, 31, 8}, {17, 40, 2}, {40, 17, 2},
+                                    /* blocks of 12 rows (a transposed A) ending 9 to 11 rows in */
+                                    {23, 5, 9}, {22, 7, 13}, {35, 3, 6}, {21, 8, 10}};
     tu_rng r = {33};
     FOR_EACH_TABLE(k) {
         if (!strcmp(k->name, "generic")) continue; /* a*b + c, not fused: no fmaf to match */
