@@ -212,8 +212,11 @@ KV_NAME(small_rows)(int M, int N, int K, const float *A, bool ta,
             }
         return;
     }
-    if (ta) KV_NAME(small_cols)(12, M, N, K, A, 1, lda, B, ldb, C, accumulate);
-    else KV_NAME(small_cols)(8, M, N, K, A, lda, 1, B, ldb, C, accumulate);
+    /* ta and accumulate constants in each call: each case gets code without tests of them */
+    if (ta && accumulate) KV_NAME(small_cols)(12, M, N, K, A, 1, lda, B, ldb, C, true);
+    else if (ta) KV_NAME(small_cols)(12, M, N, K, A, 1, lda, B, ldb, C, false);
+    else if (accumulate) KV_NAME(small_cols)(8, M, N, K, A, lda, 1, B, ldb, C, true);
+    else KV_NAME(small_cols)(8, M, N, K, A, lda, 1, B, ldb, C, false);
 }
 
 /* Columns j .. j+w-1 (w <= VL; `full`, w == VL, and R, 1 or 2, are constants after inlining) of
