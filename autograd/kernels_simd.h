@@ -293,7 +293,7 @@ KV_TARGET static double KV_NAME(sqdiff_sum)(long n, const float *y, const float 
  * starts at flat index v*VL, in column (v*VL) % cols, and that phase repeats every
  * lcm(cols, VL) floats. Returns that period in vectors, with the floats of one period in tile
  * (for cols a multiple of VL, b itself is the period: *tile = b), or 0 when the period is longer
- * than BIAS_TILE floats (rows that wide are done row by row). */
+ * than BIAS_TILE floats (rows that wide are done row by row). buf holds BIAS_TILE + VL floats. */
 #define BIAS_TILE (64 * VL)
 KV_TARGET static inline long KV_NAME(bias_tile)(long cols, const float *b, float *buf,
                                                 const float **tile) {
@@ -303,8 +303,14 @@ KV_TARGET static inline long KV_NAME(bias_tile)(long cols, const float *b, float
     if (period > BIAS_TILE) return 0;
     if (period == cols) {
         *tile = b;
-    } else {
-        for (long f = 0, j = 0; f < period; f++, j = j + 1 == cols ? 0 : j + 1) buf[f] = b[j];
+    } else { /* copies of b one after the other, a vector at a time: a copy's last vector may
+              * run past it (into the next copy, written after it, or the VL floats of room past
+              * BIAS_TILE in buf) */
+        for (long f = 0; f < period; f += cols) {
+            long j = 0;
+            for (; j + VL <= cols; j += VL) STORE(buf + f + j, LOAD(b + j));
+            if (j < cols) STORE(buf + f + j, LOADN(b + j, cols - j));
+        }
         *tile = buf;
     }
     return period / VL;
@@ -314,7 +320,7 @@ KV_TARGET static inline long KV_NAME(bias_tile)(long cols, const float *b, float
  * every vector is whole but the last; row by row for rows too wide for a tile */
 KV_TARGET static void KV_NAME(add_row)(long rows, long cols, const float *a, const float *b,
                                        float *y) {
-    float buf[BIAS_TILE];
+    float buf[BIAS_TILE + VL]; /* room for bias_tile's last vector */
     const float *tile = NULL;
     const long phases = KV_NAME(bias_tile)(cols, b, buf, &tile);
     if (phases) {
@@ -366,11 +372,11 @@ KV_TARGET static void KV_NAME(acc_colsum)(long rows, long cols, const float *x, 
         }
         float lanes[VL * VL]; /* flat index f of the phases is in column f % cols */
         for (long q = 0; q < cols; q++) STORE(lanes + q * VL, part[q]);
-        for (long j = 0; j < cols; j++) {
-            float t = 0.0f;
-            for (long f = j; f < cols * VL; f += cols) t += lanes[f];
-            y[j] += t;
-        }
+        /* column j's sum is lanes[j] + lanes[j + cols] + ... in that order: the columns side by
+         * side in the lanes of one vector, VL steps of cols floats */
+        vf t = KV_SPLAT(0.0f);
+        for (long q = 0; q < VL; q++) t += LOADN(lanes + q * cols, cols);
+        STOREN(y, LOADN(y, cols) + t, cols);
         return;
     }
     for (long j = 0; j < cols; j += VL) {
@@ -460,7 +466,7 @@ KV_NAME(bias_act_with)(ag_act act, long rows, long cols, const float *b, float *
         if (i < n) STOREN(y + i, KV_NAME(act)(act, LOADN(y + i, n - i)), n - i);
         return;
     }
-    float buf[BIAS_TILE];
+    float buf[BIAS_TILE + VL]; /* room for bias_tile's last vector */
     const float *tile = NULL;
     const long phases = KV_NAME(bias_tile)(cols, b, buf, &tile);
     if (phases) {
@@ -472,6 +478,10 @@ KV_NAME(bias_act_with)(ag_act act, long rows, long cols, const float *b, float *
                 for (int q = 0; q < 3; q++)
                     STORE(y + i + q * VL,
                           KV_NAME(act)(act, LOAD(y + i + q * VL) + LOAD(tile + q * VL)));
+        if (phases == 1) { /* one vector (1, 2, 4 or 8 columns with 8-float vectors) */
+            const vf t = LOAD(tile);
+            for (; i + VL <= n; i += VL) STORE(y + i, KV_NAME(act)(act, LOAD(y + i) + t));
+        }
         for (; i + VL <= n; i += VL, p = p + 1 == phases ? 0 : p + 1)
             STORE(y + i, KV_NAME(act)(act, LOAD(y + i) + LOAD(tile + p * VL)));
         if (i < n) STOREN(y + i, KV_NAME(act)(act, LOADN(y + i, n - i) + LOAD(tile + p * VL)), n - i);
