@@ -84,7 +84,7 @@ KV_NAME(small_block)(int R, int rows, int N, int K, const float *a, long si, lon
 
 /* One strip of columns, RB rows at a time (RB = 8, or 12 where op(A)'s rows are adjacent in
  * memory and their offsets constants; whole blocks have a constant row count and test none);
- * then the rest as one block of RB, eight or four. */
+ * then the rest (fewer than RB rows) as one block of twelve (when RB is), eight or four. */
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(small_strip)(int RB, int M, int N, int K, const float *A, long si, long sk,
                      const float *B, long ldb, float *C, bool accumulate, long w, bool full,
@@ -105,9 +105,6 @@ KV_NAME(small_strip)(int RB, int M, int N, int K, const float *A, long si, long 
                              accumulate, w, full, spill);
 }
 
-/* C (+)= op(A) @ op(B) for shapes too small to pay for packing, a strip of VL columns at a
- * time (the last one partial). A transposed B is first copied to the stack the right way round
- * (or, when too big for that, each element is a dot product). */
 /* Rows i0 .. i0+rows-1 (rows <= 6) of a strip of VL + w columns of C (+)= op(A) @ B[:, strip]
  * (0 < w <= VL; `full`, w == VL, is a constant after inlining): two vectors per row, so that each
  * broadcast of op(A)[i,k] serves two multiply-adds; 12 accumulators. Past the last row the
@@ -189,10 +186,12 @@ KV_NAME(small_cols)(int RB, int M, int N, int K, const float *A, long si, long s
     if (j < N) KV_NAME(small_strip)(RB, M, N, K, A, si, sk, B + j, ldb, C + j, accumulate, N - j, false, j == 0 && 2 * N >= VL);
 }
 
-
+/* C (+)= op(A) @ op(B) for shapes too small to pay for packing, a strip of VL columns at a
+ * time (the last one partial). A transposed B is first copied to the stack the right way round
+ * (or, when too big for that, each element is a dot product). */
 KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(small_rows)(int M, int N, int K, const float *A, bool ta,
-                                          const float *B, bool tb, float *C, bool accumulate) {
+KV_NAME(small_rows)(int M, int N, int K, const float *A, bool ta, const float *B, bool tb,
+                    float *C, bool accumulate) {
     const long lda = ta ? M : K;
     long ldb = tb ? K : N;
     float bt[AG_SMALL_BT];
@@ -278,8 +277,8 @@ KV_NAME(few_rows_with)(int R, int N, int K, const float *a, long sr, long sk, co
 }
 /* C (M = 1 or 2 rows, N) (+)= op(A) (M,K) @ B (K,N), B not transposed (row stride N). */
 KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(few_rows)(int M, int N, int K, const float *A, bool ta,
-                                        const float *B, float *C, bool accumulate) {
+KV_NAME(few_rows)(int M, int N, int K, const float *A, bool ta, const float *B, float *C,
+                  bool accumulate) {
     const long sr = ta ? 1 : K, sk = ta ? M : 1;
     if (M > 1) KV_NAME(few_rows_with)(2, N, K, A, sr, sk, B, N, C, accumulate);
     else KV_NAME(few_rows_with)(1, N, K, A, sr, sk, B, N, C, accumulate);
@@ -288,8 +287,8 @@ KV_NAME(few_rows)(int M, int N, int K, const float *A, bool ta,
 /* The same with B given as its transpose Bt, row-major (N, K) (a layer's input X, when C^T is
  * (X W)^T): each vector of B's row k gathered from Bt's column k. N is a multiple of VL. */
 KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(few_rows_gathered)(int M, int N, int K, const float *A, bool ta,
-                                                 const float *Bt, float *C, bool accumulate) {
+KV_NAME(few_rows_gathered)(int M, int N, int K, const float *A, bool ta, const float *Bt,
+                           float *C, bool accumulate) {
     const long sr = ta ? 1 : K, sk = ta ? M : 1;
     vi idx;
     for (int l = 0; l < VL; l++) idx[l] = l * K;
