@@ -79,6 +79,12 @@ typedef struct ag_kernel_table {
     void (*bias_act)(long rows, long cols, const float *b, ag_act act, float *y);
     /* dz = dy * act'(y), written (not added), act' from the forward's output y */
     void (*act_grad)(long n, ag_act act, const float *y, const float *dy, float *dz);
+
+    /* ---- concat (ops_matrix.c) ---- */
+    /* y (rows, T) = the parts x[p] (rows, cols[p]) side by side (T the sum of the cols), when
+     * every part is narrower than a vector and there are at most 16 parts; else false, y
+     * untouched (copy_rows a part at a time then) */
+    bool (*concat_rows)(long rows, int parts, const long *cols, const float *const *x, float *y);
 } ag_kernel_table;
 
 extern const ag_kernel_table ag_kernels_generic;

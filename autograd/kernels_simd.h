@@ -412,12 +412,17 @@ KV_TARGET static void KV_NAME(copy_rows)(long rows, long cols, const float *x, l
          * block is stored whole: its lanes past cols land on the rows after it, stored after
          * it. The rest (the last row or rows) store their first cols lanes only. */
         const long whole = rows * cols >= VL ? (rows * cols - VL) / cols + 1 : 0;
+        /* Rows 0 .. fast-1 of those are read as whole vectors too: their lanes past cols end
+         * inside x's block (r ldx + VL <= (rows - 1) ldx + cols), and are stored over. */
+        const long room = (rows - 1) * ldx + cols - VL;
+        const long fast = room < 0 ? 0 : room / ldx + 1 < whole ? room / ldx + 1 : whole;
         if (add && ldy == cols && rows * cols <= 4096) {
             /* y is one flat block: gather x's rows next to each other first, then add the whole
              * block at once. (Adding row by row would read each row of y right after writing
              * the one before it, which shares its vector's span: the CPU stalls on that.) */
             float t[4096];
             long r = 0;
+            for (; r < fast; r++) STORE(t + r * cols, LOAD(x + r * ldx));
             for (; r < whole; r++) STORE(t + r * cols, LOADN(x + r * ldx, cols));
             for (; r < rows; r++) STOREN(t + r * cols, LOADN(x + r * ldx, cols), cols);
             KV_NAME(acc)(rows * cols, t, y);
@@ -425,6 +430,7 @@ KV_TARGET static void KV_NAME(copy_rows)(long rows, long cols, const float *x, l
         }
         if (!add && ldy == cols) {
             long r = 0;
+            for (; r < fast; r++) STORE(y + r * cols, LOAD(x + r * ldx));
             for (; r < whole; r++) STORE(y + r * cols, LOADN(x + r * ldx, cols));
             for (; r < rows; r++) STOREN(y + r * cols, LOADN(x + r * ldx, cols), cols);
             return;
@@ -438,6 +444,59 @@ KV_TARGET static void KV_NAME(copy_rows)(long rows, long cols, const float *x, l
     for (long r = 0; r < rows; r++)
         if (add) KV_NAME(acc)(cols, x + r * ldx, y + r * ldy);
         else KV_NAME(copy)(cols, x + r * ldx, y + r * ldy);
+}
+
+/* concat_rows' rows of whole vectors: `rows` rows of the P parts at src[] (each advanced past
+ * them), stored from *y on (advanced too). */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(concat_whole)(int P, long rows, const long *cols, const float **src, float **y) {
+    const float *s[16];
+    long c[16];
+    float *d = *y;
+    for (int p = 0; p < P; p++) s[p] = src[p], c[p] = cols[p];
+    for (long r = 0; r < rows; r++)
+#pragma GCC unroll 4
+        for (int p = 0; p < P; p++) {
+            STORE(d, LOAD(s[p]));
+            s[p] += c[p], d += c[p];
+        }
+    for (int p = 0; p < P; p++) src[p] = s[p];
+    *y = d;
+}
+
+/* y (rows, T) = the parts x[p] (rows, cols[p]) side by side, T the sum of the cols, when every
+ * part's row is narrower than a vector (else false, nothing written): concat's forward for narrow
+ * parts, where one copy per part and row (copy_rows) would store each by lanes. Row by row, part
+ * by part, each part's row as one whole vector: y is written in order, so its lanes past the
+ * part's row land on values stored after it. The whole vector is read from inside x[p]; the
+ * rows at the end, where it would reach past x[p] or past y, go by lanes. */
+KV_TARGET static bool KV_NAME(concat_rows)(long rows, int parts, const long *cols,
+                                           const float *const *x, float *y) {
+    enum { MAX_PARTS = 16 };
+    if (parts < 1 || parts > MAX_PARTS) return false;
+    const float *src[MAX_PARTS];
+    long whole = rows; /* rows 0 .. whole-1 go by whole vectors */
+    for (int p = 0; p < parts; p++) {
+        if (cols[p] >= VL) return false;
+        src[p] = x[p];
+        /* row r's vector ends inside x[p] while r * cols + VL <= rows * cols */
+        const long in_x = rows * cols[p] >= VL ? (rows * cols[p] - VL) / cols[p] + 1 : 0;
+        if (in_x < whole) whole = in_x;
+    }
+    /* Then the last part's vectors end inside y too: (rows - r) cols >= VL for it gives
+     * (rows - r - 1) total >= VL - cols, the room its spare lanes need. */
+    switch (parts) { /* a constant count of parts: their pointers stay in registers */
+    case 2: KV_NAME(concat_whole)(2, whole, cols, src, &y); break;
+    case 3: KV_NAME(concat_whole)(3, whole, cols, src, &y); break;
+    case 4: KV_NAME(concat_whole)(4, whole, cols, src, &y); break;
+    default: KV_NAME(concat_whole)(parts, whole, cols, src, &y); break;
+    }
+    for (long r = whole; r < rows; r++)
+        for (int p = 0; p < parts; p++) {
+            STOREN(y, LOADN(src[p], cols[p]), cols[p]);
+            src[p] += cols[p], y += cols[p];
+        }
+    return true;
 }
 
 /* ---- the fused dense layer's epilogue and its derivative (ops_linear.c) -------------------- */
@@ -545,7 +604,7 @@ const ag_kernel_table KV_NAME(ag_kernels) = {
     KV_NAME(relu), KV_NAME(relu_vjp), KV_NAME(exp), KV_NAME(add), KV_NAME(acc), KV_NAME(copy),
     KV_NAME(add_row), KV_NAME(acc_colsum), KV_NAME(copy_rows), KV_NAME(diff_acc),
     KV_NAME(sqdiff_sum), KV_NAME(relu_vjp_set), KV_NAME(taps_acc), KV_NAME(bias_act),
-    KV_NAME(act_grad),
+    KV_NAME(act_grad), KV_NAME(concat_rows),
 };
 
 #undef KV_DRIVE

@@ -389,6 +389,69 @@ static void test_operands_ending_a_page(void **state) {
     restore_default();
 }
 
+/* concat_rows: narrow parts side by side, row by row with whole vectors whose spare lanes land on
+ * values stored after them. Every part count, width and row count around the vector widths:
+ * each value in its place, nothing written past y, y untouched when a part is too wide (false);
+ * then the last part and y each ending a page followed by an unreadable one. */
+static void test_concat_rows(void **state) {
+    (void)state;
+    enum { MAXP = 5, MAXW = 18, MAXR = 12 };
+    const long page = sysconf(_SC_PAGESIZE);
+    char *map = mmap(NULL, (size_t)(2 * page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    assert_true(map != MAP_FAILED);
+    assert_int_equal(mprotect(map + page, (size_t)page, PROT_NONE), 0);
+    float *const end = (float *)(void *)(map + page);
+    tu_rng r = {33};
+    FOR_EACH_TABLE(k) {
+        int done = 0;
+        for (int parts = 1; parts <= MAXP; parts++)
+            for (int trial = 0; trial < 40; trial++) {
+                const long rows = 1 + (long)tu_uniform(&r, 0, MAXR);
+                long cols[MAXP], total = 0;
+                float x[MAXP][MAXR * MAXW];
+                const float *xs[MAXP];
+                for (int p = 0; p < parts; p++) {
+                    cols[p] = 1 + (long)tu_uniform(&r, 0, trial < 30 ? 7 : MAXW);
+                    total += cols[p];
+                    fill(&r, x[p], rows * cols[p], -3, 3);
+                    xs[p] = x[p];
+                }
+                float y[MAXR * MAXP * MAXW + 1];
+                for (long i = 0; i <= rows * total; i++) y[i] = 777.0f;
+                const bool ok = k->concat_rows(rows, parts, cols, xs, y);
+                assert_true(y[rows * total] == 777.0f);
+                if (!ok) { /* a part as wide as a vector: nothing written */
+                    for (long i = 0; i < rows * total; i++) assert_true(y[i] == 777.0f);
+                    continue;
+                }
+                done++;
+                for (long q = 0, at = 0; q < rows; q++)
+                    for (int p = 0; p < parts; p++)
+                        for (long i = 0; i < cols[p]; i++, at++)
+                            if (y[at] != x[p][q * cols[p] + i]) {
+                                print_error("%s rows=%ld part %d of %d (%ld cols), row %ld col %ld\n",
+                                            k->name, rows, p + 1, parts, cols[p], q, i);
+                                fail();
+                            }
+                /* the last part, then y, as the last floats before the unreadable page */
+                float *xl = end - rows * cols[parts - 1];
+                memcpy(xl, x[parts - 1], sizeof(float) * rows * cols[parts - 1]);
+                xs[parts - 1] = xl;
+                float got[MAXR * MAXP * MAXW];
+                assert_true(k->concat_rows(rows, parts, cols, xs, got));
+                assert_memory_equal(got, y, sizeof(float) * rows * total);
+                xs[parts - 1] = x[parts - 1];
+                float *ye = end - rows * total;
+                assert_true(k->concat_rows(rows, parts, cols, xs, ye));
+                assert_memory_equal(ye, y, sizeof(float) * rows * total);
+            }
+        assert_true(done > 0);
+    }
+    munmap(map, (size_t)(2 * page));
+    restore_default();
+}
+
 /* The small products (the small nets' layers and their gradients), which gemm_small computes as
  * their transposes when they have one or two columns, and two vectors of columns at a time when
  * they have more than one vector's worth, give for every element C's old value (or 0) plus the
@@ -509,6 +572,7 @@ int main(void) {
         cmocka_unit_test(test_bias_act_is_add_row_then_activation),
         cmocka_unit_test(test_column_sums_over_many_rows),
         cmocka_unit_test(test_operands_ending_a_page),
+        cmocka_unit_test(test_concat_rows),
         cmocka_unit_test(test_narrow_products_are_fma_chains),
         cmocka_unit_test(test_packed_products_are_fma_chains),
     };
