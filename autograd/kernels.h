@@ -59,7 +59,8 @@ typedef struct ag_kernel_table {
     void (*add_row)(long rows, long cols, const float *a, const float *b, float *y);
     /* y (cols) += the column sums of x (rows, cols), in a fixed order */
     void (*acc_colsum)(long rows, long cols, const float *x, float *y);
-    /* y (rows, cols; row stride ldy) = x (rows, cols; row stride ldx), or += when add */
+    /* y (rows, cols; row stride ldy >= cols) = x (rows, cols; row stride ldx >= cols), or +=
+     * when add; may read x between its rows (never past its last row) */
     void (*copy_rows)(long rows, long cols, const float *x, long ldx, float *y, long ldy, bool add);
     /* out += c (y - d), or out = c (y - d) when !accumulate (a gradient nobody has written
      * yet: ag_grad_fresh): the losses' vjps */

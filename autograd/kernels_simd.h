@@ -412,26 +412,22 @@ KV_TARGET static void KV_NAME(copy_rows)(long rows, long cols, const float *x, l
          * block is stored whole: its lanes past cols land on the rows after it, stored after
          * it. The rest (the last row or rows) store their first cols lanes only. */
         const long whole = rows * cols >= VL ? (rows * cols - VL) / cols + 1 : 0;
-        /* Rows 0 .. fast-1 of those are read as whole vectors too: their lanes past cols end
-         * inside x's block (r ldx + VL <= (rows - 1) ldx + cols), and are stored over. */
-        const long room = (rows - 1) * ldx + cols - VL;
-        const long fast = room < 0 ? 0 : room / ldx + 1 < whole ? room / ldx + 1 : whole;
+        /* Those rows are read as whole vectors too: r cols + VL <= rows cols, with ldx >= cols,
+         * gives r ldx + VL <= (rows - 1) ldx + cols, inside x's block. */
         if (add && ldy == cols && rows * cols <= 4096) {
             /* y is one flat block: gather x's rows next to each other first, then add the whole
              * block at once. (Adding row by row would read each row of y right after writing
              * the one before it, which shares its vector's span: the CPU stalls on that.) */
             float t[4096];
             long r = 0;
-            for (; r < fast; r++) STORE(t + r * cols, LOAD(x + r * ldx));
-            for (; r < whole; r++) STORE(t + r * cols, LOADN(x + r * ldx, cols));
+            for (; r < whole; r++) STORE(t + r * cols, LOAD(x + r * ldx));
             for (; r < rows; r++) STOREN(t + r * cols, LOADN(x + r * ldx, cols), cols);
             KV_NAME(acc)(rows * cols, t, y);
             return;
         }
         if (!add && ldy == cols) {
             long r = 0;
-            for (; r < fast; r++) STORE(y + r * cols, LOAD(x + r * ldx));
-            for (; r < whole; r++) STORE(y + r * cols, LOADN(x + r * ldx, cols));
+            for (; r < whole; r++) STORE(y + r * cols, LOAD(x + r * ldx));
             for (; r < rows; r++) STOREN(y + r * cols, LOADN(x + r * ldx, cols), cols);
             return;
         }

@@ -363,6 +363,22 @@ static void test_operands_ending_a_page(void **state) {
             memcpy(y, blk, sizeof(float) * n);
             k->bias_act(1, n, x, AG_ACT_SIGMOID, y);
             assert_memory_equal(s, y, sizeof(float) * n);
+            /* copy_rows from 3 rows of n, 2n + 1 apart (concat's gradient), the block's last row
+             * ending the page: copied, then added, into a flat block */
+            const long ldx = 2 * n + 1, span = 2 * ldx + n;
+            float wide[2 * (2 * 40 + 1) + 40], want[3 * 40];
+            fill(&r, wide, span, -3, 3);
+            end = AT_END(span);
+            memcpy(end, wide, sizeof(float) * span);
+            for (int add = 0; add < 2; add++) {
+                memcpy(got, blk, sizeof(float) * 3 * n);
+                memcpy(want, blk, sizeof(float) * 3 * n);
+                k->copy_rows(3, n, end, ldx, got, n, add);
+                for (int q = 0; q < 3; q++)
+                    for (int i = 0; i < n; i++)
+                        want[q * n + i] = (add ? want[q * n + i] : 0.0f) + wide[q * ldx + i];
+                assert_memory_equal(got, want, sizeof(float) * 3 * n);
+            }
         }
         /* the symmetry net's dW = X^T (6,64) @ dY (64,2): dY ending the page, then C */
         enum { M = 6, N = 2, K = 64 };
