@@ -19,6 +19,9 @@
  * round, before multiplying. */
 #define AG_SMALL_BT 4096
 
+/* concat_rows takes at most this many parts (their pointers and widths live on the stack). */
+#define AG_CONCAT_MAX_PARTS 16
+
 typedef struct ag_kernel_table {
     const char *name; /* "generic", "avx2", "avx512" */
     int mr, nr;       /* the gemm micro-tile: mr rows x nr columns of C */
@@ -83,8 +86,8 @@ typedef struct ag_kernel_table {
 
     /* ---- concat (ops_matrix.c) ---- */
     /* y (rows, T) = the parts x[p] (rows, cols[p]) side by side (T the sum of the cols), when
-     * every part is narrower than a vector and there are at most 16 parts; else false, y
-     * untouched (copy_rows a part at a time then) */
+     * every part is narrower than a vector and there are at most AG_CONCAT_MAX_PARTS; else
+     * false, y untouched (copy_rows a part at a time then) */
     bool (*concat_rows)(long rows, int parts, const long *cols, const float *const *x, float *y);
 } ag_kernel_table;
 

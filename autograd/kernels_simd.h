@@ -446,8 +446,8 @@ KV_TARGET static void KV_NAME(copy_rows)(long rows, long cols, const float *x, l
  * them), stored from *y on (advanced too). */
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(concat_whole)(int P, long rows, const long *cols, const float **src, float **y) {
-    const float *s[16];
-    long c[16];
+    const float *s[AG_CONCAT_MAX_PARTS];
+    long c[AG_CONCAT_MAX_PARTS];
     float *d = *y;
     for (int p = 0; p < P; p++) s[p] = src[p], c[p] = cols[p];
     for (long r = 0; r < rows; r++)
@@ -468,9 +468,8 @@ KV_NAME(concat_whole)(int P, long rows, const long *cols, const float **src, flo
  * rows at the end, where it would reach past x[p] or past y, go by lanes. */
 KV_TARGET static bool KV_NAME(concat_rows)(long rows, int parts, const long *cols,
                                            const float *const *x, float *y) {
-    enum { MAX_PARTS = 16 };
-    if (parts < 1 || parts > MAX_PARTS) return false;
-    const float *src[MAX_PARTS];
+    if (parts < 1 || parts > AG_CONCAT_MAX_PARTS) return false;
+    const float *src[AG_CONCAT_MAX_PARTS];
     long whole = rows; /* rows 0 .. whole-1 go by whole vectors */
     for (int p = 0; p < parts; p++) {
         if (cols[p] >= VL) return false;

@@ -373,9 +373,9 @@ static void concat_fwd(ag_node *n) {
     int outer, D, inner;
     split_at(&n->out, n->arg.axis, &outer, &D, &inner);
     const long row = (long)D * inner; /* y seen as (outer, row): part p is a block of columns */
-    if (n->nin <= 16) { /* narrow parts: row by row across them, whole vectors */
-        long cols[16];
-        const float *xs[16];
+    if (n->nin <= AG_CONCAT_MAX_PARTS) { /* narrow parts: row by row across them, whole vectors */
+        long cols[AG_CONCAT_MAX_PARTS];
+        const float *xs[AG_CONCAT_MAX_PARTS];
         for (int p = 0; p < n->nin; p++)
             cols[p] = (long)n->in[p]->shape[n->arg.axis] * inner, xs[p] = n->in[p]->data;
         if (ag_kernels()->concat_rows(outer, n->nin, cols, xs, n->out.data)) return;
