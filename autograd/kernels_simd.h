@@ -384,6 +384,26 @@ KV_NAME(phase_sums)(int NP, long n, ag_act act, const float *x, const float *dy,
     if (i < n) part[p] += KV_NAME(colsum_at)(act, x, dy, dz, i, n - i);
 }
 
+/* y[j .. j+w-1] += the column sums of columns j .. j+w-1 (w <= VL) of the values (colsum_at):
+ * four running sums, rows 0,4,8..; 1,5,9..; .., then (s0 + s1) + (s2 + s3) */
+KV_TARGET static inline __attribute__((always_inline)) void
+KV_NAME(colsum_strip)(ag_act act, long rows, long cols, long j, long w, const float *x,
+                      const float *dy, float *dz, float *y) {
+    vf s0 = KV_SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0;
+    long r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const long o = r * cols + j;
+        s0 += KV_NAME(colsum_at)(act, x, dy, dz, o, w);
+        s1 += KV_NAME(colsum_at)(act, x, dy, dz, o + cols, w);
+        s2 += KV_NAME(colsum_at)(act, x, dy, dz, o + 2 * cols, w);
+        s3 += KV_NAME(colsum_at)(act, x, dy, dz, o + 3 * cols, w);
+    }
+    for (; r < rows; r++) s0 += KV_NAME(colsum_at)(act, x, dy, dz, r * cols + j, w);
+    const vf sum = (s0 + s1) + (s2 + s3);
+    if (w == VL) STORE(y + j, LOAD(y + j) + sum);
+    else STOREN(y + j, LOADN(y + j, w) + sum, w);
+}
+
 /* y (cols) += the column sums of x (rows, cols) (colsum_at: or of dy * act'(x), stored into dz
  * too). Narrow rows: one running sum per phase (phase_sums), the lanes then added into their
  * columns in order. Wide rows: four running sums (rows 0,4,8..; 1,5,9..; ..) per vector of
@@ -413,31 +433,9 @@ KV_NAME(colsum_with)(ag_act act, long rows, long cols, const float *x, const flo
         STOREN(y, LOADN(y, cols) + t, cols);
         return;
     }
-    for (long j = 0; j < cols; j += VL) {
-        const long w = cols - j < VL ? cols - j : VL;
-        vf s0 = KV_SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0;
-        long r = 0;
-        if (w == VL) {
-            for (; r + 4 <= rows; r += 4) {
-                const long o = r * cols + j;
-                s0 += KV_NAME(colsum_at)(act, x, dy, dz, o, VL);
-                s1 += KV_NAME(colsum_at)(act, x, dy, dz, o + cols, VL);
-                s2 += KV_NAME(colsum_at)(act, x, dy, dz, o + 2 * cols, VL);
-                s3 += KV_NAME(colsum_at)(act, x, dy, dz, o + 3 * cols, VL);
-            }
-            for (; r < rows; r++) s0 += KV_NAME(colsum_at)(act, x, dy, dz, r * cols + j, VL);
-            STORE(y + j, LOAD(y + j) + ((s0 + s1) + (s2 + s3)));
-        } else {
-            for (; r + 4 <= rows; r += 4) {
-                const long o = r * cols + j;
-                s0 += KV_NAME(colsum_at)(act, x, dy, dz, o, w);
-                s1 += KV_NAME(colsum_at)(act, x, dy, dz, o + cols, w);
-                s2 += KV_NAME(colsum_at)(act, x, dy, dz, o + 2 * cols, w);
-                s3 += KV_NAME(colsum_at)(act, x, dy, dz, o + 3 * cols, w);
-            }
-            for (; r < rows; r++) s0 += KV_NAME(colsum_at)(act, x, dy, dz, r * cols + j, w);
-            STOREN(y + j, LOADN(y + j, w) + ((s0 + s1) + (s2 + s3)), w);
-        }
+    for (long j = 0; j < cols; j += VL) { /* w a constant VL in the first call */
+        if (cols - j >= VL) KV_NAME(colsum_strip)(act, rows, cols, j, VL, x, dy, dz, y);
+        else KV_NAME(colsum_strip)(act, rows, cols, j, cols - j, x, dy, dz, y);
     }
 }
 
