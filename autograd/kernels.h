@@ -81,11 +81,8 @@ typedef struct ag_kernel_table {
     /* y (rows, cols) = act(y + b): the row b (cols) added to every row, then the activation, in
      * one pass; y = act(y) when b is NULL */
     void (*bias_act)(long rows, long cols, const float *b, ag_act act, float *y);
-    /* dz (rows, cols) = dy * act'(y), written (not added), act' from the forward's output y; and,
-     * when db is not NULL, db (cols) += the column sums of dz in the same pass, the same sums in
-     * the same order as acc_colsum's */
-    void (*act_grad)(long rows, long cols, ag_act act, const float *y, const float *dy, float *dz,
-                     float *db);
+    /* dz = dy * act'(y), written (not added), act' from the forward's output y */
+    void (*act_grad)(long n, ag_act act, const float *y, const float *dy, float *dz);
 
     /* ---- concat (ops_matrix.c) ---- */
     /* y (rows, T) = the parts x[p] (rows, cols[p]) side by side (T the sum of the cols), when

@@ -336,89 +336,37 @@ KV_TARGET static void KV_NAME(add_row)(long rows, long cols, const float *a, con
     for (long r = 0; r < rows; r++) KV_NAME(add)(cols, a + r * cols, b, y + r * cols);
 }
 
-/* dz = dy * act'(y), written: the activation vjps below with nothing to add to (act_grad) */
-KV_TARGET static inline __attribute__((always_inline)) vf KV_NAME(act_grad_step)(ag_act act, vf y,
-                                                                                  vf dy) {
-    switch (act) {
-    case AG_ACT_SIGMOID: return dy * y * (ONE - y);
-    case AG_ACT_TANH: return dy * (ONE - y * y);
-    case AG_ACT_RELU: return SELECT(y > ZERO, dy, ZERO); /* y > 0 exactly where x > 0 */
-    case AG_ACT_IDENTITY: break;
-    }
-    return dy;
-}
-/* The vector at flat offset o of the values being column-summed: x's own; or, when dz is not
- * NULL (act_grad with a bias gradient), dy * act'(y) with y = x, stored into dz on the way. w < VL:
- * its first w lanes (the rest 0: act'(0) times a dy of 0). dz is a constant NULL after inlining
- * into acc_colsum, which then only loads. */
-KV_TARGET static inline __attribute__((always_inline)) vf
-KV_NAME(colsum_at)(ag_act act, const float *x, const float *dy, float *dz, long o, long w) {
-    if (!dz) return w == VL ? LOAD(x + o) : LOADN(x + o, w);
-    if (w == VL) {
-        const vf v = KV_NAME(act_grad_step)(act, LOAD(x + o), LOAD(dy + o));
-        STORE(dz + o, v);
-        return v;
-    }
-    const vf v = KV_NAME(act_grad_step)(act, LOADN(x + o, w), LOADN(dy + o, w));
-    STOREN(dz + o, v, w);
-    return v;
-}
-
 /* part[p] = the sum, in order, of the vectors of phase p (p < NP: those at flat index v*VL for v
- * = p, p + NP, p + 2 NP, ...) of n values (colsum_at), for one NP (a constant after inlining, so
- * that the running sums of the whole periods stay in registers). */
+ * = p, p + NP, p + 2 NP, ...) of n values x, for one NP (a constant after inlining, so that the
+ * running sums of the whole periods stay in registers). */
 KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(phase_sums)(int NP, long n, ag_act act, const float *x, const float *dy, float *dz,
-                    vf *part) {
+KV_NAME(phase_sums)(int NP, long n, const float *x, vf *part) {
     vf acc[VL];
 #pragma GCC unroll 16
     for (int p = 0; p < NP; p++) acc[p] = KV_SPLAT(0.0f);
     long i = 0;
     for (; i + NP * VL <= n; i += NP * VL)
 #pragma GCC unroll 16
-        for (int p = 0; p < NP; p++) acc[p] += KV_NAME(colsum_at)(act, x, dy, dz, i + p * VL, VL);
+        for (int p = 0; p < NP; p++) acc[p] += LOAD(x + i + p * VL);
 #pragma GCC unroll 16
     for (int p = 0; p < NP; p++) part[p] = acc[p];
     int p = 0;
-    for (; i + VL <= n; i += VL, p++) part[p] += KV_NAME(colsum_at)(act, x, dy, dz, i, VL);
-    if (i < n) part[p] += KV_NAME(colsum_at)(act, x, dy, dz, i, n - i);
+    for (; i + VL <= n; i += VL, p++) part[p] += LOAD(x + i);
+    if (i < n) part[p] += LOADN(x + i, n - i);
 }
 
-/* y[j .. j+w-1] += the column sums of columns j .. j+w-1 (w <= VL) of the values (colsum_at):
- * four running sums, rows 0,4,8..; 1,5,9..; .., then (s0 + s1) + (s2 + s3) */
-KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(colsum_strip)(ag_act act, long rows, long cols, long j, long w, const float *x,
-                      const float *dy, float *dz, float *y) {
-    vf s0 = KV_SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0;
-    long r = 0;
-    for (; r + 4 <= rows; r += 4) {
-        const long o = r * cols + j;
-        s0 += KV_NAME(colsum_at)(act, x, dy, dz, o, w);
-        s1 += KV_NAME(colsum_at)(act, x, dy, dz, o + cols, w);
-        s2 += KV_NAME(colsum_at)(act, x, dy, dz, o + 2 * cols, w);
-        s3 += KV_NAME(colsum_at)(act, x, dy, dz, o + 3 * cols, w);
-    }
-    for (; r < rows; r++) s0 += KV_NAME(colsum_at)(act, x, dy, dz, r * cols + j, w);
-    const vf sum = (s0 + s1) + (s2 + s3);
-    if (w == VL) STORE(y + j, LOAD(y + j) + sum);
-    else STOREN(y + j, LOADN(y + j, w) + sum, w);
-}
-
-/* y (cols) += the column sums of x (rows, cols) (colsum_at: or of dy * act'(x), stored into dz
- * too). Narrow rows: one running sum per phase (phase_sums), the lanes then added into their
- * columns in order. Wide rows: four running sums (rows 0,4,8..; 1,5,9..; ..) per vector of
- * columns, so that the adds overlap, then (s0 + s1) + (s2 + s3). Either way each value is
- * visited once, so dz is whole at the end. */
-KV_TARGET static inline __attribute__((always_inline)) void
-KV_NAME(colsum_with)(ag_act act, long rows, long cols, const float *x, const float *dy, float *dz,
-                     float *y) {
+/* y (cols) += the column sums of x (rows, cols). Narrow rows: one running sum per phase
+ * (phase_sums), the lanes then added into their columns in order. Wide rows: four running sums
+ * (rows 0,4,8..; 1,5,9..; ..) per vector of columns, so that the adds overlap, then
+ * (s0 + s1) + (s2 + s3). */
+KV_TARGET static void KV_NAME(acc_colsum)(long rows, long cols, const float *x, float *y) {
     if (cols < VL) {
         vf part[VL];
         const long n = rows * cols;
         switch (cols) { /* each width its own loop; the widths a table cannot have fold away */
 #define PHASES(c)                                                                               \
     case c:                                                                                     \
-        if (c < VL) KV_NAME(phase_sums)(c < VL ? c : 1, n, act, x, dy, dz, part);               \
+        if (c < VL) KV_NAME(phase_sums)(c < VL ? c : 1, n, x, part);                            \
         break;
             PHASES(1) PHASES(2) PHASES(3) PHASES(4) PHASES(5) PHASES(6) PHASES(7) PHASES(8)
             PHASES(9) PHASES(10) PHASES(11) PHASES(12) PHASES(13) PHASES(14) PHASES(15)
@@ -433,14 +381,27 @@ KV_NAME(colsum_with)(ag_act act, long rows, long cols, const float *x, const flo
         STOREN(y, LOADN(y, cols) + t, cols);
         return;
     }
-    for (long j = 0; j < cols; j += VL) { /* w a constant VL in the first call */
-        if (cols - j >= VL) KV_NAME(colsum_strip)(act, rows, cols, j, VL, x, dy, dz, y);
-        else KV_NAME(colsum_strip)(act, rows, cols, j, cols - j, x, dy, dz, y);
+    for (long j = 0; j < cols; j += VL) {
+        const long w = cols - j < VL ? cols - j : VL;
+        vf s0 = KV_SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0;
+        long r = 0;
+        if (w == VL) {
+            for (; r + 4 <= rows; r += 4) {
+                const float *q = x + r * cols + j;
+                s0 += LOAD(q), s1 += LOAD(q + cols), s2 += LOAD(q + 2 * cols), s3 += LOAD(q + 3 * cols);
+            }
+            for (; r < rows; r++) s0 += LOAD(x + r * cols + j);
+            STORE(y + j, LOAD(y + j) + ((s0 + s1) + (s2 + s3)));
+        } else {
+            for (; r + 4 <= rows; r += 4) {
+                const float *q = x + r * cols + j;
+                s0 += LOADN(q, w), s1 += LOADN(q + cols, w), s2 += LOADN(q + 2 * cols, w),
+                    s3 += LOADN(q + 3 * cols, w);
+            }
+            for (; r < rows; r++) s0 += LOADN(x + r * cols + j, w);
+            STOREN(y + j, LOADN(y + j, w) + ((s0 + s1) + (s2 + s3)), w);
+        }
     }
-}
-
-KV_TARGET static void KV_NAME(acc_colsum)(long rows, long cols, const float *x, float *y) {
-    KV_NAME(colsum_with)(AG_ACT_IDENTITY, rows, cols, x, NULL, NULL, y);
 }
 
 /* y (rows, cols; row stride ldy) = x (rows, cols; row stride ldx), or += when add: a block of
@@ -599,6 +560,17 @@ KV_TARGET static void KV_NAME(bias_act)(long rows, long cols, const float *b, ag
     }
 }
 
+/* dz = dy * act'(y), written: the activation vjps above with nothing to add to */
+KV_TARGET static inline __attribute__((always_inline)) vf KV_NAME(act_grad_step)(ag_act act, vf y,
+                                                                                  vf dy) {
+    switch (act) {
+    case AG_ACT_SIGMOID: return dy * y * (ONE - y);
+    case AG_ACT_TANH: return dy * (ONE - y * y);
+    case AG_ACT_RELU: return SELECT(y > ZERO, dy, ZERO); /* y > 0 exactly where x > 0 */
+    case AG_ACT_IDENTITY: break;
+    }
+    return dy;
+}
 KV_TARGET static inline __attribute__((always_inline)) void
 KV_NAME(act_grad_with)(ag_act act, long n, const float *y, const float *dy, float *dz) {
     long i = 0;
@@ -606,30 +578,13 @@ KV_NAME(act_grad_with)(ag_act act, long n, const float *y, const float *dy, floa
     if (i < n)
         STOREN(dz + i, KV_NAME(act_grad_step)(act, LOADN(y + i, n - i), LOADN(dy + i, n - i)), n - i);
 }
-/* dz = dy * act'(y) for y, dy, dz (rows, cols); and db (cols) += dz's column sums when db is not
- * NULL, the same sums in the same order as acc_colsum's. In one pass where rows are narrower than
- * a vector or a whole number of vectors; rows with a ragged end (12 floats with AVX2) would run
- * it as a partial vector per row, more work than a flat pass over dz and acc_colsum after it. */
-KV_TARGET static void KV_NAME(act_grad)(long rows, long cols, ag_act act, const float *y,
-                                        const float *dy, float *dz, float *db) {
-    if (db && cols > VL && cols % VL != 0) { /* a flat pass, then the column sums */
-        KV_NAME(act_grad)(rows, cols, act, y, dy, dz, NULL);
-        KV_NAME(acc_colsum)(rows, cols, dz, db);
-        return;
-    }
-    if (!db) {
-        switch (act) {
-        case AG_ACT_SIGMOID: KV_NAME(act_grad_with)(AG_ACT_SIGMOID, rows * cols, y, dy, dz); return;
-        case AG_ACT_TANH: KV_NAME(act_grad_with)(AG_ACT_TANH, rows * cols, y, dy, dz); return;
-        case AG_ACT_RELU: KV_NAME(act_grad_with)(AG_ACT_RELU, rows * cols, y, dy, dz); return;
-        case AG_ACT_IDENTITY: KV_NAME(act_grad_with)(AG_ACT_IDENTITY, rows * cols, y, dy, dz); return;
-        }
-    }
+KV_TARGET static void KV_NAME(act_grad)(long n, ag_act act, const float *y, const float *dy,
+                                        float *dz) {
     switch (act) {
-    case AG_ACT_SIGMOID: KV_NAME(colsum_with)(AG_ACT_SIGMOID, rows, cols, y, dy, dz, db); return;
-    case AG_ACT_TANH: KV_NAME(colsum_with)(AG_ACT_TANH, rows, cols, y, dy, dz, db); return;
-    case AG_ACT_RELU: KV_NAME(colsum_with)(AG_ACT_RELU, rows, cols, y, dy, dz, db); return;
-    case AG_ACT_IDENTITY: KV_NAME(colsum_with)(AG_ACT_IDENTITY, rows, cols, y, dy, dz, db); return;
+    case AG_ACT_SIGMOID: KV_NAME(act_grad_with)(AG_ACT_SIGMOID, n, y, dy, dz); return;
+    case AG_ACT_TANH: KV_NAME(act_grad_with)(AG_ACT_TANH, n, y, dy, dz); return;
+    case AG_ACT_RELU: KV_NAME(act_grad_with)(AG_ACT_RELU, n, y, dy, dz); return;
+    case AG_ACT_IDENTITY: KV_NAME(act_grad_with)(AG_ACT_IDENTITY, n, y, dy, dz); return;
     }
 }
 

@@ -37,20 +37,20 @@ static void linear_vjp(ag_node *n) {
     const ag_tape *t = n->out.tape;
     const int B = n->out.shape[0], out = n->out.shape[1], in = x->shape[1];
     const ag_kernel_table *k = ag_kernels();
-    /* Each gradient is added to, or stored into when nobody has written it yet (the node is
-     * recorded with vjp_stores: see ag_grad_fresh); asked right before each write, so that an
-     * input given twice is stored once, then added to. */
-    float *db = b && b->grad ? b->grad : NULL;
-    if (db && ag_grad_fresh(b)) memset(db, 0, (size_t)b->numel * sizeof(float));
     const float *dz = n->out.grad;
-    if (n->arg.act != AG_ACT_IDENTITY) { /* dz and, in the same pass, db's column sums */
-        k->act_grad(B, out, n->arg.act, n->out.data, n->out.grad, n->aux, db);
+    if (n->arg.act != AG_ACT_IDENTITY) {
+        k->act_grad(n->out.numel, n->arg.act, n->out.data, n->out.grad, n->aux);
         dz = n->aux;
-    } else if (db) {
-        k->acc_colsum(B, out, dz, db);
     }
     float *scratch = t->scratch;
     const size_t floats = t->scratch_bytes / sizeof(float);
+    /* Each gradient is added to, or stored into when nobody has written it yet (the node is
+     * recorded with vjp_stores: see ag_grad_fresh); asked right before each write, so that an
+     * input given twice is stored once, then added to. */
+    if (b && b->grad) {
+        if (ag_grad_fresh(b)) memset(b->grad, 0, (size_t)b->numel * sizeof(float));
+        k->acc_colsum(B, out, dz, b->grad);
+    }
     if (x->grad) ag_gemm(B, in, out, dz, false, w->data, true, x->grad, !ag_grad_fresh(x), scratch, floats);
     if (w->grad) ag_gemm(in, out, B, x->data, true, dz, false, w->grad, !ag_grad_fresh(w), scratch, floats);
 }

@@ -318,42 +318,6 @@ static void test_column_sums_over_many_rows(void **state) {
     restore_default();
 }
 
-/* The dense layer's backward: act_grad with a bias gradient computes dz and db's column sums in
- * one pass; both must be the bits of act_grad without it followed by acc_colsum, for every
- * activation and for narrow and wide rows, with nothing written past dz or db. */
-static void test_act_grad_with_column_sums(void **state) {
-    (void)state;
-    enum { MAXC = 35, MAXR = 23 };
-    tu_rng r = {47};
-    static float y[MAXR * MAXC], dy[MAXR * MAXC], dz[MAXR * MAXC + 1], want_dz[MAXR * MAXC];
-    static float db[MAXC + 1], want_db[MAXC];
-    const ag_act acts[] = {AG_ACT_SIGMOID, AG_ACT_TANH, AG_ACT_RELU, AG_ACT_IDENTITY};
-    FOR_EACH_TABLE(k) {
-        for (int a = 0; a < 4; a++)
-            for (int cols = 1; cols <= MAXC; cols++)
-                for (int rows = 1; rows <= MAXR; rows += 2) {
-                    const int n = rows * cols;
-                    fill(&r, y, n, acts[a] == AG_ACT_RELU ? -1 : 0, 1);
-                    fill(&r, dy, n, -3, 3);
-                    fill(&r, want_db, cols, -3, 3);
-                    memcpy(db, want_db, sizeof(float) * cols);
-                    k->act_grad(rows, cols, acts[a], y, dy, want_dz, NULL);
-                    k->acc_colsum(rows, cols, want_dz, want_db);
-                    dz[n] = 777.0f, db[cols] = 777.0f;
-                    k->act_grad(rows, cols, acts[a], y, dy, dz, db);
-                    if (memcmp(dz, want_dz, sizeof(float) * n) ||
-                        memcmp(db, want_db, sizeof(float) * cols) || dz[n] != 777.0f ||
-                        db[cols] != 777.0f) {
-                        print_error("%s act_grad act %d rows %d cols %d: dz or db differs from "
-                                    "act_grad then acc_colsum\n",
-                                    k->name, (int)acts[a], rows, cols);
-                        fail();
-                    }
-                }
-    }
-    restore_default();
-}
-
 /* ---- operands that end a page ---------------------------------------------------------------
  * A ragged end is finished by a masked move (or lane by lane), never by a whole vector that
  * would reach past the data. Here every operand ends exactly where an unreadable page begins:
@@ -623,7 +587,6 @@ int main(void) {
         cmocka_unit_test(test_elementwise_loops),
         cmocka_unit_test(test_bias_act_is_add_row_then_activation),
         cmocka_unit_test(test_column_sums_over_many_rows),
-        cmocka_unit_test(test_act_grad_with_column_sums),
         cmocka_unit_test(test_operands_ending_a_page),
         cmocka_unit_test(test_concat_rows),
         cmocka_unit_test(test_narrow_products_are_fma_chains),
