@@ -103,9 +103,9 @@ KV_TARGET static inline vf KV_NAME(select)(vi m, vf a, vf b) {
 #endif
 
 /* e^f for x = n ln2 + f, |f| <= ln2/2 (Cody-Waite: ln2 in two parts), by a degree-6 polynomial
- * fitted for least maximum relative error over |f| <= 0.3468 (3.1e-9 in exact arithmetic; in
- * float arithmetic within 1.21 units of 2^-24, where Cephes' degree-7 expf polynomial, used here
- * before, gives 1.18, and two multiplications fewer); also n + bias, read off the bits of
+ * fitted for the least maximum relative error over |f| <= 0.3468: 3.1e-9 in exact arithmetic,
+ * about 1.2 units of 2^-24 in float arithmetic, as with Cephes' degree-7 expf polynomial (used
+ * here before, two multiplications more); also n + bias, read off the bits of
  * t = x log2(e) + 1.5 * 2^23 (adding 1.5 * 2^23 rounds to an integer, which t's low bits hold).
  * x is already clamped. */
 KV_TARGET static inline __attribute__((always_inline)) vf KV_NAME(exp_reduced)(vf x, int bias,
@@ -125,9 +125,10 @@ KV_TARGET static inline __attribute__((always_inline)) vf KV_NAME(exp_reduced)(v
     return KV_FMA(q, f2, f) + KV_SPLAT(1.0f);
 }
 
-/* e^x, within 1 ulp: e^f as above, times 2^n built in the exponent bits. 2^n is applied as two
- * factors so that results near overflow and underflow (x > 88.7 -> inf, x < -87.3 -> subnormal
- * or 0) come out as IEEE arithmetic rounds them. NaN stays NaN. */
+/* e^x, within 1.02 ulp (a scan of 42 million floats over [-100, 90] against libm): e^f as above,
+ * times 2^n built in the exponent bits. 2^n is applied as two factors so that results near
+ * overflow and underflow (x > 88.7 -> inf, x < -87.3 -> subnormal or 0) come out as IEEE
+ * arithmetic rounds them. NaN stays NaN. */
 KV_TARGET static inline vf KV_NAME(vexp)(vf x) {
     x = CLAMP_ABOVE(KV_SPLAT(89.0f), x); /* comparisons with NaN are false: NaN passes through */
     x = CLAMP_BELOW(KV_SPLAT(-104.0f), x);
